@@ -1,0 +1,172 @@
+// Every setting of the broker in one place: its environment variable, type,
+// default and description. The loader, `mbs-broker config` and the README's
+// configuration table are all derived from this list.
+import { z } from 'zod';
+
+export interface SettingDefinition<Schema extends z.ZodType = z.ZodType> {
+  /** Environment variable (and key in the optional JSON config file). */
+  env: string;
+  schema: Schema;
+  /** Default as it would be written in the environment, or undefined for none. */
+  defaultValue?: string;
+  description: string;
+  /** Masked in `mbs-broker config` output and never logged. */
+  secret?: boolean;
+}
+
+const positiveInteger = z.coerce.number().int().positive();
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const optionalUrl = z.string().url().optional();
+
+export const settings = {
+  nodeEnv: {
+    env: 'NODE_ENV',
+    schema: z.enum(['development', 'production', 'test']),
+    defaultValue: 'development',
+    description: '`production` enforces the production rules: https issuer, no dev upstream, explicit secrets.',
+  },
+  port: {
+    env: 'PORT',
+    schema: z.coerce.number().int().min(0).max(65535),
+    defaultValue: '3000',
+    description: 'TCP port the broker listens on (0 picks a free port).',
+  },
+  host: {
+    env: 'HOST',
+    schema: z.string().optional(),
+    description: 'Interface to bind; unset binds every interface.',
+  },
+  issuer: {
+    env: 'ISSUER',
+    schema: z.string().url(),
+    defaultValue: 'http://localhost:3000',
+    description: 'Public base URL of the broker; the `iss` of every token. Must be https in production (loopback excepted).',
+  },
+  trustProxy: {
+    env: 'TRUST_PROXY',
+    schema: booleanFlag,
+    defaultValue: 'false',
+    description: 'Trust `X-Forwarded-*` headers from a TLS-terminating load balancer.',
+  },
+  databaseUrl: {
+    env: 'DATABASE_URL',
+    schema: z.string().regex(/^(sqlite:|postgres:\/\/|postgresql:\/\/)/, 'must start with sqlite: or postgres://'),
+    defaultValue: 'sqlite:var/broker.sqlite',
+    description: '`sqlite:PATH` (default, one instance) or `postgres://…` (several instances).',
+    secret: true,
+  },
+  databasePoolMax: {
+    env: 'DATABASE_POOL_MAX',
+    schema: positiveInteger,
+    defaultValue: '10',
+    description: 'Largest number of PostgreSQL connections per instance (SQLite always uses one).',
+  },
+  upstream: {
+    env: 'UPSTREAM',
+    schema: z.enum(['dev', 'oidc', 'microsoft']),
+    defaultValue: 'dev',
+    description: 'Upstream identity provider: `dev` (embedded, development only), `oidc` (any OpenID provider) or `microsoft` (Microsoft personal accounts).',
+  },
+  upstreamIssuer: {
+    env: 'UPSTREAM_ISSUER',
+    schema: optionalUrl,
+    description: 'Issuer of the `oidc` upstream (discovered through `/.well-known/openid-configuration`). The `microsoft` preset defaults to `https://login.microsoftonline.com/consumers/v2.0`.',
+  },
+  upstreamClientId: {
+    env: 'UPSTREAM_CLIENT_ID',
+    schema: z.string().min(1).optional(),
+    description: 'Client id of the broker at the upstream (the app registration).',
+  },
+  upstreamClientSecret: {
+    env: 'UPSTREAM_CLIENT_SECRET',
+    schema: z.string().min(1).optional(),
+    description: 'Client secret of the broker at the upstream.',
+    secret: true,
+  },
+  upstreamSignUpUrl: {
+    env: 'UPSTREAM_SIGN_UP_URL',
+    schema: optionalUrl,
+    description: 'Where the sign-in page sends people who need a Microsoft account (guide step 1).',
+  },
+  upstreamPasswordResetUrl: {
+    env: 'UPSTREAM_PASSWORD_RESET_URL',
+    schema: optionalUrl,
+    description: 'Where the sign-in page sends people who forgot their password (guide step 1).',
+  },
+  smtpUrl: {
+    env: 'SMTP_URL',
+    schema: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
+    description: 'SMTP server for outgoing mail; unset keeps mail in the dev mailbox.',
+    secret: true,
+  },
+  mailFrom: {
+    env: 'MAIL_FROM',
+    schema: z.string().min(3),
+    defaultValue: 'MBS Identity <no-reply@localhost>',
+    description: 'Sender of the emails the broker sends.',
+  },
+  supportEmail: {
+    env: 'SUPPORT_EMAIL',
+    schema: z.string().email(),
+    defaultValue: 'support@localhost',
+    description: 'Address people write to when they do not know their MBS email (guide step 4).',
+  },
+  adminToken: {
+    env: 'ADMIN_TOKEN',
+    schema: z.string().min(1).optional(),
+    description: 'Bearer token(s) for the admin API, comma-separated to allow rotation. Required in production.',
+    secret: true,
+  },
+  keyEncryptionKey: {
+    env: 'KEY_ENCRYPTION_KEY',
+    schema: z.string().min(32, 'must be at least 32 characters').optional(),
+    description: 'Secret that encrypts private signing keys at rest (AES-256-GCM). Required in production.',
+    secret: true,
+  },
+  accessTokenTtl: {
+    env: 'ACCESS_TOKEN_TTL',
+    schema: positiveInteger,
+    defaultValue: '3600',
+    description: 'Access token lifetime in seconds.',
+  },
+  idTokenTtl: {
+    env: 'ID_TOKEN_TTL',
+    schema: positiveInteger,
+    defaultValue: '3600',
+    description: 'ID token lifetime in seconds.',
+  },
+  refreshTokenTtl: {
+    env: 'REFRESH_TOKEN_TTL',
+    schema: positiveInteger,
+    defaultValue: '1209600',
+    description: 'Refresh token lifetime in seconds (14 days).',
+  },
+  sessionTtl: {
+    env: 'SESSION_TTL',
+    schema: positiveInteger,
+    defaultValue: '1209600',
+    description: 'Broker session lifetime in seconds (14 days).',
+  },
+  interactionTtl: {
+    env: 'INTERACTION_TTL',
+    schema: positiveInteger,
+    defaultValue: '3600',
+    description: 'How long a sign-in may take, in seconds, before the user has to start again.',
+  },
+  sweepInterval: {
+    env: 'SWEEP_INTERVAL',
+    schema: positiveInteger,
+    defaultValue: '300',
+    description: 'Seconds between sweeps of expired tokens, sessions and flows.',
+  },
+  logLevel: {
+    env: 'LOG_LEVEL',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    defaultValue: 'info',
+    description: 'Log level.',
+  },
+} satisfies Record<string, SettingDefinition>;
+
+export type SettingName = keyof typeof settings;

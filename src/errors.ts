@@ -1,0 +1,73 @@
+// One error type for two audiences: a stable wire code and a safe public
+// message for the people and programs calling us, and a private detail that
+// only reaches the logs.
+
+export type BrokerErrorCode =
+  | 'invalid_request'
+  | 'invalid_configuration'
+  | 'not_found'
+  | 'conflict'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'rate_limited'
+  | 'session_expired'
+  | 'upstream_error'
+  | 'account_not_associated'
+  | 'server_error';
+
+const statusByCode: Record<BrokerErrorCode, number> = {
+  invalid_request: 400,
+  invalid_configuration: 400,
+  not_found: 404,
+  conflict: 409,
+  unauthorized: 401,
+  forbidden: 403,
+  rate_limited: 429,
+  session_expired: 400,
+  upstream_error: 502,
+  account_not_associated: 403,
+  server_error: 500,
+};
+
+export interface BrokerErrorOptions {
+  /** Private detail for the logs; never shown to users. */
+  detail?: string;
+  /** Field-level problems for validation errors (safe to show). */
+  fields?: Record<string, string>;
+  cause?: unknown;
+}
+
+export class BrokerError extends Error {
+  readonly code: BrokerErrorCode;
+  readonly status: number;
+  readonly publicMessage: string;
+  readonly detail: string | undefined;
+  readonly fields: Record<string, string> | undefined;
+
+  constructor(code: BrokerErrorCode, publicMessage: string, options: BrokerErrorOptions = {}) {
+    super(publicMessage, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BrokerError';
+    this.code = code;
+    this.status = statusByCode[code];
+    this.publicMessage = publicMessage;
+    this.detail = options.detail;
+    this.fields = options.fields;
+  }
+
+  toJSON(): { error: BrokerErrorCode; error_description: string; fields?: Record<string, string> } {
+    return this.fields
+      ? { error: this.code, error_description: this.publicMessage, fields: this.fields }
+      : { error: this.code, error_description: this.publicMessage };
+  }
+}
+
+export const isBrokerError = (value: unknown): value is BrokerError => value instanceof BrokerError;
+
+export const invalidRequest = (message: string, options?: BrokerErrorOptions): BrokerError =>
+  new BrokerError('invalid_request', message, options);
+
+export const notFound = (message: string, options?: BrokerErrorOptions): BrokerError =>
+  new BrokerError('not_found', message, options);
+
+export const conflict = (message: string, options?: BrokerErrorOptions): BrokerError =>
+  new BrokerError('conflict', message, options);

@@ -1,0 +1,45 @@
+// Runs the migrations in the top-level `migrations/` folder with knex's
+// migrator (its lock table makes concurrent starts safe).
+import { readdirSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Knex } from 'knex';
+import type { Database } from './database.ts';
+
+const migrationsDirectory = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+interface MigrationModule {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+const migrationSource: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    return readdirSync(migrationsDirectory)
+      .filter((name) => name.endsWith('.ts'))
+      .sort();
+  },
+  getMigrationName(name) {
+    return name.replace(/\.ts$/, '');
+  },
+  async getMigration(name): Promise<MigrationModule> {
+    return (await import(pathToFileURL(migrationsDirectory + name).href)) as MigrationModule;
+  },
+};
+
+const migrationConfig: Knex.MigratorConfig = { migrationSource, tableName: 'knex_migrations' };
+
+/** Applies every pending migration; returns the names applied. */
+export async function migrateToLatest(database: Database): Promise<string[]> {
+  const [, applied] = (await database.migrate.latest(migrationConfig)) as [number, string[]];
+  return applied;
+}
+
+/** Names of migrations not yet applied (empty when the schema is current). */
+export async function pendingMigrations(database: Database): Promise<string[]> {
+  const [, pending] = (await database.migrate.list(migrationConfig)) as [unknown, { file: string }[]];
+  return pending.map((migration) => migration.file);
+}
+
+export async function rollbackAll(database: Database): Promise<void> {
+  await database.migrate.rollback(migrationConfig, true);
+}

@@ -1,0 +1,124 @@
+// The records the store keeps, as the rest of the broker sees them.
+// Times are epoch milliseconds.
+
+export type Portal = 'partnersource' | 'customersource';
+export type ClientPortal = Portal | 'both';
+export const portals: readonly Portal[] = ['partnersource', 'customersource'];
+export const clientPortals: readonly ClientPortal[] = ['partnersource', 'customersource', 'both'];
+
+export interface ClientRecord {
+  id: string;
+  /** oidc-provider client metadata (redirect_uris, grant_types, …) without the secret. */
+  metadata: Record<string, unknown>;
+  portal: ClientPortal;
+  firstParty: boolean;
+  /** Hash of the client secret (see src/secrets.ts); undefined for public clients. */
+  secretHash: string | undefined;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ProfileRecord {
+  /** The MBS profile id. */
+  id: string;
+  portal: Portal;
+  /** Normalised (trimmed, lower-case) email registered for the profile. */
+  email: string;
+  displayName: string;
+  organization: string;
+  roles: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type ProfileInput = Pick<ProfileRecord, 'id' | 'portal' | 'email' | 'displayName' | 'organization' | 'roles'>;
+
+export interface AccountRecord {
+  id: string;
+  /** The MBS email this account proved it controls; never the upstream's email claim. */
+  email: string | undefined;
+  emailVerified: boolean;
+  name: string | undefined;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface UpstreamIdentityRecord {
+  id: string;
+  accountId: string;
+  issuer: string;
+  subject: string;
+  /** The upstream's email claim: a hint for display, never a key. */
+  emailHint: string | undefined;
+  nameHint: string | undefined;
+  createdAt: number;
+  lastSignInAt: number | undefined;
+}
+
+export type BindingMethod = 'association' | 'admin';
+
+export interface ProfileBindingRecord {
+  profileId: string;
+  accountId: string;
+  identityId: string | undefined;
+  method: BindingMethod;
+  createdAt: number;
+}
+
+export interface BoundProfile extends ProfileRecord {
+  binding: ProfileBindingRecord;
+}
+
+export type AuditOutcome = 'success' | 'failure';
+
+export interface AuditEventInput {
+  type: string;
+  outcome: AuditOutcome;
+  actor?: string | undefined;
+  accountId?: string | undefined;
+  profileId?: string | undefined;
+  clientId?: string | undefined;
+  ip?: string | undefined;
+  details?: Record<string, unknown> | undefined;
+}
+
+export interface AuditEventRecord extends AuditEventInput {
+  id: number;
+  occurredAt: number;
+}
+
+export type SigningKeyStatus = 'active' | 'retired';
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  status: SigningKeyStatus;
+  publicJwk: Record<string, unknown>;
+  /** As stored: a JWK JSON string, or its encryption when a key-encryption key is set. */
+  privateJwk: string;
+  createdAt: number;
+  retiredAt: number | undefined;
+}
+
+export type UpstreamTransactionPurpose = 'sign_in' | 'link';
+
+export interface UpstreamTransactionRecord {
+  state: string;
+  purpose: UpstreamTransactionPurpose;
+  interactionUid: string | undefined;
+  codeVerifier: string;
+  nonce: string;
+  context: Record<string, unknown>;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface Page<Item> {
+  items: Item[];
+  total: number;
+}
+
+export interface PageRequest {
+  limit?: number;
+  offset?: number;
+}

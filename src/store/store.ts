@@ -1,0 +1,121 @@
+// The store's contract: small repositories over one database, and a way to
+// run several of their calls in one transaction. Every implementation detail
+// of SQL lives below src/store; the rest of the broker sees only this.
+import type {
+  AccountRecord,
+  AuditEventInput,
+  AuditEventRecord,
+  BindingMethod,
+  BoundProfile,
+  ClientPortal,
+  ClientRecord,
+  Page,
+  PageRequest,
+  Portal,
+  ProfileBindingRecord,
+  ProfileInput,
+  ProfileRecord,
+  SigningKeyRecord,
+  SigningKeyStatus,
+  UpstreamIdentityRecord,
+  UpstreamTransactionPurpose,
+  UpstreamTransactionRecord,
+} from './records.ts';
+
+export interface ClientRepository {
+  create(client: { id: string; metadata: Record<string, unknown>; portal: ClientPortal; firstParty: boolean; secretHash: string | undefined }): Promise<ClientRecord>;
+  find(id: string): Promise<ClientRecord | undefined>;
+  list(): Promise<ClientRecord[]>;
+  update(id: string, changes: { metadata?: Record<string, unknown>; portal?: ClientPortal; firstParty?: boolean; secretHash?: string | undefined }): Promise<ClientRecord | undefined>;
+  /** Returns false when there was no such client. */
+  remove(id: string): Promise<boolean>;
+}
+
+export type ProfileUpsertOutcome = 'created' | 'updated' | 'unchanged';
+
+export interface ProfileRepository {
+  upsert(profile: ProfileInput): Promise<ProfileUpsertOutcome>;
+  find(id: string): Promise<ProfileRecord | undefined>;
+  /** `email` must already be normalised. */
+  findByEmail(email: string): Promise<ProfileRecord[]>;
+  list(query?: PageRequest & { email?: string; portal?: Portal }): Promise<Page<ProfileRecord>>;
+  /** Removes the profile and its binding; false when there was no such profile. */
+  remove(id: string): Promise<boolean>;
+}
+
+export interface AccountRepository {
+  create(account: { email?: string | undefined; emailVerified?: boolean; name?: string | undefined }): Promise<AccountRecord>;
+  find(id: string): Promise<AccountRecord | undefined>;
+  update(id: string, changes: { email?: string | undefined; emailVerified?: boolean; name?: string | undefined }): Promise<void>;
+}
+
+export interface UpstreamIdentityRepository {
+  findByIssuerAndSubject(issuer: string, subject: string): Promise<UpstreamIdentityRecord | undefined>;
+  find(id: string): Promise<UpstreamIdentityRecord | undefined>;
+  listByAccount(accountId: string): Promise<UpstreamIdentityRecord[]>;
+  /** Throws BrokerError('conflict') when (issuer, subject) already exists. */
+  create(identity: { accountId: string; issuer: string; subject: string; emailHint?: string | undefined; nameHint?: string | undefined }): Promise<UpstreamIdentityRecord>;
+  /** Records a sign-in and refreshes the hints. */
+  recordSignIn(id: string, hints: { emailHint?: string | undefined; nameHint?: string | undefined }): Promise<void>;
+}
+
+export interface ProfileBindingRepository {
+  /**
+   * Binds the profile to the account, moving it when it was bound elsewhere
+   * (a profile is bound to at most one account). Returns the previous binding.
+   */
+  bind(binding: { profileId: string; accountId: string; identityId: string | undefined; method: BindingMethod }): Promise<{ binding: ProfileBindingRecord; previous: ProfileBindingRecord | undefined }>;
+  findByProfile(profileId: string): Promise<ProfileBindingRecord | undefined>;
+  /** Bound profiles of the account, optionally only those of one portal, ordered by profile id. */
+  listProfilesByAccount(accountId: string, portal?: Portal): Promise<BoundProfile[]>;
+  list(query?: PageRequest & { accountId?: string; profileId?: string; email?: string }): Promise<Page<BoundProfile>>;
+  /** Returns false when the profile was not bound. */
+  remove(profileId: string): Promise<boolean>;
+}
+
+export interface AuditEventRepository {
+  record(event: AuditEventInput): Promise<void>;
+  list(query?: PageRequest & { type?: string; accountId?: string; profileId?: string; clientId?: string; since?: number; until?: number }): Promise<Page<AuditEventRecord>>;
+}
+
+export interface SigningKeyRepository {
+  /** Newest first. */
+  list(): Promise<SigningKeyRecord[]>;
+  insert(key: Omit<SigningKeyRecord, 'createdAt' | 'retiredAt'>): Promise<void>;
+  setStatus(kid: string, status: SigningKeyStatus): Promise<void>;
+  remove(kid: string): Promise<boolean>;
+}
+
+export interface CookieKeyRepository {
+  /** Newest first: the first signs, all verify. */
+  list(): Promise<string[]>;
+  insert(secret: string): Promise<void>;
+}
+
+export interface UpstreamTransactionRepository {
+  create(transaction: { state: string; purpose: UpstreamTransactionPurpose; interactionUid?: string | undefined; codeVerifier: string; nonce: string; context?: Record<string, unknown>; expiresAt: number }): Promise<void>;
+  /**
+   * Atomically marks the transaction used and returns it; undefined when it
+   * does not exist, was already used, or has expired (at the clock's now).
+   */
+  consume(state: string): Promise<UpstreamTransactionRecord | undefined>;
+}
+
+export interface Repositories {
+  clients: ClientRepository;
+  profiles: ProfileRepository;
+  accounts: AccountRepository;
+  identities: UpstreamIdentityRepository;
+  profileBindings: ProfileBindingRepository;
+  auditEvents: AuditEventRepository;
+  signingKeys: SigningKeyRepository;
+  cookieKeys: CookieKeyRepository;
+  upstreamTransactions: UpstreamTransactionRepository;
+}
+
+export interface Store extends Repositories {
+  /** Runs `work` in one database transaction with repositories bound to it. */
+  transaction<Result>(work: (repositories: Repositories) => Promise<Result>): Promise<Result>;
+  /** Deletes expired oidc payloads and upstream transactions; returns rows removed. */
+  sweepExpired(): Promise<number>;
+}

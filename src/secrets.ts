@@ -1,0 +1,31 @@
+// Random secrets and how they are kept: every secret we hand out (client
+// secrets, later link tokens) has at least 256 bits from the CSPRNG, so a
+// single SHA-256 is enough to store it and compare it in constant time.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const hashPrefix = 'sha256:';
+
+/** A URL-safe random secret of `bytes` bytes (default 32 = 256 bits). */
+export function generateSecret(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** The stored form of a high-entropy secret. */
+export function secretHash(secret: string): string {
+  return hashPrefix + createHash('sha256').update(secret, 'utf8').digest('base64url');
+}
+
+export function constantTimeEqual(left: string, right: string): boolean {
+  const leftBytes = Buffer.from(left, 'utf8');
+  const rightBytes = Buffer.from(right, 'utf8');
+  // Compare digests so the comparison takes the same time whatever the lengths.
+  const leftDigest = createHash('sha256').update(leftBytes).digest();
+  const rightDigest = createHash('sha256').update(rightBytes).digest();
+  return timingSafeEqual(leftDigest, rightDigest) && leftBytes.length === rightBytes.length;
+}
+
+/** Whether `presented` is the secret whose stored hash is `storedHash`. */
+export function verifySecret(presented: string, storedHash: string | undefined): boolean {
+  if (!storedHash || !storedHash.startsWith(hashPrefix)) return false;
+  return constantTimeEqual(secretHash(presented), storedHash);
+}

@@ -94,6 +94,8 @@ export interface CookieKeyRepository {
 
 export interface UpstreamTransactionRepository {
   create(transaction: { state: string; purpose: UpstreamTransactionPurpose; interactionUid?: string | undefined; codeVerifier: string; nonce: string; context?: Record<string, unknown>; expiresAt: number }): Promise<void>;
+  /** Reads a transaction without using it (to route a callback); undefined when unknown, used or expired. */
+  find(state: string): Promise<UpstreamTransactionRecord | undefined>;
   /**
    * Atomically marks the transaction used and returns it; undefined when it
    * does not exist, was already used, or has expired (at the clock's now).

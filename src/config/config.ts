@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BrokerError } from '../errors.ts';
-import { settings, type SettingName } from './settings.ts';
+import { settings, type SettingDefinition, type SettingName } from './settings.ts';
 
 export type Config = { [Name in SettingName]: z.output<(typeof settings)[Name]['schema']> };
 
@@ -38,7 +38,7 @@ export function loadConfig(environment: Environment = process.env): Config {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
   for (const name of settingNames) {
-    const definition = settings[name];
+    const definition: SettingDefinition = settings[name];
     const raw = environment[definition.env] ?? fromFile[definition.env] ?? definition.defaultValue;
     const value = raw === '' ? definition.defaultValue : raw;
     const result = (definition.schema as z.ZodType).safeParse(value);
@@ -64,6 +64,10 @@ const isLoopbackHost = (hostname: string): boolean =>
 
 function upstreamProblems(config: Config): string[] {
   const problems: string[] = [];
+  const issuer = new URL(config.issuer);
+  if ((issuer.pathname !== '/' && issuer.pathname !== '') || issuer.search || issuer.hash) {
+    problems.push('ISSUER must be an origin without a path, query or fragment (e.g. https://login.example.com)');
+  }
   if (config.upstream === 'oidc' && !config.upstreamIssuer) {
     problems.push('UPSTREAM_ISSUER is required when UPSTREAM=oidc');
   }

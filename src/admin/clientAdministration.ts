@@ -1,0 +1,121 @@
+// Registering relying parties (the portals and other apps): the service the
+// CLI and the admin API share. Secrets are generated here, shown once to the
+// caller, and only their hash is stored.
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { BrokerError, invalidRequest, notFound } from '../errors.ts';
+import { generateSecret, secretHash } from '../secrets.ts';
+import { clientPortals, type ClientPortal, type ClientRecord } from '../store/records.ts';
+import type { ClientRepository } from '../store/store.ts';
+
+const isLoopbackHost = (hostname: string): boolean => hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+
+const redirectUri = z.string().superRefine((value, context) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    context.addIssue({ code: 'custom', message: `"${value}" is not an absolute URL` });
+    return;
+  }
+  if (url.hash) context.addIssue({ code: 'custom', message: `"${value}" must not have a fragment` });
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    context.addIssue({ code: 'custom', message: `"${value}" must use https (http only on localhost)` });
+  }
+});
+
+export const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export type GrantType = (typeof grantTypes)[number];
+
+const newClientSchema = z.object({
+  id: z.string().trim().regex(/^[A-Za-z0-9._~-]{3,128}$/, 'client id: 3–128 letters, digits or . _ ~ -').optional(),
+  name: z.string().trim().min(1).max(200).optional(),
+  portal: z.enum(clientPortals as ['partnersource', 'customersource', 'both'], { message: 'portal must be partnersource, customersource or both' }),
+  redirectUris: z.array(redirectUri).min(1, 'at least one redirect URI is required'),
+  postLogoutRedirectUris: z.array(redirectUri).default([]),
+  public: z.boolean().default(false),
+  firstParty: z.boolean().default(false),
+  grantTypes: z.array(z.enum(grantTypes)).default(['authorization_code', 'refresh_token']),
+});
+
+export type NewClient = z.input<typeof newClientSchema>;
+
+export interface RegisteredClient {
+  client: ClientRecord;
+  /** Shown once; only its hash is stored. Undefined for public clients. */
+  clientSecret: string | undefined;
+}
+
+function validationError(error: z.ZodError): BrokerError {
+  const fields: Record<string, string> = {};
+  for (const issue of error.issues) fields[issue.path.join('.') || 'input'] = issue.message;
+  return invalidRequest(`Invalid client: ${error.issues.map((issue) => `${issue.path.join('.') || 'input'}: ${issue.message}`).join('; ')}`, { fields });
+}
+
+export class ClientAdministration {
+  readonly #clients: ClientRepository;
+
+  constructor(clients: ClientRepository) {
+    this.#clients = clients;
+  }
+
+  async register(input: NewClient): Promise<RegisteredClient> {
+    const parsed = newClientSchema.safeParse(input);
+    if (!parsed.success) throw validationError(parsed.error);
+    const request = parsed.data;
+    if (request.public && request.grantTypes.includes('client_credentials')) {
+      throw invalidRequest('A public client cannot use the client_credentials grant', { fields: { grantTypes: 'client_credentials needs a confidential client' } });
+    }
+    const id = request.id ?? randomUUID();
+    if (await this.#clients.find(id)) throw new BrokerError('conflict', `A client with id ${id} already exists`);
+    const clientSecret = request.public ? undefined : generateSecret(32);
+    const responseTypes = request.grantTypes.includes('authorization_code') ? ['code'] : [];
+    const metadata: Record<string, unknown> = {
+      ...(request.name ? { client_name: request.name } : {}),
+      redirect_uris: request.redirectUris,
+      post_logout_redirect_uris: request.postLogoutRedirectUris,
+      grant_types: request.grantTypes,
+      response_types: responseTypes,
+      token_endpoint_auth_method: request.public ? 'none' : 'client_secret_basic',
+    };
+    const client = await this.#clients.create({
+      id,
+      metadata,
+      portal: request.portal,
+      firstParty: request.firstParty,
+      secretHash: clientSecret ? secretHash(clientSecret) : undefined,
+    });
+    return { client, clientSecret };
+  }
+
+  list(): Promise<ClientRecord[]> {
+    return this.#clients.list();
+  }
+
+  async show(id: string): Promise<ClientRecord> {
+    const client = await this.#clients.find(id);
+    if (!client) throw notFound(`No client with id ${id}`);
+    return client;
+  }
+
+  async remove(id: string): Promise<void> {
+    if (!(await this.#clients.remove(id))) throw notFound(`No client with id ${id}`);
+  }
+
+  /** Replaces the secret; the old one stops working at once. */
+  async rotateSecret(id: string): Promise<RegisteredClient> {
+    const client = await this.show(id);
+    if (!client.secretHash) throw invalidRequest(`Client ${id} is public and has no secret`);
+    const clientSecret = generateSecret(32);
+    const updated = await this.#clients.update(id, { secretHash: secretHash(clientSecret) });
+    if (!updated) throw notFound(`No client with id ${id}`);
+    return { client: updated, clientSecret };
+  }
+
+  /** Changes the portal a client belongs to. */
+  async setPortal(id: string, portal: ClientPortal): Promise<ClientRecord> {
+    const updated = await this.#clients.update(id, { portal });
+    if (!updated) throw notFound(`No client with id ${id}`);
+    return updated;
+  }
+}

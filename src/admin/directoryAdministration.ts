@@ -1,0 +1,88 @@
+// Keeping the MBS directory and its bindings: importing profiles, and binding
+// an upstream identity to a profile by hand (admins, support and tests). The
+// CLI and the admin API share this service.
+import { BrokerError, notFound } from '../errors.ts';
+import { parseProfileFile, type RejectedProfileRow } from '../directory/profileImport.ts';
+import type { BoundProfile, Page, PageRequest, ProfileRecord } from '../store/records.ts';
+import type { Store } from '../store/store.ts';
+
+export interface ProfileImportReport {
+  created: number;
+  updated: number;
+  unchanged: number;
+  rejected: RejectedProfileRow[];
+}
+
+export interface ManualBinding {
+  profileId: string;
+  issuer: string;
+  subject: string;
+  actor?: string;
+}
+
+export class DirectoryAdministration {
+  readonly #store: Store;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  /** Upserts every valid row (idempotent by profile id) in one transaction; bad rows are reported, not imported. */
+  async importProfiles(fileName: string, text: string, actor = 'cli'): Promise<ProfileImportReport> {
+    const { profiles, rejected } = parseProfileFile(fileName, text);
+    const report: ProfileImportReport = { created: 0, updated: 0, unchanged: 0, rejected };
+    await this.#store.transaction(async (repositories) => {
+      for (const profile of profiles) report[await repositories.profiles.upsert(profile)] += 1;
+      await repositories.auditEvents.record({
+        type: 'profiles.import',
+        outcome: 'success',
+        actor,
+        details: { created: report.created, updated: report.updated, unchanged: report.unchanged, rejected: rejected.length },
+      });
+    });
+    return report;
+  }
+
+  listProfiles(query: PageRequest & { email?: string } = {}): Promise<Page<ProfileRecord>> {
+    return this.#store.profiles.list(query);
+  }
+
+  listBindings(query: PageRequest & { accountId?: string; profileId?: string; email?: string } = {}): Promise<Page<BoundProfile>> {
+    return this.#store.profileBindings.list(query);
+  }
+
+  /**
+   * Binds the upstream identity (issuer + subject) to the profile, creating
+   * the broker account and identity when they do not exist yet.
+   */
+  async bind(request: ManualBinding): Promise<{ accountId: string; profile: ProfileRecord; movedFrom: string | undefined }> {
+    return this.#store.transaction(async (repositories) => {
+      const profile = await repositories.profiles.find(request.profileId);
+      if (!profile) throw notFound(`No profile with id ${request.profileId}`);
+      let identity = await repositories.identities.findByIssuerAndSubject(request.issuer, request.subject);
+      if (!identity) {
+        const account = await repositories.accounts.create({ email: profile.email, emailVerified: true, name: profile.displayName });
+        identity = await repositories.identities.create({ accountId: account.id, issuer: request.issuer, subject: request.subject });
+      }
+      const { previous } = await repositories.profileBindings.bind({ profileId: profile.id, accountId: identity.accountId, identityId: identity.id, method: 'admin' });
+      await repositories.auditEvents.record({
+        type: previous && previous.accountId !== identity.accountId ? 'binding.moved' : 'binding.created',
+        outcome: 'success',
+        actor: request.actor ?? 'cli',
+        accountId: identity.accountId,
+        profileId: profile.id,
+        details: { method: 'admin', ...(previous ? { previousAccountId: previous.accountId } : {}) },
+      });
+      return { accountId: identity.accountId, profile, movedFrom: previous && previous.accountId !== identity.accountId ? previous.accountId : undefined };
+    });
+  }
+
+  async unbind(profileId: string, actor = 'cli'): Promise<void> {
+    await this.#store.transaction(async (repositories) => {
+      const binding = await repositories.profileBindings.findByProfile(profileId);
+      if (!binding) throw notFound(`Profile ${profileId} is not bound`);
+      if (!(await repositories.profileBindings.remove(profileId))) throw new BrokerError('conflict', `Profile ${profileId} was unbound meanwhile`);
+      await repositories.auditEvents.record({ type: 'binding.removed', outcome: 'success', actor, accountId: binding.accountId, profileId });
+    });
+  }
+}

@@ -1,0 +1,325 @@
+#!/usr/bin/env node
+// Composition root of the `mbs-broker` command: parses the command line,
+// opens the store named by the configuration and hands each command to the
+// same administration services the admin API uses.
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { loadConfig, type Config } from './config/config.ts';
+import { ClientAdministration, grantTypes, type GrantType } from './admin/clientAdministration.ts';
+import { DirectoryAdministration } from './admin/directoryAdministration.ts';
+import { isBrokerError } from './errors.ts';
+import { KeyManager } from './provider/keys.ts';
+import { createBroker } from './server.ts';
+import { openDatabase, type Database } from './store/database.ts';
+import { createStore } from './store/knexStore.ts';
+import { migrateToLatest } from './store/migrations.ts';
+import type { ClientRecord } from './store/records.ts';
+import type { Store } from './store/store.ts';
+import { systemClock } from './clock.ts';
+
+interface GlobalOptions {
+  json?: boolean;
+}
+
+type Output = (value: unknown, human: () => string) => void;
+
+function outputFor(command: Command): Output {
+  const { json } = command.optsWithGlobals<GlobalOptions>();
+  return (value, human) => {
+    process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+  };
+}
+
+async function withStore<Result>(work: (context: { config: Config; store: Store; database: Database }) => Promise<Result>): Promise<Result> {
+  const config = loadConfig();
+  const database = openDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax });
+  try {
+    await migrateToLatest(database);
+    return await work({ config, store: createStore(database, systemClock), database });
+  } finally {
+    await database.destroy();
+  }
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function describeClient(client: ClientRecord): string {
+  const metadata = client.metadata;
+  const list = (value: unknown): string => (Array.isArray(value) && value.length > 0 ? value.join(', ') : '—');
+  return [
+    `client_id:                 ${client.id}`,
+    `name:                      ${typeof metadata.client_name === 'string' ? metadata.client_name : '—'}`,
+    `portal:                    ${client.portal}`,
+    `first party:               ${client.firstParty ? 'yes' : 'no'}`,
+    `type:                      ${client.secretHash ? 'confidential (client_secret_basic)' : 'public (PKCE)'}`,
+    `redirect URIs:             ${list(metadata.redirect_uris)}`,
+    `post-logout redirect URIs: ${list(metadata.post_logout_redirect_uris)}`,
+    `grant types:               ${list(metadata.grant_types)}`,
+  ].join('\n');
+}
+
+const clientJson = (client: ClientRecord) => ({
+  client_id: client.id,
+  portal: client.portal,
+  first_party: client.firstParty,
+  public: !client.secretHash,
+  ...client.metadata,
+  created_at: new Date(client.createdAt).toISOString(),
+});
+
+export function buildProgram(): Command {
+  const program = new Command('mbs-broker')
+    .description('MBS identity broker: OpenID Connect in front of PartnerSource and CustomerSource')
+    .option('--json', 'machine-readable output')
+    .showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('run the broker (migrates the database first)')
+    .action(async () => {
+      const broker = await createBroker({ config: loadConfig() });
+      const { port } = await broker.listen();
+      broker.logger.info({ port, issuer: loadConfig().issuer }, `MBS identity broker listening on port ${port}`);
+      const stop = () => {
+        broker.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations')
+    .action(async (_options, command: Command) => {
+      const output = outputFor(command);
+      const config = loadConfig();
+      const database = openDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax });
+      try {
+        const applied = await migrateToLatest(database);
+        output({ applied }, () => (applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date'));
+      } finally {
+        await database.destroy();
+      }
+    });
+
+  const clients = program.command('clients').description('register and manage relying parties');
+  clients
+    .command('add')
+    .description('register a client; a confidential client’s secret is printed once')
+    .requiredOption('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
+    .addOption(new Option('--portal <portal>', 'portal of the client').choices(['partnersource', 'customersource', 'both']).makeOptionMandatory())
+    .option('--id <clientId>', 'client id (default: a random UUID)')
+    .option('--name <name>', 'display name')
+    .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
+    .addOption(new Option('--grant-type <grant>', 'grant type (repeatable; default authorization_code and refresh_token)').choices([...grantTypes]).argParser(collect as (value: string, previous: string[]) => string[]))
+    .option('--public', 'public client (no secret, PKCE required)')
+    .option('--first-party', 'first-party client (no consent screen)')
+    .action(async (options: { redirectUri: string[]; portal: 'partnersource' | 'customersource' | 'both'; id?: string; name?: string; postLogoutRedirectUri?: string[]; grantType?: GrantType[]; public?: boolean; firstParty?: boolean }, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store }) => {
+        const { client, clientSecret } = await new ClientAdministration(store.clients).register({
+          id: options.id,
+          name: options.name,
+          portal: options.portal,
+          redirectUris: options.redirectUri,
+          postLogoutRedirectUris: options.postLogoutRedirectUri ?? [],
+          grantTypes: options.grantType,
+          public: options.public ?? false,
+          firstParty: options.firstParty ?? false,
+        });
+        output({ ...clientJson(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>
+          [describeClient(client), ...(clientSecret ? [`client_secret:             ${clientSecret}`, '', 'Store the secret now: it is shown only once.'] : [])].join('\n'),
+        );
+      });
+    });
+  clients
+    .command('list')
+    .description('list registered clients')
+    .action(async (_options, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store }) => {
+        const list = await new ClientAdministration(store.clients).list();
+        output(list.map(clientJson), () =>
+          list.length === 0 ? 'no clients' : list.map((client) => `${client.id}\t${client.portal}\t${client.secretHash ? 'confidential' : 'public'}\t${String(client.metadata.client_name ?? '')}`).join('\n'),
+        );
+      });
+    });
+  clients
+    .command('show <clientId>')
+    .description('show one client')
+    .action(async (clientId: string, _options, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store }) => {
+        const client = await new ClientAdministration(store.clients).show(clientId);
+        output(clientJson(client), () => describeClient(client));
+      });
+    });
+  clients
+    .command('remove <clientId>')
+    .description('remove a client; its tokens stop working')
+    .action(async (clientId: string, _options, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store }) => {
+        await new ClientAdministration(store.clients).remove(clientId);
+        output({ removed: clientId }, () => `removed ${clientId}`);
+      });
+    });
+  clients
+    .command('rotate-secret <clientId>')
+    .description('replace a confidential client’s secret (printed once)')
+    .action(async (clientId: string, _options, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store }) => {
+        const { client, clientSecret } = await new ClientAdministration(store.clients).rotateSecret(clientId);
+        output({ client_id: client.id, client_secret: clientSecret }, () => `client_secret: ${clientSecret}\n\nStore the secret now: it is shown only once.`);
+      });
+    });
+
+  const profiles = program.command('profiles').description('the MBS profile directory');
+  profiles
+    .command('import <file>')
+    .description('import profiles from CSV (header: id,portal,email,display_name,organization,roles) or JSON; upserts by id')
+    .action(async (file: string, _options, command: Command) => {
+      const output = outputFor(command);
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        throw new CliError(`cannot read ${file}`);
+      }
+      await withStore(async ({ store }) => {
+        const report = await new DirectoryAdministration(store).importProfiles(file, text);
+        output(report, () =>
+          [
+            `created ${report.created}, updated ${report.updated}, unchanged ${report.unchanged}, rejected ${report.rejected.length}`,
+            ...report.rejected.map((row) => `  line ${row.line}: ${row.reason}`),
+          ].join('\n'),
+        );
+        if (report.rejected.length > 0) process.exitCode = 2;
+      });
+    });
+  profiles
+    .command('list')
+    .description('list profiles')
+    .option('--email <email>', 'only profiles registered to this email')
+    .option('--limit <n>', 'page size', (value) => Number.parseInt(value, 10), 50)
+    .option('--offset <n>', 'skip this many', (value) => Number.parseInt(value, 10), 0)
+    .action(async (options: { email?: string; limit: number; offset: number }, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store }) => {
+        const page = await new DirectoryAdministration(store).listProfiles({ ...(options.email ? { email: options.email.trim().toLowerCase() } : {}), limit: options.limit, offset: options.offset });
+        output(page, () =>
+          [...page.items.map((profile) => `${profile.id}\t${profile.portal}\t${profile.email}\t${profile.organization}\t${profile.displayName}`), `(${page.items.length} of ${page.total})`].join('\n'),
+        );
+      });
+    });
+
+  const bindings = program.command('bindings').description('which upstream identity each profile is bound to');
+  bindings
+    .command('list')
+    .description('list bindings')
+    .option('--account <accountId>', 'only this broker account')
+    .option('--profile <profileId>', 'only this profile')
+    .option('--email <email>', 'only profiles registered to this email')
+    .action(async (options: { account?: string; profile?: string; email?: string }, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store }) => {
+        const page = await new DirectoryAdministration(store).listBindings({
+          ...(options.account ? { accountId: options.account } : {}),
+          ...(options.profile ? { profileId: options.profile } : {}),
+          ...(options.email ? { email: options.email.trim().toLowerCase() } : {}),
+        });
+        output(page, () =>
+          [...page.items.map((bound) => `${bound.id}\t${bound.portal}\t${bound.email}\taccount ${bound.binding.accountId}\t${bound.binding.method}`), `(${page.items.length} of ${page.total})`].join('\n'),
+        );
+      });
+    });
+  bindings
+    .command('add')
+    .description('bind an upstream identity (issuer + subject) to a profile (admins and tests)')
+    .requiredOption('--profile <profileId>', 'MBS profile id')
+    .requiredOption('--issuer <issuer>', 'upstream issuer')
+    .requiredOption('--subject <subject>', 'upstream subject (sub)')
+    .action(async (options: { profile: string; issuer: string; subject: string }, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store }) => {
+        const result = await new DirectoryAdministration(store).bind({ profileId: options.profile, issuer: options.issuer, subject: options.subject });
+        output({ account_id: result.accountId, profile_id: result.profile.id, moved_from: result.movedFrom ?? null }, () =>
+          `bound profile ${result.profile.id} to account ${result.accountId}${result.movedFrom ? ` (moved from account ${result.movedFrom})` : ''}`,
+        );
+      });
+    });
+  bindings
+    .command('remove <profileId>')
+    .description('unbind a profile')
+    .action(async (profileId: string, _options, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store }) => {
+        await new DirectoryAdministration(store).unbind(profileId);
+        output({ removed: profileId }, () => `unbound profile ${profileId}`);
+      });
+    });
+
+  const keys = program.command('keys').description('token signing keys');
+  const keyManager = (store: Store, config: Config) => new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey: config.keyEncryptionKey });
+  const keyJson = (key: { kid: string; alg: string; status: string; createdAt: number }) => ({ kid: key.kid, alg: key.alg, status: key.status, created_at: new Date(key.createdAt).toISOString() });
+  keys
+    .command('list')
+    .description('list signing keys (active keys sign, retired keys still verify)')
+    .action(async (_options, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store, config }) => {
+        const manager = keyManager(store, config);
+        await manager.ensureKeys();
+        const list = (await manager.list()).map(keyJson);
+        output(list, () => list.map((key) => `${key.kid}\t${key.alg}\t${key.status}\t${key.created_at}`).join('\n'));
+      });
+    });
+  keys
+    .command('rotate')
+    .description('add a new signing key per algorithm; old keys stay published so issued tokens keep verifying (restart instances to sign with the new keys)')
+    .action(async (_options, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store, config }) => {
+        const manager = keyManager(store, config);
+        await manager.ensureKeys();
+        const list = (await manager.rotate()).map(keyJson);
+        output(list, () => list.map((key) => `${key.kid}\t${key.alg}\t${key.status}\t${key.created_at}`).join('\n'));
+      });
+    });
+
+  return program;
+}
+
+class CliError extends Error {}
+
+export async function runCli(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (typeof code === 'string' && code.startsWith('commander.')) {
+      process.exitCode = (error as { exitCode?: number }).exitCode ?? 1;
+      return;
+    }
+    const message = isBrokerError(error) || error instanceof CliError ? (isBrokerError(error) ? error.publicMessage : error.message) : 'unexpected failure (see the log above)';
+    if (!isBrokerError(error) && !(error instanceof CliError)) console.error(error);
+    if (program.opts<GlobalOptions>().json) {
+      process.stderr.write(`${JSON.stringify({ error: isBrokerError(error) ? error.code : 'error', error_description: message })}\n`);
+    } else {
+      process.stderr.write(`mbs-broker: ${message}\n`);
+    }
+    process.exitCode = 1;
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  await runCli(process.argv);
+}

@@ -1,0 +1,222 @@
+// The sign-in interaction (guide steps 2, 3 and the returning user): sends
+// the browser to the upstream, takes the callback back under the interaction
+// path (where the interaction cookie is sent), resolves the upstream identity
+// (issuer + subject, never the email) to a broker account bound to a profile
+// of the asking portal, and finishes the login; consent for third parties.
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Clock } from '../clock.ts';
+import { BrokerError, invalidRequest } from '../errors.ts';
+import type { Logger } from '../logging.ts';
+import { brandingPortal, clientPortal, isFirstPartyClient } from '../provider/provider.ts';
+import type { Store } from '../store/store.ts';
+import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
+import type { CsrfTokens } from './csrf.ts';
+import type { PageRenderer } from './pages.ts';
+
+export interface SignInDependencies {
+  provider: Provider;
+  upstream: Upstream;
+  store: Store;
+  pages: PageRenderer;
+  csrf: CsrfTokens;
+  clock: Clock;
+  logger: Logger;
+  issuer: string;
+  supportEmail: string;
+  /** How long an upstream round trip may take, in milliseconds. */
+  upstreamTransactionTtl: number;
+}
+
+/** The one redirect URI registered at the upstream. */
+export const upstreamCallbackPath = '/upstream/callback';
+
+type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const sessionExpired = (detail: string): BrokerError =>
+  new BrokerError('session_expired', 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.', { detail });
+
+function queryValue(ctx: Context, name: string): string | undefined {
+  const value = ctx.query[name];
+  return typeof value === 'string' && value.length > 0 && value.length <= 2048 ? value : undefined;
+}
+
+export function signInRoutes(dependencies: SignInDependencies): Router {
+  const { provider, upstream, store, pages, csrf, clock, logger, issuer } = dependencies;
+  const router = new Router();
+  const callbackUri = new URL(upstreamCallbackPath, issuer).href;
+
+  async function loadInteraction(ctx: Context): Promise<InteractionDetails> {
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid) throw sessionExpired(`interaction cookie is for ${details.uid}, path names ${ctx.params.uid}`);
+    return details;
+  }
+
+  async function loadClient(details: InteractionDetails) {
+    const client = await provider.Client.find(String(details.params.client_id));
+    if (!client) throw invalidRequest('The application asking you to sign in is no longer registered.', { detail: `client ${String(details.params.client_id)} vanished` });
+    return client;
+  }
+
+  async function finish(ctx: Context, result: Parameters<Provider['interactionResult']>[2]): Promise<void> {
+    const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(returnTo);
+  }
+
+  async function sendUpstream(ctx: Context, details: InteractionDetails): Promise<void> {
+    const reasons = (details.prompt.reasons ?? []) as string[];
+    const maxAge = typeof details.params.max_age === 'number' ? details.params.max_age : undefined;
+    const loginHint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
+    const start = await upstream.startAuthorization({
+      redirectUri: callbackUri,
+      ...(reasons.includes('login_prompt') ? { prompt: 'login' } : {}),
+      ...(maxAge === undefined ? {} : { maxAge }),
+      ...(loginHint === undefined ? {} : { loginHint }),
+    });
+    await store.upstreamTransactions.create({
+      state: start.state,
+      purpose: 'sign_in',
+      interactionUid: details.uid,
+      codeVerifier: start.codeVerifier,
+      nonce: start.nonce,
+      context: maxAge === undefined ? {} : { maxAge },
+      expiresAt: clock.now() + dependencies.upstreamTransactionTtl,
+    });
+    ctx.redirect(start.url.href);
+  }
+
+  async function grantConsent(details: InteractionDetails): Promise<string> {
+    const { prompt, params, session, grantId } = details;
+    const accountId = session?.accountId;
+    if (!accountId) throw sessionExpired('consent prompt without a session account');
+    const grant = grantId ? await provider.Grant.find(grantId) : new provider.Grant({ accountId, clientId: String(params.client_id) });
+    if (!grant) throw sessionExpired(`grant ${grantId} vanished`);
+    const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    return grant.save();
+  }
+
+  router.get('/interaction/:uid', async (ctx) => {
+    const details = await loadInteraction(ctx);
+    const client = await loadClient(details);
+    if (details.prompt.name === 'login') {
+      await sendUpstream(ctx, details);
+      return;
+    }
+    if (details.prompt.name === 'consent') {
+      if (isFirstPartyClient(client)) {
+        await finish(ctx, { consent: { grantId: await grantConsent(details) } });
+        return;
+      }
+      const requested = String(details.params.scope ?? '').split(' ').filter(Boolean);
+      ctx.type = 'html';
+      ctx.body = pages.render(
+        'consent.eta',
+        {
+          title: 'Allow access?',
+          clientName: client.clientName ?? client.clientId,
+          scopes: requested,
+          action: `/interaction/${details.uid}/consent`,
+          csrf: csrf.issue('consent', details.uid),
+        },
+        { portal: brandingPortal(client) },
+      );
+      return;
+    }
+    throw invalidRequest('This sign-in step is not supported.', { detail: `prompt ${details.prompt.name}` });
+  });
+
+  router.get(upstreamCallbackPath, async (ctx) => {
+    const state = queryValue(ctx, 'state');
+    const transaction = state ? await store.upstreamTransactions.find(state) : undefined;
+    if (!transaction || transaction.purpose !== 'sign_in' || !transaction.interactionUid) {
+      throw sessionExpired(`upstream callback with unknown, used or expired state`);
+    }
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${encodeURIComponent(transaction.interactionUid)}/upstream?${ctx.querystring}`);
+  });
+
+  router.get('/interaction/:uid/upstream', async (ctx) => {
+    const details = await loadInteraction(ctx);
+    const state = queryValue(ctx, 'state');
+    const transaction = state ? await store.upstreamTransactions.consume(state) : undefined;
+    if (!transaction || transaction.purpose !== 'sign_in' || transaction.interactionUid !== details.uid) {
+      throw sessionExpired('upstream state unknown, used, expired or for another interaction');
+    }
+    const client = await loadClient(details);
+    const maxAge = typeof transaction.context.maxAge === 'number' ? transaction.context.maxAge : undefined;
+    let identity: UpstreamIdentity;
+    try {
+      identity = await upstream.finishAuthorization({
+        callbackUrl: new URL(ctx.originalUrl, issuer),
+        redirectUri: callbackUri,
+        state: transaction.state,
+        nonce: transaction.nonce,
+        codeVerifier: transaction.codeVerifier,
+        ...(maxAge === undefined ? {} : { maxAge }),
+      });
+    } catch (error) {
+      await store.auditEvents.record({ type: 'sign_in', outcome: 'failure', clientId: client.clientId, ip: ctx.ip, details: { reason: 'upstream_error' } });
+      if (queryValue(ctx, 'error') === 'access_denied') {
+        await finish(ctx, { error: 'access_denied', error_description: 'The sign-in was cancelled at the Microsoft account.' });
+        return;
+      }
+      throw error;
+    }
+
+    const known = await store.identities.findByIssuerAndSubject(identity.issuer, identity.subject);
+    const portal = clientPortal(client);
+    const boundProfiles = known ? await store.profileBindings.listProfilesByAccount(known.accountId, portal === 'both' ? undefined : portal) : [];
+    if (!known || boundProfiles.length === 0) {
+      await store.auditEvents.record({
+        type: 'sign_in',
+        outcome: 'failure',
+        accountId: known?.accountId,
+        clientId: client.clientId,
+        ip: ctx.ip,
+        details: { reason: known ? 'no_profile_for_portal' : 'not_associated', issuer: identity.issuer },
+      });
+      logger.info({ interaction: details.uid, client: client.clientId, reason: known ? 'no_profile_for_portal' : 'not_associated' }, 'sign-in stopped: identity not associated');
+      ctx.status = 403;
+      ctx.type = 'html';
+      ctx.body = pages.render(
+        'not-associated.eta',
+        { title: 'Your account is not associated yet', upstreamAccount: identity.email ?? identity.name ?? 'you used', supportEmail: dependencies.supportEmail },
+        { portal: brandingPortal(client) },
+      );
+      return;
+    }
+
+    await store.identities.recordSignIn(known.id, { emailHint: identity.email, nameHint: identity.name });
+    await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: known.accountId, clientId: client.clientId, ip: ctx.ip });
+    await finish(ctx, { login: { accountId: known.accountId } });
+  });
+
+  router.post('/interaction/:uid/consent', bodyParser({ enableTypes: ['form'] }), async (ctx) => {
+    const details = await loadInteraction(ctx);
+    const form = (ctx.request.body ?? {}) as Record<string, unknown>;
+    if (!csrf.verify('consent', details.uid, form.csrf)) {
+      throw new BrokerError('forbidden', 'This form has expired. Go back to the portal and sign in again.', { detail: 'consent csrf mismatch' });
+    }
+    if (details.prompt.name !== 'consent') throw sessionExpired('consent posted outside a consent prompt');
+    if (form.decision !== 'allow') {
+      await finish(ctx, { error: 'access_denied', error_description: 'The user denied access.' });
+      return;
+    }
+    await finish(ctx, { consent: { grantId: await grantConsent(details) } });
+  });
+
+  router.get('/interaction/:uid/abort', async (ctx) => {
+    await loadInteraction(ctx);
+    await finish(ctx, { error: 'access_denied', error_description: 'The sign-in was cancelled.' });
+  });
+
+  return router;
+}

@@ -1,0 +1,234 @@
+// The oidc-provider configuration of the broker: adapter, keys, cookies,
+// TTLs, features, claims of the broker account (including the MBS profiles
+// of the asking client's portal) and the pages oidc-provider renders itself.
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { JWK } from 'jose';
+import { verifySecret } from '../secrets.ts';
+import { clientPortals, type ClientPortal, type ClientRecord, type Portal } from '../store/records.ts';
+import type { AccountRepository, ProfileBindingRepository } from '../store/store.ts';
+import type { PageRenderer } from '../flows/pages.ts';
+
+/** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */
+export const supportedScopes = ['openid', 'offline_access', 'email', 'profile', 'mbs_profiles'] as const;
+
+export interface ProviderTtls {
+  accessToken: number;
+  idToken: number;
+  refreshToken: number;
+  session: number;
+  interaction: number;
+}
+
+export type AdapterConstructor = NonNullable<Configuration['adapter']>;
+
+export interface ProviderOptions {
+  issuer: string;
+  adapter: AdapterConstructor;
+  jwks: { keys: JWK[] };
+  cookieKeys: string[];
+  ttl: ProviderTtls;
+  accounts: AccountRepository;
+  profileBindings: ProfileBindingRepository;
+  pages: PageRenderer;
+  trustProxy: boolean;
+}
+
+/** What the provider's Client adapter returns for a stored client. */
+export function clientMetadata(client: ClientRecord): Record<string, unknown> {
+  return {
+    ...client.metadata,
+    client_id: client.id,
+    ...(client.secretHash ? { client_secret: client.secretHash } : {}),
+    portal: client.portal,
+    first_party: client.firstParty,
+  };
+}
+
+interface BrokerClientProperties {
+  portal?: ClientPortal;
+  firstParty?: boolean;
+  clientName?: string;
+}
+
+/** The portal a client belongs to, as declared at registration. */
+export function clientPortal(client: unknown): ClientPortal {
+  const portal = (client as BrokerClientProperties | undefined)?.portal;
+  return portal && clientPortals.includes(portal) ? portal : 'both';
+}
+
+export function isFirstPartyClient(client: unknown): boolean {
+  return (client as BrokerClientProperties | undefined)?.firstParty === true;
+}
+
+/** The portal a page should be branded for, when the client belongs to exactly one. */
+export function brandingPortal(client: unknown): Portal | undefined {
+  const portal = client ? clientPortal(client) : 'both';
+  return portal === 'both' ? undefined : portal;
+}
+
+const friendlyErrors: Record<string, string> = {
+  invalid_request: 'The portal sent a sign-in request the broker cannot accept.',
+  invalid_client: 'The application asking you to sign in is not registered with Microsoft Dynamics.',
+  invalid_redirect_uri: 'The application asked to return you to an address it has not registered.',
+  unauthorized_client: 'The application is not allowed to sign you in this way.',
+  access_denied: 'The sign-in was cancelled.',
+  invalid_scope: 'The application asked for information the broker does not provide.',
+  login_required: 'You need to sign in again.',
+  session_not_found: 'Your sign-in took too long or was started in another browser.',
+  server_error: 'Something went wrong on our side.',
+};
+
+export function createProvider(options: ProviderOptions): Provider {
+  const { accounts, profileBindings, pages } = options;
+
+  const configuration: Configuration = {
+    adapter: options.adapter,
+    jwks: options.jwks as Configuration['jwks'],
+    cookies: {
+      keys: options.cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    ttl: {
+      AccessToken: options.ttl.accessToken,
+      AuthorizationCode: 60,
+      ClientCredentials: options.ttl.accessToken,
+      IdToken: options.ttl.idToken,
+      RefreshToken: options.ttl.refreshToken,
+      Session: options.ttl.session,
+      Grant: options.ttl.refreshToken,
+      Interaction: options.ttl.interaction,
+    },
+    scopes: [...supportedScopes],
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name'],
+      mbs_profiles: ['mbs_profiles'],
+    },
+    responseTypes: ['code'],
+    pkce: {
+      // Public clients cannot keep a secret, so the code must be bound to them.
+      required: (_ctx, client) => client.clientAuthMethod === 'none',
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      userinfoSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      introspectionSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      authorizationSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+    },
+    extraClientMetadata: {
+      properties: ['portal', 'first_party'],
+      validator(_ctx, key, value) {
+        if (key === 'portal' && value !== undefined && !clientPortals.includes(value as ClientPortal)) {
+          throw new errors.InvalidClientMetadata('portal must be partnersource, customersource or both');
+        }
+        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+      },
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      userinfo: { enabled: true },
+      introspection: {
+        enabled: true,
+        // A client may only learn about its own tokens.
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => {
+          if (token.clientId !== client.clientId) {
+            throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+          }
+          return true;
+        },
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = 'html';
+          ctx.body = pages.render(
+            'logout.eta',
+            { title: 'Sign out', form, clientName: ctx.oidc.client?.clientName },
+            { portal: brandingPortal(ctx.oidc.client) },
+          );
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = pages.render(
+            'signed-out.eta',
+            { title: 'Signed out', clientName: ctx.oidc.client?.clientName },
+            { portal: brandingPortal(ctx.oidc.client) },
+          );
+        },
+      },
+    },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    async findAccount(ctx: KoaContextWithOIDC, accountId: string) {
+      const account = await accounts.find(accountId);
+      if (!account) return undefined;
+      return {
+        accountId,
+        async claims(_use: string, scope: string) {
+          const claims: { sub: string; [claim: string]: unknown } = { sub: accountId };
+          if (account.email) {
+            claims.email = account.email;
+            claims.email_verified = account.emailVerified;
+          }
+          if (account.name) claims.name = account.name;
+          if (scope.split(' ').includes('mbs_profiles')) {
+            const portal = clientPortal(ctx.oidc.client);
+            const profiles = await profileBindings.listProfilesByAccount(accountId, portal === 'both' ? undefined : portal);
+            claims.mbs_profiles = profiles.map((profile) => ({
+              id: profile.id,
+              portal: profile.portal,
+              organization: profile.organization,
+              display_name: profile.displayName,
+              roles: profile.roles,
+            }));
+          }
+          return claims;
+        },
+      };
+    },
+    async renderError(ctx, out) {
+      ctx.type = 'html';
+      ctx.body = pages.render(
+        'error.eta',
+        {
+          title: 'We could not sign you in',
+          message: friendlyErrors[out.error] ?? 'The sign-in request could not be completed.',
+          hint: out.error_description,
+          code: out.error,
+        },
+        { portal: brandingPortal(ctx.oidc?.client) },
+      );
+    },
+  };
+
+  const provider = new Provider(options.issuer, configuration);
+  provider.proxy = options.trustProxy;
+
+  // Client secrets are stored hashed: compare the presented secret with the hash.
+  const clientPrototype = provider.Client.prototype as unknown as {
+    clientSecret?: string;
+    compareClientSecret(this: { clientSecret?: string }, actual: string): boolean;
+  };
+  clientPrototype.compareClientSecret = function compareHashedClientSecret(actual: string) {
+    return verifySecret(actual, this.clientSecret);
+  };
+
+  return provider;
+}

@@ -1,0 +1,229 @@
+// Composition root of the broker: opens the store, makes sure keys exist,
+// builds the upstream, the provider and the interaction routes, and wires
+// them into one Koa application. No logic of its own beyond the wiring.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa, { type Context, type Next } from 'koa';
+import mount from 'koa-mount';
+import type Provider from 'oidc-provider';
+import { systemClock, type Clock } from './clock.ts';
+import type { Config } from './config/config.ts';
+import { isBrokerError } from './errors.ts';
+import { createCsrfTokens } from './flows/csrf.ts';
+import { createPageRenderer, stylesheet, type PageRenderer } from './flows/pages.ts';
+import { signInRoutes, upstreamCallbackPath } from './flows/signIn.ts';
+import { createLogger, type Logger } from './logging.ts';
+import { KeyManager } from './provider/keys.ts';
+import { clientMetadata, createProvider } from './provider/provider.ts';
+import { openDatabase, type Database } from './store/database.ts';
+import { createStore } from './store/knexStore.ts';
+import { migrateToLatest } from './store/migrations.ts';
+import { createOidcAdapter } from './store/oidcAdapter.ts';
+import type { Store } from './store/store.ts';
+import { createDevUpstream } from './upstream/devUpstream.ts';
+import { createUpstream } from './upstream/index.ts';
+import type { Upstream } from './upstream/upstream.ts';
+
+/** Where the dev upstream lives inside the broker when UPSTREAM=dev. */
+export const devUpstreamPath = '/dev/upstream';
+export const devUpstreamClientId = 'mbs-broker';
+// The dev upstream runs only outside production and inside this process, so a
+// fixed secret protects nothing and keeps several dev instances consistent.
+const devUpstreamClientSecret = 'dev-upstream-secret-not-for-production';
+
+export interface BrokerOptions {
+  config: Config;
+  clock?: Clock;
+  logger?: Logger;
+  /** Replaces the upstream named by the configuration (tests). */
+  upstream?: Upstream;
+}
+
+export interface Broker {
+  app: Koa;
+  provider: Provider;
+  store: Store;
+  database: Database;
+  keys: KeyManager;
+  logger: Logger;
+  /** Starts listening on the configured port and host; resolves with the bound address. */
+  listen(): Promise<{ port: number; server: Server }>;
+  /** Stops listening (when listening) and closes the database. */
+  close(): Promise<void>;
+}
+
+function renderErrors(pages: PageRenderer, logger: Logger) {
+  return async function renderErrorsMiddleware(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.type = 'html';
+        ctx.body = pages.render('error.eta', { title: 'Page not found', message: 'There is nothing at this address.', code: 'not_found' });
+      }
+    } catch (error) {
+      let status = 500;
+      let code = 'server_error';
+      let message = 'Something went wrong on our side. Please try again in a moment.';
+      if (isBrokerError(error)) {
+        ({ status, code } = error);
+        message = error.publicMessage;
+        logger.warn({ code, detail: error.detail, path: ctx.path }, 'request refused');
+      } else if (isProviderError(error) && error.status < 500) {
+        status = error.status;
+        code = error.error;
+        message =
+          error.error === 'session_not_found' || error.name === 'SessionNotFound'
+            ? 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.'
+            : 'The request could not be completed.';
+        logger.warn({ code, detail: error.error_description, path: ctx.path }, 'request refused');
+      } else {
+        logger.error({ err: error, path: ctx.path }, 'request failed');
+      }
+      ctx.status = status;
+      if (ctx.accepts('html', 'json') === 'json') {
+        ctx.body = { error: code, error_description: message };
+      } else {
+        ctx.type = 'html';
+        ctx.body = pages.render('error.eta', { title: status >= 500 ? 'Something went wrong' : 'We could not do that', message, code });
+      }
+    }
+  };
+}
+
+interface ProviderError {
+  status: number;
+  error: string;
+  error_description?: string;
+  name: string;
+}
+
+function isProviderError(error: unknown): error is ProviderError {
+  return typeof error === 'object' && error !== null && typeof (error as ProviderError).status === 'number' && typeof (error as ProviderError).error === 'string';
+}
+
+async function securityHeaders(ctx: Context, next: Next): Promise<void> {
+  await next();
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Referrer-Policy', 'no-referrer');
+  if (!ctx.path.startsWith(devUpstreamPath)) ctx.set('X-Frame-Options', 'DENY');
+}
+
+export async function createBroker(options: BrokerOptions): Promise<Broker> {
+  const { config } = options;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const issuer = config.issuer.replace(/\/$/, '');
+
+  const database = openDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax });
+  await migrateToLatest(database);
+  const store = createStore(database, clock);
+  const keys = new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey: config.keyEncryptionKey });
+  await keys.ensureKeys();
+  const cookieKeys = await keys.cookieKeys();
+  const pages = createPageRenderer({ cache: config.nodeEnv !== 'development' });
+
+  const app = new Koa();
+  app.proxy = config.trustProxy;
+  app.silent = true;
+
+  let upstream = options.upstream;
+  let devUpstream: ReturnType<typeof createDevUpstream> | undefined;
+  if (!upstream) {
+    if (config.upstream === 'dev') {
+      const devIssuer = `${issuer}${devUpstreamPath}`;
+      devUpstream = createDevUpstream({
+        issuer: devIssuer,
+        clients: [{ clientId: devUpstreamClientId, clientSecret: devUpstreamClientSecret, redirectUris: [`${issuer}${upstreamCallbackPath}`] }],
+      });
+      upstream = createUpstream({ kind: 'dev', issuer: devIssuer, clientId: devUpstreamClientId, clientSecret: devUpstreamClientSecret });
+    } else {
+      upstream = createUpstream({
+        kind: config.upstream,
+        issuer: config.upstreamIssuer,
+        clientId: config.upstreamClientId,
+        clientSecret: config.upstreamClientSecret,
+        signUpUrl: config.upstreamSignUpUrl,
+        passwordResetUrl: config.upstreamPasswordResetUrl,
+      });
+    }
+  }
+
+  const provider = createProvider({
+    issuer,
+    adapter: createOidcAdapter(database, { clients: store.clients, clientMetadata }),
+    jwks: await keys.privateJwks(),
+    cookieKeys,
+    ttl: {
+      accessToken: config.accessTokenTtl,
+      idToken: config.idTokenTtl,
+      refreshToken: config.refreshTokenTtl,
+      session: config.sessionTtl,
+      interaction: config.interactionTtl,
+    },
+    accounts: store.accounts,
+    profileBindings: store.profileBindings,
+    pages,
+    trustProxy: config.trustProxy,
+  });
+  provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+
+  const signIn = signInRoutes({
+    provider,
+    upstream,
+    store,
+    pages,
+    csrf: createCsrfTokens(cookieKeys[0]!),
+    clock,
+    logger,
+    issuer,
+    supportEmail: config.supportEmail,
+    upstreamTransactionTtl: 10 * 60 * 1000,
+  });
+
+  const css = stylesheet();
+  app.use(renderErrors(pages, logger));
+  app.use(securityHeaders);
+  app.use(async (ctx, next) => {
+    if (ctx.path !== '/static/broker.css') return next();
+    ctx.type = 'text/css';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = css;
+  });
+  app.use(signIn.routes());
+  app.use(signIn.allowedMethods());
+  if (devUpstream) app.use(mount(devUpstreamPath, devUpstream.app));
+  app.use(mount(provider));
+
+  const sweeper = setInterval(() => {
+    store.sweepExpired().catch((error: unknown) => logger.error({ err: error }, 'sweeping expired rows failed'));
+  }, config.sweepInterval * 1000);
+  sweeper.unref();
+
+  let server: Server | undefined;
+  return {
+    app,
+    provider,
+    store,
+    database,
+    keys,
+    logger,
+    async listen() {
+      server = createServer(app.callback());
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', reject);
+        server!.listen(config.port, config.host, () => resolve());
+      });
+      return { port: (server.address() as AddressInfo).port, server };
+    },
+    async close() {
+      clearInterval(sweeper);
+      if (server) {
+        const closing = server;
+        await new Promise<void>((resolve) => closing.close(() => resolve()));
+        closing.closeAllConnections();
+      }
+      await database.destroy();
+    },
+  };
+}

@@ -109,7 +109,7 @@ export const settings = {
   },
   supportEmail: {
     env: 'SUPPORT_EMAIL',
-    schema: z.string().email(),
+    schema: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address'),
     defaultValue: 'support@localhost',
     description: 'Address people write to when they do not know their MBS email (guide step 4).',
   },

@@ -1,0 +1,102 @@
+// oidc-provider's persistence on knex: every model in the oidc_payloads table
+// (clients excepted: they live in `clients`), with an atomic consume so that
+// of parallel redemptions of one code or refresh token exactly one wins.
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors } from 'oidc-provider';
+import type { ClientRecord } from './records.ts';
+import type { ClientRepository } from './store.ts';
+import type { Database } from './database.ts';
+
+export interface OidcAdapterOptions {
+  clients: ClientRepository;
+  /** Maps a stored client to the metadata oidc-provider validates. */
+  clientMetadata: (client: ClientRecord) => Record<string, unknown> | undefined;
+}
+
+const table = 'oidc_payloads';
+
+export function createOidcAdapter(database: Database, options: OidcAdapterOptions) {
+  return class KnexAdapter implements Adapter {
+    readonly #model: string;
+
+    constructor(model: string) {
+      this.#model = model;
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+      if (this.#model === 'Client') {
+        await upsertClient(options.clients, id, payload);
+        return;
+      }
+      const row = {
+        type: this.#model,
+        id,
+        payload: JSON.stringify(payload),
+        grant_id: payload.grantId ?? null,
+        uid: payload.uid ?? null,
+        user_code: payload.userCode ?? null,
+        expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
+      };
+      await database(table).insert(row).onConflict(['type', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'expires_at']);
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.#model === 'Client') {
+        const client = await options.clients.find(id);
+        return client ? (options.clientMetadata(client) as AdapterPayload | undefined) : undefined;
+      }
+      return this.#findWhere({ id });
+    }
+
+    findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return this.#findWhere({ uid });
+    }
+
+    findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return this.#findWhere({ user_code: userCode });
+    }
+
+    async #findWhere(condition: Record<string, string>): Promise<AdapterPayload | undefined> {
+      const row = (await database(table)
+        .select('payload', 'expires_at', 'consumed_at')
+        .where({ type: this.#model, ...condition })
+        .first()) as { payload: string; expires_at: number | null; consumed_at: number | null } | undefined;
+      if (!row) return undefined;
+      if (row.expires_at !== null && row.expires_at <= Date.now()) return undefined;
+      const payload = JSON.parse(row.payload) as AdapterPayload;
+      if (row.consumed_at !== null) payload.consumed = Math.floor(Number(row.consumed_at) / 1000);
+      return payload;
+    }
+
+    async consume(id: string): Promise<void> {
+      const updated = await database(table)
+        .where({ type: this.#model, id })
+        .whereNull('consumed_at')
+        .update({ consumed_at: Date.now() });
+      if (updated === 0) throw new errors.InvalidGrant('grant already consumed');
+    }
+
+    async destroy(id: string): Promise<void> {
+      if (this.#model === 'Client') {
+        await options.clients.remove(id);
+        return;
+      }
+      await database(table).where({ type: this.#model, id }).delete();
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await database(table).where({ type: this.#model, grant_id: grantId }).delete();
+    }
+  };
+}
+
+async function upsertClient(clients: ClientRepository, id: string, payload: AdapterPayload): Promise<void> {
+  const { client_id: _clientId, client_secret: _secret, portal, first_party: _firstParty, ...metadata } = payload as Record<string, unknown>;
+  const existing = await clients.find(id);
+  const clientPortal = portal === 'partnersource' || portal === 'customersource' || portal === 'both' ? portal : 'both';
+  if (existing) {
+    await clients.update(id, { metadata, portal: clientPortal });
+  } else {
+    await clients.create({ id, metadata, portal: clientPortal, firstParty: false, secretHash: undefined });
+  }
+}

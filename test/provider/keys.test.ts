@@ -1,0 +1,68 @@
+import { expect } from 'chai';
+import { compactVerify, createLocalJWKSet, importJWK, CompactSign } from 'jose';
+import { systemClock } from '../../src/clock.ts';
+import { KeyManager, signingAlgorithms } from '../../src/provider/keys.ts';
+import { openDatabase, type Database } from '../../src/store/database.ts';
+import { createStore } from '../../src/store/knexStore.ts';
+import { migrateToLatest } from '../../src/store/migrations.ts';
+import type { Store } from '../../src/store/store.ts';
+
+describe('signing and cookie keys', () => {
+  let database: Database;
+  let store: Store;
+
+  beforeEach(async () => {
+    database = openDatabase({ url: 'sqlite::memory:' });
+    await migrateToLatest(database);
+    store = createStore(database, systemClock);
+  });
+  afterEach(() => database.destroy());
+
+  const manager = (keyEncryptionKey?: string) =>
+    new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey });
+
+  it('are generated on first start, one active key per algorithm, and reused afterwards', async () => {
+    await manager().ensureKeys();
+    const first = await manager().list();
+    expect(first.map((key) => key.alg).sort()).to.deep.equal([...signingAlgorithms].sort());
+    expect(first.every((key) => key.status === 'active')).to.equal(true);
+    await manager().ensureKeys();
+    expect((await manager().list()).map((key) => key.kid)).to.deep.equal(first.map((key) => key.kid));
+    expect(await manager().cookieKeys()).to.have.length(1);
+  });
+
+  it('keep private parts encrypted at rest when a key-encryption key is set', async () => {
+    const keyEncryptionKey = 'a'.repeat(40);
+    await manager(keyEncryptionKey).ensureKeys();
+    const stored = await store.signingKeys.list();
+    for (const key of stored) {
+      expect(key.privateJwk.startsWith('enc:v1:')).to.equal(true);
+      expect(key.privateJwk).to.not.contain('"d"');
+    }
+    const { keys } = await manager(keyEncryptionKey).privateJwks();
+    expect(keys.every((key) => typeof key.d === 'string')).to.equal(true);
+    let refusal: unknown;
+    await manager('b'.repeat(40)).privateJwks().catch((error: unknown) => (refusal = error));
+    expect(String(refusal)).to.contain('KEY_ENCRYPTION_KEY does not open');
+  });
+
+  it('rotate by adding new active keys first while the old ones keep verifying what they signed', async () => {
+    await manager().ensureKeys();
+    const { keys: before } = await manager().privateJwks();
+    const oldRsa = before.find((key) => key.alg === 'RS256')!;
+    const token = await new CompactSign(new TextEncoder().encode('issued before rotation'))
+      .setProtectedHeader({ alg: 'RS256', kid: oldRsa.kid! })
+      .sign(await importJWK(oldRsa, 'RS256'));
+
+    const rotated = await manager().rotate();
+    expect(rotated.filter((key) => key.status === 'active')).to.have.length(signingAlgorithms.length);
+    expect(rotated.filter((key) => key.status === 'retired')).to.have.length(signingAlgorithms.length);
+
+    const { keys: after } = await manager().privateJwks();
+    const firstRsa = after.find((key) => key.alg === 'RS256')!;
+    expect(firstRsa.kid).to.not.equal(oldRsa.kid);
+    const publicKeys = createLocalJWKSet({ keys: after.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicPart }) => publicPart) });
+    const { payload } = await compactVerify(token, publicKeys);
+    expect(new TextDecoder().decode(payload)).to.equal('issued before rotation');
+  });
+});

@@ -1,0 +1,152 @@
+// The dev upstream: a second oidc-provider instance standing in for Microsoft
+// accounts, so `npm start` and the tests need no internet. Its sign-in page
+// asks for an account name and an email; the subject is derived from the
+// name, so the same name is always the same person. It keeps its own cookie
+// names and keys: on one host, browsers would otherwise mix its cookies with
+// the broker's (cookies ignore ports).
+import { createHash, randomBytes } from 'node:crypto';
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import Koa from 'koa';
+import mount from 'koa-mount';
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+
+export interface DevUpstreamClient {
+  clientId: string;
+  clientSecret: string;
+  redirectUris: string[];
+}
+
+export interface DevUpstreamOptions {
+  issuer: string;
+  clients: DevUpstreamClient[];
+}
+
+export interface DevUpstream {
+  provider: Provider;
+  /** Serve it at the issuer's path (koa-mount) or listen on it directly. */
+  app: Koa;
+}
+
+export const devUpstreamCookieNames = {
+  session: 'mbs_dev_upstream_session',
+  interaction: 'mbs_dev_upstream_interaction',
+  resume: 'mbs_dev_upstream_resume',
+} as const;
+
+/** The subject the dev upstream gives an account name (stable, case-insensitive). */
+export function devSubject(accountName: string): string {
+  return createHash('sha256').update(`mbs-dev-upstream:${accountName.trim().toLowerCase()}`).digest('base64url');
+}
+
+const escapeHtml = (value: string): string =>
+  value.replace(/[&<>"']/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[character] ?? character);
+
+function signInPage(action: string, problem?: string, accountName = '', email = ''): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in – Microsoft account (dev upstream)</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;background:#f2f2f2;margin:0}main{max-width:26rem;margin:3rem auto;background:#fff;padding:2rem;box-shadow:0 2px 6px rgba(0,0,0,.2)}
+label{display:block;font-weight:600;margin-top:1rem}input{width:100%;padding:.5rem;font:inherit;box-sizing:border-box;border:1px solid #666}button{margin-top:1.5rem;padding:.5rem 2rem;font:inherit;background:#0067b8;color:#fff;border:0}
+.note{color:#555;font-size:.9rem}.problem{color:#a80000}:focus-visible{outline:3px solid #000}</style></head>
+<body><main>
+<h1>Sign in</h1>
+<p class="note">Development stand-in for a Microsoft account: type any account name. The same name is always the same account.</p>
+${problem ? `<p class="problem" role="alert">${escapeHtml(problem)}</p>` : ''}
+<form method="post" action="${escapeHtml(action)}">
+<label for="account">Account name</label><input id="account" name="account" autocomplete="username" required value="${escapeHtml(accountName)}" autofocus>
+<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="email" value="${escapeHtml(email)}">
+<button type="submit">Sign in</button>
+</form></main></body></html>`;
+}
+
+export function createDevUpstream(options: DevUpstreamOptions): DevUpstream {
+  const issuerPath = new URL(options.issuer).pathname.replace(/\/$/, '');
+  const accounts = new Map<string, { name: string; email: string | undefined }>();
+
+  const configuration: Configuration = {
+    clients: options.clients.map((client) => ({
+      client_id: client.clientId,
+      client_secret: client.clientSecret,
+      redirect_uris: client.redirectUris,
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+    })),
+    cookies: {
+      names: devUpstreamCookieNames,
+      keys: [randomBytes(32).toString('base64url')],
+    },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    scopes: ['openid', 'email', 'profile'],
+    features: { devInteractions: { enabled: false } },
+    responseTypes: ['code'],
+    interactions: { url: (_ctx, interaction) => `${issuerPath}/interaction/${interaction.uid}` },
+    // Consent is implied: this stands in for a provider the user already trusts.
+    async loadExistingGrant(ctx: KoaContextWithOIDC) {
+      const session = ctx.oidc.session;
+      const clientId = ctx.oidc.client?.clientId;
+      if (!session?.accountId || !clientId) return undefined;
+      const grant = new ctx.oidc.provider.Grant({ clientId, accountId: session.accountId });
+      grant.addOIDCScope('openid email profile');
+      await grant.save();
+      return grant;
+    },
+    async findAccount(_ctx, subject) {
+      const account = accounts.get(subject);
+      return {
+        accountId: subject,
+        async claims() {
+          return {
+            sub: subject,
+            ...(account?.email ? { email: account.email, email_verified: false } : {}),
+            ...(account ? { name: account.name } : {}),
+          };
+        },
+      };
+    },
+  };
+
+  const provider = new Provider(options.issuer, configuration);
+  const router = new Router();
+
+  router.get('/interaction/:uid', async (ctx) => {
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    ctx.type = 'html';
+    ctx.body = signInPage(`${issuerPath}/interaction/${details.uid}/login`, undefined, typeof details.params.login_hint === 'string' ? details.params.login_hint : '');
+  });
+
+  router.post('/interaction/:uid/login', bodyParser({ enableTypes: ['form'] }), async (ctx) => {
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    const form = (ctx.request.body ?? {}) as Record<string, unknown>;
+    const accountName = typeof form.account === 'string' ? form.account.trim() : '';
+    const email = typeof form.email === 'string' && form.email.trim() ? form.email.trim() : undefined;
+    if (!accountName || accountName.length > 200 || (email && email.length > 320)) {
+      ctx.status = 400;
+      ctx.type = 'html';
+      ctx.body = signInPage(`${issuerPath}/interaction/${details.uid}/login`, 'Type an account name (at most 200 characters).', accountName.slice(0, 200), email?.slice(0, 320));
+      return;
+    }
+    const subject = devSubject(accountName);
+    accounts.set(subject, { name: accountName, email });
+    const returnTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: subject } }, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(returnTo);
+  });
+
+  const app = new Koa();
+  app.silent = true;
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      const status = (error as { status?: number }).status ?? 500;
+      ctx.status = status >= 400 && status < 500 ? status : 500;
+      ctx.type = 'text';
+      ctx.body = status < 500 ? 'This dev upstream sign-in expired; start again from the portal.' : 'dev upstream failure';
+    }
+  });
+  app.use(router.routes());
+  app.use(mount(provider));
+  return { provider, app };
+}

@@ -1,0 +1,121 @@
+// A generic OpenID Connect upstream through openid-client: discovery (lazy,
+// because the dev upstream is served by the very process that discovers it),
+// state, nonce, PKCE S256, client_secret_basic, ID-token validation, and an
+// optional extra check of the ID token's claims (the Microsoft tenant check).
+import * as client from 'openid-client';
+import { BrokerError } from '../errors.ts';
+import type { Upstream, UpstreamAuthorizationOptions, UpstreamAuthorizationStart, UpstreamCallback, UpstreamIdentity } from './upstream.ts';
+
+export type IdTokenClaims = Record<string, unknown> & { iss: string; sub: string };
+
+export interface OidcUpstreamOptions {
+  kind: Upstream['kind'];
+  issuer: string;
+  clientId: string;
+  clientSecret: string | undefined;
+  signUpUrl?: string | undefined;
+  passwordResetUrl?: string | undefined;
+  /** Throws when an ID token must not be accepted even though it is valid. */
+  verifyClaims?: (claims: IdTokenClaims) => void;
+}
+
+const isLoopback = (url: URL): boolean => url.hostname === 'localhost' || url.hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(url.hostname);
+
+export const upstreamError = (message: string, detail: string, cause?: unknown): BrokerError =>
+  new BrokerError('upstream_error', message, { detail, cause });
+
+export class OidcUpstream implements Upstream {
+  readonly kind: Upstream['kind'];
+  readonly signUpUrl: string | undefined;
+  readonly passwordResetUrl: string | undefined;
+  readonly #options: OidcUpstreamOptions;
+  #configuration: Promise<client.Configuration> | undefined;
+
+  constructor(options: OidcUpstreamOptions) {
+    this.kind = options.kind;
+    this.signUpUrl = options.signUpUrl;
+    this.passwordResetUrl = options.passwordResetUrl;
+    this.#options = options;
+  }
+
+  #configure(): Promise<client.Configuration> {
+    if (!this.#configuration) {
+      const issuer = new URL(this.#options.issuer);
+      const insecure = issuer.protocol === 'http:' && isLoopback(issuer);
+      this.#configuration = client
+        .discovery(
+          issuer,
+          this.#options.clientId,
+          { token_endpoint_auth_method: this.#options.clientSecret ? 'client_secret_basic' : 'none' },
+          this.#options.clientSecret ? client.ClientSecretBasic(this.#options.clientSecret) : client.None(),
+          insecure ? { execute: [client.allowInsecureRequests] } : undefined,
+        )
+        .catch((error: unknown) => {
+          // Forget the failure so the next sign-in tries discovery again.
+          this.#configuration = undefined;
+          throw upstreamError('The Microsoft account service cannot be reached right now. Please try again in a moment.', `discovery of ${issuer.href} failed`, error);
+        });
+    }
+    return this.#configuration;
+  }
+
+  async startAuthorization(options: UpstreamAuthorizationOptions): Promise<UpstreamAuthorizationStart> {
+    const configuration = await this.#configure();
+    const codeVerifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
+    const parameters: Record<string, string> = {
+      redirect_uri: options.redirectUri,
+      scope: 'openid profile email',
+      response_type: 'code',
+      state,
+      nonce,
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+    };
+    if (options.prompt) parameters.prompt = options.prompt;
+    if (options.maxAge !== undefined) parameters.max_age = String(options.maxAge);
+    if (options.loginHint) parameters.login_hint = options.loginHint;
+    return { url: client.buildAuthorizationUrl(configuration, parameters), state, nonce, codeVerifier };
+  }
+
+  async finishAuthorization(callback: UpstreamCallback): Promise<UpstreamIdentity> {
+    const error = callback.callbackUrl.searchParams.get('error');
+    if (error) {
+      throw upstreamError(
+        error === 'access_denied' ? 'The sign-in was cancelled at the Microsoft account.' : 'The Microsoft account could not sign you in.',
+        `upstream returned error=${error}`,
+      );
+    }
+    const configuration = await this.#configure();
+    let claims: IdTokenClaims | undefined;
+    try {
+      // openid-client derives redirect_uri from the URL it is given: the
+      // registered redirect URI with the callback's parameters.
+      const currentUrl = new URL(callback.redirectUri);
+      currentUrl.search = callback.callbackUrl.search;
+      const tokens = await client.authorizationCodeGrant(
+        configuration,
+        currentUrl,
+        {
+          pkceCodeVerifier: callback.codeVerifier,
+          expectedState: callback.state,
+          expectedNonce: callback.nonce,
+          idTokenExpected: true,
+          ...(callback.maxAge === undefined ? {} : { maxAge: callback.maxAge }),
+        },
+      );
+      claims = tokens.claims() as IdTokenClaims | undefined;
+    } catch (cause) {
+      throw upstreamError('The Microsoft account sign-in could not be verified. Please try again.', `code exchange or ID token validation failed: ${(cause as Error).message}`, cause);
+    }
+    if (!claims) throw upstreamError('The Microsoft account sign-in could not be verified.', 'no ID token claims');
+    this.#options.verifyClaims?.(claims);
+    return {
+      issuer: claims.iss,
+      subject: claims.sub,
+      email: typeof claims.email === 'string' ? claims.email : undefined,
+      name: typeof claims.name === 'string' ? claims.name : undefined,
+    };
+  }
+}

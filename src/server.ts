@@ -126,6 +126,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const app = new Koa();
   app.proxy = config.trustProxy;
   app.silent = true;
+  // Mounted oidc-provider signs its cookies with the host application's keys.
+  app.keys = cookieKeys;
 
   let upstream = options.upstream;
   let devUpstream: ReturnType<typeof createDevUpstream> | undefined;
@@ -134,6 +136,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       const devIssuer = `${issuer}${devUpstreamPath}`;
       devUpstream = createDevUpstream({
         issuer: devIssuer,
+        cookieKeys,
         clients: [{ clientId: devUpstreamClientId, clientSecret: devUpstreamClientSecret, redirectUris: [`${issuer}${upstreamCallbackPath}`] }],
       });
       upstream = createUpstream({ kind: 'dev', issuer: devIssuer, clientId: devUpstreamClientId, clientSecret: devUpstreamClientSecret });

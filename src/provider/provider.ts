@@ -44,20 +44,21 @@ export function clientMetadata(client: ClientRecord): Record<string, unknown> {
   };
 }
 
-interface BrokerClientProperties {
-  portal?: ClientPortal;
-  firstParty?: boolean;
-  clientName?: string;
+interface ClientWithMetadata {
+  metadata(): { portal?: ClientPortal; first_party?: boolean };
 }
+
+const brokerMetadata = (client: unknown) =>
+  typeof (client as ClientWithMetadata | undefined)?.metadata === 'function' ? (client as ClientWithMetadata).metadata() : {};
 
 /** The portal a client belongs to, as declared at registration. */
 export function clientPortal(client: unknown): ClientPortal {
-  const portal = (client as BrokerClientProperties | undefined)?.portal;
+  const portal = brokerMetadata(client).portal;
   return portal && clientPortals.includes(portal) ? portal : 'both';
 }
 
 export function isFirstPartyClient(client: unknown): boolean {
-  return (client as BrokerClientProperties | undefined)?.firstParty === true;
+  return brokerMetadata(client).first_party === true;
 }
 
 /** The portal a page should be branded for, when the client belongs to exactly one. */

@@ -20,6 +20,12 @@ export interface DevUpstreamClient {
 export interface DevUpstreamOptions {
   issuer: string;
   clients: DevUpstreamClient[];
+  /**
+   * Cookie signing keys. When mounted inside another Koa app, pass that app's
+   * keys: mounted middleware signs cookies with the host app's keys, while
+   * interactionDetails verifies them with the provider's.
+   */
+  cookieKeys?: string[];
 }
 
 export interface DevUpstream {
@@ -62,6 +68,7 @@ ${problem ? `<p class="problem" role="alert">${escapeHtml(problem)}</p>` : ''}
 
 export function createDevUpstream(options: DevUpstreamOptions): DevUpstream {
   const issuerPath = new URL(options.issuer).pathname.replace(/\/$/, '');
+  const cookieKeys = options.cookieKeys ?? [randomBytes(32).toString('base64url')];
   const accounts = new Map<string, { name: string; email: string | undefined }>();
 
   const configuration: Configuration = {
@@ -75,7 +82,7 @@ export function createDevUpstream(options: DevUpstreamOptions): DevUpstream {
     })),
     cookies: {
       names: devUpstreamCookieNames,
-      keys: [randomBytes(32).toString('base64url')],
+      keys: cookieKeys,
     },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     scopes: ['openid', 'email', 'profile'],
@@ -136,11 +143,13 @@ export function createDevUpstream(options: DevUpstreamOptions): DevUpstream {
 
   const app = new Koa();
   app.silent = true;
+  app.keys = cookieKeys;
   app.use(async (ctx, next) => {
     try {
       await next();
     } catch (error) {
       const status = (error as { status?: number }).status ?? 500;
+      if (process.env.DEV_UPSTREAM_DEBUG) console.error(error);
       ctx.status = status >= 400 && status < 500 ? status : 500;
       ctx.type = 'text';
       ctx.body = status < 500 ? 'This dev upstream sign-in expired; start again from the portal.' : 'dev upstream failure';

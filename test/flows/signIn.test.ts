@@ -193,7 +193,9 @@ describe('sign-in through the upstream for an associated identity', function () 
     const wrong = await relyingParty(running.issuer, { ...registered, client_secret: 'not-the-secret' });
     let failure: unknown;
     await client.clientCredentialsGrant(wrong, {}).catch((error: unknown) => (failure = error));
-    expect(String((failure as { error?: string })?.error ?? failure)).to.contain('invalid_client');
+    // 401 with a WWW-Authenticate challenge carrying error="invalid_client".
+    expect((failure as { status?: number }).status).to.equal(401);
+    expect(JSON.stringify((failure as { cause?: unknown }).cause)).to.contain('invalid_client');
     const stored = await running.broker.store.clients.find(registered.client_id);
     expect(stored?.secretHash).to.match(/^sha256:/);
     expect(JSON.stringify(stored)).to.not.contain(registered.client_secret);

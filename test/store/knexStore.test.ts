@@ -1,0 +1,200 @@
+// The store's conformance suite: one set of behaviours, run on every database.
+import { expect } from 'chai';
+import { ManualClock } from '../../src/clock.ts';
+import { BrokerError } from '../../src/errors.ts';
+import type { Database } from '../../src/store/database.ts';
+import { createStore } from '../../src/store/knexStore.ts';
+import type { Store } from '../../src/store/store.ts';
+import { testDatabases } from '../support/databases.ts';
+import { buildProfile } from '../support/factories.ts';
+
+for (const testDatabase of testDatabases()) {
+  describe(`store conformance on ${testDatabase.name}`, () => {
+    let database: Database;
+    let clock: ManualClock;
+    let store: Store;
+
+    before(async () => {
+      database = await testDatabase.open();
+    });
+    after(() => testDatabase.close(database));
+    beforeEach(async () => {
+      for (const table of ['profile_bindings', 'identities', 'accounts', 'profiles', 'clients', 'audit_events', 'upstream_transactions', 'oidc_payloads']) {
+        await database(table).delete();
+      }
+      clock = new ManualClock();
+      store = createStore(database, clock);
+    });
+
+    async function accountWithIdentity(subject = `subject-${Math.random()}`) {
+      const account = await store.accounts.create({ email: 'jane@contoso.example', emailVerified: true, name: 'Jane' });
+      const identity = await store.identities.create({ accountId: account.id, issuer: 'https://login.example', subject, emailHint: 'jane@hotmail.example' });
+      return { account, identity };
+    }
+
+    describe('clients', () => {
+      it('round-trip metadata, portal, first-party flag and secret hash; update and remove', async () => {
+        await store.clients.create({ id: 'portal', metadata: { redirect_uris: ['https://a.example/cb'] }, portal: 'partnersource', firstParty: true, secretHash: 'sha256:x' });
+        expect(await store.clients.find('portal')).to.deep.include({ id: 'portal', portal: 'partnersource', firstParty: true, secretHash: 'sha256:x', metadata: { redirect_uris: ['https://a.example/cb'] } });
+        clock.advance(1000);
+        const updated = await store.clients.update('portal', { portal: 'both', secretHash: 'sha256:y' });
+        expect(updated).to.deep.include({ portal: 'both', secretHash: 'sha256:y', firstParty: true });
+        expect(updated!.updatedAt).to.be.greaterThan(updated!.createdAt);
+        expect((await store.clients.list()).map((client) => client.id)).to.deep.equal(['portal']);
+        expect(await store.clients.update('nobody', { portal: 'both' })).to.equal(undefined);
+        expect(await store.clients.remove('portal')).to.equal(true);
+        expect(await store.clients.remove('portal')).to.equal(false);
+        expect(await store.clients.find('portal')).to.equal(undefined);
+      });
+    });
+
+    describe('profiles', () => {
+      it('upsert reports created, unchanged and updated', async () => {
+        const profile = buildProfile({ roles: ['a', 'b'] });
+        expect(await store.profiles.upsert(profile)).to.equal('created');
+        expect(await store.profiles.upsert(profile)).to.equal('unchanged');
+        expect(await store.profiles.upsert({ ...profile, organization: 'Renamed' })).to.equal('updated');
+        expect(await store.profiles.find(profile.id)).to.deep.include({ organization: 'Renamed', roles: ['a', 'b'] });
+      });
+
+      it('are found by normalised email, and listed with paging, email and portal filters', async () => {
+        const email = 'shared@contoso.example';
+        for (let index = 0; index < 5; index += 1) await store.profiles.upsert(buildProfile({ email, portal: index % 2 ? 'customersource' : 'partnersource' }));
+        await store.profiles.upsert(buildProfile());
+        expect(await store.profiles.findByEmail(email)).to.have.length(5);
+        const page = await store.profiles.list({ email, limit: 2, offset: 2 });
+        expect(page.total).to.equal(5);
+        expect(page.items).to.have.length(2);
+        expect((await store.profiles.list({ email, portal: 'customersource' })).total).to.equal(2);
+        expect((await store.profiles.list()).total).to.equal(6);
+      });
+
+      it('removing a profile removes its binding', async () => {
+        const profile = buildProfile();
+        await store.profiles.upsert(profile);
+        const { account, identity } = await accountWithIdentity();
+        await store.profileBindings.bind({ profileId: profile.id, accountId: account.id, identityId: identity.id, method: 'admin' });
+        expect(await store.profiles.remove(profile.id)).to.equal(true);
+        expect(await store.profileBindings.findByProfile(profile.id)).to.equal(undefined);
+        expect(await store.profiles.remove(profile.id)).to.equal(false);
+      });
+    });
+
+    describe('accounts and upstream identities', () => {
+      it('key identities by issuer and subject, refusing a duplicate', async () => {
+        const { account, identity } = await accountWithIdentity('same-subject');
+        expect(await store.identities.findByIssuerAndSubject('https://login.example', 'same-subject')).to.deep.include({ id: identity.id, accountId: account.id });
+        expect(await store.identities.findByIssuerAndSubject('https://other.example', 'same-subject')).to.equal(undefined);
+        let failure: unknown;
+        await store.identities.create({ accountId: account.id, issuer: 'https://login.example', subject: 'same-subject' }).catch((error: unknown) => (failure = error));
+        expect(failure).to.be.instanceOf(BrokerError);
+        expect((failure as BrokerError).code).to.equal('conflict');
+      });
+
+      it('record sign-ins with the latest hints and update accounts', async () => {
+        const { account, identity } = await accountWithIdentity();
+        clock.advance(5000);
+        await store.identities.recordSignIn(identity.id, { emailHint: 'new@hotmail.example', nameHint: 'J' });
+        expect(await store.identities.find(identity.id)).to.deep.include({ emailHint: 'new@hotmail.example', nameHint: 'J', lastSignInAt: clock.now() });
+        expect((await store.identities.listByAccount(account.id)).map((item) => item.id)).to.deep.equal([identity.id]);
+        await store.accounts.update(account.id, { name: 'Jane Doe', emailVerified: false });
+        expect(await store.accounts.find(account.id)).to.deep.include({ name: 'Jane Doe', emailVerified: false, email: 'jane@contoso.example' });
+      });
+    });
+
+    describe('profile bindings', () => {
+      it('bind a profile to at most one account: binding it again moves it', async () => {
+        const profile = buildProfile({ portal: 'customersource' });
+        await store.profiles.upsert(profile);
+        const first = await accountWithIdentity();
+        const second = await accountWithIdentity();
+        const initial = await store.profileBindings.bind({ profileId: profile.id, accountId: first.account.id, identityId: first.identity.id, method: 'association' });
+        expect(initial.previous).to.equal(undefined);
+        const moved = await store.profileBindings.bind({ profileId: profile.id, accountId: second.account.id, identityId: second.identity.id, method: 'admin' });
+        expect(moved.previous?.accountId).to.equal(first.account.id);
+        expect(await store.profileBindings.listProfilesByAccount(first.account.id)).to.deep.equal([]);
+        const bound = await store.profileBindings.listProfilesByAccount(second.account.id);
+        expect(bound.map((item) => [item.id, item.binding.method])).to.deep.equal([[profile.id, 'admin']]);
+      });
+
+      it('list an account’s profiles by portal, and all bindings by account, profile or email', async () => {
+        const { account, identity } = await accountWithIdentity();
+        const partner = buildProfile({ portal: 'partnersource', email: 'jane@contoso.example' });
+        const customer = buildProfile({ portal: 'customersource', email: 'jane@contoso.example' });
+        for (const profile of [partner, customer]) {
+          await store.profiles.upsert(profile);
+          await store.profileBindings.bind({ profileId: profile.id, accountId: account.id, identityId: identity.id, method: 'association' });
+        }
+        expect((await store.profileBindings.listProfilesByAccount(account.id, 'partnersource')).map((item) => item.id)).to.deep.equal([partner.id]);
+        expect((await store.profileBindings.listProfilesByAccount(account.id)).map((item) => item.id)).to.deep.equal([partner.id, customer.id]);
+        expect((await store.profileBindings.list({ accountId: account.id })).total).to.equal(2);
+        expect((await store.profileBindings.list({ profileId: customer.id })).items[0]!.binding.accountId).to.equal(account.id);
+        expect((await store.profileBindings.list({ email: 'jane@contoso.example', limit: 1 })).items).to.have.length(1);
+        expect(await store.profileBindings.remove(partner.id)).to.equal(true);
+        expect(await store.profileBindings.remove(partner.id)).to.equal(false);
+      });
+    });
+
+    describe('audit events', () => {
+      it('are recorded and filtered by type, account, client and time, newest first', async () => {
+        await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: 'a1', clientId: 'c1', ip: '127.0.0.1', details: { via: 'test' } });
+        clock.advance(60_000);
+        await store.auditEvents.record({ type: 'sign_in', outcome: 'failure', clientId: 'c2' });
+        await store.auditEvents.record({ type: 'binding.created', outcome: 'success', accountId: 'a1', profileId: 'p1' });
+        expect((await store.auditEvents.list({ type: 'sign_in' })).total).to.equal(2);
+        const forAccount = await store.auditEvents.list({ accountId: 'a1' });
+        expect(forAccount.items.map((event) => event.type)).to.deep.equal(['binding.created', 'sign_in']);
+        expect(forAccount.items[1]!.details).to.deep.equal({ via: 'test' });
+        expect((await store.auditEvents.list({ clientId: 'c2' })).items[0]!.outcome).to.equal('failure');
+        expect((await store.auditEvents.list({ until: clock.now() - 1 })).total).to.equal(1);
+        expect((await store.auditEvents.list({ since: clock.now() })).total).to.equal(2);
+      });
+    });
+
+    describe('upstream transactions', () => {
+      const transaction = (state: string, expiresAt: number) => ({ state, purpose: 'sign_in' as const, interactionUid: 'uid-1', codeVerifier: 'verifier', nonce: 'nonce', context: { maxAge: 60 }, expiresAt });
+
+      it('are used once: of 20 concurrent consumers exactly one gets the transaction', async () => {
+        await store.upstreamTransactions.create(transaction('state-1', clock.now() + 60_000));
+        expect(await store.upstreamTransactions.find('state-1')).to.deep.include({ interactionUid: 'uid-1', context: { maxAge: 60 } });
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.upstreamTransactions.consume('state-1')));
+        expect(results.filter((result) => result !== undefined)).to.have.length(1);
+        expect(await store.upstreamTransactions.find('state-1')).to.equal(undefined);
+      });
+
+      it('expire at the clock’s now and are swept', async () => {
+        await store.upstreamTransactions.create(transaction('state-2', clock.now() + 60_000));
+        clock.advance(60_001);
+        expect(await store.upstreamTransactions.find('state-2')).to.equal(undefined);
+        expect(await store.upstreamTransactions.consume('state-2')).to.equal(undefined);
+        expect(await store.sweepExpired()).to.equal(1);
+        expect(await database('upstream_transactions').count({ total: '*' })).to.deep.equal([{ total: 0 }]);
+      });
+    });
+
+    describe('transactions', () => {
+      it('write nothing when the work throws', async () => {
+        const profile = buildProfile();
+        await store
+          .transaction(async (repositories) => {
+            await repositories.profiles.upsert(profile);
+            await repositories.auditEvents.record({ type: 'profiles.import', outcome: 'success' });
+            throw new Error('abort');
+          })
+          .catch(() => undefined);
+        expect(await store.profiles.find(profile.id)).to.equal(undefined);
+        expect((await store.auditEvents.list()).total).to.equal(0);
+      });
+
+      it('commit everything when the work succeeds', async () => {
+        const profile = buildProfile();
+        const result = await store.transaction(async (repositories) => {
+          await repositories.profiles.upsert(profile);
+          return repositories.profiles.find(profile.id);
+        });
+        expect(result?.id).to.equal(profile.id);
+        expect(await store.profiles.find(profile.id)).to.not.equal(undefined);
+      });
+    });
+  });
+}

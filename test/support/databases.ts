@@ -1,0 +1,62 @@
+// The databases a store test runs against: SQLite always, PostgreSQL when
+// TEST_POSTGRES_URL is set. Each PostgreSQL use gets a database of its own,
+// created for the test and dropped afterwards.
+import { randomBytes } from 'node:crypto';
+import { openDatabase, type Database } from '../../src/store/database.ts';
+import { migrateToLatest } from '../../src/store/migrations.ts';
+
+export interface TestDatabase {
+  name: 'sqlite' | 'postgres';
+  /** A fresh, migrated database. */
+  open(): Promise<Database>;
+  /** Destroys the connection pool and drops what open() created. */
+  close(database: Database): Promise<void>;
+}
+
+const sqlite: TestDatabase = {
+  name: 'sqlite',
+  async open() {
+    const database = openDatabase({ url: 'sqlite::memory:' });
+    await migrateToLatest(database);
+    return database;
+  },
+  close: (database) => database.destroy(),
+};
+
+function postgres(url: string): TestDatabase {
+  const created = new WeakMap<Database, string>();
+  return {
+    name: 'postgres',
+    async open() {
+      const name = `mbs_test_${randomBytes(6).toString('hex')}`;
+      const admin = openDatabase({ url, poolMax: 1 });
+      try {
+        await admin.raw(`CREATE DATABASE ${name}`);
+      } finally {
+        await admin.destroy();
+      }
+      const target = new URL(url);
+      target.pathname = `/${name}`;
+      const database = openDatabase({ url: target.href, poolMax: 10 });
+      await migrateToLatest(database);
+      created.set(database, name);
+      return database;
+    },
+    async close(database) {
+      await database.destroy();
+      const name = created.get(database);
+      if (!name) return;
+      const admin = openDatabase({ url, poolMax: 1 });
+      try {
+        await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await admin.destroy();
+      }
+    },
+  };
+}
+
+export function testDatabases(): TestDatabase[] {
+  const url = process.env.TEST_POSTGRES_URL;
+  return url ? [sqlite, postgres(url)] : [sqlite];
+}

@@ -1,0 +1,124 @@
+// The oidc-provider adapter contract, on every database.
+import { expect } from 'chai';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { systemClock } from '../../src/clock.ts';
+import { clientMetadata } from '../../src/provider/provider.ts';
+import type { Database } from '../../src/store/database.ts';
+import { createStore } from '../../src/store/knexStore.ts';
+import { createOidcAdapter } from '../../src/store/oidcAdapter.ts';
+import { testDatabases } from '../support/databases.ts';
+
+// Every model oidc-provider 9 persists through an adapter (Client aside).
+const models = [
+  'Session',
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'ClientCredentials',
+  'InitialAccessToken',
+  'RegistrationAccessToken',
+  'Interaction',
+  'ReplayDetection',
+  'PushedAuthorizationRequest',
+  'Grant',
+  'BackchannelAuthenticationRequest',
+];
+
+for (const testDatabase of testDatabases()) {
+  describe(`oidc-provider adapter on ${testDatabase.name}`, () => {
+    let database: Database;
+    let adapterFor: (model: string) => Adapter;
+
+    before(async () => {
+      database = await testDatabase.open();
+      const store = createStore(database, systemClock);
+      const Adapter = createOidcAdapter(database, { clients: store.clients, clientMetadata });
+      adapterFor = (model) => new Adapter(model);
+    });
+    after(() => testDatabase.close(database));
+    beforeEach(() => database('oidc_payloads').delete());
+
+    for (const model of models) {
+      it(`round-trips a ${model}, finds it by uid and user code, and destroys it`, async () => {
+        const adapter = adapterFor(model);
+        const payload: AdapterPayload = { jti: 'id-1', kind: model, grantId: 'grant-1', uid: `uid-${model}`, userCode: `code-${model}`, scope: 'openid', exp: 1 };
+        await adapter.upsert('id-1', payload, 3600);
+        expect(await adapter.find('id-1')).to.deep.equal(payload);
+        expect(await adapter.findByUid(`uid-${model}`)).to.deep.equal(payload);
+        expect(await adapter.findByUserCode(`code-${model}`)).to.deep.equal(payload);
+        await adapter.upsert('id-1', { ...payload, scope: 'openid email' }, 3600);
+        expect((await adapter.find('id-1'))?.scope).to.equal('openid email');
+        await adapter.destroy('id-1');
+        expect(await adapter.find('id-1')).to.equal(undefined);
+      });
+    }
+
+    it('keeps models apart: the same id in two models is two records', async () => {
+      await adapterFor('AccessToken').upsert('same', { kind: 'AccessToken' }, 60);
+      await adapterFor('RefreshToken').upsert('same', { kind: 'RefreshToken' }, 60);
+      expect((await adapterFor('AccessToken').find('same'))?.kind).to.equal('AccessToken');
+      expect((await adapterFor('RefreshToken').find('same'))?.kind).to.equal('RefreshToken');
+    });
+
+    it('stores records without expiry when expiresIn is undefined', async () => {
+      await adapterFor('Grant').upsert('forever', { kind: 'Grant' });
+      expect(await adapterFor('Grant').find('forever')).to.deep.equal({ kind: 'Grant' });
+    });
+
+    it('keeps consumed records findable, with the time they were consumed', async () => {
+      const adapter = adapterFor('AuthorizationCode');
+      await adapter.upsert('code-1', { kind: 'AuthorizationCode', grantId: 'g' }, 60);
+      await adapter.consume('code-1');
+      const found = await adapter.find('code-1');
+      expect(found?.consumed).to.be.a('number').within(Math.floor(Date.now() / 1000) - 5, Math.floor(Date.now() / 1000) + 5);
+    });
+
+    it('consumes atomically: of 20 parallel consumers exactly one succeeds, the others get invalid_grant', async () => {
+      const adapter = adapterFor('AuthorizationCode');
+      await adapter.upsert('code-2', { kind: 'AuthorizationCode' }, 60);
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => adapter.consume('code-2')));
+      expect(results.filter((result) => result.status === 'fulfilled')).to.have.length(1);
+      const rejected = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
+      expect(rejected).to.have.length(19);
+      for (const result of rejected) expect(result.reason).to.be.instanceOf(errors.InvalidGrant);
+    });
+
+    it('does not find expired records, and the sweeper removes them', async () => {
+      const adapter = adapterFor('AccessToken');
+      await database('oidc_payloads').insert({ type: 'AccessToken', id: 'old', payload: '{}', expires_at: Date.now() - 1000 });
+      await adapter.upsert('fresh', { kind: 'AccessToken' }, 60);
+      expect(await adapter.find('old')).to.equal(undefined);
+      expect(await createStore(database, systemClock).sweepExpired()).to.equal(1);
+      const remaining = (await database('oidc_payloads').select('id')) as Array<{ id: string }>;
+      expect(remaining.map((row) => row.id)).to.deep.equal(['fresh']);
+    });
+
+    it('revokes by grant id per model, leaving other grants and other models alone', async () => {
+      for (const model of ['AccessToken', 'RefreshToken']) {
+        await adapterFor(model).upsert(`${model}-a`, { grantId: 'grant-a' }, 60);
+        await adapterFor(model).upsert(`${model}-b`, { grantId: 'grant-b' }, 60);
+      }
+      await adapterFor('AccessToken').upsert('AccessToken-a2', { grantId: 'grant-a' }, 60);
+      await adapterFor('AccessToken').revokeByGrantId('grant-a');
+      expect(await adapterFor('AccessToken').find('AccessToken-a')).to.equal(undefined);
+      expect(await adapterFor('AccessToken').find('AccessToken-a2')).to.equal(undefined);
+      expect(await adapterFor('AccessToken').find('AccessToken-b')).to.not.equal(undefined);
+      expect(await adapterFor('RefreshToken').find('RefreshToken-a')).to.not.equal(undefined);
+    });
+
+    it('reads clients from the clients table, with the secret hash and portal', async () => {
+      const store = createStore(database, systemClock);
+      await store.clients.create({ id: 'adapter-client', metadata: { redirect_uris: ['https://a.example/cb'] }, portal: 'customersource', firstParty: false, secretHash: 'sha256:abc' });
+      expect(await adapterFor('Client').find('adapter-client')).to.deep.equal({
+        redirect_uris: ['https://a.example/cb'],
+        client_id: 'adapter-client',
+        client_secret: 'sha256:abc',
+        portal: 'customersource',
+        first_party: false,
+      });
+      expect(await adapterFor('Client').find('nobody')).to.equal(undefined);
+      await store.clients.remove('adapter-client');
+    });
+  });
+}

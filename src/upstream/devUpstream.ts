@@ -26,6 +26,8 @@ export interface DevUpstreamOptions {
    * interactionDetails verifies them with the provider's.
    */
   cookieKeys?: string[];
+  /** Adds Microsoft's `tid` claim to ID tokens, to imitate a Microsoft tenant. */
+  tenantId?: string;
 }
 
 export interface DevUpstream {
@@ -84,8 +86,10 @@ export function createDevUpstream(options: DevUpstreamOptions): DevUpstream {
       names: devUpstreamCookieNames,
       keys: cookieKeys,
     },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    claims: { openid: options.tenantId ? ['sub', 'tid'] : ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     scopes: ['openid', 'email', 'profile'],
+    // Like Microsoft, put email and name in the ID token itself.
+    conformIdTokenClaims: false,
     features: { devInteractions: { enabled: false } },
     responseTypes: ['code'],
     interactions: { url: (_ctx, interaction) => `${issuerPath}/interaction/${interaction.uid}` },
@@ -106,6 +110,7 @@ export function createDevUpstream(options: DevUpstreamOptions): DevUpstream {
         async claims() {
           return {
             sub: subject,
+            ...(options.tenantId ? { tid: options.tenantId } : {}),
             ...(account?.email ? { email: account.email, email_verified: false } : {}),
             ...(account ? { name: account.name } : {}),
           };

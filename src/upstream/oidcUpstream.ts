@@ -24,6 +24,18 @@ const isLoopback = (url: URL): boolean => url.hostname === 'localhost' || url.ho
 export const upstreamError = (message: string, detail: string, cause?: unknown): BrokerError =>
   new BrokerError('upstream_error', message, { detail, cause });
 
+/** openid-client wraps the telling message in `cause`; keep the whole chain for the logs. */
+function describeFailure(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 4; depth += 1) {
+    const code = (current as { code?: unknown; error?: unknown }).error ?? (current as { code?: unknown }).code;
+    parts.push(`${current.message}${typeof code === 'string' ? ` [${code}]` : ''}`);
+    current = current.cause;
+  }
+  return parts.join(' ← ');
+}
+
 export class OidcUpstream implements Upstream {
   readonly kind: Upstream['kind'];
   readonly signUpUrl: string | undefined;
@@ -107,7 +119,7 @@ export class OidcUpstream implements Upstream {
       );
       claims = tokens.claims() as IdTokenClaims | undefined;
     } catch (cause) {
-      throw upstreamError('The Microsoft account sign-in could not be verified. Please try again.', `code exchange or ID token validation failed: ${(cause as Error).message}`, cause);
+      throw upstreamError('The Microsoft account sign-in could not be verified. Please try again.', `code exchange or ID token validation failed: ${describeFailure(cause)}`, cause);
     }
     if (!claims) throw upstreamError('The Microsoft account sign-in could not be verified.', 'no ID token claims');
     this.#options.verifyClaims?.(claims);

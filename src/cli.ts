@@ -10,7 +10,8 @@ import { ClientAdministration, grantTypes, type GrantType } from './admin/client
 import { DirectoryAdministration } from './admin/directoryAdministration.ts';
 import { isBrokerError } from './errors.ts';
 import { KeyManager } from './provider/keys.ts';
-import { createBroker } from './server.ts';
+import { createBroker, devUpstreamPath } from './server.ts';
+import { devSubject } from './upstream/devUpstream.ts';
 import { openDatabase, type Database } from './store/database.ts';
 import { createStore } from './store/knexStore.ts';
 import { migrateToLatest } from './store/migrations.ts';
@@ -290,6 +291,16 @@ export function buildProgram(): Command {
         const list = (await manager.rotate()).map(keyJson);
         output(list, () => list.map((key) => `${key.kid}\t${key.alg}\t${key.status}\t${key.created_at}`).join('\n'));
       });
+    });
+
+  program
+    .command('dev-subject <accountName>')
+    .description('the subject the dev upstream gives an account name (for `bindings add` in development)')
+    .action((accountName: string, _options, command: Command) => {
+      const config = loadConfig();
+      const subject = devSubject(accountName);
+      const issuer = `${config.issuer.replace(/\/$/, '')}${devUpstreamPath}`;
+      outputFor(command)({ issuer, subject }, () => `issuer:  ${issuer}\nsubject: ${subject}`);
     });
 
   return program;

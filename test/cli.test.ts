@@ -1,0 +1,105 @@
+// The `mbs-broker` command as an admin runs it: serve, migrate, clients,
+// profiles, bindings, keys, dev-subject, each with --json.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { devSubject } from '../src/upstream/devUpstream.ts';
+import { freePort } from './support/broker.ts';
+import { runCli, runCliJson } from './support/cli.ts';
+import { buildProfile, profileCsv } from './support/factories.ts';
+
+describe('mbs-broker command line', function () {
+  this.timeout(60_000);
+  let environment: Record<string, string>;
+  let directory: string;
+
+  beforeEach(() => {
+    directory = mkdtempSync(join(tmpdir(), 'mbs-cli-'));
+    environment = { DATABASE_URL: `sqlite:${join(directory, 'broker.sqlite')}`, LOG_LEVEL: 'silent' };
+  });
+
+  it('serve: answers discovery on the configured issuer and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const issuer = `http://localhost:${port}`;
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../src/cli.ts', import.meta.url)), 'serve'], {
+      env: { PATH: process.env.PATH ?? '', ...environment, PORT: String(port), ISSUER: issuer },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    let discovery: { issuer?: string } | undefined;
+    for (let attempt = 0; attempt < 100 && !discovery; attempt += 1) {
+      discovery = await fetch(`${issuer}/.well-known/openid-configuration`)
+        .then((response) => response.json() as Promise<{ issuer: string }>)
+        .catch(() => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 100)));
+    }
+    expect(discovery?.issuer).to.equal(issuer);
+    child.kill('SIGTERM');
+    expect(await exited).to.equal(0);
+  });
+
+  it('migrate: applies the schema once, then reports it current', async () => {
+    expect((await runCliJson<{ applied: string[] }>(['migrate'], environment)).applied).to.have.length.greaterThan(0);
+    expect((await runCliJson<{ applied: string[] }>(['migrate'], environment)).applied).to.deep.equal([]);
+  });
+
+  it('clients: add shows the secret once, list/show never do, rotate-secret replaces it, remove deletes', async () => {
+    const added = await runCliJson<{ client_id: string; client_secret: string; portal: string; redirect_uris: string[] }>(
+      ['clients', 'add', '--id', 'customer-portal', '--portal', 'customersource', '--redirect-uri', 'https://cs.example/cb', '--redirect-uri', 'https://cs.example/cb2'],
+      environment,
+    );
+    expect(added).to.deep.include({ client_id: 'customer-portal', portal: 'customersource', redirect_uris: ['https://cs.example/cb', 'https://cs.example/cb2'] });
+    expect(added.client_secret).to.have.length.greaterThan(40);
+    const listed = await runCli(['clients', 'list'], environment);
+    const shown = await runCli(['--json', 'clients', 'show', 'customer-portal'], environment);
+    expect(listed.stdout + shown.stdout).to.not.contain(added.client_secret);
+    const rotated = await runCliJson<{ client_secret: string }>(['clients', 'rotate-secret', 'customer-portal'], environment);
+    expect(rotated.client_secret).to.not.equal(added.client_secret);
+    const publicClient = await runCliJson<{ client_secret?: string; token_endpoint_auth_method: string }>(['clients', 'add', '--portal', 'both', '--public', '--redirect-uri', 'http://localhost:8080/cb'], environment);
+    expect(publicClient.client_secret).to.equal(undefined);
+    expect(publicClient.token_endpoint_auth_method).to.equal('none');
+    expect((await runCliJson<{ removed: string }>(['clients', 'remove', 'customer-portal'], environment)).removed).to.equal('customer-portal');
+    const missing = await runCli(['clients', 'show', 'customer-portal'], environment);
+    expect(missing.exitCode).to.equal(1);
+    expect(missing.stderr).to.contain('No client with id customer-portal');
+  });
+
+  it('profiles and bindings: import is idempotent, bindings add creates the account, remove unbinds', async () => {
+    const profile = buildProfile({ email: 'jane@contoso.example' });
+    const file = join(directory, 'profiles.csv');
+    writeFileSync(file, profileCsv([profile]));
+    expect(await runCliJson(['profiles', 'import', file], environment)).to.deep.equal({ created: 1, updated: 0, unchanged: 0, rejected: [] });
+    expect(await runCliJson(['profiles', 'import', file], environment)).to.deep.equal({ created: 0, updated: 0, unchanged: 1, rejected: [] });
+    const listed = await runCliJson<{ total: number; items: Array<{ id: string }> }>(['profiles', 'list', '--email', ' Jane@Contoso.example'], environment);
+    expect(listed.items.map((item) => item.id)).to.deep.equal([profile.id]);
+
+    const { subject, issuer } = await runCliJson<{ subject: string; issuer: string }>(['dev-subject', 'Jane'], environment);
+    expect(subject).to.equal(devSubject('jane'));
+    const bound = await runCliJson<{ account_id: string }>(['bindings', 'add', '--profile', profile.id, '--issuer', issuer, '--subject', subject], environment);
+    const bindings = await runCliJson<{ items: Array<{ id: string; binding: { accountId: string } }> }>(['bindings', 'list', '--profile', profile.id], environment);
+    expect(bindings.items[0]!.binding.accountId).to.equal(bound.account_id);
+    await runCliJson(['bindings', 'remove', profile.id], environment);
+    expect((await runCliJson<{ total: number }>(['bindings', 'list'], environment)).total).to.equal(0);
+    const unknown = await runCli(['bindings', 'add', '--profile', 'nope', '--issuer', issuer, '--subject', subject], environment);
+    expect(unknown.exitCode).to.equal(1);
+    expect(unknown.stderr).to.contain('No profile with id nope');
+  });
+
+  it('keys: list shows one active key per algorithm; rotate adds new active keys and retires the old', async () => {
+    const before = await runCliJson<Array<{ kid: string; alg: string; status: string }>>(['keys', 'list'], environment);
+    expect(before.map((key) => key.alg).sort()).to.deep.equal(['ES256', 'EdDSA', 'RS256']);
+    const after = await runCliJson<Array<{ kid: string; status: string }>>(['keys', 'rotate'], environment);
+    expect(after.filter((key) => key.status === 'active')).to.have.length(3);
+    expect(after.filter((key) => key.status === 'retired').map((key) => key.kid).sort()).to.deep.equal(before.map((key) => key.kid).sort());
+  });
+
+  it('refuses unknown commands and invalid configuration with a message', async () => {
+    const unknown = await runCli(['frobnicate'], environment);
+    expect(unknown.exitCode).to.not.equal(0);
+    const badConfig = await runCli(['clients', 'list'], { ...environment, DATABASE_URL: 'mysql://nope' });
+    expect(badConfig.exitCode).to.equal(1);
+    expect(badConfig.stderr).to.contain('DATABASE_URL');
+  });
+});

@@ -130,11 +130,11 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   app.keys = cookieKeys;
 
   let upstream = options.upstream;
-  let devUpstream: ReturnType<typeof createDevUpstream> | undefined;
+  let devUpstream: Awaited<ReturnType<typeof createDevUpstream>> | undefined;
   if (!upstream) {
     if (config.upstream === 'dev') {
       const devIssuer = `${issuer}${devUpstreamPath}`;
-      devUpstream = createDevUpstream({
+      devUpstream = await createDevUpstream({
         issuer: devIssuer,
         cookieKeys,
         clients: [{ clientId: devUpstreamClientId, clientSecret: devUpstreamClientSecret, redirectUris: [`${issuer}${upstreamCallbackPath}`] }],

@@ -9,7 +9,9 @@ import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import Koa from 'koa';
 import mount from 'koa-mount';
+import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { createMemoryAdapter } from './devUpstreamMemoryAdapter.ts';
 
 export interface DevUpstreamClient {
   clientId: string;
@@ -68,17 +70,22 @@ ${problem ? `<p class="problem" role="alert">${escapeHtml(problem)}</p>` : ''}
 </form></main></body></html>`;
 }
 
-export function createDevUpstream(options: DevUpstreamOptions): DevUpstream {
+export async function createDevUpstream(options: DevUpstreamOptions): Promise<DevUpstream> {
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const issuerPath = new URL(options.issuer).pathname.replace(/\/$/, '');
   const cookieKeys = options.cookieKeys ?? [randomBytes(32).toString('base64url')];
   const accounts = new Map<string, { name: string; email: string | undefined }>();
 
   const configuration: Configuration = {
+    adapter: createMemoryAdapter(),
+    jwks: { keys: [{ ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig' }] as NonNullable<Configuration['jwks']>['keys'] },
+    ttl: { Interaction: 600, Session: 86_400, Grant: 86_400, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
     clients: options.clients.map((client) => ({
       client_id: client.clientId,
       client_secret: client.clientSecret,
       redirect_uris: client.redirectUris,
       token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'ES256',
       grant_types: ['authorization_code'],
       response_types: ['code'],
     })),

@@ -24,7 +24,7 @@ interface RunningUpstream {
 async function serveDevUpstream(pathPrefix: string, tenantId?: string): Promise<RunningUpstream> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}${pathPrefix}`;
-  const { app } = createDevUpstream({ issuer, clients: [{ clientId, clientSecret, redirectUris: [redirectUri] }], ...(tenantId ? { tenantId } : {}) });
+  const { app } = await createDevUpstream({ issuer, clients: [{ clientId, clientSecret, redirectUris: [redirectUri] }], ...(tenantId ? { tenantId } : {}) });
   const mount = (await import('koa-mount')).default;
   const Koa = (await import('koa')).default;
   const host = new Koa();

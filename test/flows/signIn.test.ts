@@ -189,6 +189,42 @@ describe('sign-in through the upstream for an associated identity', function () 
     expect(again.location).to.not.equal(undefined);
   });
 
+  it('rotates keys without invalidating ID tokens already issued', async () => {
+    const before = await (await signIn(configuration, new Browser(), 'jane')).tokens();
+    const oldKid = decodeProtectedHeader(before.id_token!).kid;
+    await runCliJson(['keys', 'rotate'], running.environment);
+    await running.restart();
+    const jwks = createRemoteJWKSet(new URL(`${running.issuer}/jwks`));
+    await compactVerify(before.id_token!, jwks);
+    const after = await (await signIn(await relyingParty(running.issuer, registered), new Browser(), 'jane')).tokens();
+    expect(decodeProtectedHeader(after.id_token!).kid).to.not.equal(oldKid);
+    await compactVerify(after.id_token!, jwks);
+  });
+
+  it('issues client-credentials tokens to a confidential client allowed that grant', async () => {
+    const service = await runCliJson<RegisteredClient>(
+      ['clients', 'add', '--portal', 'both', '--redirect-uri', redirectUri, '--grant-type', 'client_credentials'],
+      running.environment,
+    );
+    const tokens = await client.clientCredentialsGrant(await relyingParty(running.issuer, service), {});
+    expect(tokens.access_token).to.be.a('string');
+    let refusal: unknown;
+    await client.clientCredentialsGrant(configuration, {}).catch((error: unknown) => (refusal = error));
+    // The portal may not use the grant: oidc-provider refuses before issuing anything.
+    expect((refusal as { error?: string }).error).to.be.oneOf(['unauthorized_client', 'invalid_request']);
+    expect((refusal as { status?: number }).status).to.equal(400);
+  });
+
+  it('requires PKCE from public clients', async () => {
+    const publicClient = await runCliJson<{ client_id: string }>(['clients', 'add', '--portal', 'partnersource', '--public', '--redirect-uri', redirectUri], running.environment);
+    const page = await new Browser().get(
+      `${running.issuer}/auth?${new URLSearchParams({ client_id: publicClient.client_id, response_type: 'code', scope: 'openid', redirect_uri: redirectUri }).toString()}`,
+    );
+    const location = new URL(page.headers.get('location')!);
+    expect(location.searchParams.get('error')).to.equal('invalid_request');
+    expect(location.searchParams.get('error_description')).to.contain('PKCE');
+  });
+
   it('rejects a wrong client secret and stores client secrets only hashed', async () => {
     const wrong = await relyingParty(running.issuer, { ...registered, client_secret: 'not-the-secret' });
     let failure: unknown;

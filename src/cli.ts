@@ -79,9 +79,10 @@ export function buildProgram(): Command {
     .command('serve')
     .description('run the broker (migrates the database first)')
     .action(async () => {
-      const broker = await createBroker({ config: loadConfig() });
+      const config = loadConfig();
+      const broker = await createBroker({ config });
       const { port } = await broker.listen();
-      broker.logger.info({ port, issuer: loadConfig().issuer }, `MBS identity broker listening on port ${port}`);
+      broker.logger.info({ port, issuer: config.issuer }, `MBS identity broker listening on port ${port}`);
       const stop = () => {
         broker.close().then(
           () => process.exit(0),

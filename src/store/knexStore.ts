@@ -449,9 +449,9 @@ export function createStore(database: Database, clock: Clock): Store {
     ...repositories(database, clock),
     transaction: (work) => database.transaction((trx) => work(repositories(trx, clock))),
     async sweepExpired() {
-      const now = clock.now();
-      const payloads = await database('oidc_payloads').where('expires_at', '<', now).delete();
-      const transactions = await database('upstream_transactions').where('expires_at', '<', now).delete();
+      // oidc-provider's records expire by real time (the adapter's), ours by the clock.
+      const payloads = await database('oidc_payloads').where('expires_at', '<', Date.now()).delete();
+      const transactions = await database('upstream_transactions').where('expires_at', '<', clock.now()).delete();
       return payloads + transactions;
     },
   };

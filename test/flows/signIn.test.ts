@@ -33,7 +33,7 @@ async function relyingParty(issuer: string, registered: RegisteredClient): Promi
 }
 
 /** Starts an authorization at the RP, signs in at the dev upstream when asked, returns the RP's tokens. */
-async function signIn(configuration: client.Configuration, browser: Browser, accountName: string, extra: Record<string, string> = {}) {
+async function signIn(configuration: client.Configuration, browser: Browser, accountName: string, extra: Record<string, string> = {}, upstreamEmail = `${accountName}@hotmail.example`) {
   const codeVerifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -52,7 +52,7 @@ async function signIn(configuration: client.Configuration, browser: Browser, acc
   let upstreamSignInShown = false;
   if (!location && page && page.body.includes('Account name')) {
     upstreamSignInShown = true;
-    const submitted = await browser.post(new URL(formAction(page.body), page.url).href, { account: accountName, email: `${accountName}@hotmail.example` });
+    const submitted = await browser.post(new URL(formAction(page.body), page.url).href, { account: accountName, email: upstreamEmail });
     expect(submitted.status, submitted.body).to.equal(303);
     ({ page, location } = await browser.follow(new URL(submitted.headers.get('location')!, submitted.url).href, reachedCallback));
   }
@@ -152,6 +152,21 @@ describe('sign-in through the upstream for an associated identity', function () 
     expect(journey.page?.body).to.contain('not yet associated');
     const events = await running.broker.store.auditEvents.list({ type: 'sign_in' });
     expect(events.items.some((event) => event.outcome === 'failure' && event.details?.reason === 'not_associated')).to.equal(true);
+  });
+
+  it('never matches an account on the upstream email claim (Grafana CVE-2023-3128)', async () => {
+    // Another upstream account that claims Jane's addresses, upstream and MBS alike.
+    for (const claimedEmail of ['jane@hotmail.example', 'jane.doe@contoso.example']) {
+      const journey = await signIn(configuration, new Browser(), `mallory-${claimedEmail}`, {}, claimedEmail);
+      expect(journey.location, claimedEmail).to.equal(undefined);
+      expect(journey.page?.status).to.equal(403);
+    }
+  });
+
+  it('gives the MBS email the account proved, not the upstream’s email claim', async () => {
+    const tokens = await (await signIn(configuration, new Browser(), 'jane', {}, 'someone.else@hotmail.example')).tokens();
+    const userinfo = await client.fetchUserInfo(configuration, tokens.access_token, client.skipSubjectCheck);
+    expect(userinfo.email).to.equal('jane.doe@contoso.example');
   });
 
   it('redeems a code exactly once among 20 parallel redemptions', async () => {

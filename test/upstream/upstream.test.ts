@@ -126,6 +126,14 @@ for (const implementation of implementations) {
       await expectUpstreamError(upstream.finishAuthorization(checks), /grant|code|invalid/i);
     });
 
+    it('passes prompt, max_age and login_hint through, with PKCE S256, state and nonce', async () => {
+      const start = await upstream.startAuthorization({ redirectUri, prompt: 'login', maxAge: 300, loginHint: 'jane' });
+      const parameters = start.url.searchParams;
+      expect(Object.fromEntries(parameters)).to.include({ prompt: 'login', max_age: '300', login_hint: 'jane', code_challenge_method: 'S256', state: start.state, nonce: start.nonce, redirect_uri: redirectUri });
+      expect(parameters.get('code_challenge')).to.have.length(43);
+      expect(start.state).to.not.equal((await upstream.startAuthorization({ redirectUri })).state);
+    });
+
     it('reports a cancelled sign-in as an upstream error saying so', async () => {
       const start = await upstream.startAuthorization({ redirectUri });
       const callbackUrl = new URL(`${redirectUri}?error=access_denied&state=${start.state}`);

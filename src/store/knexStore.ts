@@ -23,6 +23,7 @@ import type {
 } from './records.ts';
 import type { Repositories, Store } from './store.ts';
 import type { Database } from './database.ts';
+import { associationFlowRepository, linkRequestRepository, rateLimitRepository } from './associationRepositories.ts';
 
 type Row = Record<string, unknown>;
 type Executor = Knex | Knex.Transaction;
@@ -115,6 +116,9 @@ function repositories(db: Executor, clock: Clock): Repositories {
   const toBoundProfile = (row: Row): BoundProfile => ({ ...toProfile(row), binding: toBinding(row) });
 
   return {
+    associationFlows: associationFlowRepository(db, clock),
+    linkRequests: linkRequestRepository(db, clock),
+    rateLimits: rateLimitRepository(db, clock),
     clients: {
       async create(client) {
         const now = clock.now();
@@ -452,7 +456,8 @@ export function createStore(database: Database, clock: Clock): Store {
       // oidc-provider's records expire by real time (the adapter's), ours by the clock.
       const payloads = await database('oidc_payloads').where('expires_at', '<', Date.now()).delete();
       const transactions = await database('upstream_transactions').where('expires_at', '<', clock.now()).delete();
-      return payloads + transactions;
+      const counters = await database('rate_limit_counters').where('expires_at', '<', clock.now()).delete();
+      return payloads + transactions + counters;
     },
   };
 }

@@ -122,3 +122,36 @@ export interface PageRequest {
   limit?: number;
   offset?: number;
 }
+
+/** See src/flows/associationFlow.mermaid for the transitions. */
+export type AssociationFlowState = 'email_requested' | 'links_sent' | 'bound' | 'expired' | 'cancelled';
+
+export interface AssociationFlowRecord {
+  id: string;
+  state: AssociationFlowState;
+  interactionUid: string | undefined;
+  clientId: string | undefined;
+  /** The upstream identity that asked; only it may confirm the links. */
+  issuer: string;
+  subject: string;
+  /** The normalised MBS email typed at step 4. */
+  email: string | undefined;
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number;
+}
+
+export interface LinkRequestRecord {
+  id: string;
+  /** SHA-256 of the link token; the token itself is never stored. */
+  tokenHash: string;
+  flowId: string | undefined;
+  profileId: string;
+  /** The requesting upstream identity (issuer + subject, CVE-2026-9087). */
+  issuer: string;
+  subject: string;
+  interactionUid: string | undefined;
+  createdAt: number;
+  expiresAt: number;
+  consumedAt: number | undefined;
+}

@@ -3,6 +3,9 @@
 // of SQL lives below src/store; the rest of the broker sees only this.
 import type {
   AccountRecord,
+  AssociationFlowRecord,
+  AssociationFlowState,
+  LinkRequestRecord,
   AuditEventInput,
   AuditEventRecord,
   BindingMethod,
@@ -103,7 +106,39 @@ export interface UpstreamTransactionRepository {
   consume(state: string): Promise<UpstreamTransactionRecord | undefined>;
 }
 
+export interface AssociationFlowRepository {
+  create(flow: { interactionUid: string | undefined; clientId: string | undefined; issuer: string; subject: string; expiresAt: number }): Promise<AssociationFlowRecord>;
+  find(id: string): Promise<AssociationFlowRecord | undefined>;
+  /** The newest flow of an interaction. */
+  findByInteraction(interactionUid: string): Promise<AssociationFlowRecord | undefined>;
+  /**
+   * Moves the flow to `to` only if it is in one of `from` (a conditional
+   * UPDATE, so concurrent requests cannot both move it); false otherwise.
+   */
+  transition(id: string, from: readonly AssociationFlowState[], to: AssociationFlowState, changes?: { email?: string }): Promise<boolean>;
+}
+
+export interface LinkRequestRepository {
+  create(link: { tokenHash: string; flowId: string | undefined; profileId: string; issuer: string; subject: string; interactionUid: string | undefined; expiresAt: number }): Promise<LinkRequestRecord>;
+  /** Finds a link whatever its state (used and expired links get their own page). */
+  findByTokenHash(tokenHash: string): Promise<LinkRequestRecord | undefined>;
+  /** Marks the link used if it is unused and unexpired at the clock's now; of concurrent callers exactly one gets true. */
+  consume(id: string): Promise<boolean>;
+  listPending(query?: PageRequest): Promise<Page<LinkRequestRecord>>;
+}
+
+export interface RateLimitRepository {
+  /**
+   * Counts one more event for `key` in the fixed window containing now and
+   * says whether it is within `limit` (atomic: no lost updates across instances).
+   */
+  hit(key: string, limit: number, windowMilliseconds: number): Promise<{ allowed: boolean; count: number; retryAfterMilliseconds: number }>;
+}
+
 export interface Repositories {
+  associationFlows: AssociationFlowRepository;
+  linkRequests: LinkRequestRepository;
+  rateLimits: RateLimitRepository;
   clients: ClientRepository;
   profiles: ProfileRepository;
   accounts: AccountRepository;
@@ -118,6 +153,6 @@ export interface Repositories {
 export interface Store extends Repositories {
   /** Runs `work` in one database transaction with repositories bound to it. */
   transaction<Result>(work: (repositories: Repositories) => Promise<Result>): Promise<Result>;
-  /** Deletes expired oidc payloads and upstream transactions; returns rows removed. */
+  /** Deletes expired oidc payloads, upstream transactions and rate-limit windows; returns rows removed. */
   sweepExpired(): Promise<number>;
 }

@@ -7,8 +7,8 @@ import { BrokerError, invalidRequest, notFound } from '../errors.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
 import { clientPortals, type ClientPortal, type ClientRecord } from '../store/records.ts';
 import type { ClientRepository } from '../store/store.ts';
+import { isLoopbackHost } from '../loopback.ts';
 
-const isLoopbackHost = (hostname: string): boolean => hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 
 const redirectUri = z.string().superRefine((value, context) => {
   let url: URL;

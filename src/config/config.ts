@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BrokerError } from '../errors.ts';
 import { settings, type SettingDefinition, type SettingName } from './settings.ts';
+import { isLoopbackHost } from '../loopback.ts';
 
 export type Config = { [Name in SettingName]: z.output<(typeof settings)[Name]['schema']> };
 
@@ -59,8 +60,6 @@ export function loadConfig(environment: Environment = process.env): Config {
   return config;
 }
 
-const isLoopbackHost = (hostname: string): boolean =>
-  hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 
 function upstreamProblems(config: Config): string[] {
   const problems: string[] = [];

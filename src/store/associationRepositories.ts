@@ -2,15 +2,11 @@
 // (hashed tokens, conditional consume) and rate-limit counters (an atomic
 // upsert-increment, so several instances share one count).
 import { randomUUID } from 'node:crypto';
-import type { Knex } from 'knex';
+import { countOf, optionalNumber, optionalText, pageBounds, type Executor, type Row } from './rows.ts';
 import type { Clock } from '../clock.ts';
 import type { AssociationFlowRecord, AssociationFlowState, LinkRequestRecord, Page, PageRequest } from './records.ts';
 import type { AssociationFlowRepository, LinkRequestRepository, RateLimitRepository } from './store.ts';
 
-type Row = Record<string, unknown>;
-type Executor = Knex | Knex.Transaction;
-
-const optionalText = (value: unknown): string | undefined => (value === null || value === undefined ? undefined : String(value));
 
 const toFlow = (row: Row): AssociationFlowRecord => ({
   id: String(row.id),
@@ -35,7 +31,7 @@ const toLink = (row: Row): LinkRequestRecord => ({
   interactionUid: optionalText(row.interaction_uid),
   createdAt: Number(row.created_at),
   expiresAt: Number(row.expires_at),
-  consumedAt: row.consumed_at === null || row.consumed_at === undefined ? undefined : Number(row.consumed_at),
+  consumedAt: optionalNumber(row.consumed_at),
 });
 
 export function associationFlowRepository(db: Executor, clock: Clock): AssociationFlowRepository {
@@ -99,12 +95,11 @@ export function linkRequestRepository(db: Executor, clock: Clock): LinkRequestRe
       return updated > 0;
     },
     async listPending(query: PageRequest = {}): Promise<Page<LinkRequestRecord>> {
-      const limit = Math.min(Math.max(query.limit ?? 50, 1), 500);
-      const offset = Math.max(query.offset ?? 0, 0);
+      const { limit, offset } = pageBounds(query);
       const builder = db('link_requests').whereNull('consumed_at').where('expires_at', '>', clock.now());
-      const [counted] = (await builder.clone().count({ total: '*' })) as Array<{ total: number | string }>;
+      const total = await countOf(builder);
       const rows = (await builder.clone().select('*').orderBy('created_at', 'desc').limit(limit).offset(offset)) as Row[];
-      return { items: rows.map(toLink), total: Number(counted?.total ?? 0) };
+      return { items: rows.map(toLink), total };
     },
   };
 }

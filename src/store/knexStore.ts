@@ -2,7 +2,6 @@
 // written once for SQLite and PostgreSQL (JSON as text, times as epoch ms,
 // booleans normalised), and transactions that hand out bound repositories.
 import { randomUUID } from 'node:crypto';
-import type { Knex } from 'knex';
 import type { Clock } from '../clock.ts';
 import { conflict } from '../errors.ts';
 import type {
@@ -23,25 +22,8 @@ import type {
 } from './records.ts';
 import type { Repositories, Store } from './store.ts';
 import type { Database } from './database.ts';
+import { countOf, optionalNumber as number, optionalText as text, pageBounds, parseJson as json, type Executor, type Row } from './rows.ts';
 import { associationFlowRepository, linkRequestRepository, rateLimitRepository } from './associationRepositories.ts';
-
-type Row = Record<string, unknown>;
-type Executor = Knex | Knex.Transaction;
-
-const text = (value: unknown): string | undefined => (value === null || value === undefined ? undefined : String(value));
-const number = (value: unknown): number | undefined => (value === null || value === undefined ? undefined : Number(value));
-const json = <Value>(value: unknown, fallback: Value): Value => (typeof value === 'string' && value.length > 0 ? (JSON.parse(value) as Value) : fallback);
-
-function pageBounds(query: PageRequest = {}): { limit: number; offset: number } {
-  const limit = Math.min(Math.max(Math.trunc(query.limit ?? 50) || 50, 1), 500);
-  const offset = Math.max(Math.trunc(query.offset ?? 0) || 0, 0);
-  return { limit, offset };
-}
-
-async function countOf(builder: Knex.QueryBuilder): Promise<number> {
-  const [row] = (await builder.clone().clearSelect().clearOrder().count({ total: '*' })) as Array<{ total: number | string }>;
-  return Number(row?.total ?? 0);
-}
 
 const isUniqueViolation = (error: unknown): boolean => {
   const code = (error as { code?: string }).code;

@@ -5,6 +5,7 @@
 import * as client from 'openid-client';
 import { BrokerError } from '../errors.ts';
 import type { Upstream, UpstreamAuthorizationOptions, UpstreamAuthorizationStart, UpstreamCallback, UpstreamIdentity } from './upstream.ts';
+import { isLoopbackHost } from '../loopback.ts';
 
 export type IdTokenClaims = Record<string, unknown> & { iss: string; sub: string };
 
@@ -19,7 +20,6 @@ export interface OidcUpstreamOptions {
   verifyClaims?: (claims: IdTokenClaims) => void;
 }
 
-const isLoopback = (url: URL): boolean => url.hostname === 'localhost' || url.hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(url.hostname);
 
 export const upstreamError = (message: string, detail: string, cause?: unknown): BrokerError =>
   new BrokerError('upstream_error', message, { detail, cause });
@@ -53,7 +53,7 @@ export class OidcUpstream implements Upstream {
   #configure(): Promise<client.Configuration> {
     if (!this.#configuration) {
       const issuer = new URL(this.#options.issuer);
-      const insecure = issuer.protocol === 'http:' && isLoopback(issuer);
+      const insecure = issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname);
       this.#configuration = client
         .discovery(
           issuer,

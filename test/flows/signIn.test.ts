@@ -113,6 +113,15 @@ describe('sign-in through the upstream for an associated identity', function () 
     expect(refreshed.access_token).to.be.a('string').and.not.equal(tokens.access_token);
   });
 
+  it('lets two portal tabs refresh one confidential refresh token at once without signing the user out', async () => {
+    const tokens = await (await signIn(configuration, new Browser(), 'jane')).tokens();
+    const [first, second] = await Promise.all([client.refreshTokenGrant(configuration, tokens.refresh_token!), client.refreshTokenGrant(configuration, tokens.refresh_token!)]);
+    expect(first.access_token).to.be.a('string');
+    expect(second.access_token).to.be.a('string');
+    // No rotation for confidential clients: the same refresh token keeps working.
+    expect((await client.refreshTokenGrant(configuration, tokens.refresh_token!)).access_token).to.be.a('string');
+  });
+
   it('never lets the dev upstream’s cookies overwrite the broker’s', async () => {
     const browser = new Browser();
     await signIn(configuration, browser, 'jane');

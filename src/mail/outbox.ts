@@ -1,0 +1,119 @@
+// The outbox table: queue a rendered message in the caller's transaction,
+// claim due messages (no two workers take the same row), record the outcome.
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import { notFound } from '../errors.ts';
+import type { Database } from '../store/database.ts';
+import { databaseClient } from '../store/database.ts';
+import type { Page, PageRequest } from '../store/records.ts';
+import { countOf, optionalNumber, optionalText, pageBounds, type Executor, type Row } from '../store/rows.ts';
+
+export interface OutgoingMessage {
+  kind: string;
+  recipient: string;
+  subject: string;
+  html: string;
+  text: string;
+}
+
+export interface OutboxMessage extends OutgoingMessage {
+  id: string;
+  attempts: number;
+  nextAttemptAt: number;
+  sentAt: number | undefined;
+  lastError: string | undefined;
+  createdAt: number;
+}
+
+/** How long a claimed message is reserved for the worker that claimed it. */
+const claimMilliseconds = 5 * 60 * 1000;
+
+const toMessage = (row: Row): OutboxMessage => ({
+  id: String(row.id),
+  kind: String(row.kind),
+  recipient: String(row.recipient),
+  subject: String(row.subject),
+  html: String(row.html),
+  text: String(row.text),
+  attempts: Number(row.attempts),
+  nextAttemptAt: Number(row.next_attempt_at),
+  sentAt: optionalNumber(row.sent_at),
+  lastError: optionalText(row.last_error),
+  createdAt: Number(row.created_at),
+});
+
+export class Outbox {
+  readonly #database: Database;
+  readonly #clock: Clock;
+
+  constructor(database: Database, clock: Clock) {
+    this.#database = database;
+    this.#clock = clock;
+  }
+
+  /** Queues a message; pass the caller's transaction so it commits with the decision to send. */
+  async queue(executor: Executor, message: OutgoingMessage): Promise<string> {
+    const id = randomUUID();
+    const now = this.#clock.now();
+    await executor('outbox').insert({ id, ...message, attempts: 0, next_attempt_at: now, created_at: now });
+    return id;
+  }
+
+  /** Reserves up to `limit` due, unsent messages for the caller. */
+  async claimDue(limit: number): Promise<OutboxMessage[]> {
+    const now = this.#clock.now();
+    return this.#database.transaction(async (trx) => {
+      const due = trx('outbox')
+        .select('*')
+        .whereNull('sent_at')
+        .where('next_attempt_at', '<=', now)
+        .where((query) => query.whereNull('claimed_until').orWhere('claimed_until', '<', now))
+        .orderBy('next_attempt_at')
+        .limit(limit);
+      // PostgreSQL: rows locked by another instance's claim are skipped, not waited for.
+      if (databaseClient(this.#database) === 'postgres') due.forUpdate().skipLocked();
+      const rows = (await due) as Row[];
+      const claimed: OutboxMessage[] = [];
+      for (const row of rows) {
+        // Conditional on the row still being unclaimed (SQLite has no row locks).
+        const updated = await trx('outbox')
+          .where({ id: row.id })
+          .whereNull('sent_at')
+          .where((query) => query.whereNull('claimed_until').orWhere('claimed_until', '<', now))
+          .update({ claimed_until: now + claimMilliseconds });
+        if (updated > 0) claimed.push(toMessage(row));
+      }
+      return claimed;
+    });
+  }
+
+  async markSent(id: string): Promise<void> {
+    await this.#database('outbox').where({ id }).update({ sent_at: this.#clock.now(), claimed_until: null, last_error: null });
+  }
+
+  async markFailed(id: string, error: string, nextAttemptAt: number): Promise<void> {
+    await this.#database('outbox')
+      .where({ id })
+      .update({ attempts: this.#database.raw('?? + 1', ['attempts']), last_error: error.slice(0, 2000), next_attempt_at: nextAttemptAt, claimed_until: null });
+  }
+
+  async list(query: PageRequest & { pending?: boolean } = {}): Promise<Page<OutboxMessage>> {
+    const { limit, offset } = pageBounds(query);
+    const builder = this.#database('outbox');
+    if (query.pending) builder.whereNull('sent_at');
+    const total = await countOf(builder);
+    const rows = (await builder.clone().select('*').orderBy('created_at', 'desc').limit(limit).offset(offset)) as Row[];
+    return { items: rows.map(toMessage), total };
+  }
+
+  /** Makes an unsent message due now (after an outage, or once given up on). */
+  async retry(id: string): Promise<void> {
+    const updated = await this.#database('outbox').where({ id }).whereNull('sent_at').update({ next_attempt_at: this.#clock.now(), claimed_until: null, attempts: 0 });
+    if (updated === 0) throw notFound(`No unsent message with id ${id}`);
+  }
+
+  /** Unsent messages: the depth an operator watches. */
+  async pendingCount(): Promise<number> {
+    return countOf(this.#database('outbox').whereNull('sent_at'));
+  }
+}

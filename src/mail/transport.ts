@@ -1,0 +1,52 @@
+// Where delivered mail goes: an SMTP server (nodemailer), or, without
+// SMTP_URL, the dev mailbox that keeps messages in memory to be read.
+import nodemailer from 'nodemailer';
+
+export interface MailEnvelope {
+  from: string;
+  to: string;
+  subject: string;
+  html: string;
+  text: string;
+}
+
+export interface MailTransport {
+  send(message: MailEnvelope): Promise<void>;
+  close(): void;
+}
+
+export function createSmtpTransport(url: string): MailTransport {
+  const transporter = nodemailer.createTransport(url);
+  return {
+    async send(message) {
+      await transporter.sendMail(message);
+    },
+    close: () => transporter.close(),
+  };
+}
+
+export interface DeliveredMessage extends MailEnvelope {
+  deliveredAt: number;
+}
+
+/** Keeps the latest messages in memory (development and tests); nothing leaves the process. */
+export class DevMailbox implements MailTransport {
+  readonly #messages: DeliveredMessage[] = [];
+  readonly #capacity: number;
+
+  constructor(capacity = 500) {
+    this.#capacity = capacity;
+  }
+
+  async send(message: MailEnvelope): Promise<void> {
+    this.#messages.unshift({ ...message, deliveredAt: Date.now() });
+    this.#messages.length = Math.min(this.#messages.length, this.#capacity);
+  }
+
+  /** Newest first. */
+  messages(): DeliveredMessage[] {
+    return [...this.#messages];
+  }
+
+  close(): void {}
+}

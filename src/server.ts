@@ -12,6 +12,11 @@ import { isBrokerError } from './errors.ts';
 import { createCsrfTokens } from './flows/csrf.ts';
 import { createPageRenderer, stylesheet, type PageRenderer } from './flows/pages.ts';
 import { signInRoutes, upstreamCallbackPath } from './flows/signIn.ts';
+import { associationRoutes } from './flows/association.ts';
+import { Outbox } from './mail/outbox.ts';
+import { createEmailRenderer } from './mail/render.ts';
+import { DevMailbox, createSmtpTransport, type MailTransport } from './mail/transport.ts';
+import { OutboxWorker } from './mail/worker.ts';
 import { createLogger, type Logger } from './logging.ts';
 import { KeyManager } from './provider/keys.ts';
 import { clientMetadata, createProvider } from './provider/provider.ts';
@@ -46,6 +51,10 @@ export interface Broker {
   database: Database;
   keys: KeyManager;
   logger: Logger;
+  outbox: Outbox;
+  outboxWorker: OutboxWorker;
+  /** Mail kept in memory when SMTP_URL is unset (development, tests). */
+  devMailbox: DevMailbox | undefined;
   /** Starts listening on the configured port and host; resolves with the bound address. */
   listen(): Promise<{ port: number; server: Server }>;
   /** Stops listening (when listening) and closes the database. */
@@ -171,17 +180,45 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   });
   provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
 
+  const outbox = new Outbox(database, clock);
+  const devMailbox = config.smtpUrl ? undefined : new DevMailbox();
+  const transport: MailTransport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : devMailbox!;
+  const outboxWorker = new OutboxWorker({ outbox, transport, clock, logger, from: config.mailFrom });
+  const csrf = createCsrfTokens(cookieKeys[0]!);
+  const association = associationRoutes({
+    provider,
+    upstream,
+    store,
+    outbox,
+    emails: createEmailRenderer({ cache: config.nodeEnv !== 'development' }),
+    pages,
+    csrf,
+    clock,
+    logger,
+    issuer,
+    supportEmail: config.supportEmail,
+    flowTtl: config.interactionTtl * 1000,
+    linkTtl: config.linkTtl * 1000,
+    upstreamTransactionTtl: 10 * 60 * 1000,
+    linkRequestsPerHour: config.linkRequestsPerHour,
+    portalUrls: {
+      ...(config.partnerSourceUrl ? { partnersource: config.partnerSourceUrl } : {}),
+      ...(config.customerSourceUrl ? { customersource: config.customerSourceUrl } : {}),
+    },
+  });
+
   const signIn = signInRoutes({
     provider,
     upstream,
     store,
     pages,
-    csrf: createCsrfTokens(cookieKeys[0]!),
+    csrf,
     clock,
     logger,
     issuer,
     supportEmail: config.supportEmail,
     upstreamTransactionTtl: 10 * 60 * 1000,
+    onNotAssociated: association.onNotAssociated,
   });
 
   const css = stylesheet();
@@ -193,8 +230,19 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = css;
   });
+  app.use(association.router.routes());
   app.use(signIn.routes());
   app.use(signIn.allowedMethods());
+  if (devMailbox && config.nodeEnv !== 'production') {
+    app.use(async (ctx, next) => {
+      if (ctx.path !== '/dev/mail') return next();
+      ctx.type = 'html';
+      ctx.body = pages.render('dev-mailbox.eta', {
+        title: 'Dev mailbox',
+        messages: devMailbox.messages().map((message) => ({ ...message, links: [...message.text.matchAll(/https?:\/\/\S+/g)].map((match) => match[0]), delivered: new Date(message.deliveredAt).toISOString() })),
+      });
+    });
+  }
   if (devUpstream) app.use(mount(devUpstreamPath, devUpstream.app));
   app.use(mount(provider));
 
@@ -202,6 +250,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     store.sweepExpired().catch((error: unknown) => logger.error({ err: error }, 'sweeping expired rows failed'));
   }, config.sweepInterval * 1000);
   sweeper.unref();
+  outboxWorker.start(config.outboxInterval);
 
   let server: Server | undefined;
   return {
@@ -211,6 +260,9 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     database,
     keys,
     logger,
+    outbox,
+    outboxWorker,
+    devMailbox,
     async listen() {
       server = createServer(app.callback());
       await new Promise<void>((resolve, reject) => {
@@ -221,6 +273,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     },
     async close() {
       clearInterval(sweeper);
+      await outboxWorker.stop();
+      transport.close();
       if (server) {
         const closing = server;
         await new Promise<void>((resolve) => closing.close(() => resolve()));

@@ -161,6 +161,34 @@ export const settings = {
     defaultValue: '300',
     description: 'Seconds between sweeps of expired tokens, sessions and flows.',
   },
+  partnerSourceUrl: {
+    env: 'PARTNERSOURCE_URL',
+    schema: optionalUrl,
+    description: 'Address of the PartnerSource portal, linked from the association success page.',
+  },
+  customerSourceUrl: {
+    env: 'CUSTOMERSOURCE_URL',
+    schema: optionalUrl,
+    description: 'Address of the CustomerSource portal, linked from the association success page.',
+  },
+  linkTtl: {
+    env: 'LINK_TTL',
+    schema: positiveInteger,
+    defaultValue: '86400',
+    description: 'Lifetime of an association link, in seconds (24 hours).',
+  },
+  linkRequestsPerHour: {
+    env: 'LINK_REQUESTS_PER_HOUR',
+    schema: positiveInteger,
+    defaultValue: '5',
+    description: 'Association emails a person may ask for per hour, counted per upstream identity and per email address (four times as many per client IP).',
+  },
+  outboxInterval: {
+    env: 'OUTBOX_INTERVAL',
+    schema: positiveInteger,
+    defaultValue: '1000',
+    description: 'Milliseconds between outbox deliveries.',
+  },
   logLevel: {
     env: 'LOG_LEVEL',
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

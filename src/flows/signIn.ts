@@ -14,6 +14,7 @@ import { brandingPortal, clientPortal, isFirstPartyClient } from '../provider/pr
 import type { Store } from '../store/store.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import type { CsrfTokens } from './csrf.ts';
+import { interactionHelpers, queryValue, sessionExpired, type InteractionDetails, type ProviderClient } from './interactions.ts';
 import type { PageRenderer } from './pages.ts';
 
 export interface SignInDependencies {
@@ -28,43 +29,37 @@ export interface SignInDependencies {
   supportEmail: string;
   /** How long an upstream round trip may take, in milliseconds. */
   upstreamTransactionTtl: number;
+  /** Takes over when the identity has no profile of the asking portal (the association flow). */
+  onNotAssociated(ctx: Context, situation: NotAssociated): Promise<void>;
+}
+
+export interface NotAssociated {
+  details: InteractionDetails;
+  client: ProviderClient;
+  identity: UpstreamIdentity;
+  /** The broker account of the identity, when it has one (bound to another portal only). */
+  accountId: string | undefined;
+}
+
+/** Where the upstream callback continues for each purpose of an upstream round trip. */
+export function callbackContinuation(purpose: string, interactionUid: string | undefined): string | undefined {
+  if (purpose === 'sign_in' && interactionUid) return `/interaction/${encodeURIComponent(interactionUid)}/upstream`;
+  if (purpose === 'link') return '/link/callback';
+  return undefined;
 }
 
 /** The one redirect URI registered at the upstream. */
 export const upstreamCallbackPath = '/upstream/callback';
 
-type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
-
-const sessionExpired = (detail: string): BrokerError =>
-  new BrokerError('session_expired', 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.', { detail });
-
-function queryValue(ctx: Context, name: string): string | undefined {
-  const value = ctx.query[name];
-  return typeof value === 'string' && value.length > 0 && value.length <= 2048 ? value : undefined;
-}
 
 export function signInRoutes(dependencies: SignInDependencies): Router {
   const { provider, upstream, store, pages, csrf, clock, logger, issuer } = dependencies;
   const router = new Router();
   const callbackUri = new URL(upstreamCallbackPath, issuer).href;
-
-  async function loadInteraction(ctx: Context): Promise<InteractionDetails> {
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
-    if (details.uid !== ctx.params.uid) throw sessionExpired(`interaction cookie is for ${details.uid}, path names ${ctx.params.uid}`);
-    return details;
-  }
-
-  async function loadClient(details: InteractionDetails) {
-    const client = await provider.Client.find(String(details.params.client_id));
-    if (!client) throw invalidRequest('The application asking you to sign in is no longer registered.', { detail: `client ${String(details.params.client_id)} vanished` });
-    return client;
-  }
-
-  async function finish(ctx: Context, result: Parameters<Provider['interactionResult']>[2]): Promise<void> {
-    const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
-    ctx.status = 303;
-    ctx.redirect(returnTo);
-  }
+  const interactions = interactionHelpers(provider);
+  const loadInteraction = interactions.load;
+  const loadClient = interactions.client;
+  const finish = interactions.finish;
 
   async function sendUpstream(ctx: Context, details: InteractionDetails): Promise<void> {
     const reasons = (details.prompt.reasons ?? []) as string[];
@@ -136,11 +131,10 @@ export function signInRoutes(dependencies: SignInDependencies): Router {
   router.get(upstreamCallbackPath, async (ctx) => {
     const state = queryValue(ctx, 'state');
     const transaction = state ? await store.upstreamTransactions.find(state) : undefined;
-    if (!transaction || transaction.purpose !== 'sign_in' || !transaction.interactionUid) {
-      throw sessionExpired(`upstream callback with unknown, used or expired state`);
-    }
+    const continuation = transaction ? callbackContinuation(transaction.purpose, transaction.interactionUid) : undefined;
+    if (!continuation) throw sessionExpired('upstream callback with unknown, used or expired state');
     ctx.status = 303;
-    ctx.redirect(`/interaction/${encodeURIComponent(transaction.interactionUid)}/upstream?${ctx.querystring}`);
+    ctx.redirect(`${continuation}?${ctx.querystring}`);
   });
 
   router.get('/interaction/:uid/upstream', async (ctx) => {
@@ -183,14 +177,8 @@ export function signInRoutes(dependencies: SignInDependencies): Router {
         ip: ctx.ip,
         details: { reason: known ? 'no_profile_for_portal' : 'not_associated', issuer: identity.issuer },
       });
-      logger.info({ interaction: details.uid, client: client.clientId, reason: known ? 'no_profile_for_portal' : 'not_associated' }, 'sign-in stopped: identity not associated');
-      ctx.status = 403;
-      ctx.type = 'html';
-      ctx.body = pages.render(
-        'not-associated.eta',
-        { title: 'Your account is not associated yet', upstreamAccount: identity.email ?? identity.name ?? 'you used', supportEmail: dependencies.supportEmail },
-        { portal: brandingPortal(client) },
-      );
+      logger.info({ interaction: details.uid, client: client.clientId, reason: known ? 'no_profile_for_portal' : 'not_associated' }, 'sign-in continues with the association flow');
+      await dependencies.onNotAssociated(ctx, { details, client, identity, accountId: known?.accountId });
       return;
     }
 

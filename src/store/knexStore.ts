@@ -98,6 +98,7 @@ function repositories(db: Executor, clock: Clock): Repositories {
   const toBoundProfile = (row: Row): BoundProfile => ({ ...toProfile(row), binding: toBinding(row) });
 
   return {
+    executor: db,
     associationFlows: associationFlowRepository(db, clock),
     linkRequests: linkRequestRepository(db, clock),
     rateLimits: rateLimitRepository(db, clock),

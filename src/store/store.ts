@@ -1,6 +1,7 @@
 // The store's contract: small repositories over one database, and a way to
 // run several of their calls in one transaction. Every implementation detail
 // of SQL lives below src/store; the rest of the broker sees only this.
+import type { Knex } from 'knex';
 import type {
   AccountRecord,
   AssociationFlowRecord,
@@ -136,6 +137,8 @@ export interface RateLimitRepository {
 }
 
 export interface Repositories {
+  /** The connection or transaction these repositories write through (for the outbox). */
+  executor: Knex | Knex.Transaction;
   associationFlows: AssociationFlowRepository;
   linkRequests: LinkRequestRepository;
   rateLimits: RateLimitRepository;

@@ -154,11 +154,11 @@ describe('sign-in through the upstream for an associated identity', function () 
     expect(browser.cookieNames()).to.include('_session');
   });
 
-  it('stops an identity that is not associated with a clear page and no code', async () => {
+  it('issues no code to an identity that is not associated, and asks for its MBS email instead', async () => {
     const journey = await signIn(configuration, new Browser(), 'stranger');
     expect(journey.location).to.equal(undefined);
-    expect(journey.page?.status).to.equal(403);
-    expect(journey.page?.body).to.contain('not yet associated');
+    expect(journey.page?.status).to.equal(200);
+    expect(journey.page?.body).to.contain('Enter your MBS email address');
     const events = await running.broker.store.auditEvents.list({ type: 'sign_in' });
     expect(events.items.some((event) => event.outcome === 'failure' && event.details?.reason === 'not_associated')).to.equal(true);
   });
@@ -168,7 +168,7 @@ describe('sign-in through the upstream for an associated identity', function () 
     for (const claimedEmail of ['jane@hotmail.example', 'jane.doe@contoso.example']) {
       const journey = await signIn(configuration, new Browser(), `mallory-${claimedEmail}`, {}, claimedEmail);
       expect(journey.location, claimedEmail).to.equal(undefined);
-      expect(journey.page?.status).to.equal(403);
+      expect(journey.page?.body).to.contain('Enter your MBS email address');
     }
   });
 

@@ -1,0 +1,401 @@
+// The first-login association (guide steps 4–10): ask for the MBS email,
+// send one single-use link per profile registered to it (queued with the
+// link in one transaction), confirm a link only after the same upstream
+// identity signs in again, bind, and resume the original sign-in — in the
+// browser that started it, or from the waiting tab when the link was opened
+// on another device.
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Clock } from '../clock.ts';
+import { BrokerError } from '../errors.ts';
+import { parseEmail } from '../directory/email.ts';
+import type { Logger } from '../logging.ts';
+import type { Outbox } from '../mail/outbox.ts';
+import type { EmailRenderer, RenderedEmail } from '../mail/render.ts';
+import { brandingPortal, clientPortal } from '../provider/provider.ts';
+import { generateSecret, secretHash } from '../secrets.ts';
+import type { AssociationFlowRecord, LinkRequestRecord, Portal, ProfileRecord } from '../store/records.ts';
+import type { Repositories, Store } from '../store/store.ts';
+import type { Upstream } from '../upstream/upstream.ts';
+import { assertFlowValid, statesLeadingTo } from './associationFlow.ts';
+import type { CsrfTokens } from './csrf.ts';
+import { interactionHelpers, queryValue, sessionExpired, type InteractionDetails } from './interactions.ts';
+import type { PageRenderer } from './pages.ts';
+import type { NotAssociated } from './signIn.ts';
+
+export interface AssociationDependencies {
+  provider: Provider;
+  upstream: Upstream;
+  store: Store;
+  outbox: Outbox;
+  emails: EmailRenderer;
+  pages: PageRenderer;
+  csrf: CsrfTokens;
+  clock: Clock;
+  logger: Logger;
+  issuer: string;
+  supportEmail: string;
+  /** Milliseconds. */
+  flowTtl: number;
+  linkTtl: number;
+  upstreamTransactionTtl: number;
+  linkRequestsPerHour: number;
+  /** Where each portal lives, for the links on the success page. */
+  portalUrls: Partial<Record<Portal, string>>;
+}
+
+const portalNames: Record<Portal, string> = { partnersource: 'PartnerSource', customersource: 'CustomerSource' };
+const hour = 60 * 60 * 1000;
+const linkStateCookie = 'mbs_link_state';
+const waitingBrowserCookie = 'mbs_association';
+const upstreamCallbackPath = '/upstream/callback';
+
+const rateLimited = (retryAfterMilliseconds: number): BrokerError =>
+  new BrokerError('rate_limited', `Too many association emails were requested. Please wait ${Math.max(1, Math.ceil(retryAfterMilliseconds / 60_000))} minutes and try again.`, {
+    detail: 'link request rate limit',
+  });
+
+export function associationRoutes(dependencies: AssociationDependencies): { router: Router; onNotAssociated: (ctx: Context, situation: NotAssociated) => Promise<void> } {
+  const { provider, upstream, store, outbox, emails, pages, csrf, clock, logger, issuer } = dependencies;
+  const interactions = interactionHelpers(provider);
+  const router = new Router();
+  const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+  const callbackUri = `${issuer}${upstreamCallbackPath}`;
+
+  async function activeFlow(details: InteractionDetails): Promise<AssociationFlowRecord> {
+    const flow = await store.associationFlows.findByInteraction(details.uid);
+    if (flow && flow.state !== 'bound' && flow.expiresAt <= clock.now()) {
+      await store.associationFlows.transition(flow.id, statesLeadingTo('expired'), 'expired');
+    }
+    assertFlowValid(flow, clock);
+    return flow;
+  }
+
+  function renderEmailForm(ctx: Context, details: InteractionDetails, flow: AssociationFlowRecord, client: unknown, problem?: string, typed = ''): void {
+    ctx.type = 'html';
+    ctx.body = pages.render(
+      'email-entry.eta',
+      {
+        title: 'Enter your MBS email address',
+        action: `/interaction/${details.uid}/email`,
+        csrf: csrf.issue('email', flow.id),
+        supportEmail: dependencies.supportEmail,
+        problem,
+        typed,
+      },
+      { portal: brandingPortal(client) },
+    );
+  }
+
+  /** Resumes the sign-in when the identity now has a profile of the asking portal. */
+  async function resumeIfBound(ctx: Context, details: InteractionDetails, flow: AssociationFlowRecord): Promise<boolean> {
+    const identity = await store.identities.findByIssuerAndSubject(flow.issuer, flow.subject);
+    if (!identity) return false;
+    const client = await interactions.client(details);
+    const portal = clientPortal(client);
+    const profiles = await store.profileBindings.listProfilesByAccount(identity.accountId, portal === 'both' ? undefined : portal);
+    if (profiles.length === 0) return false;
+    await store.identities.recordSignIn(identity.id, {});
+    await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: identity.accountId, clientId: client.clientId, ip: ctx.ip, details: { via: 'association' } });
+    await interactions.finish(ctx, { login: { accountId: identity.accountId } });
+    return true;
+  }
+
+  async function onNotAssociated(ctx: Context, situation: NotAssociated): Promise<void> {
+    const { details, client, identity, accountId } = situation;
+    const flow = await store.associationFlows.create({
+      interactionUid: details.uid,
+      clientId: client.clientId,
+      issuer: identity.issuer,
+      subject: identity.subject,
+      expiresAt: clock.now() + dependencies.flowTtl,
+    });
+    await store.auditEvents.record({ type: 'association.started', outcome: 'success', accountId, clientId: client.clientId, ip: ctx.ip });
+    const portal = brandingPortal(client);
+    if (accountId && portal) {
+      // Bound, but not to this portal: say so instead of asking as if nothing was known.
+      const other = (await store.profileBindings.listProfilesByAccount(accountId)).map((profile) => portalNames[profile.portal]);
+      ctx.status = 403;
+      ctx.type = 'html';
+      ctx.body = pages.render(
+        'portal-fit.eta',
+        { title: `No ${portalNames[portal]} profile yet`, otherPortals: [...new Set(other)].join(' and '), action: `/interaction/${details.uid}/email` },
+        { portal },
+      );
+      return;
+    }
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${details.uid}/email`);
+  }
+
+  // Step 4: the MBS email.
+  router.get('/interaction/:uid/email', async (ctx) => {
+    const details = await interactions.load(ctx);
+    const flow = await activeFlow(details);
+    renderEmailForm(ctx, details, flow, await interactions.client(details));
+  });
+
+  router.post('/interaction/:uid/email', form, async (ctx) => {
+    const details = await interactions.load(ctx);
+    const flow = await activeFlow(details);
+    const client = await interactions.client(details);
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    if (!csrf.verify('email', flow.id, body.csrf)) {
+      throw new BrokerError('forbidden', 'This form has expired. Go back to the portal and sign in again.', { detail: 'email form csrf mismatch' });
+    }
+    const email = parseEmail(body.email);
+    if (!email) {
+      ctx.status = 400;
+      renderEmailForm(ctx, details, flow, client, 'Enter an email address like name@company.com.', typeof body.email === 'string' ? body.email.slice(0, 320) : '');
+      return;
+    }
+    const limit = dependencies.linkRequestsPerHour;
+    for (const [key, allowed] of [
+      [`link-requests:identity:${flow.issuer}|${flow.subject}`, limit],
+      [`link-requests:email:${email}`, limit],
+      [`link-requests:ip:${ctx.ip}`, limit * 4],
+    ] as const) {
+      const hit = await store.rateLimits.hit(key, allowed, hour);
+      if (!hit.allowed) {
+        await store.auditEvents.record({ type: 'association.rate_limited', outcome: 'failure', clientId: client.clientId, ip: ctx.ip, details: { limit: key.split(':')[1] } });
+        ctx.set('Retry-After', String(Math.ceil(hit.retryAfterMilliseconds / 1000)));
+        throw rateLimited(hit.retryAfterMilliseconds);
+      }
+    }
+    await requestLinks(ctx, flow, email, client.clientId);
+    ctx.cookies.set(waitingBrowserCookie, flow.id, { signed: true, httpOnly: true, sameSite: 'lax', path: '/', maxAge: dependencies.flowTtl });
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${details.uid}/sent`);
+  });
+
+  /**
+   * Step 5–6: one link and one email per profile of the address, queued in
+   * one transaction. An unknown address sends nothing, but the same work is
+   * done (a decoy email is rendered) so responses cannot tell them apart.
+   */
+  async function requestLinks(ctx: Context, flow: AssociationFlowRecord, email: string, clientId: string): Promise<void> {
+    const profiles = await store.profiles.findByEmail(email);
+    const expiresAt = clock.now() + dependencies.linkTtl;
+    const prepared: Array<{ profile: ProfileRecord; tokenHash: string; message: RenderedEmail }> = [];
+    for (const profile of profiles) {
+      const token = generateSecret(32);
+      prepared.push({ profile, tokenHash: secretHash(token), message: await associationEmail(profile, token, expiresAt) });
+    }
+    if (profiles.length === 0) await associationEmail(decoyProfile(email), generateSecret(32), expiresAt);
+    await store.transaction(async (repositories) => {
+      const moved = await repositories.associationFlows.transition(flow.id, statesLeadingTo('links_sent'), 'links_sent', { email });
+      if (!moved) throw sessionExpired(`flow ${flow.id} could not move to links_sent`);
+      for (const { profile, tokenHash, message } of prepared) {
+        await repositories.linkRequests.create({ tokenHash, flowId: flow.id, profileId: profile.id, issuer: flow.issuer, subject: flow.subject, interactionUid: flow.interactionUid, expiresAt });
+        await outbox.queue(repositoriesExecutor(repositories), { kind: 'association_link', recipient: profile.email, ...message });
+        await repositories.auditEvents.record({ type: 'association.link_queued', outcome: 'success', profileId: profile.id, clientId, ip: ctx.ip });
+      }
+      await repositories.auditEvents.record({ type: 'association.email_submitted', outcome: 'success', clientId, ip: ctx.ip, details: { profiles: profiles.length } });
+    });
+    logger.info({ flow: flow.id, links: prepared.length }, 'association links requested');
+  }
+
+  const associationEmail = (profile: ProfileRecord, token: string, expiresAt: number): Promise<RenderedEmail> =>
+    emails.render('association-link', `Associate your Microsoft account with your ${portalNames[profile.portal]} profile`, {
+      portalName: portalNames[profile.portal],
+      organization: profile.organization,
+      displayName: profile.displayName,
+      profileId: profile.id,
+      link: `${issuer}/link/${token}`,
+      expires: new Date(expiresAt).toUTCString(),
+      supportEmail: dependencies.supportEmail,
+    });
+
+  // Step 5: check your inbox; the page polls, and continues once bound.
+  router.get('/interaction/:uid/sent', async (ctx) => {
+    const details = await interactions.load(ctx);
+    const flow = await store.associationFlows.findByInteraction(details.uid);
+    if (flow && (await resumeIfBound(ctx, details, flow))) return;
+    assertFlowValid(flow, clock);
+    const client = await interactions.client(details);
+    ctx.set('Refresh', '5');
+    ctx.type = 'html';
+    ctx.body = pages.render(
+      'check-inbox.eta',
+      { title: 'Check your inbox', email: flow.email ?? '', supportEmail: dependencies.supportEmail, again: `/interaction/${details.uid}/email` },
+      { portal: brandingPortal(client) },
+    );
+  });
+
+  async function loadLink(ctx: Context): Promise<{ link: LinkRequestRecord; profile: ProfileRecord }> {
+    const token = String(ctx.params.token ?? '');
+    const link = /^[A-Za-z0-9_-]{20,100}$/.test(token) ? await store.linkRequests.findByTokenHash(secretHash(token)) : undefined;
+    const invalid = (title: string, message: string, status: number) => {
+      ctx.status = status;
+      ctx.type = 'html';
+      ctx.body = pages.render('link-invalid.eta', { title, message, supportEmail: dependencies.supportEmail });
+    };
+    if (!link) {
+      invalid('This link is not valid', 'Check that you opened the whole link from the email, or sign in to the portal again to get a new one.', 404);
+      throw linkHandled;
+    }
+    if (link.consumedAt !== undefined) {
+      invalid('This link was already used', 'Each association link works once. If your profile is not associated yet, sign in to the portal again to get a new one.', 410);
+      throw linkHandled;
+    }
+    if (link.expiresAt <= clock.now()) {
+      invalid('This link has expired', 'Association links are valid for a limited time. Sign in to the portal again to get a new one.', 410);
+      throw linkHandled;
+    }
+    const profile = await store.profiles.find(link.profileId);
+    if (!profile) {
+      invalid('This profile no longer exists', 'The MBS profile of this link has been removed.', 410);
+      throw linkHandled;
+    }
+    return { link, profile };
+  }
+
+  // Step 9: the identity must be the one that asked; consume and bind in one transaction.
+  router.get('/link/callback', async (ctx) => {
+    const state = queryValue(ctx, 'state');
+    if (!state || ctx.cookies.get(linkStateCookie, { signed: true }) !== state) {
+      throw new BrokerError('session_expired', 'This confirmation was started in another browser or took too long. Open the link from the email again.', { detail: 'link state cookie mismatch' });
+    }
+    ctx.cookies.set(linkStateCookie, null, { path: '/link' });
+    const transaction = await store.upstreamTransactions.consume(state);
+    const linkHash = typeof transaction?.context.tokenHash === 'string' ? transaction.context.tokenHash : undefined;
+    if (!transaction || transaction.purpose !== 'link' || !linkHash) throw sessionExpired('link transaction unknown, used or expired');
+    const identity = await upstream.finishAuthorization({ callbackUrl: new URL(ctx.originalUrl, issuer), redirectUri: callbackUri, state, nonce: transaction.nonce, codeVerifier: transaction.codeVerifier });
+    const link = await store.linkRequests.findByTokenHash(linkHash);
+    const profile = link ? await store.profiles.find(link.profileId) : undefined;
+    if (!link || !profile) throw sessionExpired('link vanished during re-authentication');
+    // Keyed by the full upstream identity, not (user, provider): CVE-2026-9087.
+    if (identity.issuer !== link.issuer || identity.subject !== link.subject) {
+      await store.auditEvents.record({ type: 'association.identity_mismatch', outcome: 'failure', profileId: profile.id, ip: ctx.ip });
+      ctx.status = 403;
+      ctx.type = 'html';
+      ctx.body = pages.render(
+        'mismatch.eta',
+        { title: 'A different Microsoft account signed in', signedIn: identity.email ?? identity.name ?? 'another account', supportEmail: dependencies.supportEmail },
+        { portal: profile.portal },
+      );
+      return;
+    }
+    const outcome = await bind(ctx, link, profile);
+    if (outcome === 'used') {
+      ctx.status = 410;
+      ctx.type = 'html';
+      ctx.body = pages.render('link-invalid.eta', { title: 'This link was already used', message: 'Each association link works once.', supportEmail: dependencies.supportEmail });
+      return;
+    }
+    // Step 10: in the browser that started the sign-in, continue it at once.
+    const waitingFlow = ctx.cookies.get(waitingBrowserCookie, { signed: true });
+    if (link.interactionUid && waitingFlow && waitingFlow === link.flowId) {
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${encodeURIComponent(link.interactionUid)}/sent`);
+      return;
+    }
+    ctx.type = 'html';
+    ctx.body = pages.render(
+      'associated.eta',
+      {
+        title: 'Your Microsoft account is associated',
+        portalName: portalNames[profile.portal],
+        organization: profile.organization,
+        portalLinks: (Object.keys(portalNames) as Portal[]).flatMap((portal) => (dependencies.portalUrls[portal] ? [{ name: portalNames[portal], url: dependencies.portalUrls[portal] }] : [])),
+      },
+      { portal: profile.portal },
+    );
+  });
+
+  // Step 7: GET never consumes (mail scanners open links).
+  router.get('/link/:token', async (ctx) => {
+    const loaded = await loadLink(ctx).catch(rethrowUnlessHandled);
+    if (!loaded) return;
+    const { link, profile } = loaded;
+    await store.auditEvents.record({ type: 'association.link_opened', outcome: 'success', profileId: profile.id, ip: ctx.ip });
+    ctx.type = 'html';
+    ctx.body = pages.render(
+      'link-confirm.eta',
+      {
+        title: 'Associate your Microsoft account',
+        portalName: portalNames[profile.portal],
+        organization: profile.organization,
+        displayName: profile.displayName,
+        profileId: profile.id,
+        action: `/link/${String(ctx.params.token)}`,
+        csrf: csrf.issue('link', link.id),
+      },
+      { portal: profile.portal },
+    );
+  });
+
+  // Step 8: re-authenticate upstream with prompt=login and a state of its own.
+  router.post('/link/:token', form, async (ctx) => {
+    const loaded = await loadLink(ctx).catch(rethrowUnlessHandled);
+    if (!loaded) return;
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    if (!csrf.verify('link', loaded.link.id, body.csrf)) {
+      throw new BrokerError('forbidden', 'This form has expired. Open the link from the email again.', { detail: 'link form csrf mismatch' });
+    }
+    const start = await upstream.startAuthorization({ redirectUri: callbackUri, prompt: 'login' });
+    await store.upstreamTransactions.create({
+      state: start.state,
+      purpose: 'link',
+      codeVerifier: start.codeVerifier,
+      nonce: start.nonce,
+      context: { linkId: loaded.link.id, tokenHash: loaded.link.tokenHash },
+      expiresAt: clock.now() + dependencies.upstreamTransactionTtl,
+    });
+    ctx.cookies.set(linkStateCookie, start.state, { signed: true, httpOnly: true, sameSite: 'lax', path: '/link', maxAge: dependencies.upstreamTransactionTtl });
+    ctx.redirect(start.url.href);
+  });
+
+  async function bind(ctx: Context, link: LinkRequestRecord, profile: ProfileRecord): Promise<'bound' | 'used'> {
+    const notification = await emails.render('binding-moved', `Your ${portalNames[profile.portal]} profile was associated with another Microsoft account`, {
+      portalName: portalNames[profile.portal],
+      organization: profile.organization,
+      profileId: profile.id,
+      supportEmail: dependencies.supportEmail,
+    });
+    return store.transaction(async (repositories) => {
+      if (!(await repositories.linkRequests.consume(link.id))) return 'used';
+      let identity = await repositories.identities.findByIssuerAndSubject(link.issuer, link.subject);
+      if (!identity) {
+        const account = await repositories.accounts.create({ email: profile.email, emailVerified: true, name: profile.displayName });
+        identity = await repositories.identities.create({ accountId: account.id, issuer: link.issuer, subject: link.subject });
+      } else {
+        const account = await repositories.accounts.find(identity.accountId);
+        if (account && !account.emailVerified) await repositories.accounts.update(account.id, { email: profile.email, emailVerified: true, name: account.name ?? profile.displayName });
+      }
+      const { previous } = await repositories.profileBindings.bind({ profileId: profile.id, accountId: identity.accountId, identityId: identity.id, method: 'association' });
+      const moved = previous !== undefined && previous.accountId !== identity.accountId;
+      if (moved) await outbox.queue(repositoriesExecutor(repositories), { kind: 'binding_moved', recipient: profile.email, ...notification });
+      if (link.flowId) await repositories.associationFlows.transition(link.flowId, statesLeadingTo('bound'), 'bound');
+      await repositories.auditEvents.record({
+        type: moved ? 'binding.moved' : 'binding.created',
+        outcome: 'success',
+        actor: 'user',
+        accountId: identity.accountId,
+        profileId: profile.id,
+        ip: ctx.ip,
+        details: { method: 'association', ...(moved ? { previousAccountId: previous.accountId } : {}) },
+      });
+      return 'bound';
+    });
+  }
+
+  return { router, onNotAssociated };
+}
+
+/** The transaction behind a set of repositories, for the outbox to write in. */
+function repositoriesExecutor(repositories: Repositories) {
+  return repositories.executor;
+}
+
+const linkHandled = Symbol('link page already rendered');
+function rethrowUnlessHandled(error: unknown): undefined {
+  if (error === linkHandled) return undefined;
+  throw error;
+}
+
+function decoyProfile(email: string): ProfileRecord {
+  return { id: 'MBS-000000', portal: 'partnersource', email, displayName: 'Profile', organization: 'Organization', roles: [], createdAt: 0, updatedAt: 0 };
+}

@@ -1,0 +1,46 @@
+// What every interaction route needs from oidc-provider: the interaction
+// behind this browser's cookie, its client, and a way to finish it.
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import { BrokerError, invalidRequest } from '../errors.ts';
+
+export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
+export type InteractionResult = Parameters<Provider['interactionResult']>[2];
+export type ProviderClient = NonNullable<Awaited<ReturnType<Provider['Client']['find']>>>;
+
+export const sessionExpired = (detail: string): BrokerError =>
+  new BrokerError('session_expired', 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.', { detail });
+
+export interface InteractionHelpers {
+  /** The interaction of this browser; throws unless it is the one the path names. */
+  load(ctx: Context): Promise<InteractionDetails>;
+  client(details: InteractionDetails): Promise<ProviderClient>;
+  /** Finishes the interaction and redirects back to the authorization endpoint. */
+  finish(ctx: Context, result: InteractionResult): Promise<void>;
+}
+
+export function interactionHelpers(provider: Provider): InteractionHelpers {
+  return {
+    async load(ctx) {
+      const details = await provider.interactionDetails(ctx.req, ctx.res);
+      if (details.uid !== ctx.params.uid) throw sessionExpired(`interaction cookie is for ${details.uid}, path names ${String(ctx.params.uid)}`);
+      return details;
+    },
+    async client(details) {
+      const client = await provider.Client.find(String(details.params.client_id));
+      if (!client) throw invalidRequest('The application asking you to sign in is no longer registered.', { detail: `client ${String(details.params.client_id)} vanished` });
+      return client;
+    },
+    async finish(ctx, result) {
+      const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+      ctx.status = 303;
+      ctx.redirect(returnTo);
+    },
+  };
+}
+
+/** A query parameter as one bounded string, or undefined. */
+export function queryValue(ctx: Context, name: string): string | undefined {
+  const value = ctx.query[name];
+  return typeof value === 'string' && value.length > 0 && value.length <= 2048 ? value : undefined;
+}

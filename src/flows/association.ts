@@ -97,6 +97,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     const portal = clientPortal(client);
     const profiles = await store.profileBindings.listProfilesByAccount(identity.accountId, portal === 'both' ? undefined : portal);
     if (profiles.length === 0) return false;
+    ctx.cookies.set(waitingBrowserCookie, null, { path: '/' });
     await store.identities.recordSignIn(identity.id, {});
     await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: identity.accountId, clientId: client.clientId, ip: ctx.ip, details: { via: 'association' } });
     await interactions.finish(ctx, { login: { accountId: identity.accountId } });

@@ -1,0 +1,268 @@
+// The first-login association journey on real parts: an openid-client portal,
+// the broker, the dev upstream, and a real SMTP server receiving the emails.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import * as client from 'openid-client';
+import { ManualClock } from '../../src/clock.ts';
+import { Browser, formAction, hiddenField, type Page } from '../support/browser.ts';
+import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
+import { runCliJson } from '../support/cli.ts';
+import { buildProfile, profileCsv } from '../support/factories.ts';
+import { TestSmtpServer, type ReceivedMail } from '../support/smtp.ts';
+
+const redirectUri = 'http://127.0.0.1:9/callback';
+const reachedPortal = (location: URL) => location.href.startsWith(redirectUri);
+
+interface Portal {
+  configuration: client.Configuration;
+  clientId: string;
+}
+
+async function registerPortal(running: RunningBroker, portal: 'partnersource' | 'customersource'): Promise<Portal> {
+  const registered = await runCliJson<{ client_id: string; client_secret: string }>(['clients', 'add', '--portal', portal, '--first-party', '--redirect-uri', redirectUri], running.environment);
+  const configuration = await client.discovery(new URL(running.issuer), registered.client_id, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(registered.client_secret), {
+    execute: [client.allowInsecureRequests],
+  });
+  return { configuration, clientId: registered.client_id };
+}
+
+/** A person at a browser, driving the pages as they come. */
+class Person {
+  readonly browser = new Browser();
+  readonly accountName: string;
+  constructor(accountName: string) {
+    this.accountName = accountName;
+  }
+
+  /** Signs in at the dev upstream if it asks; follows redirects; returns where it stopped. */
+  async follow(url: string): Promise<{ page: Page | undefined; location: URL | undefined }> {
+    let { page, location } = await this.browser.follow(url, reachedPortal);
+    if (!location && page?.body.includes('Account name')) {
+      const submitted = await this.browser.post(new URL(formAction(page.body), page.url).href, { account: this.accountName, email: `${this.accountName}@hotmail.example` });
+      ({ page, location } = await this.browser.follow(new URL(submitted.headers.get('location')!, submitted.url).href, reachedPortal));
+    }
+    return { page, location };
+  }
+
+  async startSignIn(portal: Portal) {
+    const codeVerifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(portal.configuration, {
+      redirect_uri: redirectUri,
+      scope: 'openid email profile mbs_profiles',
+      state,
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+    });
+    const reached = await this.follow(url.href);
+    return { ...reached, tokens: (location: URL) => client.authorizationCodeGrant(portal.configuration, location, { pkceCodeVerifier: codeVerifier, expectedState: state }) };
+  }
+
+  async submitEmail(page: Page, email: string): Promise<Page> {
+    return this.browser.post(new URL(formAction(page.body), page.url).href, { email, csrf: hiddenField(page.body, 'csrf') ?? '' });
+  }
+
+  /** Opens an association link, confirms, signs in again upstream; returns where it stopped. */
+  async confirmLink(link: string) {
+    const confirmation = await this.browser.get(link);
+    expect(confirmation.status, confirmation.body).to.equal(200);
+    const started = await this.browser.post(new URL(formAction(confirmation.body), link).href, { csrf: hiddenField(confirmation.body, 'csrf') ?? '' });
+    return this.follow(new URL(started.headers.get('location')!, link).href);
+  }
+}
+
+const linkOf = (mail: ReceivedMail): string => /https?:\/\/\S+\/link\/[A-Za-z0-9_-]+/.exec(mail.text)![0];
+
+const isLinkMail = (mail: ReceivedMail): boolean => /\/link\/[A-Za-z0-9_-]+/.test(mail.text);
+
+/** Waits for `count` association emails (other mail, such as notifications, is left aside). */
+async function mailFor(smtp: TestSmtpServer, count: number, accept: (mail: ReceivedMail) => boolean = isLinkMail): Promise<ReceivedMail[]> {
+  for (let attempt = 0; attempt < 200 && smtp.received.filter(accept).length < count; attempt += 1) await new Promise((resolve) => setTimeout(resolve, 25));
+  return smtp.received.filter(accept).slice(0, count);
+}
+
+describe('first-login association', function () {
+  this.timeout(60_000);
+  let running: RunningBroker;
+  let smtp: TestSmtpServer;
+  let clock: ManualClock;
+  let partnerSource: Portal;
+  let customerSource: Portal;
+  const email = 'jane.doe@contoso.example';
+  const profiles = [
+    buildProfile({ portal: 'partnersource', email, organization: 'Contoso Partners' }),
+    buildProfile({ portal: 'partnersource', email, organization: 'Contoso Consulting' }),
+    buildProfile({ portal: 'customersource', email, organization: 'Contoso Retail' }),
+  ];
+
+  before(async () => {
+    smtp = new TestSmtpServer(await freePort());
+    await smtp.start();
+    clock = new ManualClock(Date.now());
+    running = await startBroker({ SMTP_URL: smtp.url, OUTBOX_INTERVAL: '25', LINK_REQUESTS_PER_HOUR: '3' }, { clock });
+    const file = join(mkdtempSync(join(tmpdir(), 'mbs-profiles-')), 'profiles.csv');
+    writeFileSync(file, profileCsv(profiles));
+    await runCliJson(['profiles', 'import', file], running.environment);
+    partnerSource = await registerPortal(running, 'partnersource');
+    customerSource = await registerPortal(running, 'customersource');
+  });
+  after(async () => {
+    await running.stop();
+    await smtp.stop();
+  });
+  beforeEach(() => {
+    smtp.received.length = 0;
+    clock.advance(2 * 60 * 60 * 1000); // a fresh rate-limit window for every test
+  });
+
+  it('goes from the portal to tokens: email form, one email per profile, link, re-authentication, binding, resume', async () => {
+    const jane = new Person('jane-journey');
+    const signIn = await jane.startSignIn(partnerSource);
+    expect(signIn.page?.body).to.contain('Enter your MBS email address');
+    const sent = await jane.submitEmail(signIn.page!, `  ${email.toUpperCase()} `);
+    expect(sent.status).to.equal(303);
+    const inbox = await jane.browser.get(new URL(sent.headers.get('location')!, sent.url).href);
+    expect(inbox.body).to.contain('Check your inbox');
+
+    const mails = await mailFor(smtp, 3);
+    expect(mails).to.have.length(3);
+    expect(new Set(mails.map(linkOf)).size).to.equal(3);
+    for (const mail of mails) {
+      expect(mail.to).to.equal(email);
+      expect(mail.html).to.contain(linkOf(mail));
+      expect(mail.text).to.contain('support@localhost');
+    }
+    const partnerMail = mails.find((mail) => mail.text.includes('Contoso Partners'))!;
+    const resumed = await jane.confirmLink(linkOf(partnerMail));
+    expect(resumed.location, resumed.page?.body).to.not.equal(undefined);
+    const tokens = await signIn.tokens(resumed.location!);
+    const userinfo = await client.fetchUserInfo(partnerSource.configuration, tokens.access_token, client.skipSubjectCheck);
+    expect(userinfo).to.include({ email, email_verified: true });
+    expect((userinfo.mbs_profiles as Array<{ organization: string }>).map((profile) => profile.organization)).to.deep.equal(['Contoso Partners']);
+
+    // Binding the other profiles adds them.
+    const consulting = mails.find((mail) => mail.text.includes('Contoso Consulting'))!;
+    const success = await jane.confirmLink(linkOf(consulting));
+    expect(success.page?.body ?? '').to.contain('associated');
+    const again = await jane.startSignIn(partnerSource);
+    const moreTokens = await again.tokens(again.location!);
+    const more = await client.fetchUserInfo(partnerSource.configuration, moreTokens.access_token, client.skipSubjectCheck);
+    expect((more.mbs_profiles as Array<{ organization: string }>).map((profile) => profile.organization).sort()).to.deep.equal(['Contoso Consulting', 'Contoso Partners']);
+
+    const events = (await running.broker.store.auditEvents.list({ limit: 500 })).items.map((event) => event.type);
+    for (const type of ['association.started', 'association.email_submitted', 'association.link_queued', 'association.link_opened', 'binding.created']) expect(events).to.include(type);
+  });
+
+  it('continues the waiting tab by itself when the link is confirmed on another device', async () => {
+    const desk = new Person('jane-two-devices');
+    const signIn = await desk.startSignIn(customerSource);
+    const sent = await desk.submitEmail(signIn.page!, email);
+    const inboxUrl = new URL(sent.headers.get('location')!, sent.url).href;
+    const customerMail = (await mailFor(smtp, 3)).find((mail) => mail.text.includes('Contoso Retail'))!;
+    const phone = new Person('jane-two-devices');
+    const onPhone = await phone.confirmLink(linkOf(customerMail));
+    expect(onPhone.page?.body).to.contain('Your Microsoft account is associated');
+    const waiting = await desk.follow(inboxUrl);
+    expect(waiting.location).to.not.equal(undefined);
+    expect((await signIn.tokens(waiting.location!)).access_token).to.be.a('string');
+  });
+
+  it('refuses a link confirmed by a different Microsoft account (CVE-2026-9087), and keeps the link usable', async () => {
+    const jane = new Person('jane-mismatch');
+    const signIn = await jane.startSignIn(partnerSource);
+    await jane.submitEmail(signIn.page!, email);
+    const link = linkOf((await mailFor(smtp, 3))[0]!);
+    const mallory = new Person('mallory');
+    const refused = await mallory.confirmLink(link);
+    expect(refused.page?.status).to.equal(403);
+    expect(refused.page?.body).to.contain('A different Microsoft account signed in');
+    expect((await jane.browser.get(link)).status).to.equal(200);
+  });
+
+  it('answers a used, expired, guessed or altered link with a clear page', async () => {
+    const jane = new Person('jane-links');
+    const signIn = await jane.startSignIn(partnerSource);
+    await jane.submitEmail(signIn.page!, email);
+    const mails = await mailFor(smtp, 3);
+    const [first, second] = mails.map(linkOf);
+    await jane.confirmLink(first!);
+    // The profile was bound to another account by an earlier test: it moved, and its address is told.
+    const [notice] = await mailFor(smtp, 1, (mail) => mail.subject.includes('associated with another Microsoft account'));
+    expect(notice?.to).to.equal(email);
+    const used = await jane.browser.get(first!);
+    expect(used.status).to.equal(410);
+    expect(used.body).to.contain('already used');
+    const altered = await jane.browser.get(`${second!.slice(0, -2)}xx`);
+    expect(altered.status).to.equal(404);
+    expect((await jane.browser.get(`${running.issuer}/link/not-a-token`)).status).to.equal(404);
+    clock.advance(25 * 60 * 60 * 1000);
+    const expired = await jane.browser.get(second!);
+    expect(expired.status).to.equal(410);
+    expect(expired.body).to.contain('expired');
+  });
+
+  it('binds once when one link is confirmed twice in parallel', async () => {
+    const jane = new Person('jane-parallel');
+    const signIn = await jane.startSignIn(partnerSource);
+    await jane.submitEmail(signIn.page!, email);
+    const link = linkOf((await mailFor(smtp, 3))[0]!);
+    // The same person on two other devices, confirming at the same moment.
+    const results = await Promise.all([new Person('jane-parallel').confirmLink(link), new Person('jane-parallel').confirmLink(link)]);
+    expect(results.map((result) => result.page?.status).sort()).to.deep.equal([200, 410]);
+    expect(results.map((result) => result.page?.body ?? '').filter((body) => body.includes('Your Microsoft account is associated'))).to.have.length(1);
+  });
+
+  it('does not tell known from unknown addresses: same status, same page, same headers, and nothing sent', async () => {
+    const known = new Person('enumeration-known');
+    const unknown = new Person('enumeration-unknown');
+    const knownPage = (await known.startSignIn(partnerSource)).page!;
+    const unknownPage = (await unknown.startSignIn(partnerSource)).page!;
+    const knownSent = await known.submitEmail(knownPage, email);
+    const unknownSent = await unknown.submitEmail(unknownPage, 'nobody@nowhere.example');
+    expect(unknownSent.status).to.equal(knownSent.status);
+    expect([...unknownSent.headers.keys()].sort()).to.deep.equal([...knownSent.headers.keys()].sort());
+    const knownInbox = await known.browser.get(new URL(knownSent.headers.get('location')!, knownSent.url).href);
+    const unknownInbox = await unknown.browser.get(new URL(unknownSent.headers.get('location')!, unknownSent.url).href);
+    expect(unknownInbox.status).to.equal(knownInbox.status);
+    expect(unknownInbox.body.replace('nobody@nowhere.example', email).replace(/interaction\/[^/]+/g, '')).to.equal(knownInbox.body.replace(/interaction\/[^/]+/g, ''));
+    await mailFor(smtp, 3);
+    expect(smtp.received.filter((mail) => mail.to === 'nobody@nowhere.example')).to.have.length(0);
+  });
+
+  it('rejects an email form without its CSRF token, and an invalid address with a message tied to the field', async () => {
+    const jane = new Person('jane-csrf');
+    const page = (await jane.startSignIn(partnerSource)).page!;
+    const forged = await jane.browser.post(new URL(formAction(page.body), page.url).href, { email });
+    expect(forged.status).to.equal(403);
+    const invalid = await jane.submitEmail(page, 'not an email');
+    expect(invalid.status).to.equal(400);
+    expect(invalid.body).to.contain('aria-describedby="email-problem"');
+  });
+
+  it('rate-limits link requests per identity with a clear 429 page', async () => {
+    const jane = new Person('jane-rate-limit');
+    const page = (await jane.startSignIn(partnerSource)).page!;
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 4; attempt += 1) statuses.push((await jane.submitEmail(page, `someone${attempt}@nowhere.example`)).status);
+    expect(statuses).to.deep.equal([303, 303, 303, 429]);
+    const limited = await jane.submitEmail(page, 'someone@nowhere.example');
+    expect(limited.body).to.contain('Too many association emails');
+    expect(limited.headers.get('retry-after')).to.match(/^\d+$/);
+  });
+
+  it('tells a person bound only to CustomerSource that PartnerSource needs another profile', async () => {
+    const sam = new Person('sam-portal-fit');
+    const customerOnly = buildProfile({ portal: 'customersource', email: 'sam@fabrikam.example' });
+    const file = join(mkdtempSync(join(tmpdir(), 'mbs-profiles-')), 'sam.csv');
+    writeFileSync(file, profileCsv([customerOnly]));
+    await runCliJson(['profiles', 'import', file], running.environment);
+    const { issuer, subject } = await runCliJson<{ issuer: string; subject: string }>(['dev-subject', 'sam-portal-fit'], running.environment);
+    await runCliJson(['bindings', 'add', '--profile', customerOnly.id, '--issuer', issuer, '--subject', subject], running.environment);
+    const signIn = await sam.startSignIn(partnerSource);
+    expect(signIn.location).to.equal(undefined);
+    expect(signIn.page?.status).to.equal(403);
+    expect(signIn.page?.body).to.contain('CustomerSource profiles only').and.to.contain('Associate another profile');
+  });
+});

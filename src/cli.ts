@@ -18,6 +18,7 @@ import { migrateToLatest } from './store/migrations.ts';
 import type { ClientRecord } from './store/records.ts';
 import type { Store } from './store/store.ts';
 import { systemClock } from './clock.ts';
+import { Outbox } from './mail/outbox.ts';
 
 interface GlobalOptions {
   json?: boolean;
@@ -291,6 +292,36 @@ export function buildProgram(): Command {
         await manager.ensureKeys();
         const list = (await manager.rotate()).map(keyJson);
         output(list, () => list.map((key) => `${key.kid}\t${key.alg}\t${key.status}\t${key.created_at}`).join('\n'));
+      });
+    });
+
+  const outboxCommand = program.command('outbox').description('emails waiting for delivery, and retries');
+  outboxCommand
+    .command('list')
+    .description('list queued and sent emails (newest first; bodies are not shown: they hold secret links)')
+    .option('--pending', 'only unsent emails')
+    .option('--limit <n>', 'page size', (value) => Number.parseInt(value, 10), 50)
+    .action(async (options: { pending?: boolean; limit: number }, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ database }) => {
+        const page = await new Outbox(database, systemClock).list({ pending: options.pending ?? false, limit: options.limit });
+        const items = page.items.map(({ html: _html, text: _text, ...summary }) => summary);
+        output({ items, total: page.total }, () =>
+          [
+            ...items.map((item) => `${item.id}\t${item.kind}\t${item.recipient}\t${item.sentAt ? `sent ${new Date(item.sentAt).toISOString()}` : `pending (attempts ${item.attempts}${item.lastError ? `, last error: ${item.lastError}` : ''})`}`),
+            `(${items.length} of ${page.total})`,
+          ].join('\n'),
+        );
+      });
+    });
+  outboxCommand
+    .command('retry <id>')
+    .description('make an unsent email due now')
+    .action(async (id: string, _options, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ database }) => {
+        await new Outbox(database, systemClock).retry(id);
+        output({ retried: id }, () => `email ${id} is due now`);
       });
     });
 

@@ -95,6 +95,21 @@ describe('mbs-broker command line', function () {
     expect(after.filter((key) => key.status === 'retired').map((key) => key.kid).sort()).to.deep.equal(before.map((key) => key.kid).sort());
   });
 
+  it('outbox: lists queued email without bodies and makes one due again', async () => {
+    await runCliJson(['migrate'], environment);
+    const { openDatabase } = await import('../src/store/database.ts');
+    const { Outbox } = await import('../src/mail/outbox.ts');
+    const { systemClock } = await import('../src/clock.ts');
+    const database = openDatabase({ url: environment.DATABASE_URL! });
+    const id = await new Outbox(database, systemClock).queue(database, { kind: 'association_link', recipient: 'jane@contoso.example', subject: 'Associate', html: '<p>secret-link</p>', text: 'secret-link' });
+    await database.destroy();
+    const listed = await runCli(['--json', 'outbox', 'list', '--pending'], environment);
+    expect(JSON.parse(listed.stdout)).to.deep.include({ total: 1 });
+    expect(listed.stdout).to.not.contain('secret-link');
+    expect((await runCliJson<{ retried: string }>(['outbox', 'retry', id], environment)).retried).to.equal(id);
+    expect((await runCli(['outbox', 'retry', 'nope'], environment)).exitCode).to.equal(1);
+  });
+
   it('refuses unknown commands and invalid configuration with a message', async () => {
     const unknown = await runCli(['frobnicate'], environment);
     expect(unknown.exitCode).to.not.equal(0);

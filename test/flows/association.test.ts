@@ -181,6 +181,30 @@ describe('first-login association', function () {
     expect((await jane.browser.get(link)).status).to.equal(200);
   });
 
+  it('sends links only to the address registered for the profile, never to one typed by someone else (CVE-2025-7365)', async () => {
+    const mallory = new Person('mallory-types-victim-email');
+    const signIn = await mallory.startSignIn(partnerSource);
+    await mallory.submitEmail(signIn.page!, email);
+    const mails = await mailFor(smtp, 3);
+    expect(mails.map((mail) => mail.to)).to.deep.equal([email, email, email]);
+    // Without the victim's mailbox there is nothing to confirm: no binding, no code.
+    const again = await mallory.startSignIn(partnerSource);
+    expect(again.location).to.equal(undefined);
+  });
+
+  it('puts the MBS email in the token, not an email_verified from the upstream applied to another address (CVE-2026-14781)', async () => {
+    const jane = new Person('jane-email-claim');
+    const signIn = await jane.startSignIn(partnerSource);
+    await jane.submitEmail(signIn.page!, email);
+    const resumed = await jane.confirmLink(linkOf((await mailFor(smtp, 3)).find((mail) => mail.text.includes('Contoso Partners'))!));
+    const tokens = await signIn.tokens(resumed.location!);
+    const claims = tokens.claims()!;
+    const userinfo = await client.fetchUserInfo(partnerSource.configuration, tokens.access_token, claims.sub);
+    expect(userinfo.email).to.equal(email);
+    expect(userinfo.email).to.not.equal('jane-email-claim@hotmail.example');
+    expect(userinfo.email_verified).to.equal(true);
+  });
+
   it('answers a used, expired, guessed or altered link with a clear page', async () => {
     const jane = new Person('jane-links');
     const signIn = await jane.startSignIn(partnerSource);

@@ -80,6 +80,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
       {
         title: 'Enter your MBS email address',
         action: `/interaction/${details.uid}/email`,
+        cancel: `/interaction/${details.uid}/cancel`,
         csrf: csrf.issue('email', flow.id),
         supportEmail: dependencies.supportEmail,
         problem,
@@ -208,6 +209,18 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
       expires: new Date(expiresAt).toUTCString(),
       supportEmail: dependencies.supportEmail,
     });
+
+  router.post('/interaction/:uid/cancel', form, async (ctx) => {
+    const details = await interactions.load(ctx);
+    const flow = await activeFlow(details);
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    if (!csrf.verify('email', flow.id, body.csrf)) {
+      throw new BrokerError('forbidden', 'This form has expired. Go back to the portal and sign in again.', { detail: 'cancel csrf mismatch' });
+    }
+    await store.associationFlows.transition(flow.id, statesLeadingTo('cancelled'), 'cancelled');
+    await store.auditEvents.record({ type: 'association.cancelled', outcome: 'success', clientId: flow.clientId, ip: ctx.ip });
+    await interactions.finish(ctx, { error: 'access_denied', error_description: 'The association was cancelled.' });
+  });
 
   // Step 5: check your inbox; the page polls, and continues once bound.
   router.get('/interaction/:uid/sent', async (ctx) => {

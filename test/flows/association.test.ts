@@ -64,6 +64,11 @@ class Person {
     return this.browser.post(new URL(formAction(page.body), page.url).href, { email, csrf: hiddenField(page.body, 'csrf') ?? '' });
   }
 
+  async cancel(page: Page): Promise<Page> {
+    const action = /<form method="post" action="([^"]+\/cancel)"/.exec(page.body)![1]!;
+    return this.browser.post(new URL(action, page.url).href, { csrf: hiddenField(page.body, 'csrf') ?? '' });
+  }
+
   /** Opens an association link, confirms, signs in again upstream; returns where it stopped. */
   async confirmLink(link: string) {
     const confirmation = await this.browser.get(link);
@@ -82,6 +87,34 @@ async function mailFor(smtp: TestSmtpServer, count: number, accept: (mail: Recei
   for (let attempt = 0; attempt < 200 && smtp.received.filter(accept).length < count; attempt += 1) await new Promise((resolve) => setTimeout(resolve, 25));
   return smtp.received.filter(accept).slice(0, count);
 }
+
+describe('the dev mailbox', function () {
+  this.timeout(60_000);
+  it('keeps the association emails at /dev/mail when no SMTP server is configured', async () => {
+    const running = await startBroker({ OUTBOX_INTERVAL: '25' });
+    try {
+      const profile = buildProfile({ email: 'dev.person@contoso.example' });
+      const file = join(mkdtempSync(join(tmpdir(), 'mbs-profiles-')), 'dev.csv');
+      writeFileSync(file, profileCsv([profile]));
+      await runCliJson(['profiles', 'import', file], running.environment);
+      const portal = await registerPortal(running, 'partnersource');
+      const person = new Person('dev-person');
+      const signIn = await person.startSignIn(portal);
+      await person.submitEmail(signIn.page!, profile.email);
+      let mailbox = '';
+      for (let attempt = 0; attempt < 100 && !mailbox.includes('/link/'); attempt += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        mailbox = (await person.browser.get(`${running.issuer}/dev/mail`)).body;
+      }
+      const link = /href="(http[^"]+\/link\/[^"]+)"/.exec(mailbox)?.[1];
+      expect(link).to.be.a('string');
+      const resumed = await person.confirmLink(link!);
+      expect(resumed.location).to.not.equal(undefined);
+    } finally {
+      await running.stop();
+    }
+  });
+});
 
 describe('first-login association', function () {
   this.timeout(60_000);
@@ -274,6 +307,16 @@ describe('first-login association', function () {
     const limited = await jane.submitEmail(page, 'someone@nowhere.example');
     expect(limited.body).to.contain('Too many association emails');
     expect(limited.headers.get('retry-after')).to.match(/^\d+$/);
+  });
+
+  it('lets a person cancel at the email step: the portal gets access_denied and the flow ends', async () => {
+    const jane = new Person('jane-cancels');
+    const page = (await jane.startSignIn(partnerSource)).page!;
+    const cancelled = await jane.cancel(page);
+    const { location } = await jane.browser.follow(new URL(cancelled.headers.get('location')!, cancelled.url).href, reachedPortal);
+    expect(location?.searchParams.get('error')).to.equal('access_denied');
+    const flows = (await running.broker.database('association_flows').where({ state: 'cancelled' })) as unknown[];
+    expect(flows).to.have.length.greaterThan(0);
   });
 
   it('tells a person bound only to CustomerSource that PartnerSource needs another profile', async () => {

@@ -35,6 +35,9 @@ export interface BrokerErrorOptions {
   /** Field-level problems for validation errors (safe to show). */
   fields?: Record<string, string>;
   cause?: unknown;
+  /** Catalogue key of the public message, for pages shown in the reader's language. */
+  messageKey?: string;
+  messageValues?: Record<string, string | number>;
 }
 
 export class BrokerError extends Error {
@@ -43,6 +46,8 @@ export class BrokerError extends Error {
   readonly publicMessage: string;
   readonly detail: string | undefined;
   readonly fields: Record<string, string> | undefined;
+  readonly messageKey: string | undefined;
+  readonly messageValues: Record<string, string | number> | undefined;
 
   constructor(code: BrokerErrorCode, publicMessage: string, options: BrokerErrorOptions = {}) {
     super(publicMessage, options.cause === undefined ? undefined : { cause: options.cause });
@@ -52,6 +57,8 @@ export class BrokerError extends Error {
     this.publicMessage = publicMessage;
     this.detail = options.detail;
     this.fields = options.fields;
+    this.messageKey = options.messageKey;
+    this.messageValues = options.messageValues;
   }
 
   toJSON(): { error: BrokerErrorCode; error_description: string; fields?: Record<string, string> } {

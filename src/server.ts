@@ -10,7 +10,7 @@ import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config/config.ts';
 import { isBrokerError } from './errors.ts';
 import { createCsrfTokens } from './flows/csrf.ts';
-import { createPageRenderer, stylesheet, type PageRenderer } from './flows/pages.ts';
+import { createPageRenderer, pageLocale, stylesheet, type PageRenderer } from './flows/pages.ts';
 import { signInRoutes, upstreamCallbackPath } from './flows/signIn.ts';
 import { associationRoutes } from './flows/association.ts';
 import { Outbox } from './mail/outbox.ts';
@@ -63,28 +63,32 @@ export interface Broker {
 
 function renderErrors(pages: PageRenderer, logger: Logger) {
   return async function renderErrorsMiddleware(ctx: Context, next: Next): Promise<void> {
+    const locale = () => pageLocale(ctx);
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) {
         ctx.status = 404;
         ctx.type = 'html';
-        ctx.body = pages.render('error.eta', { title: 'Page not found', message: 'There is nothing at this address.', code: 'not_found' });
+        ctx.body = pages.render('error.eta', { titleKey: 'error.not_found.title', messageKey: 'error.not_found', code: 'not_found' }, { locale: locale() });
       }
     } catch (error) {
       let status = 500;
       let code = 'server_error';
       let message = 'Something went wrong on our side. Please try again in a moment.';
+      let messageKey = 'error.server_error';
+      let messageValues: Record<string, string | number> | undefined;
       if (isBrokerError(error)) {
         ({ status, code } = error);
         message = error.publicMessage;
+        messageKey = error.messageKey ?? '';
+        messageValues = error.messageValues;
         logger.warn({ code, detail: error.detail, path: ctx.path }, 'request refused');
       } else if (isProviderError(error) && error.status < 500) {
         status = error.status;
         code = error.error;
-        message =
-          error.error === 'session_not_found' || error.name === 'SessionNotFound'
-            ? 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.'
-            : 'The request could not be completed.';
+        const sessionLost = error.error === 'session_not_found' || error.name === 'SessionNotFound';
+        message = sessionLost ? 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.' : 'The request could not be completed.';
+        messageKey = sessionLost ? 'error.session_expired' : 'error.request_refused';
         logger.warn({ code, detail: error.error_description, path: ctx.path }, 'request refused');
       } else {
         logger.error({ err: error, path: ctx.path }, 'request failed');
@@ -94,7 +98,11 @@ function renderErrors(pages: PageRenderer, logger: Logger) {
         ctx.body = { error: code, error_description: message };
       } else {
         ctx.type = 'html';
-        ctx.body = pages.render('error.eta', { title: status >= 500 ? 'Something went wrong' : 'We could not do that', message, code });
+        ctx.body = pages.render(
+          'error.eta',
+          { titleKey: status >= 500 ? 'error.title_server' : 'error.title', message, ...(messageKey ? { messageKey, messageValues } : {}), code },
+          { locale: locale() },
+        );
       }
     }
   };
@@ -130,7 +138,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const keys = new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey: config.keyEncryptionKey });
   await keys.ensureKeys();
   const cookieKeys = await keys.cookieKeys();
-  const pages = createPageRenderer({ cache: config.nodeEnv !== 'development' });
+  const pages = createPageRenderer({ cache: config.nodeEnv !== 'development', supportEmail: config.supportEmail });
 
   const app = new Koa();
   app.proxy = config.trustProxy;
@@ -148,7 +156,14 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         cookieKeys,
         clients: [{ clientId: devUpstreamClientId, clientSecret: devUpstreamClientSecret, redirectUris: [`${issuer}${upstreamCallbackPath}`] }],
       });
-      upstream = createUpstream({ kind: 'dev', issuer: devIssuer, clientId: devUpstreamClientId, clientSecret: devUpstreamClientSecret });
+      upstream = createUpstream({
+        kind: 'dev',
+        issuer: devIssuer,
+        clientId: devUpstreamClientId,
+        clientSecret: devUpstreamClientSecret,
+        signUpUrl: config.upstreamSignUpUrl ?? `${devIssuer}/help/sign-up`,
+        passwordResetUrl: config.upstreamPasswordResetUrl ?? `${devIssuer}/help/password-reset`,
+      });
     } else {
       upstream = createUpstream({
         kind: config.upstream,
@@ -237,10 +252,14 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     app.use(async (ctx, next) => {
       if (ctx.path !== '/dev/mail') return next();
       ctx.type = 'html';
-      ctx.body = pages.render('dev-mailbox.eta', {
-        title: 'Dev mailbox',
-        messages: devMailbox.messages().map((message) => ({ ...message, links: [...message.text.matchAll(/https?:\/\/\S+/g)].map((match) => match[0]), delivered: new Date(message.deliveredAt).toISOString() })),
-      });
+      ctx.body = pages.render(
+        'dev-mailbox.eta',
+        {
+          titleKey: 'dev_mailbox.title',
+          messages: devMailbox.messages().map((message) => ({ ...message, links: [...message.text.matchAll(/https?:\/\/\S+/g)].map((match) => match[0]), delivered: new Date(message.deliveredAt).toISOString() })),
+        },
+        { locale: pageLocale(ctx) },
+      );
     });
   }
   if (devUpstream) app.use(mount(devUpstreamPath, devUpstream.app));

@@ -15,6 +15,8 @@ import type { Logger } from '../logging.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { EmailRenderer, RenderedEmail } from '../mail/render.ts';
 import { brandingPortal, clientPortal } from '../provider/provider.ts';
+import { portalBranding, portalName } from '../directory/portals.ts';
+import type { Locale } from '../i18n.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
 import type { AssociationFlowRecord, LinkRequestRecord, Portal, ProfileRecord } from '../store/records.ts';
 import type { Repositories, Store } from '../store/store.ts';
@@ -22,7 +24,7 @@ import type { Upstream } from '../upstream/upstream.ts';
 import { assertFlowValid, statesLeadingTo } from './associationFlow.ts';
 import type { CsrfTokens } from './csrf.ts';
 import { interactionHelpers, queryValue, sessionExpired, type InteractionDetails } from './interactions.ts';
-import type { PageRenderer } from './pages.ts';
+import { pageLocale, type PageRenderer } from './pages.ts';
 import type { NotAssociated } from './signIn.ts';
 
 export interface AssociationDependencies {
@@ -46,16 +48,19 @@ export interface AssociationDependencies {
   portalUrls: Partial<Record<Portal, string>>;
 }
 
-const portalNames: Record<Portal, string> = { partnersource: 'PartnerSource', customersource: 'CustomerSource' };
 const hour = 60 * 60 * 1000;
 const linkStateCookie = 'mbs_link_state';
 const waitingBrowserCookie = 'mbs_association';
 const upstreamCallbackPath = '/upstream/callback';
 
-const rateLimited = (retryAfterMilliseconds: number): BrokerError =>
-  new BrokerError('rate_limited', `Too many association emails were requested. Please wait ${Math.max(1, Math.ceil(retryAfterMilliseconds / 60_000))} minutes and try again.`, {
+const rateLimited = (retryAfterMilliseconds: number): BrokerError => {
+  const minutes = Math.max(1, Math.ceil(retryAfterMilliseconds / 60_000));
+  return new BrokerError('rate_limited', `Too many association emails were requested. Please wait ${minutes} minutes and try again.`, {
     detail: 'link request rate limit',
+    messageKey: 'error.rate_limited',
+    messageValues: { minutes },
   });
+};
 
 export function associationRoutes(dependencies: AssociationDependencies): { router: Router; onNotAssociated: (ctx: Context, situation: NotAssociated) => Promise<void> } {
   const { provider, upstream, store, outbox, emails, pages, csrf, clock, logger, issuer } = dependencies;
@@ -78,15 +83,14 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     ctx.body = pages.render(
       'email-entry.eta',
       {
-        title: 'Enter your MBS email address',
+        titleKey: 'email_entry.title',
         action: `/interaction/${details.uid}/email`,
         cancel: `/interaction/${details.uid}/cancel`,
         csrf: csrf.issue('email', flow.id),
-        supportEmail: dependencies.supportEmail,
         problem,
         typed,
       },
-      { portal: brandingPortal(client) },
+      { portal: brandingPortal(client), locale: pageLocale(ctx, details.params.ui_locales) },
     );
   }
 
@@ -118,13 +122,13 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     const portal = brandingPortal(client);
     if (accountId && portal) {
       // Bound, but not to this portal: say so instead of asking as if nothing was known.
-      const other = (await store.profileBindings.listProfilesByAccount(accountId)).map((profile) => portalNames[profile.portal]);
+      const other = (await store.profileBindings.listProfilesByAccount(accountId)).map((profile) => portalName(profile.portal));
       ctx.status = 403;
       ctx.type = 'html';
       ctx.body = pages.render(
         'portal-fit.eta',
-        { title: `No ${portalNames[portal]} profile yet`, otherPortals: [...new Set(other)].join(' and '), action: `/interaction/${details.uid}/email` },
-        { portal },
+        { titleKey: 'portal_fit.title', otherPortals: [...new Set(other)].join(' / '), action: `/interaction/${details.uid}/email` },
+        { portal, locale: pageLocale(ctx, details.params.ui_locales) },
       );
       return;
     }
@@ -145,12 +149,12 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     const client = await interactions.client(details);
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
     if (!csrf.verify('email', flow.id, body.csrf)) {
-      throw new BrokerError('forbidden', 'This form has expired. Go back to the portal and sign in again.', { detail: 'email form csrf mismatch' });
+      throw new BrokerError('forbidden', 'This form has expired. Go back to the portal and sign in again.', { detail: 'email form csrf mismatch', messageKey: 'error.form_expired' });
     }
     const email = parseEmail(body.email);
     if (!email) {
       ctx.status = 400;
-      renderEmailForm(ctx, details, flow, client, 'Enter an email address like name@company.com.', typeof body.email === 'string' ? body.email.slice(0, 320) : '');
+      renderEmailForm(ctx, details, flow, client, 'email_entry.invalid', typeof body.email === 'string' ? body.email.slice(0, 320) : '');
       return;
     }
     const limit = dependencies.linkRequestsPerHour;
@@ -166,7 +170,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
         throw rateLimited(hit.retryAfterMilliseconds);
       }
     }
-    await requestLinks(ctx, flow, email, client.clientId);
+    await requestLinks(ctx, flow, email, client.clientId, pageLocale(ctx, details.params.ui_locales));
     ctx.cookies.set(waitingBrowserCookie, flow.id, { signed: true, httpOnly: true, sameSite: 'lax', path: '/', maxAge: dependencies.flowTtl });
     ctx.status = 303;
     ctx.redirect(`/interaction/${details.uid}/sent`);
@@ -177,15 +181,15 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
    * one transaction. An unknown address sends nothing, but the same work is
    * done (a decoy email is rendered) so responses cannot tell them apart.
    */
-  async function requestLinks(ctx: Context, flow: AssociationFlowRecord, email: string, clientId: string): Promise<void> {
+  async function requestLinks(ctx: Context, flow: AssociationFlowRecord, email: string, clientId: string, locale: Locale): Promise<void> {
     const profiles = await store.profiles.findByEmail(email);
     const expiresAt = clock.now() + dependencies.linkTtl;
     const prepared: Array<{ profile: ProfileRecord; tokenHash: string; message: RenderedEmail }> = [];
     for (const profile of profiles) {
       const token = generateSecret(32);
-      prepared.push({ profile, tokenHash: secretHash(token), message: await associationEmail(profile, token, expiresAt) });
+      prepared.push({ profile, tokenHash: secretHash(token), message: await associationEmail(profile, token, expiresAt, locale) });
     }
-    if (profiles.length === 0) await associationEmail(decoyProfile(email), generateSecret(32), expiresAt);
+    if (profiles.length === 0) await associationEmail(decoyProfile(email), generateSecret(32), expiresAt, locale);
     await store.transaction(async (repositories) => {
       const moved = await repositories.associationFlows.transition(flow.id, statesLeadingTo('links_sent'), 'links_sent', { email });
       if (!moved) throw sessionExpired(`flow ${flow.id} could not move to links_sent`);
@@ -199,14 +203,16 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     logger.info({ flow: flow.id, links: prepared.length }, 'association links requested');
   }
 
-  const associationEmail = (profile: ProfileRecord, token: string, expiresAt: number): Promise<RenderedEmail> =>
-    emails.render('association-link', `Associate your Microsoft account with your ${portalNames[profile.portal]} profile`, {
-      portalName: portalNames[profile.portal],
+  const associationEmail = (profile: ProfileRecord, token: string, expiresAt: number, locale: Locale): Promise<RenderedEmail> =>
+    emails.render('association-link', locale, {
+      portal: portalName(profile.portal),
+      portalName: portalName(profile.portal),
+      accent: portalBranding[profile.portal].accent,
       organization: profile.organization,
       displayName: profile.displayName,
       profileId: profile.id,
       link: `${issuer}/link/${token}`,
-      expires: new Date(expiresAt).toUTCString(),
+      expires: `${new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(expiresAt))} UTC`,
       supportEmail: dependencies.supportEmail,
     });
 
@@ -215,7 +221,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     const flow = await activeFlow(details);
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
     if (!csrf.verify('email', flow.id, body.csrf)) {
-      throw new BrokerError('forbidden', 'This form has expired. Go back to the portal and sign in again.', { detail: 'cancel csrf mismatch' });
+      throw new BrokerError('forbidden', 'This form has expired. Go back to the portal and sign in again.', { detail: 'cancel csrf mismatch', messageKey: 'error.form_expired' });
     }
     await store.associationFlows.transition(flow.id, statesLeadingTo('cancelled'), 'cancelled');
     await store.auditEvents.record({ type: 'association.cancelled', outcome: 'success', clientId: flow.clientId, ip: ctx.ip });
@@ -233,34 +239,35 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     ctx.type = 'html';
     ctx.body = pages.render(
       'check-inbox.eta',
-      { title: 'Check your inbox', email: flow.email ?? '', supportEmail: dependencies.supportEmail, again: `/interaction/${details.uid}/email` },
-      { portal: brandingPortal(client) },
+      { titleKey: 'check_inbox.title', email: flow.email ?? '', again: `/interaction/${details.uid}/email`, here: `/interaction/${details.uid}/sent` },
+      { portal: brandingPortal(client), locale: pageLocale(ctx, details.params.ui_locales) },
     );
   });
+
+  function renderInvalidLink(ctx: Context, reason: 'unknown' | 'used' | 'expired' | 'profile_gone', status: number): void {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.body = pages.render('link-invalid.eta', { titleKey: `link_invalid.${reason}.title`, messageKey: `link_invalid.${reason}.message` }, { locale: pageLocale(ctx) });
+  }
 
   async function loadLink(ctx: Context): Promise<{ link: LinkRequestRecord; profile: ProfileRecord }> {
     const token = String(ctx.params.token ?? '');
     const link = /^[A-Za-z0-9_-]{20,100}$/.test(token) ? await store.linkRequests.findByTokenHash(secretHash(token)) : undefined;
-    const invalid = (title: string, message: string, status: number) => {
-      ctx.status = status;
-      ctx.type = 'html';
-      ctx.body = pages.render('link-invalid.eta', { title, message, supportEmail: dependencies.supportEmail });
-    };
     if (!link) {
-      invalid('This link is not valid', 'Check that you opened the whole link from the email, or sign in to the portal again to get a new one.', 404);
+      renderInvalidLink(ctx, 'unknown', 404);
       throw linkHandled;
     }
     if (link.consumedAt !== undefined) {
-      invalid('This link was already used', 'Each association link works once. If your profile is not associated yet, sign in to the portal again to get a new one.', 410);
+      renderInvalidLink(ctx, 'used', 410);
       throw linkHandled;
     }
     if (link.expiresAt <= clock.now()) {
-      invalid('This link has expired', 'Association links are valid for a limited time. Sign in to the portal again to get a new one.', 410);
+      renderInvalidLink(ctx, 'expired', 410);
       throw linkHandled;
     }
     const profile = await store.profiles.find(link.profileId);
     if (!profile) {
-      invalid('This profile no longer exists', 'The MBS profile of this link has been removed.', 410);
+      renderInvalidLink(ctx, 'profile_gone', 410);
       throw linkHandled;
     }
     return { link, profile };
@@ -270,7 +277,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
   router.get('/link/callback', async (ctx) => {
     const state = queryValue(ctx, 'state');
     if (!state || ctx.cookies.get(linkStateCookie, { signed: true }) !== state) {
-      throw new BrokerError('session_expired', 'This confirmation was started in another browser or took too long. Open the link from the email again.', { detail: 'link state cookie mismatch' });
+      throw new BrokerError('session_expired', 'This confirmation was started in another browser or took too long. Open the link from the email again.', { detail: 'link state cookie mismatch', messageKey: 'error.link_state' });
     }
     ctx.cookies.set(linkStateCookie, null, { path: '/link' });
     const transaction = await store.upstreamTransactions.consume(state);
@@ -285,18 +292,12 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
       await store.auditEvents.record({ type: 'association.identity_mismatch', outcome: 'failure', profileId: profile.id, ip: ctx.ip });
       ctx.status = 403;
       ctx.type = 'html';
-      ctx.body = pages.render(
-        'mismatch.eta',
-        { title: 'A different Microsoft account signed in', signedIn: identity.email ?? identity.name ?? 'another account', supportEmail: dependencies.supportEmail },
-        { portal: profile.portal },
-      );
+      ctx.body = pages.render('mismatch.eta', { titleKey: 'mismatch.title', signedIn: identity.email ?? identity.name ?? '' }, { portal: profile.portal, locale: pageLocale(ctx) });
       return;
     }
     const outcome = await bind(ctx, link, profile);
     if (outcome === 'used') {
-      ctx.status = 410;
-      ctx.type = 'html';
-      ctx.body = pages.render('link-invalid.eta', { title: 'This link was already used', message: 'Each association link works once.', supportEmail: dependencies.supportEmail });
+      renderInvalidLink(ctx, 'used', 410);
       return;
     }
     // Step 10: in the browser that started the sign-in, continue it at once.
@@ -310,12 +311,11 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     ctx.body = pages.render(
       'associated.eta',
       {
-        title: 'Your Microsoft account is associated',
-        portalName: portalNames[profile.portal],
+        titleKey: 'associated.title',
         organization: profile.organization,
-        portalLinks: (Object.keys(portalNames) as Portal[]).flatMap((portal) => (dependencies.portalUrls[portal] ? [{ name: portalNames[portal], url: dependencies.portalUrls[portal] }] : [])),
+        portalLinks: (Object.keys(portalBranding) as Portal[]).flatMap((portal) => (dependencies.portalUrls[portal] ? [{ name: portalName(portal), url: dependencies.portalUrls[portal] }] : [])),
       },
-      { portal: profile.portal },
+      { portal: profile.portal, locale: pageLocale(ctx) },
     );
   });
 
@@ -329,15 +329,14 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     ctx.body = pages.render(
       'link-confirm.eta',
       {
-        title: 'Associate your Microsoft account',
-        portalName: portalNames[profile.portal],
+        titleKey: 'link_confirm.title',
         organization: profile.organization,
         displayName: profile.displayName,
         profileId: profile.id,
         action: `/link/${String(ctx.params.token)}`,
         csrf: csrf.issue('link', link.id),
       },
-      { portal: profile.portal },
+      { portal: profile.portal, locale: pageLocale(ctx) },
     );
   });
 
@@ -347,7 +346,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     if (!loaded) return;
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
     if (!csrf.verify('link', loaded.link.id, body.csrf)) {
-      throw new BrokerError('forbidden', 'This form has expired. Open the link from the email again.', { detail: 'link form csrf mismatch' });
+      throw new BrokerError('forbidden', 'This form has expired. Open the link from the email again.', { detail: 'link form csrf mismatch', messageKey: 'error.link_form_expired' });
     }
     const start = await upstream.startAuthorization({ redirectUri: callbackUri, prompt: 'login' });
     await store.upstreamTransactions.create({
@@ -363,8 +362,10 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
   });
 
   async function bind(ctx: Context, link: LinkRequestRecord, profile: ProfileRecord): Promise<'bound' | 'used'> {
-    const notification = await emails.render('binding-moved', `Your ${portalNames[profile.portal]} profile was associated with another Microsoft account`, {
-      portalName: portalNames[profile.portal],
+    const notification = await emails.render('binding-moved', pageLocale(ctx), {
+      portal: portalName(profile.portal),
+      portalName: portalName(profile.portal),
+      accent: portalBranding[profile.portal].accent,
       organization: profile.organization,
       profileId: profile.id,
       supportEmail: dependencies.supportEmail,

@@ -9,7 +9,7 @@ export type InteractionResult = Parameters<Provider['interactionResult']>[2];
 export type ProviderClient = NonNullable<Awaited<ReturnType<Provider['Client']['find']>>>;
 
 export const sessionExpired = (detail: string): BrokerError =>
-  new BrokerError('session_expired', 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.', { detail });
+  new BrokerError('session_expired', 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.', { detail, messageKey: 'error.session_expired' });
 
 export interface InteractionHelpers {
   /** The interaction of this browser; throws unless it is the one the path names. */
@@ -28,7 +28,7 @@ export function interactionHelpers(provider: Provider): InteractionHelpers {
     },
     async client(details) {
       const client = await provider.Client.find(String(details.params.client_id));
-      if (!client) throw invalidRequest('The application asking you to sign in is no longer registered.', { detail: `client ${String(details.params.client_id)} vanished` });
+      if (!client) throw invalidRequest('The application asking you to sign in is no longer registered.', { detail: `client ${String(details.params.client_id)} vanished`, messageKey: 'error.client_gone' });
       return client;
     },
     async finish(ctx, result) {

@@ -15,7 +15,7 @@ import type { Store } from '../store/store.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import type { CsrfTokens } from './csrf.ts';
 import { interactionHelpers, queryValue, sessionExpired, type InteractionDetails, type ProviderClient } from './interactions.ts';
-import type { PageRenderer } from './pages.ts';
+import { pageLocale, type PageRenderer } from './pages.ts';
 
 export interface SignInDependencies {
   provider: Provider;
@@ -102,7 +102,19 @@ export function signInRoutes(dependencies: SignInDependencies): Router {
     const details = await loadInteraction(ctx);
     const client = await loadClient(details);
     if (details.prompt.name === 'login') {
-      await sendUpstream(ctx, details);
+      // Guide step 1: say which account to use, with the upstream's sign-up and reset pages.
+      ctx.type = 'html';
+      ctx.body = pages.render(
+        'landing.eta',
+        {
+          titleKey: 'landing.title',
+          continueUrl: `/interaction/${details.uid}/sign-in`,
+          cancelUrl: `/interaction/${details.uid}/abort`,
+          signUpUrl: upstream.signUpUrl,
+          passwordResetUrl: upstream.passwordResetUrl,
+        },
+        { portal: brandingPortal(client), locale: pageLocale(ctx, details.params.ui_locales) },
+      );
       return;
     }
     if (details.prompt.name === 'consent') {
@@ -115,17 +127,24 @@ export function signInRoutes(dependencies: SignInDependencies): Router {
       ctx.body = pages.render(
         'consent.eta',
         {
-          title: 'Allow access?',
+          titleKey: 'consent.title',
           clientName: client.clientName ?? client.clientId,
           scopes: requested,
           action: `/interaction/${details.uid}/consent`,
           csrf: csrf.issue('consent', details.uid),
         },
-        { portal: brandingPortal(client) },
+        { portal: brandingPortal(client), locale: pageLocale(ctx, details.params.ui_locales) },
       );
       return;
     }
-    throw invalidRequest('This sign-in step is not supported.', { detail: `prompt ${details.prompt.name}` });
+    throw invalidRequest('This sign-in step is not supported.', { detail: `prompt ${details.prompt.name}`, messageKey: 'error.step_unsupported' });
+  });
+
+  // Step 3: off to the upstream with a fresh state, nonce and PKCE verifier.
+  router.get('/interaction/:uid/sign-in', async (ctx) => {
+    const details = await loadInteraction(ctx);
+    if (details.prompt.name !== 'login') throw sessionExpired(`sign-in asked for during a ${details.prompt.name} prompt`);
+    await sendUpstream(ctx, details);
   });
 
   router.get(upstreamCallbackPath, async (ctx) => {
@@ -191,7 +210,7 @@ export function signInRoutes(dependencies: SignInDependencies): Router {
     const details = await loadInteraction(ctx);
     const form = (ctx.request.body ?? {}) as Record<string, unknown>;
     if (!csrf.verify('consent', details.uid, form.csrf)) {
-      throw new BrokerError('forbidden', 'This form has expired. Go back to the portal and sign in again.', { detail: 'consent csrf mismatch' });
+      throw new BrokerError('forbidden', 'This form has expired. Go back to the portal and sign in again.', { detail: 'consent csrf mismatch', messageKey: 'error.form_expired' });
     }
     if (details.prompt.name !== 'consent') throw sessionExpired('consent posted outside a consent prompt');
     if (form.decision !== 'allow') {

@@ -1,10 +1,12 @@
-// Renders typed emails from views/emails: an mjml body (HTML) and a plain
-// text body, both filled by Eta with every value escaped, and a subject.
+// Renders typed emails from views/emails in the reader's language: an mjml
+// body (HTML) and a plain-text body, both filled by Eta with every value
+// escaped, and a subject, all worded by the catalogues in views/locales.
 // mjml validation errors fail the rendering rather than sending broken mail.
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 import mjml2html from 'mjml';
 import { BrokerError } from '../errors.ts';
+import { translator, type Locale, type MessageValues } from '../i18n.ts';
 
 const emailsDirectory = fileURLToPath(new URL('../../views/emails/', import.meta.url));
 
@@ -15,22 +17,29 @@ export interface RenderedEmail {
 }
 
 export interface EmailRenderer {
-  render(template: string, subject: string, data: Record<string, unknown>): Promise<RenderedEmail>;
+  /**
+   * Renders `views/emails/<template>.mjml` and `.txt`; the subject is the
+   * catalogue message `emails.<template>.subject` (dashes as underscores),
+   * filled with `data`.
+   */
+  render(template: string, locale: Locale, data: MessageValues & { accent?: string }): Promise<RenderedEmail>;
 }
 
 export function createEmailRenderer(options: { cache: boolean }): EmailRenderer {
   const html = new Eta({ views: emailsDirectory, cache: options.cache, autoEscape: true, autoTrim: false });
   const text = new Eta({ views: emailsDirectory, cache: options.cache, autoEscape: false, autoTrim: false });
   return {
-    async render(template, subject, data) {
-      const source = html.render(`${template}.mjml`, data);
+    async render(template, locale, data) {
+      const { t } = translator(locale);
+      const values = { accent: '#3b3b3b', ...data, t, locale };
+      const source = html.render(`${template}.mjml`, values);
       const compiled = await mjml2html(source, { validationLevel: 'strict' });
       if (compiled.errors.length > 0) {
         throw new BrokerError('server_error', 'An email could not be prepared.', {
           detail: `mjml errors in ${template}: ${compiled.errors.map((error) => error.formattedMessage).join('; ')}`,
         });
       }
-      return { subject, html: compiled.html, text: text.render(`${template}.txt`, data) };
+      return { subject: t(`emails.${template.replaceAll('-', '_')}.subject`, data), html: compiled.html, text: text.render(`${template}.txt`, values) };
     },
   };
 }

@@ -7,6 +7,7 @@ import { verifySecret } from '../secrets.ts';
 import { clientPortals, type ClientPortal, type ClientRecord, type Portal } from '../store/records.ts';
 import type { AccountRepository, ProfileBindingRepository } from '../store/store.ts';
 import type { PageRenderer } from '../flows/pages.ts';
+import { locales, negotiateLocale, type Locale } from '../i18n.ts';
 
 /** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */
 export const supportedScopes = ['openid', 'offline_access', 'email', 'profile', 'mbs_profiles'] as const;
@@ -67,17 +68,24 @@ export function brandingPortal(client: unknown): Portal | undefined {
   return portal === 'both' ? undefined : portal;
 }
 
-const friendlyErrors: Record<string, string> = {
-  invalid_request: 'The portal sent a sign-in request the broker cannot accept.',
-  invalid_client: 'The application asking you to sign in is not registered with Microsoft Dynamics.',
-  invalid_redirect_uri: 'The application asked to return you to an address it has not registered.',
-  unauthorized_client: 'The application is not allowed to sign you in this way.',
-  access_denied: 'The sign-in was cancelled.',
-  invalid_scope: 'The application asked for information the broker does not provide.',
-  login_required: 'You need to sign in again.',
-  session_not_found: 'Your sign-in took too long or was started in another browser.',
-  server_error: 'Something went wrong on our side.',
-};
+/** oidc-provider errors a person may see, each with a message in the catalogues. */
+const explainedErrors = new Set([
+  'invalid_request',
+  'invalid_client',
+  'invalid_redirect_uri',
+  'unauthorized_client',
+  'access_denied',
+  'invalid_scope',
+  'login_required',
+  'session_not_found',
+  'server_error',
+]);
+
+/** The reader's language for the pages oidc-provider renders itself. */
+function readerLocale(ctx: KoaContextWithOIDC): Locale {
+  const uiLocales = ctx.oidc?.params?.ui_locales;
+  return negotiateLocale({ uiLocales: typeof uiLocales === 'string' ? uiLocales : undefined, acceptLanguage: ctx.get('accept-language') || undefined });
+}
 
 export function createProvider(options: ProviderOptions): Provider {
   const { accounts, profileBindings, pages } = options;
@@ -101,6 +109,7 @@ export function createProvider(options: ProviderOptions): Provider {
       Interaction: options.ttl.interaction,
     },
     scopes: [...supportedScopes],
+    discovery: { ui_locales_supported: [...locales] },
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
@@ -160,16 +169,16 @@ export function createProvider(options: ProviderOptions): Provider {
           ctx.type = 'html';
           ctx.body = pages.render(
             'logout.eta',
-            { title: 'Sign out', form, clientName: ctx.oidc.client?.clientName },
-            { portal: brandingPortal(ctx.oidc.client) },
+            { titleKey: 'logout.title', form, clientName: ctx.oidc.client?.clientName },
+            { portal: brandingPortal(ctx.oidc.client), locale: readerLocale(ctx) },
           );
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = 'html';
           ctx.body = pages.render(
             'signed-out.eta',
-            { title: 'Signed out', clientName: ctx.oidc.client?.clientName },
-            { portal: brandingPortal(ctx.oidc.client) },
+            { titleKey: 'signed_out.title', clientName: ctx.oidc.client?.clientName },
+            { portal: brandingPortal(ctx.oidc.client), locale: readerLocale(ctx) },
           );
         },
       },
@@ -209,12 +218,12 @@ export function createProvider(options: ProviderOptions): Provider {
       ctx.body = pages.render(
         'error.eta',
         {
-          title: 'We could not sign you in',
-          message: friendlyErrors[out.error] ?? 'The sign-in request could not be completed.',
+          titleKey: 'error.title_sign_in',
+          messageKey: explainedErrors.has(out.error) ? `error.oauth.${out.error}` : 'error.oauth.other',
           hint: out.error_description,
           code: out.error,
         },
-        { portal: brandingPortal(ctx.oidc?.client) },
+        { portal: brandingPortal(ctx.oidc?.client), locale: readerLocale(ctx) },
       );
     },
   };

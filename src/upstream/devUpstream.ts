@@ -52,13 +52,16 @@ export function devSubject(accountName: string): string {
 const escapeHtml = (value: string): string =>
   value.replace(/[&<>"']/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[character] ?? character);
 
+const devUpstreamStyle = `body{font:16px/1.5 system-ui,sans-serif;background:#f2f2f2;margin:0}main{max-width:26rem;margin:3rem auto;background:#fff;padding:2rem;box-shadow:0 2px 6px rgba(0,0,0,.2)}
+label{display:block;font-weight:600;margin-top:1rem}input{width:100%;padding:.5rem;font:inherit;box-sizing:border-box;border:1px solid #666}button{margin-top:1.5rem;padding:.5rem 2rem;font:inherit;background:#0067b8;color:#fff;border:0}
+.note{color:#555;font-size:.9rem}.problem{color:#a80000}:focus-visible{outline:3px solid #000}
+@media (max-width:30rem){main{margin:0;box-shadow:none;padding:1rem}}`;
+
 function signInPage(action: string, problem?: string, accountName = '', email = ''): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in – Microsoft account (dev upstream)</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;background:#f2f2f2;margin:0}main{max-width:26rem;margin:3rem auto;background:#fff;padding:2rem;box-shadow:0 2px 6px rgba(0,0,0,.2)}
-label{display:block;font-weight:600;margin-top:1rem}input{width:100%;padding:.5rem;font:inherit;box-sizing:border-box;border:1px solid #666}button{margin-top:1.5rem;padding:.5rem 2rem;font:inherit;background:#0067b8;color:#fff;border:0}
-.note{color:#555;font-size:.9rem}.problem{color:#a80000}:focus-visible{outline:3px solid #000}</style></head>
+<style>${devUpstreamStyle}</style></head>
 <body><main>
 <h1>Sign in</h1>
 <p class="note">Development stand-in for a Microsoft account: type any account name. The same name is always the same account.</p>
@@ -68,6 +71,19 @@ ${problem ? `<p class="problem" role="alert">${escapeHtml(problem)}</p>` : ''}
 <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="email" value="${escapeHtml(email)}">
 <button type="submit">Sign in</button>
 </form></main></body></html>`;
+}
+
+function helpPage(topic: 'sign-up' | 'password-reset'): string {
+  const title = topic === 'sign-up' ? 'Create a Microsoft account' : 'Reset your password';
+  return `<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} – Microsoft account (dev upstream)</title>
+<style>${devUpstreamStyle}</style></head>
+<body><main>
+<h1>${title}</h1>
+<p>This is the development stand-in for a Microsoft account. It has no passwords: any account name you type on its sign-in page signs in, and the same name is always the same account.</p>
+<p>With a real upstream, this link leads to the provider’s own ${topic === 'sign-up' ? 'sign-up' : 'password reset'} page.</p>
+</main></body></html>`;
 }
 
 export async function createDevUpstream(options: DevUpstreamOptions): Promise<DevUpstream> {
@@ -128,6 +144,13 @@ export async function createDevUpstream(options: DevUpstreamOptions): Promise<De
 
   const provider = new Provider(options.issuer, configuration);
   const router = new Router();
+
+  // Stand-ins for the Microsoft sign-up and password-reset pages the broker links to.
+  router.get('/help/:topic', (ctx) => {
+    if (ctx.params.topic !== 'sign-up' && ctx.params.topic !== 'password-reset') return;
+    ctx.type = 'html';
+    ctx.body = helpPage(ctx.params.topic);
+  });
 
   router.get('/interaction/:uid', async (ctx) => {
     const details = await provider.interactionDetails(ctx.req, ctx.res);

@@ -21,8 +21,9 @@ export interface OidcUpstreamOptions {
 }
 
 
-export const upstreamError = (message: string, detail: string, cause?: unknown): BrokerError =>
-  new BrokerError('upstream_error', message, { detail, cause });
+/** An upstream failure: `messageKey` names the message in the catalogues (views/locales). */
+export const upstreamError = (messageKey: string, message: string, detail: string, cause?: unknown): BrokerError =>
+  new BrokerError('upstream_error', message, { detail, cause, messageKey });
 
 /** openid-client wraps the telling message in `cause`; keep the whole chain for the logs. */
 function describeFailure(error: unknown): string {
@@ -65,7 +66,7 @@ export class OidcUpstream implements Upstream {
         .catch((error: unknown) => {
           // Forget the failure so the next sign-in tries discovery again.
           this.#configuration = undefined;
-          throw upstreamError('The Microsoft account service cannot be reached right now. Please try again in a moment.', `discovery of ${issuer.href} failed`, error);
+          throw upstreamError('error.upstream_unreachable', 'The Microsoft account service cannot be reached right now. Please try again in a moment.', `discovery of ${issuer.href} failed`, error);
         });
     }
     return this.#configuration;
@@ -95,6 +96,7 @@ export class OidcUpstream implements Upstream {
     const error = callback.callbackUrl.searchParams.get('error');
     if (error) {
       throw upstreamError(
+        error === 'access_denied' ? 'error.upstream_cancelled' : 'error.upstream_refused',
         error === 'access_denied' ? 'The sign-in was cancelled at the Microsoft account.' : 'The Microsoft account could not sign you in.',
         `upstream returned error=${error}`,
       );
@@ -119,9 +121,9 @@ export class OidcUpstream implements Upstream {
       );
       claims = tokens.claims() as IdTokenClaims | undefined;
     } catch (cause) {
-      throw upstreamError('The Microsoft account sign-in could not be verified. Please try again.', `code exchange or ID token validation failed: ${describeFailure(cause)}`, cause);
+      throw upstreamError('error.upstream_unverified', 'The Microsoft account sign-in could not be verified. Please try again.', `code exchange or ID token validation failed: ${describeFailure(cause)}`, cause);
     }
-    if (!claims) throw upstreamError('The Microsoft account sign-in could not be verified.', 'no ID token claims');
+    if (!claims) throw upstreamError('error.upstream_unverified', 'The Microsoft account sign-in could not be verified.', 'no ID token claims');
     this.#options.verifyClaims?.(claims);
     return {
       issuer: claims.iss,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import * as client from 'openid-client';
 import { ManualClock } from '../../src/clock.ts';
-import { Browser, formAction, hiddenField, type Page } from '../support/browser.ts';
+import { Browser, formAction, hiddenField, signInContinueLink, type Page } from '../support/browser.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 import { runCliJson } from '../support/cli.ts';
 import { buildProfile, profileCsv } from '../support/factories.ts';
@@ -39,6 +39,8 @@ class Person {
   /** Signs in at the dev upstream if it asks; follows redirects; returns where it stopped. */
   async follow(url: string): Promise<{ page: Page | undefined; location: URL | undefined }> {
     let { page, location } = await this.browser.follow(url, reachedPortal);
+    const landing = !location && page ? signInContinueLink(page.body) : undefined;
+    if (landing) ({ page, location } = await this.browser.follow(new URL(landing, page!.url).href, reachedPortal));
     if (!location && page?.body.includes('Account name')) {
       const submitted = await this.browser.post(new URL(formAction(page.body), page.url).href, { account: this.accountName, email: `${this.accountName}@hotmail.example` });
       ({ page, location } = await this.browser.follow(new URL(submitted.headers.get('location')!, submitted.url).href, reachedPortal));
@@ -65,7 +67,7 @@ class Person {
   }
 
   async cancel(page: Page): Promise<Page> {
-    const action = /<form method="post" action="([^"]+\/cancel)"/.exec(page.body)![1]!;
+    const action = /formaction="([^"]+\/cancel)"/.exec(page.body)![1]!;
     return this.browser.post(new URL(action, page.url).href, { csrf: hiddenField(page.body, 'csrf') ?? '' });
   }
 

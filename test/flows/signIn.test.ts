@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { compactVerify, createRemoteJWKSet, decodeProtectedHeader } from 'jose';
 import * as client from 'openid-client';
 import { devSubject } from '../../src/upstream/devUpstream.ts';
-import { Browser, formAction } from '../support/browser.ts';
+import { Browser, formAction, signInContinueLink } from '../support/browser.ts';
 import { startBroker, type RunningBroker } from '../support/broker.ts';
 import { runCli, runCliJson } from '../support/cli.ts';
 import { buildProfile, profileCsv } from '../support/factories.ts';
@@ -49,6 +49,8 @@ async function signIn(configuration: client.Configuration, browser: Browser, acc
   });
   const reachedCallback = (location: URL) => location.href.startsWith(redirectUri);
   let { page, location } = await browser.follow(url.href, reachedCallback);
+  const landing = !location && page ? signInContinueLink(page.body) : undefined;
+  if (landing) ({ page, location } = await browser.follow(new URL(landing, page!.url).href, reachedCallback));
   let upstreamSignInShown = false;
   if (!location && page && page.body.includes('Account name')) {
     upstreamSignInShown = true;

@@ -15,18 +15,6 @@ const logger = pino({ level: 'silent' });
 const from = 'MBS Identity <no-reply@broker.example>';
 const message = (recipient: string, subject = 'Associate your profile') => ({ kind: 'test', recipient, subject, html: `<p>${subject}</p>`, text: subject });
 
-describe('email rendering', () => {
-  const renderer = createEmailRenderer({ cache: false });
-
-  it('renders the mjml body to HTML and a plain-text part, escaping values', async () => {
-    const email = await renderer.render('test-message', 'Checking mail', { title: 'Mail check', name: '<script>alert(1)</script>' });
-    expect(email.subject).to.equal('Checking mail');
-    expect(email.html).to.contain('<!doctype html>').and.to.contain('&lt;script&gt;').and.not.contain('<script>alert');
-    expect(email.text).to.contain('Hello <script>alert(1)</script>, this message');
-    expect(email.text).to.not.contain('<mj-');
-  });
-});
-
 for (const testDatabase of testDatabases()) {
   describe(`outbox delivery on ${testDatabase.name}`, function () {
     this.timeout(30_000);

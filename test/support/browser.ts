@@ -124,3 +124,9 @@ export function hiddenField(html: string, name: string): string | undefined {
 
 const decodeEntities = (value: string): string =>
   value.replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&#x2F;/g, '/');
+
+/** The landing page's "Sign in with a Microsoft account" link (guide step 1), when `html` is that page. */
+export function signInContinueLink(html: string): string | undefined {
+  const href = /<a[^>]*id="sign-in-continue"[^>]*href="([^"]+)"/.exec(html)?.[1];
+  return href ? decodeEntities(href) : undefined;
+}

@@ -7,7 +7,10 @@ import Koa, { type Context, type Next } from 'koa';
 import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 import { systemClock, type Clock } from './clock.ts';
-import type { Config } from './config/config.ts';
+import { demoPortalsEnabled, type Config } from './config/config.ts';
+import { ClientAdministration } from './admin/clientAdministration.ts';
+import { DirectoryAdministration } from './admin/directoryAdministration.ts';
+import { demoPortalUrl, startDemoPortals, type RunningDemoPortals } from './demo/demoPortals.ts';
 import { isBrokerError } from './errors.ts';
 import { createCsrfTokens } from './flows/csrf.ts';
 import { createPageRenderer, pageLocale, stylesheet, type PageRenderer } from './flows/pages.ts';
@@ -25,6 +28,7 @@ import { createStore } from './store/knexStore.ts';
 import { migrateToLatest } from './store/migrations.ts';
 import { createOidcAdapter } from './store/oidcAdapter.ts';
 import type { Store } from './store/store.ts';
+import type { Portal } from './store/records.ts';
 import { createDevUpstream } from './upstream/devUpstream.ts';
 import { createUpstream } from './upstream/index.ts';
 import type { Upstream } from './upstream/upstream.ts';
@@ -126,6 +130,20 @@ async function securityHeaders(ctx: Context, next: Next): Promise<void> {
   if (!ctx.path.startsWith(devUpstreamPath)) ctx.set('X-Frame-Options', 'DENY');
 }
 
+/** Where each portal lives, for the success page: as configured, else the demo portals. */
+function portalUrls(config: Config, demos: boolean): Partial<Record<Portal, string>> {
+  const configured: Partial<Record<Portal, string>> = {
+    ...(config.partnerSourceUrl ? { partnersource: config.partnerSourceUrl } : {}),
+    ...(config.customerSourceUrl ? { customersource: config.customerSourceUrl } : {}),
+  };
+  if (!demos) return configured;
+  return {
+    partnersource: `${demoPortalUrl(config.issuer, config.partnerSourceDemoPort)}/`,
+    customersource: `${demoPortalUrl(config.issuer, config.customerSourceDemoPort)}/`,
+    ...configured,
+  };
+}
+
 export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const { config } = options;
   const clock = options.clock ?? systemClock;
@@ -195,6 +213,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   });
   provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
 
+  const demos = demoPortalsEnabled(config);
   const outbox = new Outbox(database, clock);
   const devMailbox = config.smtpUrl ? undefined : new DevMailbox();
   const transport: MailTransport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : devMailbox!;
@@ -216,10 +235,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     linkTtl: config.linkTtl * 1000,
     upstreamTransactionTtl: 10 * 60 * 1000,
     linkRequestsPerHour: config.linkRequestsPerHour,
-    portalUrls: {
-      ...(config.partnerSourceUrl ? { partnersource: config.partnerSourceUrl } : {}),
-      ...(config.customerSourceUrl ? { customersource: config.customerSourceUrl } : {}),
-    },
+    portalUrls: portalUrls(config, demos),
   });
 
   const signIn = signInRoutes({
@@ -272,6 +288,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   outboxWorker.start(config.outboxInterval);
 
   let server: Server | undefined;
+  let demoPortals: RunningDemoPortals | undefined;
   return {
     app,
     provider,
@@ -288,10 +305,22 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         server!.once('error', reject);
         server!.listen(config.port, config.host, () => resolve());
       });
+      if (demos) {
+        demoPortals = await startDemoPortals({
+          issuer,
+          host: config.host,
+          ports: { partnersource: config.partnerSourceDemoPort, customersource: config.customerSourceDemoPort },
+          clients: new ClientAdministration(store.clients),
+          directory: new DirectoryAdministration(store),
+          mailboxUrl: devMailbox ? `${issuer}/dev/mail` : undefined,
+          logger,
+        });
+      }
       return { port: (server.address() as AddressInfo).port, server };
     },
     async close() {
       clearInterval(sweeper);
+      await demoPortals?.close();
       await outboxWorker.stop();
       transport.close();
       if (server) {

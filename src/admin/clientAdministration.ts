@@ -52,6 +52,18 @@ function validationError(error: z.ZodError): BrokerError {
   return invalidRequest(`Invalid client: ${error.issues.map((issue) => `${issue.path.join('.') || 'input'}: ${issue.message}`).join('; ')}`, { fields });
 }
 
+/** The oidc-provider metadata of a validated registration request. */
+function clientMetadataOf(request: z.output<typeof newClientSchema>): Record<string, unknown> {
+  return {
+    ...(request.name ? { client_name: request.name } : {}),
+    redirect_uris: request.redirectUris,
+    post_logout_redirect_uris: request.postLogoutRedirectUris,
+    grant_types: request.grantTypes,
+    response_types: request.grantTypes.includes('authorization_code') ? ['code'] : [],
+    token_endpoint_auth_method: request.public ? 'none' : 'client_secret_basic',
+  };
+}
+
 export class ClientAdministration {
   readonly #clients: ClientRepository;
 
@@ -69,15 +81,7 @@ export class ClientAdministration {
     const id = request.id ?? randomUUID();
     if (await this.#clients.find(id)) throw new BrokerError('conflict', `A client with id ${id} already exists`);
     const clientSecret = request.public ? undefined : generateSecret(32);
-    const responseTypes = request.grantTypes.includes('authorization_code') ? ['code'] : [];
-    const metadata: Record<string, unknown> = {
-      ...(request.name ? { client_name: request.name } : {}),
-      redirect_uris: request.redirectUris,
-      post_logout_redirect_uris: request.postLogoutRedirectUris,
-      grant_types: request.grantTypes,
-      response_types: responseTypes,
-      token_endpoint_auth_method: request.public ? 'none' : 'client_secret_basic',
-    };
+    const metadata = clientMetadataOf(request);
     const client = await this.#clients.create({
       id,
       metadata,
@@ -85,6 +89,27 @@ export class ClientAdministration {
       firstParty: request.firstParty,
       secretHash: clientSecret ? secretHash(clientSecret) : undefined,
     });
+    return { client, clientSecret };
+  }
+
+  /**
+   * Registers the client, or when its id exists replaces its registration
+   * and gives it a fresh secret (for clients the broker registers itself,
+   * like the development demo portals, whose secret lives only in memory).
+   */
+  async registerOrReplace(input: NewClient & { id: string }): Promise<RegisteredClient> {
+    if (!(await this.#clients.find(input.id))) return this.register(input);
+    const parsed = newClientSchema.safeParse(input);
+    if (!parsed.success) throw validationError(parsed.error);
+    const request = parsed.data;
+    const clientSecret = request.public ? undefined : generateSecret(32);
+    const client = await this.#clients.update(input.id, {
+      metadata: clientMetadataOf(request),
+      portal: request.portal,
+      firstParty: request.firstParty,
+      secretHash: clientSecret ? secretHash(clientSecret) : undefined,
+    });
+    if (!client) throw notFound(`No client with id ${input.id}`);
     return { client, clientSecret };
   }
 

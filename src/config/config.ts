@@ -76,6 +76,9 @@ function upstreamProblems(config: Config): string[] {
   return problems;
 }
 
+/** Whether the demo portals run: as configured, else in development with the dev upstream. */
+export const demoPortalsEnabled = (config: Config): boolean => config.demoPortals ?? (config.nodeEnv === 'development' && config.upstream === 'dev');
+
 /** The production rules; `mbs-broker doctor` reports the same list. */
 export function productionProblems(config: Config): string[] {
   const problems: string[] = [];
@@ -90,6 +93,7 @@ export function productionProblems(config: Config): string[] {
   if (!config.adminToken) problems.push('ADMIN_TOKEN must be set in production');
   if (!config.keyEncryptionKey) problems.push('KEY_ENCRYPTION_KEY must be set in production');
   if (!config.smtpUrl) problems.push('SMTP_URL must be set in production (the dev mailbox sends nothing)');
+  if (config.demoPortals) problems.push('DEMO_PORTALS is for development only; unset it in production');
   return problems;
 }
 

@@ -171,6 +171,23 @@ export const settings = {
     schema: optionalUrl,
     description: 'Address of the CustomerSource portal, linked from the association success page.',
   },
+  demoPortals: {
+    env: 'DEMO_PORTALS',
+    schema: booleanFlag.optional(),
+    description: 'Run the PartnerSource and CustomerSource demo portals beside the broker and seed the demo profiles on first start. Unset: on when `NODE_ENV=development` and `UPSTREAM=dev`. Refused in production.',
+  },
+  partnerSourceDemoPort: {
+    env: 'PARTNERSOURCE_DEMO_PORT',
+    schema: z.coerce.number().int().min(1).max(65535),
+    defaultValue: '3001',
+    description: 'Port of the PartnerSource demo portal (on the issuer’s host name).',
+  },
+  customerSourceDemoPort: {
+    env: 'CUSTOMERSOURCE_DEMO_PORT',
+    schema: z.coerce.number().int().min(1).max(65535),
+    defaultValue: '3002',
+    description: 'Port of the CustomerSource demo portal (on the issuer’s host name).',
+  },
   linkTtl: {
     env: 'LINK_TTL',
     schema: positiveInteger,

@@ -94,6 +94,9 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     );
   }
 
+  const portalLinks = () =>
+    (Object.keys(portalBranding) as Portal[]).flatMap((portal) => (dependencies.portalUrls[portal] ? [{ name: portalName(portal), url: dependencies.portalUrls[portal] }] : []));
+
   /** Resumes the sign-in when the identity now has a profile of the asking portal. */
   async function resumeIfBound(ctx: Context, details: InteractionDetails, flow: AssociationFlowRecord): Promise<boolean> {
     const identity = await store.identities.findByIssuerAndSubject(flow.issuer, flow.subject);
@@ -230,7 +233,16 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
 
   // Step 5: check your inbox; the page polls, and continues once bound.
   router.get('/interaction/:uid/sent', async (ctx) => {
-    const details = await interactions.load(ctx);
+    const details = await interactions.load(ctx).catch(async (error: unknown) => {
+      // The sign-in already resumed in another tab of this browser (the link's):
+      // this waiting tab says so instead of showing an error.
+      const flow = await store.associationFlows.findByInteraction(String(ctx.params.uid));
+      if (flow?.state !== 'bound') throw error;
+      ctx.type = 'html';
+      ctx.body = pages.render('associated.eta', { titleKey: 'associated.title', elsewhere: true, portalLinks: portalLinks() }, { portal: brandingPortal(flow.clientId ? await provider.Client.find(flow.clientId) : undefined), locale: pageLocale(ctx) });
+      return undefined;
+    });
+    if (!details) return;
     const flow = await store.associationFlows.findByInteraction(details.uid);
     if (flow && (await resumeIfBound(ctx, details, flow))) return;
     assertFlowValid(flow, clock);
@@ -313,7 +325,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
       {
         titleKey: 'associated.title',
         organization: profile.organization,
-        portalLinks: (Object.keys(portalBranding) as Portal[]).flatMap((portal) => (dependencies.portalUrls[portal] ? [{ name: portalName(portal), url: dependencies.portalUrls[portal] }] : [])),
+        portalLinks: portalLinks(),
       },
       { portal: profile.portal, locale: pageLocale(ctx) },
     );

@@ -101,6 +101,12 @@ export function signInRoutes(dependencies: SignInDependencies): Router {
   router.get('/interaction/:uid', async (ctx) => {
     const details = await loadInteraction(ctx);
     const client = await loadClient(details);
+    if (details.prompt.name === 'login' && details.session?.accountId) {
+      // Signed in already, but asked again (no profile of this portal, max_age,
+      // prompt=login): straight to the upstream, which decides silently or not.
+      await sendUpstream(ctx, details);
+      return;
+    }
     if (details.prompt.name === 'login') {
       // Guide step 1: say which account to use, with the upstream's sign-up and reset pages.
       ctx.type = 'html';

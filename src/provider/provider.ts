@@ -1,7 +1,7 @@
 // The oidc-provider configuration of the broker: adapter, keys, cookies,
 // TTLs, features, claims of the broker account (including the MBS profiles
 // of the asking client's portal) and the pages oidc-provider renders itself.
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { verifySecret } from '../secrets.ts';
 import { clientPortals, type ClientPortal, type ClientRecord, type Portal } from '../store/records.ts';
@@ -85,6 +85,30 @@ const explainedErrors = new Set([
 function readerLocale(ctx: KoaContextWithOIDC): Locale {
   const uiLocales = ctx.oidc?.params?.ui_locales;
   return negotiateLocale({ uiLocales: typeof uiLocales === 'string' ? uiLocales : undefined, acceptLanguage: ctx.get('accept-language') || undefined });
+}
+
+/** Why the login prompt asks again when a signed-in account has no profile of the asking portal. */
+export const noProfileForPortal = 'no_profile_for_portal';
+
+/**
+ * oidc-provider's default prompts, with one more login check: a broker
+ * session is not enough for a portal the account has no profile of (SSO
+ * from CustomerSource must not hand PartnerSource an account without a
+ * PartnerSource profile); the sign-in interaction then offers the portal-fit
+ * page instead of a code.
+ */
+function signInPolicy(profileBindings: ProfileBindingRepository): ReturnType<typeof interactionPolicy.base> {
+  const policy = interactionPolicy.base();
+  policy.get('login')!.checks.add(
+    new interactionPolicy.Check(noProfileForPortal, 'the account has no profile of the asking portal', async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      if (!accountId || !ctx.oidc.client) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      const portal = clientPortal(ctx.oidc.client);
+      const profiles = await profileBindings.listProfilesByAccount(accountId, portal === 'both' ? undefined : portal);
+      return profiles.length === 0 ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  return policy;
 }
 
 export function createProvider(options: ProviderOptions): Provider {
@@ -185,6 +209,7 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: signInPolicy(profileBindings),
     },
     async findAccount(ctx: KoaContextWithOIDC, accountId: string) {
       const account = await accounts.find(accountId);

@@ -334,4 +334,20 @@ describe('first-login association', function () {
     expect(signIn.page?.status).to.equal(403);
     expect(signIn.page?.body).to.contain('CustomerSource profiles only').and.to.contain('Associate another profile');
   });
+
+  it('does not let a CustomerSource session sign in to PartnerSource by SSO without a PartnerSource profile', async () => {
+    const lee = new Person('lee-sso-portal-fit');
+    const customerOnly = buildProfile({ portal: 'customersource', email: 'lee@fabrikam.example' });
+    const file = join(mkdtempSync(join(tmpdir(), 'mbs-profiles-')), 'lee.csv');
+    writeFileSync(file, profileCsv([customerOnly]));
+    await runCliJson(['profiles', 'import', file], running.environment);
+    const { issuer, subject } = await runCliJson<{ issuer: string; subject: string }>(['dev-subject', 'lee-sso-portal-fit'], running.environment);
+    await runCliJson(['bindings', 'add', '--profile', customerOnly.id, '--issuer', issuer, '--subject', subject], running.environment);
+    const atCustomerSource = await lee.startSignIn(customerSource);
+    expect(atCustomerSource.location, 'CustomerSource gets a code').to.not.equal(undefined);
+    const atPartnerSource = await lee.startSignIn(partnerSource);
+    expect(atPartnerSource.location, 'PartnerSource gets no code').to.equal(undefined);
+    expect(atPartnerSource.page?.status).to.equal(403);
+    expect(atPartnerSource.page?.body).to.contain('CustomerSource profiles only');
+  });
 });

@@ -1,0 +1,210 @@
+// The whole journey in real Chromium, as a newcomer walks it after
+// `npm start`: the PartnerSource demo portal, the broker's landing page, the
+// dev upstream, the MBS email, the dev mailbox, the association link,
+// re-authentication, success, back to the portal; SSO to CustomerSource
+// without another upstream sign-in; sign-out. Every screen is screenshotted
+// (test-results/journey) and checked with axe-core.
+import { expect } from 'chai';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromiumAvailable, launchChromium, ScreenshotAlbum, seriousAccessibilityViolations } from '../support/chromium.ts';
+import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
+
+const demoEmail = 'jane.doe@contoso.example';
+
+describe('the journey in a real browser', function () {
+  this.timeout(120_000);
+  let running: RunningBroker;
+  let chromium: Browser;
+  let partnerSource: string;
+  let customerSource: string;
+
+  before(async function () {
+    if (!chromiumAvailable()) {
+      console.warn('    (skipped: no Chromium at /usr/bin/chromium; apt-get install chromium)');
+      this.skip();
+    }
+    const [partnerPort, customerPort] = [await freePort(), await freePort()];
+    running = await startBroker({ DEMO_PORTALS: 'true', PARTNERSOURCE_DEMO_PORT: String(partnerPort), CUSTOMERSOURCE_DEMO_PORT: String(customerPort), OUTBOX_INTERVAL: '25' });
+    partnerSource = `http://127.0.0.1:${partnerPort}/`;
+    customerSource = `http://127.0.0.1:${customerPort}/`;
+    chromium = await launchChromium();
+  });
+
+  after(async () => {
+    await chromium?.close();
+    await running?.stop();
+  });
+
+  /** Screenshots the screen and holds it to axe-core: no serious or critical violation. */
+  async function screen(album: ScreenshotAlbum, page: Page, name: string): Promise<void> {
+    await page.waitForLoadState('load');
+    await album.take(page, name);
+    const violations = await seriousAccessibilityViolations(page);
+    expect(violations, `${name} (${page.url()}): ${JSON.stringify(violations, null, 2)}`).to.deep.equal([]);
+  }
+
+  async function signInUpstream(page: Page, accountName: string): Promise<void> {
+    await page.getByLabel('Account name').fill(accountName);
+    await page.getByLabel('Email').fill(`${accountName}@hotmail.example`);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
+
+  /** Waits for the dev mailbox to hold `count` links and returns them with their subjects. */
+  async function mailboxLinks(page: Page, count: number): Promise<Array<{ subject: string; link: string }>> {
+    for (let attempt = 0; attempt < 100; attempt += 1) {
+      await page.goto(`${running.issuer}/dev/mail`);
+      const links = await page.locator('article.mail').evaluateAll((articles) =>
+        articles.map((article) => ({ subject: article.querySelector('h2')?.textContent ?? '', link: article.querySelector('a[href*="/link/"]')?.getAttribute('href') ?? '' })),
+      );
+      if (links.length >= count) return links;
+      await page.waitForTimeout(50);
+    }
+    throw new Error(`the dev mailbox never held ${count} emails`);
+  }
+
+  it('walks from the PartnerSource portal through association to tokens, SSO to CustomerSource, and signs out', async () => {
+    const album = new ScreenshotAlbum('journey');
+    const context: BrowserContext = await chromium.newContext({ locale: 'en-US', viewport: { width: 1024, height: 768 } });
+    const visited: string[] = [];
+    context.on('request', (request) => {
+      if (request.isNavigationRequest()) visited.push(request.url());
+    });
+    const tab = await context.newPage();
+
+    // Step 2: the portal.
+    await tab.goto(partnerSource);
+    await screen(album, tab, 'partnersource-portal');
+    await tab.getByRole('link', { name: 'Sign in' }).click();
+
+    // Step 1/3: the broker's landing page, branded for PartnerSource.
+    await expect(tab.locator('h1')).to.exist;
+    expect(await tab.locator('h1').textContent()).to.equal('Sign in to PartnerSource');
+    expect(await tab.locator('.portal-name').textContent()).to.equal('PartnerSource');
+    expect(await tab.getByRole('link', { name: 'Create one' }).getAttribute('href')).to.contain('/help/sign-up');
+    await screen(album, tab, 'landing');
+    await tab.getByRole('link', { name: 'Sign in with a Microsoft account' }).click();
+
+    // Step 3: the upstream.
+    await screen(album, tab, 'upstream-sign-in');
+    await signInUpstream(tab, 'jane-in-chromium');
+
+    // Step 4: the MBS email; a wrong one first, with its message tied to the field.
+    expect(await tab.locator('h1').textContent()).to.equal('Enter your MBS email address');
+    await tab.getByLabel('MBS email address').fill('not an email');
+    await tab.getByRole('button', { name: 'Continue' }).click();
+    expect(await tab.getByLabel('MBS email address').getAttribute('aria-describedby')).to.equal('email-problem');
+    await screen(album, tab, 'email-entry-problem');
+    await tab.getByLabel('MBS email address').fill(demoEmail);
+    await screen(album, tab, 'email-entry');
+    await tab.getByRole('button', { name: 'Continue' }).click();
+
+    // Step 5: check your inbox.
+    expect(await tab.locator('h1').textContent()).to.equal('Check your inbox');
+    await screen(album, tab, 'check-inbox');
+
+    // Step 6: one email per profile (jane has two PartnerSource and one CustomerSource profile).
+    const mail = await context.newPage();
+    const links = await mailboxLinks(mail, 3);
+    expect(links).to.have.length(3);
+    await screen(album, mail, 'dev-mailbox');
+    const partnerLink = links.find((entry) => entry.subject.includes('PartnerSource'))!;
+    const customerLink = links.find((entry) => entry.subject.includes('CustomerSource'))!;
+
+    // Step 7–8: the link, then the same Microsoft account again.
+    await mail.goto(partnerLink.link);
+    expect(await mail.locator('h1').textContent()).to.equal('Associate your Microsoft account');
+    await screen(album, mail, 'link-confirm');
+    await mail.getByRole('button', { name: 'Sign in and associate' }).click();
+    await screen(album, mail, 'upstream-re-authentication');
+    await signInUpstream(mail, 'jane-in-chromium');
+
+    // Step 9–10: bound; this browser started the sign-in, so it resumes and reaches the portal.
+    await mail.waitForURL(partnerSource);
+    expect(await mail.locator('#profiles tbody tr').count()).to.be.greaterThan(0);
+    expect(await mail.locator('#profiles').textContent()).to.contain('PS-100');
+    await screen(album, mail, 'partnersource-signed-in');
+
+    // The tab that waited says the sign-in went on elsewhere.
+    await tab.reload();
+    expect(await tab.locator('h1').textContent()).to.equal('Your Microsoft account is associated');
+    await screen(album, tab, 'waiting-tab-after-resume');
+
+    // The CustomerSource profile's link: success page with the portal links.
+    await tab.goto(customerLink.link);
+    await tab.getByRole('button', { name: 'Sign in and associate' }).click();
+    await signInUpstream(tab, 'jane-in-chromium');
+    expect(await tab.locator('h1').textContent()).to.equal('Your Microsoft account is associated');
+    expect(await tab.locator('.portal-name').textContent()).to.equal('CustomerSource');
+    await screen(album, tab, 'associated');
+
+    // SSO: CustomerSource signs in without the upstream's page.
+    const upstreamPagesBefore = visited.filter((url) => url.includes('/dev/upstream/interaction/')).length;
+    await tab.getByRole('link', { name: 'Go to CustomerSource' }).click();
+    await tab.getByRole('link', { name: 'Sign in' }).click();
+    await tab.waitForURL(customerSource);
+    expect(await tab.locator('#profiles').textContent()).to.contain('CS-2001');
+    expect(visited.filter((url) => url.includes('/dev/upstream/interaction/')).length).to.equal(upstreamPagesBefore);
+    await screen(album, tab, 'customersource-signed-in');
+
+    // Sign out through the broker.
+    await tab.getByRole('button', { name: 'Sign out' }).click();
+    expect(await tab.locator('h1').textContent()).to.equal('Sign out');
+    await screen(album, tab, 'logout-confirmation');
+    await tab.getByRole('button', { name: 'Yes, sign me out' }).click();
+    await tab.waitForURL(customerSource);
+    expect(await tab.locator('h1').textContent()).to.equal('Welcome to CustomerSource');
+    await screen(album, tab, 'customersource-signed-out');
+    await context.close();
+  });
+
+  it('shows the other screens branded, in German and French, and accessible', async () => {
+    const album = new ScreenshotAlbum('screens');
+    const german = await chromium.newContext({ locale: 'de-DE', extraHTTPHeaders: { 'Accept-Language': 'de-DE,de;q=0.9' }, viewport: { width: 390, height: 844 } });
+    const page = await german.newPage();
+
+    // A person bound only to CustomerSource who signs in to PartnerSource (phone width, German).
+    await page.goto(customerSource);
+    await page.getByRole('link', { name: 'Sign in' }).click();
+    expect(await page.locator('html').getAttribute('lang')).to.equal('de');
+    expect(await page.locator('h1').textContent()).to.equal('Bei CustomerSource anmelden');
+    await screen(album, page, 'landing-de-phone');
+    await page.getByRole('link', { name: 'Mit einem Microsoft-Konto anmelden' }).click();
+    await signInUpstream(page, 'sam-in-chromium');
+    await page.getByLabel('MBS-E-Mail-Adresse').fill('sam.lee@fabrikam.example');
+    await page.getByRole('button', { name: 'Weiter' }).click();
+    const mail = await german.newPage();
+    const [link] = (await mailboxLinks(mail, 4)).filter((entry) => entry.subject.includes('CustomerSource') && entry.subject.startsWith('Ordnen'));
+    expect(link, 'a German association email for CustomerSource').to.not.equal(undefined);
+    await mail.goto(link!.link);
+    expect(await mail.locator('html').getAttribute('lang')).to.equal('de');
+    await mail.getByRole('button', { name: 'Anmelden und zuordnen' }).click();
+    // Someone else signs in at the upstream: the mismatch page, and the link still works.
+    await signInUpstream(mail, 'not-sam');
+    expect(await mail.locator('h1').textContent()).to.equal('Ein anderes Microsoft-Konto hat sich angemeldet');
+    await screen(album, mail, 'mismatch-de-phone');
+    await mail.goto(link!.link);
+    await mail.getByRole('button', { name: 'Anmelden und zuordnen' }).click();
+    await signInUpstream(mail, 'sam-in-chromium');
+    await mail.waitForURL(customerSource);
+
+    // Same person at PartnerSource: no PartnerSource profile yet.
+    await page.goto(partnerSource);
+    await page.getByRole('link', { name: 'Sign in' }).click();
+    expect(await page.locator('h1').textContent()).to.equal('Noch kein PartnerSource-Profil');
+    await screen(album, page, 'portal-fit-de-phone');
+
+    // The used link, and a page that does not exist, in French.
+    const french = await chromium.newContext({ locale: 'fr-FR', extraHTTPHeaders: { 'Accept-Language': 'fr-FR,fr;q=0.9' } });
+    const frenchPage = await french.newPage();
+    await frenchPage.goto(link!.link);
+    expect(await frenchPage.locator('h1').textContent()).to.equal('Ce lien a déjà été utilisé');
+    expect(await frenchPage.locator('html').getAttribute('lang')).to.equal('fr');
+    await screen(album, frenchPage, 'link-used-fr');
+    const missing = await frenchPage.goto(`${running.issuer}/nothing-here`);
+    expect(missing?.status()).to.equal(404);
+    expect(await frenchPage.locator('h1').textContent()).to.equal('Page introuvable');
+    await screen(album, frenchPage, 'not-found-fr');
+    await french.close();
+    await german.close();
+  });
+});

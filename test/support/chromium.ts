@@ -1,0 +1,60 @@
+// Real Chromium for browser tests: Debian's /usr/bin/chromium driven by
+// playwright-core, headless, with axe-core checks and screenshots saved under
+// test-results/ as artifacts.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import axe from 'axe-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Whether real Chromium is here; CI installs it, so there a missing one is a failure, not a skip. */
+export function chromiumAvailable(): boolean {
+  if (existsSync(chromiumPath)) return true;
+  if (process.env.CI) throw new Error(`${chromiumPath} is missing: .ci/run installs Debian's chromium package`);
+  return false;
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    // Without the background-networking flags Chromium keeps calling out to
+    // Google's hosts, which a closed network refuses.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+export interface AxeViolation {
+  id: string;
+  impact: string | null | undefined;
+  help: string;
+  targets: string[];
+}
+
+/** Runs axe-core on the page; returns the serious and critical violations. */
+export async function seriousAccessibilityViolations(page: Page): Promise<AxeViolation[]> {
+  await page.addScriptTag({ content: axe.source });
+  const violations = await page.evaluate(async () => {
+    const result = await (globalThis as unknown as { axe: typeof axe }).axe.run({ resultTypes: ['violations'] });
+    return result.violations.map((violation) => ({ id: violation.id, impact: violation.impact, help: violation.help, targets: violation.nodes.map((node) => node.target.join(' ')) }));
+  });
+  return violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical');
+}
+
+/** Saves full-page screenshots as numbered test artifacts in test-results/<suite>/. */
+export class ScreenshotAlbum {
+  readonly directory: string;
+  #count = 0;
+  constructor(suite: string) {
+    this.directory = join('test-results', suite);
+    mkdirSync(this.directory, { recursive: true });
+  }
+
+  async take(page: Page, name: string): Promise<string> {
+    this.#count += 1;
+    const path = join(this.directory, `${String(this.#count).padStart(2, '0')}-${name}.png`);
+    await page.screenshot({ path, fullPage: true });
+    return path;
+  }
+}

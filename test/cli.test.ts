@@ -21,11 +21,11 @@ describe('mbs-broker command line', function () {
     environment = { DATABASE_URL: `sqlite:${join(directory, 'broker.sqlite')}`, LOG_LEVEL: 'silent' };
   });
 
-  it('serve: answers discovery on the configured issuer and stops cleanly on SIGTERM', async () => {
-    const port = await freePort();
+  it('serve: answers discovery on the configured issuer, runs the demo portals in development, and stops cleanly on SIGTERM', async () => {
+    const [port, partnerPort, customerPort] = [await freePort(), await freePort(), await freePort()];
     const issuer = `http://localhost:${port}`;
     const child = spawn(process.execPath, [fileURLToPath(new URL('../src/cli.ts', import.meta.url)), 'serve'], {
-      env: { PATH: process.env.PATH ?? '', ...environment, PORT: String(port), ISSUER: issuer },
+      env: { PATH: process.env.PATH ?? '', ...environment, PORT: String(port), ISSUER: issuer, PARTNERSOURCE_DEMO_PORT: String(partnerPort), CUSTOMERSOURCE_DEMO_PORT: String(customerPort) },
       stdio: 'ignore',
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -36,6 +36,7 @@ describe('mbs-broker command line', function () {
         .catch(() => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 100)));
     }
     expect(discovery?.issuer).to.equal(issuer);
+    for (const demoPort of [partnerPort, customerPort]) expect((await fetch(`http://localhost:${demoPort}/`)).status).to.equal(200);
     child.kill('SIGTERM');
     expect(await exited).to.equal(0);
   });

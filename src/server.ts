@@ -13,7 +13,7 @@ import { DirectoryAdministration } from './admin/directoryAdministration.ts';
 import { demoPortalUrl, startDemoPortals, type RunningDemoPortals } from './demo/demoPortals.ts';
 import { isBrokerError } from './errors.ts';
 import { createCsrfTokens } from './flows/csrf.ts';
-import { createPageRenderer, pageLocale, stylesheet, type PageRenderer } from './flows/pages.ts';
+import { createPageRenderer, pageLocale, stylesheet, type PageContext, type PageRenderer } from './flows/pages.ts';
 import { signInRoutes, upstreamCallbackPath } from './flows/signIn.ts';
 import { associationRoutes } from './flows/association.ts';
 import { Outbox } from './mail/outbox.ts';
@@ -22,7 +22,7 @@ import { DevMailbox, createSmtpTransport, type MailTransport } from './mail/tran
 import { OutboxWorker } from './mail/worker.ts';
 import { createLogger, type Logger } from './logging.ts';
 import { KeyManager } from './provider/keys.ts';
-import { clientMetadata, createProvider } from './provider/provider.ts';
+import { brandingPortal, clientMetadata, createProvider } from './provider/provider.ts';
 import { openDatabase, type Database } from './store/database.ts';
 import { createStore } from './store/knexStore.ts';
 import { migrateToLatest } from './store/migrations.ts';
@@ -65,15 +65,31 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-function renderErrors(pages: PageRenderer, logger: Logger) {
+/**
+ * How an error page looks inside a sign-in: branded for the asking client's
+ * portal and in the language it asked for, when the interaction is known.
+ */
+function errorPageContext(provider: Provider) {
+  return async (ctx: Context): Promise<PageContext> => {
+    if (!ctx.path.startsWith('/interaction/')) return { locale: pageLocale(ctx) };
+    try {
+      const details = await provider.interactionDetails(ctx.req, ctx.res);
+      const client = await provider.Client.find(String(details.params.client_id));
+      return { portal: brandingPortal(client), locale: pageLocale(ctx, details.params.ui_locales) };
+    } catch {
+      return { locale: pageLocale(ctx) };
+    }
+  };
+}
+
+function renderErrors(pages: PageRenderer, logger: Logger, contextFor: (ctx: Context) => Promise<PageContext>) {
   return async function renderErrorsMiddleware(ctx: Context, next: Next): Promise<void> {
-    const locale = () => pageLocale(ctx);
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) {
         ctx.status = 404;
         ctx.type = 'html';
-        ctx.body = pages.render('error.eta', { titleKey: 'error.not_found.title', messageKey: 'error.not_found', code: 'not_found' }, { locale: locale() });
+        ctx.body = pages.render('error.eta', { titleKey: 'error.not_found.title', messageKey: 'error.not_found', code: 'not_found' }, { locale: pageLocale(ctx) });
       }
     } catch (error) {
       let status = 500;
@@ -105,7 +121,7 @@ function renderErrors(pages: PageRenderer, logger: Logger) {
         ctx.body = pages.render(
           'error.eta',
           { titleKey: status >= 500 ? 'error.title_server' : 'error.title', message, ...(messageKey ? { messageKey, messageValues } : {}), code },
-          { locale: locale() },
+          await contextFor(ctx),
         );
       }
     }
@@ -253,7 +269,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   });
 
   const css = stylesheet();
-  app.use(renderErrors(pages, logger));
+  app.use(renderErrors(pages, logger, errorPageContext(provider)));
   app.use(securityHeaders);
   app.use(async (ctx, next) => {
     if (ctx.path !== '/static/broker.css') return next();

@@ -6,6 +6,7 @@
 // (test-results/journey) and checked with axe-core.
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { ClientAdministration } from '../../src/admin/clientAdministration.ts';
 import { chromiumAvailable, launchChromium, ScreenshotAlbum, seriousAccessibilityViolations } from '../support/chromium.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 
@@ -24,7 +25,7 @@ describe('the journey in a real browser', function () {
       this.skip();
     }
     const [partnerPort, customerPort] = [await freePort(), await freePort()];
-    running = await startBroker({ DEMO_PORTALS: 'true', PARTNERSOURCE_DEMO_PORT: String(partnerPort), CUSTOMERSOURCE_DEMO_PORT: String(customerPort), OUTBOX_INTERVAL: '25' });
+    running = await startBroker({ DEMO_PORTALS: 'true', PARTNERSOURCE_DEMO_PORT: String(partnerPort), CUSTOMERSOURCE_DEMO_PORT: String(customerPort), OUTBOX_INTERVAL: '25', LINK_REQUESTS_PER_HOUR: '3' });
     partnerSource = `http://127.0.0.1:${partnerPort}/`;
     customerSource = `http://127.0.0.1:${customerPort}/`;
     chromium = await launchChromium();
@@ -49,17 +50,17 @@ describe('the journey in a real browser', function () {
     await page.getByRole('button', { name: 'Sign in' }).click();
   }
 
-  /** Waits for the dev mailbox to hold `count` links and returns them with their subjects. */
-  async function mailboxLinks(page: Page, count: number): Promise<Array<{ subject: string; link: string }>> {
+  /** Waits until the dev mailbox holds emails satisfying `enough`, and returns each email's subject and link. */
+  async function mailboxLinks(page: Page, enough: (emails: Array<{ subject: string; link: string }>) => boolean): Promise<Array<{ subject: string; link: string }>> {
     for (let attempt = 0; attempt < 100; attempt += 1) {
       await page.goto(`${running.issuer}/dev/mail`);
       const links = await page.locator('article.mail').evaluateAll((articles) =>
         articles.map((article) => ({ subject: article.querySelector('h2')?.textContent ?? '', link: article.querySelector('a[href*="/link/"]')?.getAttribute('href') ?? '' })),
       );
-      if (links.length >= count) return links;
+      if (enough(links)) return links;
       await page.waitForTimeout(50);
     }
-    throw new Error(`the dev mailbox never held ${count} emails`);
+    throw new Error('the dev mailbox never held the expected emails');
   }
 
   it('walks from the PartnerSource portal through association to tokens, SSO to CustomerSource, and signs out', async () => {
@@ -104,7 +105,7 @@ describe('the journey in a real browser', function () {
 
     // Step 6: one email per profile (jane has two PartnerSource and one CustomerSource profile).
     const mail = await context.newPage();
-    const links = await mailboxLinks(mail, 3);
+    const links = (await mailboxLinks(mail, (emails) => emails.length >= 3)).slice(0, 3);
     expect(links).to.have.length(3);
     await screen(album, mail, 'dev-mailbox');
     const partnerLink = links.find((entry) => entry.subject.includes('PartnerSource'))!;
@@ -173,7 +174,8 @@ describe('the journey in a real browser', function () {
     await page.getByLabel('MBS-E-Mail-Adresse').fill('sam.lee@fabrikam.example');
     await page.getByRole('button', { name: 'Weiter' }).click();
     const mail = await german.newPage();
-    const [link] = (await mailboxLinks(mail, 4)).filter((entry) => entry.subject.includes('CustomerSource') && entry.subject.startsWith('Ordnen'));
+    const germanCustomerSourceEmail = (entry: { subject: string }) => entry.subject.includes('CustomerSource') && entry.subject.startsWith('Ordnen');
+    const [link] = (await mailboxLinks(mail, (emails) => emails.some(germanCustomerSourceEmail))).filter(germanCustomerSourceEmail);
     expect(link, 'a German association email for CustomerSource').to.not.equal(undefined);
     await mail.goto(link!.link);
     expect(await mail.locator('html').getAttribute('lang')).to.equal('de');
@@ -192,6 +194,46 @@ describe('the journey in a real browser', function () {
     await page.getByRole('link', { name: 'Sign in' }).click();
     expect(await page.locator('h1').textContent()).to.equal('Noch kein PartnerSource-Profil');
     await screen(album, page, 'portal-fit-de-phone');
+
+    // A third-party application asks for consent (same session, German).
+    const thirdParty = await new ClientAdministration(running.broker.store.clients).register({
+      name: 'Contoso Reports',
+      portal: 'both',
+      redirectUris: ['http://127.0.0.1:9/callback'],
+    });
+    const authorize = new URL('/auth', running.issuer);
+    authorize.search = new URLSearchParams({
+      client_id: thirdParty.client.id,
+      response_type: 'code',
+      scope: 'openid email mbs_profiles',
+      redirect_uri: 'http://127.0.0.1:9/callback',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+      state: 'consent-screen',
+    }).toString();
+    await page.goto(authorize.href);
+    expect(await page.locator('h1').textContent()).to.equal('Zugriff erlauben?');
+    expect(await page.locator('main').textContent()).to.contain('Contoso Reports').and.to.contain('Ihre MBS-Profile');
+    await screen(album, page, 'consent-de-phone');
+
+    // Too many association emails: the 429 page.
+    const rita = await chromium.newContext({ locale: 'de-DE', extraHTTPHeaders: { 'Accept-Language': 'de' }, viewport: { width: 390, height: 844 } });
+    const eager = await rita.newPage();
+    await eager.goto(`${partnerSource}login`);
+    await eager.getByRole('link', { name: 'Mit einem Microsoft-Konto anmelden' }).click();
+    await signInUpstream(eager, 'rita-in-chromium');
+    let status = 0;
+    for (let attempt = 0; attempt < 4 && status !== 429; attempt += 1) {
+      await eager.getByLabel('MBS-E-Mail-Adresse').fill(`rita${attempt}@contoso.example`);
+      const [response] = await Promise.all([eager.waitForResponse((candidate) => candidate.request().method() === 'POST'), eager.getByRole('button', { name: 'Weiter' }).click()]);
+      status = response.status();
+      if (status !== 429) await eager.getByRole('link', { name: 'geben Sie eine andere Adresse ein' }).click();
+    }
+    expect(status).to.equal(429);
+    expect(await eager.locator('main').textContent()).to.contain('Es wurden zu viele Zuordnungs-E-Mails angefordert');
+    expect(await eager.locator('.portal-name').textContent(), 'error pages inside a sign-in carry the portal’s branding').to.equal('PartnerSource');
+    await screen(album, eager, 'rate-limited-de-phone');
+    await rita.close();
 
     // The used link, and a page that does not exist, in French.
     const french = await chromium.newContext({ locale: 'fr-FR', extraHTTPHeaders: { 'Accept-Language': 'fr-FR,fr;q=0.9' } });

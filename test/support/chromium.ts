@@ -1,7 +1,7 @@
 // Real Chromium for browser tests: Debian's /usr/bin/chromium driven by
 // playwright-core, headless, with axe-core checks and screenshots saved under
 // test-results/ as artifacts.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import axe from 'axe-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -48,6 +48,7 @@ export class ScreenshotAlbum {
   #count = 0;
   constructor(suite: string) {
     this.directory = join('test-results', suite);
+    rmSync(this.directory, { recursive: true, force: true });
     mkdirSync(this.directory, { recursive: true });
   }
 

@@ -5,7 +5,8 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { loadConfig, type Config } from './config/config.ts';
+import { loadConfig, productionProblems, type Config } from './config/config.ts';
+import { maskedConfiguration } from './config/reference.ts';
 import { ClientAdministration, grantTypes, type GrantType } from './admin/clientAdministration.ts';
 import { DirectoryAdministration } from './admin/directoryAdministration.ts';
 import { isBrokerError } from './errors.ts';
@@ -14,7 +15,7 @@ import { createBroker, devUpstreamPath } from './server.ts';
 import { devSubject } from './upstream/devUpstream.ts';
 import { openDatabase, type Database } from './store/database.ts';
 import { createStore } from './store/knexStore.ts';
-import { migrateToLatest } from './store/migrations.ts';
+import { migrateToLatest, pendingMigrations } from './store/migrations.ts';
 import type { ClientRecord } from './store/records.ts';
 import type { Store } from './store/store.ts';
 import { systemClock } from './clock.ts';
@@ -84,14 +85,71 @@ export function buildProgram(): Command {
       const broker = await createBroker({ config });
       const { port } = await broker.listen();
       broker.logger.info({ port, issuer: config.issuer }, `MBS identity broker listening on port ${port}`);
-      const stop = () => {
+      const stop = (signal: string) => {
+        broker.logger.info({ signal, gracePeriodSeconds: config.shutdownGracePeriod }, 'shutting down: finishing requests and the email batch in hand');
+        // Should closing hang past the grace period (and a little), leave anyway.
+        setTimeout(() => {
+          broker.logger.error('shutdown did not finish in time');
+          process.exit(1);
+        }, config.shutdownGracePeriod * 1000 + 5000).unref();
         broker.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
+          () => {
+            broker.logger.info('stopped');
+            process.exit(0);
+          },
+          (error: unknown) => {
+            broker.logger.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
         );
       };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+
+  program
+    .command('config')
+    .description('print the effective configuration, secrets masked')
+    .action((_options, command: Command) => {
+      const output = outputFor(command);
+      const effective = maskedConfiguration(loadConfig());
+      output(effective, () =>
+        Object.entries(effective)
+          .map(([name, value]) => `${name}=${value === null ? '' : String(value)}`)
+          .join('\n'),
+      );
+    });
+
+  program
+    .command('doctor')
+    .description('check the configuration against the production rules, and that the database answers')
+    .action(async (_options, command: Command) => {
+      const output = outputFor(command);
+      const problems: string[] = [];
+      let config: Config | undefined;
+      try {
+        // Validate as production would, without refusing: list every rule broken.
+        config = loadConfig({ ...process.env, NODE_ENV: 'development' });
+        problems.push(...productionProblems({ ...config, nodeEnv: 'production' }));
+      } catch (error) {
+        problems.push(isBrokerError(error) ? error.publicMessage : String(error));
+      }
+      if (config) {
+        const database = openDatabase({ url: config.databaseUrl, poolMax: 1 });
+        try {
+          await database.raw('select 1');
+          const pending = await pendingMigrations(database);
+          if (pending.length > 0) problems.push(`${pending.length} database migration(s) pending: run \`mbs-broker migrate\``);
+        } catch (error) {
+          problems.push(`DATABASE_URL: the database does not answer (${(error as Error).message.split('\n')[0]})`);
+        } finally {
+          await database.destroy();
+        }
+      }
+      output({ ok: problems.length === 0, problems }, () =>
+        problems.length === 0 ? 'ready for production: no problems found' : `fix before production:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`,
+      );
+      if (problems.length > 0) process.exitCode = 1;
     });
 
   program

@@ -1,6 +1,7 @@
 // Composition root of the broker: opens the store, makes sure keys exist,
 // builds the upstream, the provider and the interaction routes, and wires
 // them into one Koa application. No logic of its own beyond the wiring.
+import type { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa, { type Context, type Next } from 'koa';
@@ -25,7 +26,11 @@ import { KeyManager } from './provider/keys.ts';
 import { brandingPortal, clientMetadata, createProvider } from './provider/provider.ts';
 import { openDatabase, type Database } from './store/database.ts';
 import { createStore } from './store/knexStore.ts';
-import { migrateToLatest } from './store/migrations.ts';
+import { migrateToLatest, pendingMigrations } from './store/migrations.ts';
+import { BrokerMetrics } from './operations/metrics.ts';
+import { healthRoutes } from './operations/health.ts';
+import { requestLogging } from './operations/requestLogging.ts';
+import { constantTimeEqual } from './secrets.ts';
 import { createOidcAdapter } from './store/oidcAdapter.ts';
 import type { Store } from './store/store.ts';
 import type { Portal } from './store/records.ts';
@@ -160,17 +165,72 @@ function portalUrls(config: Config, demos: boolean): Partial<Record<Portal, stri
   };
 }
 
+/** oidc-provider's events as log lines: errors at warn (server errors at error), the rest at debug. */
+function logProviderEvents(provider: Provider, logger: Logger): void {
+  provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+  const errorEvents = [
+    'authorization.error',
+    'grant.error',
+    'end_session.error',
+    'userinfo.error',
+    'introspection.error',
+    'revocation.error',
+    'registration_create.error',
+    'registration_read.error',
+    'registration_update.error',
+    'registration_delete.error',
+    'backchannel.error',
+    'discovery.error',
+    'jwks.error',
+    'pushed_authorization_request.error',
+  ] as const;
+  const events = provider as unknown as EventEmitter;
+  for (const event of errorEvents) {
+    events.on(event, (ctx: { oidc?: { client?: { clientId?: string } } }, error: { error?: string; error_description?: string; message?: string }) => {
+      logger.warn({ event, clientId: ctx?.oidc?.client?.clientId, error: error?.error, description: error?.error_description ?? error?.message }, `oidc-provider ${event}`);
+    });
+  }
+  provider.on('grant.success', (ctx: { oidc?: { client?: { clientId?: string } } }) => logger.debug({ event: 'grant.success', clientId: ctx?.oidc?.client?.clientId }, 'token issued'));
+  provider.on('end_session.success', (ctx: { oidc?: { client?: { clientId?: string } } }) => logger.info({ event: 'end_session.success', clientId: ctx?.oidc?.client?.clientId }, 'signed out'));
+  provider.on('grant.revoked', (_ctx: unknown, grantId: string) => logger.info({ event: 'grant.revoked', grantId }, 'grant revoked'));
+}
+
+/** GET /metrics in Prometheus text format, behind a bearer token when one is configured. */
+function metricsRoute(metrics: BrokerMetrics, token: string | undefined) {
+  return async function serveMetrics(ctx: Context, next: Next): Promise<void> {
+    if (ctx.path !== '/metrics' || ctx.method !== 'GET') return next();
+    if (token) {
+      const presented = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1] ?? '';
+      if (!constantTimeEqual(presented, token)) {
+        ctx.status = 401;
+        ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
+        ctx.body = { error: 'unauthorized', error_description: 'This endpoint needs the metrics token.' };
+        return;
+      }
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = metrics.contentType();
+    ctx.body = await metrics.text();
+  };
+}
+
 export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const { config } = options;
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const logger =
+    options.logger ?? createLogger({ level: config.logLevel, pretty: config.logFormat ? config.logFormat === 'pretty' : config.nodeEnv === 'development' && process.stdout.isTTY });
   const issuer = config.issuer.replace(/\/$/, '');
 
   const database = openDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax });
   await migrateToLatest(database);
-  const store = createStore(database, clock);
+  let outboxForMetrics: Outbox | undefined;
+  const metrics = new BrokerMetrics({ outboxDepth: async () => (outboxForMetrics ? outboxForMetrics.pendingCount() : 0) });
+  metrics.observeDatabase(database);
+  const store = createStore(database, clock, metrics);
   const keys = new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey: config.keyEncryptionKey });
   await keys.ensureKeys();
+  const signingJwks = await keys.privateJwks();
+  const signingKeyCount = signingJwks.keys.length;
   const cookieKeys = await keys.cookieKeys();
   const pages = createPageRenderer({ cache: config.nodeEnv !== 'development', supportEmail: config.supportEmail });
 
@@ -213,7 +273,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const provider = createProvider({
     issuer,
     adapter: createOidcAdapter(database, { clients: store.clients, clientMetadata }),
-    jwks: await keys.privateJwks(),
+    jwks: signingJwks,
     cookieKeys,
     ttl: {
       accessToken: config.accessTokenTtl,
@@ -227,13 +287,14 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     pages,
     trustProxy: config.trustProxy,
   });
-  provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+  logProviderEvents(provider, logger);
 
   const demos = demoPortalsEnabled(config);
   const outbox = new Outbox(database, clock);
   const devMailbox = config.smtpUrl ? undefined : new DevMailbox();
   const transport: MailTransport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : devMailbox!;
-  const outboxWorker = new OutboxWorker({ outbox, transport, clock, logger, from: config.mailFrom });
+  outboxForMetrics = outbox;
+  const outboxWorker = new OutboxWorker({ outbox, transport, clock, logger, from: config.mailFrom, observer: metrics });
   const csrf = createCsrfTokens(cookieKeys[0]!);
   const association = associationRoutes({
     provider,
@@ -269,7 +330,24 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   });
 
   const css = stylesheet();
+  app.use(requestLogging(logger, metrics));
   app.use(renderErrors(pages, logger, errorPageContext(provider)));
+  app.use(
+    healthRoutes({
+      probes: {
+        databaseReachable: async () => {
+          await database.raw('select 1');
+        },
+        pendingMigrations: () => pendingMigrations(database),
+        signingKeys: () => signingKeyCount,
+        oldestOverdueEmail: () => outbox.oldestOverdue(),
+      },
+      clock,
+      outboxStuckAfter: config.outboxStuckAfter * 1000,
+      checkTimeout: 2000,
+    }),
+  );
+  app.use(metricsRoute(metrics, config.metricsToken));
   app.use(securityHeaders);
   app.use(async (ctx, next) => {
     if (ctx.path !== '/static/broker.css') return next();
@@ -335,15 +413,20 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       return { port: (server.address() as AddressInfo).port, server };
     },
     async close() {
+      // Stop taking work, let requests and the email batch in hand finish
+      // (cut short after the grace period), then close the database.
       clearInterval(sweeper);
-      await demoPortals?.close();
-      await outboxWorker.stop();
+      const closing = server;
+      const requestsDone = closing ? new Promise<void>((resolve) => closing.close(() => resolve())) : Promise.resolve();
+      closing?.closeIdleConnections();
+      const grace = setTimeout(() => {
+        logger.warn({ gracePeriodSeconds: config.shutdownGracePeriod }, 'grace period over: closing the connections still open');
+        closing?.closeAllConnections();
+      }, config.shutdownGracePeriod * 1000);
+      grace.unref();
+      await Promise.all([requestsDone, outboxWorker.stop(), demoPortals?.close()]);
+      clearTimeout(grace);
       transport.close();
-      if (server) {
-        const closing = server;
-        await new Promise<void>((resolve) => closing.close(() => resolve()));
-        closing.closeAllConnections();
-      }
       await database.destroy();
     },
   };

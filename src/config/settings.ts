@@ -188,6 +188,29 @@ export const settings = {
     defaultValue: '3002',
     description: 'Port of the CustomerSource demo portal (on the issuer’s host name).',
   },
+  metricsToken: {
+    env: 'METRICS_TOKEN',
+    schema: z.string().min(16, 'must be at least 16 characters').optional(),
+    description: 'When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.',
+    secret: true,
+  },
+  shutdownGracePeriod: {
+    env: 'SHUTDOWN_GRACE_PERIOD',
+    schema: positiveInteger,
+    defaultValue: '10',
+    description: 'Seconds SIGTERM waits for in-flight requests and the email batch in hand before the process exits anyway.',
+  },
+  outboxStuckAfter: {
+    env: 'OUTBOX_STUCK_AFTER',
+    schema: positiveInteger,
+    defaultValue: '900',
+    description: 'Seconds an email may be overdue before `/readyz` reports the outbox stuck.',
+  },
+  logFormat: {
+    env: 'LOG_FORMAT',
+    schema: z.enum(['json', 'pretty']).optional(),
+    description: '`json` (one JSON object per line) or `pretty` (for people). Unset: pretty in development on a terminal, JSON otherwise.',
+  },
   linkTtl: {
     env: 'LINK_TTL',
     schema: positiveInteger,

@@ -112,6 +112,15 @@ export class Outbox {
     if (updated === 0) throw notFound(`No unsent message with id ${id}`);
   }
 
+  /**
+   * When the longest-overdue unsent message fell due, if any: a message due
+   * long ago means no worker is delivering (given-up messages do not count).
+   */
+  async oldestOverdue(): Promise<number | undefined> {
+    const row = (await this.#database('outbox').whereNull('sent_at').where('next_attempt_at', '<=', this.#clock.now()).min({ due: 'next_attempt_at' }).first()) as { due: number | string | null } | undefined;
+    return row?.due === null || row?.due === undefined ? undefined : Number(row.due);
+  }
+
   /** Unsent messages: the depth an operator watches. */
   async pendingCount(): Promise<number> {
     return countOf(this.#database('outbox').whereNull('sent_at'));

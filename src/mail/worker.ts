@@ -15,6 +15,13 @@ export interface OutboxWorkerOptions {
   batchSize?: number;
   /** After this many failed attempts a message waits for `outbox retry`. */
   maximumAttempts?: number;
+  /** Told of each delivery and failure (metrics). */
+  observer?: DeliveryObserver;
+}
+
+export interface DeliveryObserver {
+  emailSent(kind: string): void;
+  emailFailed(kind: string, givenUp: boolean): void;
 }
 
 const firstRetryMilliseconds = 30_000;
@@ -52,11 +59,13 @@ export class OutboxWorker {
         await transport.send({ from, to: message.recipient, subject: message.subject, html: message.html, text: message.text });
         await outbox.markSent(message.id);
         sent += 1;
+        this.#options.observer?.emailSent(message.kind);
         logger.info({ outboxId: message.id, kind: message.kind }, 'email delivered');
       } catch (error) {
         const attempts = message.attempts + 1;
         const nextAttemptAt = attempts >= maximumAttempts ? Number.MAX_SAFE_INTEGER : clock.now() + retryDelay(message.attempts);
         await outbox.markFailed(message.id, (error as Error).message ?? String(error), nextAttemptAt);
+        this.#options.observer?.emailFailed(message.kind, attempts >= maximumAttempts);
         logger.warn({ outboxId: message.id, kind: message.kind, attempts, err: (error as Error).message }, attempts >= maximumAttempts ? 'email given up' : 'email delivery failed; will retry');
       }
     }

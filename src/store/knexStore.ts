@@ -11,6 +11,7 @@ import type {
   ClientPortal,
   ClientRecord,
   Page,
+  AuditEventInput,
   PageRequest,
   Portal,
   ProfileBindingRecord,
@@ -90,7 +91,7 @@ const toTransaction = (row: Row): UpstreamTransactionRecord => ({
   expiresAt: Number(row.expires_at),
 });
 
-function repositories(db: Executor, clock: Clock): Repositories {
+function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventInput) => void): Repositories {
   const boundProfilesQuery = () =>
     db('profile_bindings')
       .join('profiles', 'profiles.id', 'profile_bindings.profile_id')
@@ -318,6 +319,7 @@ function repositories(db: Executor, clock: Clock): Repositories {
           ip: event.ip ?? null,
           details: event.details ? JSON.stringify(event.details) : null,
         });
+        recorded(event);
       },
       async list(query = {}) {
         const { limit, offset } = pageBounds(query);
@@ -431,10 +433,22 @@ function repositories(db: Executor, clock: Clock): Repositories {
   };
 }
 
-export function createStore(database: Database, clock: Clock): Store {
+/** Told of what the store recorded, once it is committed (metrics count audit events). */
+export interface StoreObserver {
+  auditEventRecorded?(event: AuditEventInput): void;
+}
+
+export function createStore(database: Database, clock: Clock, observer: StoreObserver = {}): Store {
+  const notify = (event: AuditEventInput) => observer.auditEventRecorded?.(event);
   return {
-    ...repositories(database, clock),
-    transaction: (work) => database.transaction((trx) => work(repositories(trx, clock))),
+    ...repositories(database, clock, notify),
+    async transaction(work) {
+      // Events recorded in a transaction count only when it commits.
+      const recorded: AuditEventInput[] = [];
+      const result = await database.transaction((trx) => work(repositories(trx, clock, (event) => recorded.push(event))));
+      recorded.forEach(notify);
+      return result;
+    },
     async sweepExpired() {
       // oidc-provider's records expire by real time (the adapter's), ours by the clock.
       const payloads = await database('oidc_payloads').where('expires_at', '<', Date.now()).delete();

@@ -6,89 +6,12 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import * as client from 'openid-client';
 import { ManualClock } from '../../src/clock.ts';
-import { Browser, formAction, hiddenField, signInContinueLink, type Page } from '../support/browser.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 import { runCliJson } from '../support/cli.ts';
 import { buildProfile, profileCsv } from '../support/factories.ts';
-import { TestSmtpServer, type ReceivedMail } from '../support/smtp.ts';
-
-const redirectUri = 'http://127.0.0.1:9/callback';
-const reachedPortal = (location: URL) => location.href.startsWith(redirectUri);
-
-interface Portal {
-  configuration: client.Configuration;
-  clientId: string;
-}
-
-async function registerPortal(running: RunningBroker, portal: 'partnersource' | 'customersource'): Promise<Portal> {
-  const registered = await runCliJson<{ client_id: string; client_secret: string }>(['clients', 'add', '--portal', portal, '--first-party', '--redirect-uri', redirectUri], running.environment);
-  const configuration = await client.discovery(new URL(running.issuer), registered.client_id, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(registered.client_secret), {
-    execute: [client.allowInsecureRequests],
-  });
-  return { configuration, clientId: registered.client_id };
-}
-
-/** A person at a browser, driving the pages as they come. */
-class Person {
-  readonly browser = new Browser();
-  readonly accountName: string;
-  constructor(accountName: string) {
-    this.accountName = accountName;
-  }
-
-  /** Signs in at the dev upstream if it asks; follows redirects; returns where it stopped. */
-  async follow(url: string): Promise<{ page: Page | undefined; location: URL | undefined }> {
-    let { page, location } = await this.browser.follow(url, reachedPortal);
-    const landing = !location && page ? signInContinueLink(page.body) : undefined;
-    if (landing) ({ page, location } = await this.browser.follow(new URL(landing, page!.url).href, reachedPortal));
-    if (!location && page?.body.includes('Account name')) {
-      const submitted = await this.browser.post(new URL(formAction(page.body), page.url).href, { account: this.accountName, email: `${this.accountName}@hotmail.example` });
-      ({ page, location } = await this.browser.follow(new URL(submitted.headers.get('location')!, submitted.url).href, reachedPortal));
-    }
-    return { page, location };
-  }
-
-  async startSignIn(portal: Portal) {
-    const codeVerifier = client.randomPKCECodeVerifier();
-    const state = client.randomState();
-    const url = client.buildAuthorizationUrl(portal.configuration, {
-      redirect_uri: redirectUri,
-      scope: 'openid email profile mbs_profiles',
-      state,
-      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
-      code_challenge_method: 'S256',
-    });
-    const reached = await this.follow(url.href);
-    return { ...reached, tokens: (location: URL) => client.authorizationCodeGrant(portal.configuration, location, { pkceCodeVerifier: codeVerifier, expectedState: state }) };
-  }
-
-  async submitEmail(page: Page, email: string): Promise<Page> {
-    return this.browser.post(new URL(formAction(page.body), page.url).href, { email, csrf: hiddenField(page.body, 'csrf') ?? '' });
-  }
-
-  async cancel(page: Page): Promise<Page> {
-    const action = /formaction="([^"]+\/cancel)"/.exec(page.body)![1]!;
-    return this.browser.post(new URL(action, page.url).href, { csrf: hiddenField(page.body, 'csrf') ?? '' });
-  }
-
-  /** Opens an association link, confirms, signs in again upstream; returns where it stopped. */
-  async confirmLink(link: string) {
-    const confirmation = await this.browser.get(link);
-    expect(confirmation.status, confirmation.body).to.equal(200);
-    const started = await this.browser.post(new URL(formAction(confirmation.body), link).href, { csrf: hiddenField(confirmation.body, 'csrf') ?? '' });
-    return this.follow(new URL(started.headers.get('location')!, link).href);
-  }
-}
-
-const linkOf = (mail: ReceivedMail): string => /https?:\/\/\S+\/link\/[A-Za-z0-9_-]+/.exec(mail.text)![0];
-
-const isLinkMail = (mail: ReceivedMail): boolean => /\/link\/[A-Za-z0-9_-]+/.test(mail.text);
-
-/** Waits for `count` association emails (other mail, such as notifications, is left aside). */
-async function mailFor(smtp: TestSmtpServer, count: number, accept: (mail: ReceivedMail) => boolean = isLinkMail): Promise<ReceivedMail[]> {
-  for (let attempt = 0; attempt < 200 && smtp.received.filter(accept).length < count; attempt += 1) await new Promise((resolve) => setTimeout(resolve, 25));
-  return smtp.received.filter(accept).slice(0, count);
-}
+import { formAction } from '../support/browser.ts';
+import { linkOf, mailFor, Person, reachedPortal, registerPortal, type Portal } from '../support/journey.ts';
+import { TestSmtpServer } from '../support/smtp.ts';
 
 describe('the dev mailbox', function () {
   this.timeout(60_000);

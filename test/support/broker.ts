@@ -5,9 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { loadConfig, type Config, type Environment } from '../../src/config/config.ts';
 import { createBroker, type Broker } from '../../src/server.ts';
+import { createLogger } from '../../src/logging.ts';
 import type { Clock } from '../../src/clock.ts';
 
 export async function freePort(): Promise<number> {
@@ -32,7 +32,13 @@ export interface RunningBroker {
   stop(): Promise<void>;
 }
 
-export async function startBroker(overrides: Environment = {}, options: { clock?: Clock } = {}): Promise<RunningBroker> {
+export interface StartOptions {
+  clock?: Clock;
+  /** Collects every log line (level trace) instead of the TEST_LOG_LEVEL output. */
+  logLines?: string[];
+}
+
+export async function startBroker(overrides: Environment = {}, options: StartOptions = {}): Promise<RunningBroker> {
   const port = await freePort();
   const directory = mkdtempSync(join(tmpdir(), 'mbs-broker-test-'));
   const issuer = `http://127.0.0.1:${port}`;
@@ -46,7 +52,10 @@ export async function startBroker(overrides: Environment = {}, options: { clock?
   };
   for (const [name, value] of Object.entries(overrides)) if (value !== undefined) environment[name] = value;
   const config = loadConfig(environment);
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const lines = options.logLines;
+  const logger = lines
+    ? createLogger({ level: 'trace', destination: { write: (line: string) => void lines.push(line) } })
+    : createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const running: RunningBroker = {
     broker: await createBroker({ config, logger, ...(options.clock ? { clock: options.clock } : {}) }),
     config,

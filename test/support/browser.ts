@@ -50,6 +50,10 @@ export class Browser {
     return this.#cookies.map((cookie) => cookie.name);
   }
 
+  cookies(): Array<{ name: string; value: string }> {
+    return this.#cookies.map(({ name, value }) => ({ name, value }));
+  }
+
   async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Page> {
     const target = new URL(url);
     const headers: Record<string, string> = { accept: 'text/html', ...init.headers };

@@ -1,6 +1,7 @@
 // The `mbs-broker` command as an admin runs it: serve, migrate, clients,
 // profiles, bindings, keys, dev-subject, each with --json.
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,81 @@ describe('mbs-broker command line', function () {
     for (const demoPort of [partnerPort, customerPort]) expect((await fetch(`http://localhost:${demoPort}/`)).status).to.equal(200);
     child.kill('SIGTERM');
     expect(await exited).to.equal(0);
+  });
+
+  it('serve: on SIGTERM finishes the request in flight, then exits 0', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../src/cli.ts', import.meta.url)), 'serve'], {
+      env: { PATH: process.env.PATH ?? '', ...environment, LOG_LEVEL: 'info', NODE_ENV: 'test', PORT: String(port), HOST: '127.0.0.1', ISSUER: `http://127.0.0.1:${port}`, SHUTDOWN_GRACE_PERIOD: '30' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    let output = '';
+    const logged = (text: string) =>
+      new Promise<void>((resolve) => {
+        const look = () => (output.includes(text) ? resolve() : child.stdout!.once('data', look));
+        look();
+      });
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    await logged('listening on port');
+    // A token request whose body arrives in two parts, with SIGTERM in between.
+    const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: 'nobody', client_secret: 'nothing' }).toString();
+    const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const request = httpRequest(
+        { host: '127.0.0.1', port, path: '/token', method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), accept: 'application/json' } },
+        (response) => {
+          let text = '';
+          response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+        },
+      );
+      request.on('error', reject);
+      request.write(body.slice(0, 10));
+      setTimeout(() => {
+        child.kill('SIGTERM');
+        void logged('shutting down').then(() => request.end(body.slice(10)));
+      }, 200);
+    });
+    const response = await answered;
+    expect(response.status).to.equal(401);
+    expect(JSON.parse(response.text)).to.have.property('error', 'invalid_client');
+    expect(await exited).to.equal(0);
+    expect(output).to.contain('"msg":"stopped"');
+  });
+
+  it('config: prints the effective configuration with every secret masked', async () => {
+    const secretEnvironment = { ...environment, ADMIN_TOKEN: 'admin-token-that-must-not-show', UPSTREAM_CLIENT_SECRET: 'upstream-secret-that-must-not-show', SMTP_URL: 'smtp://mailer:smtp-password@mail.example:587' };
+    const effective = await runCliJson<Record<string, unknown>>(['config'], secretEnvironment);
+    expect(effective.ADMIN_TOKEN).to.equal('********');
+    expect(effective.UPSTREAM_CLIENT_SECRET).to.equal('********');
+    expect(effective.SMTP_URL).to.equal('smtp://mailer:********@mail.example:587');
+    expect(effective.PORT).to.equal(3000);
+    expect(effective.LINK_TTL).to.equal(86400);
+    const human = await runCli(['config'], secretEnvironment);
+    expect(human.stdout).to.contain('ISSUER=http://localhost:3000').and.not.contain('must-not-show').and.not.contain('smtp-password');
+  });
+
+  it('doctor: lists what to fix before production, and passes a production-ready configuration', async () => {
+    const development = await runCli(['doctor', '--json'], environment);
+    expect(development.exitCode).to.equal(1);
+    const report = JSON.parse(development.stdout) as { ok: boolean; problems: string[] };
+    expect(report.ok).to.equal(false);
+    expect(report.problems.join('\n')).to.contain('UPSTREAM=dev is for development only').and.to.contain('ADMIN_TOKEN must be set').and.to.contain('SMTP_URL must be set');
+    await runCliJson(['migrate'], environment);
+    const ready = await runCli(['doctor'], {
+      ...environment,
+      ISSUER: 'https://login.example.com',
+      UPSTREAM: 'microsoft',
+      UPSTREAM_CLIENT_ID: 'app-id',
+      UPSTREAM_CLIENT_SECRET: 'app-secret',
+      ADMIN_TOKEN: 'a-long-admin-token',
+      KEY_ENCRYPTION_KEY: 'k'.repeat(40),
+      SMTP_URL: 'smtp://mail.example:587',
+    });
+    expect(ready.stdout + ready.stderr).to.contain('no problems found');
+    expect(ready.exitCode).to.equal(0);
   });
 
   it('migrate: applies the schema once, then reports it current', async () => {

@@ -15,6 +15,9 @@ export function secretHash(secret: string): string {
   return hashPrefix + createHash('sha256').update(secret, 'utf8').digest('base64url');
 }
 
+/** Whether a stored value is already a hash made by secretHash (never hash a hash). */
+export const isSecretHash = (value: string): boolean => /^sha256:[A-Za-z0-9_-]{43}$/.test(value);
+
 export function constantTimeEqual(left: string, right: string): boolean {
   const leftBytes = Buffer.from(left, 'utf8');
   const rightBytes = Buffer.from(right, 'utf8');

@@ -8,7 +8,8 @@ import Koa, { type Context, type Next } from 'koa';
 import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 import { systemClock, type Clock } from './clock.ts';
-import { demoPortalsEnabled, type Config } from './config/config.ts';
+import { adminTokens, demoPortalsEnabled, type Config } from './config/config.ts';
+import { adminApi } from './admin/adminApi.ts';
 import { ClientAdministration } from './admin/clientAdministration.ts';
 import { DirectoryAdministration } from './admin/directoryAdministration.ts';
 import { demoPortalUrl, startDemoPortals, type RunningDemoPortals } from './demo/demoPortals.ts';
@@ -355,6 +356,12 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = css;
   });
+  const admin = adminApi(
+    { tokens: adminTokens(config), clients: store.clients, audit: store.auditEvents, directory: new DirectoryAdministration(store), outbox, logger },
+    issuer,
+  );
+  app.use(admin.router.routes());
+  app.use(admin.notFound);
   app.use(association.router.routes());
   app.use(signIn.routes());
   app.use(signIn.allowedMethods());

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { BrokerError, invalidRequest, notFound } from '../errors.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
 import { clientPortals, type ClientPortal, type ClientRecord } from '../store/records.ts';
-import type { ClientRepository } from '../store/store.ts';
+import type { AuditEventRepository, ClientRepository } from '../store/store.ts';
 import { isLoopbackHost } from '../loopback.ts';
 
 
@@ -64,11 +64,56 @@ function clientMetadataOf(request: z.output<typeof newClientSchema>): Record<str
   };
 }
 
+const clientChangesSchema = z
+  .object({
+    name: z.string().trim().min(1).max(200).optional(),
+    portal: newClientSchema.shape.portal.optional(),
+    redirectUris: z.array(redirectUri).min(1, 'at least one redirect URI is required').optional(),
+    postLogoutRedirectUris: z.array(redirectUri).optional(),
+  })
+  .strict();
+
+export type ClientChanges = z.input<typeof clientChangesSchema>;
+
 export class ClientAdministration {
   readonly #clients: ClientRepository;
+  readonly #audit: AuditEventRepository | undefined;
+  readonly #actor: string;
 
-  constructor(clients: ClientRepository) {
+  /** Admin changes become audit events with `actor` when an audit repository is given. */
+  constructor(clients: ClientRepository, audit?: AuditEventRepository, actor = 'cli') {
     this.#clients = clients;
+    this.#audit = audit;
+    this.#actor = actor;
+  }
+
+  async #record(type: string, clientId: string, details?: Record<string, unknown>): Promise<void> {
+    await this.#audit?.record({ type, outcome: 'success', actor: this.#actor, clientId, ...(details ? { details } : {}) });
+  }
+
+  /** Changes a client's name, portal or redirect URIs. */
+  async update(id: string, input: ClientChanges): Promise<ClientRecord> {
+    const parsed = clientChangesSchema.safeParse(input);
+    if (!parsed.success) throw validationError(parsed.error);
+    const changes = parsed.data;
+    const client = await this.show(id);
+    const metadata: Record<string, unknown> = { ...client.metadata };
+    if (changes.name !== undefined) metadata.client_name = changes.name;
+    if (changes.redirectUris) metadata.redirect_uris = changes.redirectUris;
+    if (changes.postLogoutRedirectUris) metadata.post_logout_redirect_uris = changes.postLogoutRedirectUris;
+    const updated = await this.#clients.update(id, { metadata, ...(changes.portal ? { portal: changes.portal } : {}) });
+    if (!updated) throw notFound(`No client with id ${id}`);
+    await this.#record('client.updated', id, { fields: Object.keys(changes) });
+    return updated;
+  }
+
+  /** A disabled client keeps its registration but cannot sign anyone in or get tokens. */
+  async setDisabled(id: string, disabled: boolean): Promise<ClientRecord> {
+    await this.show(id);
+    const updated = await this.#clients.update(id, { disabledAt: disabled ? Date.now() : undefined });
+    if (!updated) throw notFound(`No client with id ${id}`);
+    await this.#record(disabled ? 'client.disabled' : 'client.enabled', id);
+    return updated;
   }
 
   async register(input: NewClient): Promise<RegisteredClient> {
@@ -89,6 +134,7 @@ export class ClientAdministration {
       firstParty: request.firstParty,
       secretHash: clientSecret ? secretHash(clientSecret) : undefined,
     });
+    await this.#record('client.created', id, { portal: request.portal, firstParty: request.firstParty });
     return { client, clientSecret };
   }
 
@@ -125,6 +171,7 @@ export class ClientAdministration {
 
   async remove(id: string): Promise<void> {
     if (!(await this.#clients.remove(id))) throw notFound(`No client with id ${id}`);
+    await this.#record('client.removed', id);
   }
 
   /** Replaces the secret; the old one stops working at once. */
@@ -134,6 +181,7 @@ export class ClientAdministration {
     const clientSecret = generateSecret(32);
     const updated = await this.#clients.update(id, { secretHash: secretHash(clientSecret) });
     if (!updated) throw notFound(`No client with id ${id}`);
+    await this.#record('client.secret_rotated', id);
     return { client: updated, clientSecret };
   }
 
@@ -141,6 +189,7 @@ export class ClientAdministration {
   async setPortal(id: string, portal: ClientPortal): Promise<ClientRecord> {
     const updated = await this.#clients.update(id, { portal });
     if (!updated) throw notFound(`No client with id ${id}`);
+    await this.#record('client.updated', id, { fields: ['portal'] });
     return updated;
   }
 }

@@ -1,10 +1,10 @@
 // Keeping the MBS directory and its bindings: importing profiles, and binding
 // an upstream identity to a profile by hand (admins, support and tests). The
 // CLI and the admin API share this service.
-import { BrokerError, notFound } from '../errors.ts';
-import { parseProfileFile, type RejectedProfileRow } from '../directory/profileImport.ts';
-import type { BoundProfile, Page, PageRequest, ProfileRecord } from '../store/records.ts';
-import type { Store } from '../store/store.ts';
+import { BrokerError, invalidRequest, notFound } from '../errors.ts';
+import { parseProfileFile, profileSchema, type RejectedProfileRow } from '../directory/profileImport.ts';
+import type { AuditEventRecord, BoundProfile, LinkRequestRecord, Page, PageRequest, ProfileRecord } from '../store/records.ts';
+import type { ProfileUpsertOutcome, Store } from '../store/store.ts';
 
 export interface ProfileImportReport {
   created: number;
@@ -75,6 +75,46 @@ export class DirectoryAdministration {
       });
       return { accountId: identity.accountId, profile, movedFrom: previous && previous.accountId !== identity.accountId ? previous.accountId : undefined };
     });
+  }
+
+  /** Creates or replaces one profile (validated like an imported row). */
+  async upsertProfile(input: unknown, actor = 'cli'): Promise<{ outcome: ProfileUpsertOutcome; profile: ProfileRecord }> {
+    const parsed = profileSchema.safeParse(input);
+    if (!parsed.success) {
+      const fields: Record<string, string> = {};
+      for (const issue of parsed.error.issues) fields[issue.path.join('.') || 'input'] = issue.message;
+      throw invalidRequest(`Invalid profile: ${Object.entries(fields).map(([field, message]) => `${field}: ${message}`).join('; ')}`, { fields });
+    }
+    return this.#store.transaction(async (repositories) => {
+      const outcome = await repositories.profiles.upsert(parsed.data);
+      await repositories.auditEvents.record({ type: `profile.${outcome === 'created' ? 'created' : 'updated'}`, outcome: 'success', actor, profileId: parsed.data.id });
+      return { outcome, profile: (await repositories.profiles.find(parsed.data.id))! };
+    });
+  }
+
+  /** Deletes a profile; its binding goes with it. */
+  async removeProfile(profileId: string, actor = 'cli'): Promise<void> {
+    await this.#store.transaction(async (repositories) => {
+      const binding = await repositories.profileBindings.findByProfile(profileId);
+      if (!(await repositories.profiles.remove(profileId))) throw notFound(`No profile with id ${profileId}`);
+      await repositories.auditEvents.record({ type: 'profile.removed', outcome: 'success', actor, profileId, accountId: binding?.accountId, details: { wasBound: binding !== undefined } });
+    });
+  }
+
+  listPendingLinks(query: PageRequest = {}): Promise<Page<LinkRequestRecord>> {
+    return this.#store.linkRequests.listPending(query);
+  }
+
+  /** Makes an unused association link unusable. */
+  async revokeLink(linkId: string, actor = 'cli'): Promise<void> {
+    await this.#store.transaction(async (repositories) => {
+      if (!(await repositories.linkRequests.revoke(linkId))) throw notFound(`No unused link request with id ${linkId}`);
+      await repositories.auditEvents.record({ type: 'association.link_revoked', outcome: 'success', actor, details: { linkId } });
+    });
+  }
+
+  listAuditEvents(query: Parameters<Store['auditEvents']['list']>[0] = {}): Promise<Page<AuditEventRecord>> {
+    return this.#store.auditEvents.list(query);
   }
 
   async unbind(profileId: string, actor = 'cli'): Promise<void> {

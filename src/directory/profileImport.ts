@@ -34,6 +34,9 @@ const rowSchema = z.object({
   roles: z.array(z.string().trim().min(1).max(100)).max(50),
 });
 
+/** One MBS profile as an admin sends it (JSON field names). */
+export const profileSchema = rowSchema;
+
 function describeIssues(error: z.ZodError): string {
   return error.issues.map((issue) => (issue.path.length > 0 && !issue.message.includes(String(issue.path[0])) ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
 }

@@ -101,6 +101,9 @@ export function linkRequestRepository(db: Executor, clock: Clock): LinkRequestRe
       const rows = (await builder.clone().select('*').orderBy('created_at', 'desc').limit(limit).offset(offset)) as Row[];
       return { items: rows.map(toLink), total };
     },
+    async revoke(id) {
+      return (await db('link_requests').where({ id }).whereNull('consumed_at').delete()) > 0;
+    },
   };
 }
 

@@ -37,6 +37,7 @@ const toClient = (row: Row): ClientRecord => ({
   portal: String(row.portal) as ClientPortal,
   firstParty: Boolean(row.first_party),
   secretHash: text(row.secret_hash),
+  disabledAt: row.disabled_at === null || row.disabled_at === undefined ? undefined : Number(row.disabled_at),
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),
 });
@@ -130,6 +131,7 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
         if (changes.portal) update.portal = changes.portal;
         if (changes.firstParty !== undefined) update.first_party = changes.firstParty;
         if ('secretHash' in changes) update.secret_hash = changes.secretHash ?? null;
+        if ('disabledAt' in changes) update.disabled_at = changes.disabledAt ?? null;
         const updated = await db('clients').where({ id }).update(update);
         if (updated === 0) return undefined;
         return toClient((await db('clients').where({ id }).first()) as Row);

@@ -4,6 +4,7 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import type { ClientRecord } from './records.ts';
+import { isSecretHash, secretHash } from '../secrets.ts';
 import type { ClientRepository } from './store.ts';
 import type { Database } from './database.ts';
 
@@ -43,7 +44,8 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.#model === 'Client') {
         const client = await options.clients.find(id);
-        return client ? (options.clientMetadata(client) as AdapterPayload | undefined) : undefined;
+        // A disabled client is unknown to the provider: invalid_client everywhere.
+        return client && client.disabledAt === undefined ? (options.clientMetadata(client) as AdapterPayload | undefined) : undefined;
       }
       return this.#findWhere({ id });
     }
@@ -91,12 +93,15 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
 }
 
 async function upsertClient(clients: ClientRepository, id: string, payload: AdapterPayload): Promise<void> {
-  const { client_id: _clientId, client_secret: _secret, portal, first_party: _firstParty, ...metadata } = payload as Record<string, unknown>;
+  // Dynamic registration: the provider hands the registrant its secret once;
+  // only the hash is kept. A stored hash coming back (an update) stays as it is.
+  const { client_id: _clientId, client_secret: secret, portal, first_party: _firstParty, ...metadata } = payload as Record<string, unknown>;
   const existing = await clients.find(id);
   const clientPortal = portal === 'partnersource' || portal === 'customersource' || portal === 'both' ? portal : 'both';
+  const hash = typeof secret === 'string' && secret.length > 0 ? (isSecretHash(secret) ? secret : secretHash(secret)) : undefined;
   if (existing) {
-    await clients.update(id, { metadata, portal: clientPortal });
+    await clients.update(id, { metadata, portal: clientPortal, ...(hash ? { secretHash: hash } : {}) });
   } else {
-    await clients.create({ id, metadata, portal: clientPortal, firstParty: false, secretHash: undefined });
+    await clients.create({ id, metadata, portal: clientPortal, firstParty: false, secretHash: hash });
   }
 }

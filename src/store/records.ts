@@ -14,6 +14,8 @@ export interface ClientRecord {
   firstParty: boolean;
   /** Hash of the client secret (see src/secrets.ts); undefined for public clients. */
   secretHash: string | undefined;
+  /** When an admin disabled the client; the provider then refuses it. */
+  disabledAt?: number | undefined;
   createdAt: number;
   updatedAt: number;
 }

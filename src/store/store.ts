@@ -30,7 +30,7 @@ export interface ClientRepository {
   create(client: { id: string; metadata: Record<string, unknown>; portal: ClientPortal; firstParty: boolean; secretHash: string | undefined }): Promise<ClientRecord>;
   find(id: string): Promise<ClientRecord | undefined>;
   list(): Promise<ClientRecord[]>;
-  update(id: string, changes: { metadata?: Record<string, unknown>; portal?: ClientPortal; firstParty?: boolean; secretHash?: string | undefined }): Promise<ClientRecord | undefined>;
+  update(id: string, changes: { metadata?: Record<string, unknown>; portal?: ClientPortal; firstParty?: boolean; secretHash?: string | undefined; disabledAt?: number | undefined }): Promise<ClientRecord | undefined>;
   /** Returns false when there was no such client. */
   remove(id: string): Promise<boolean>;
 }
@@ -126,6 +126,8 @@ export interface LinkRequestRepository {
   /** Marks the link used if it is unused and unexpired at the clock's now; of concurrent callers exactly one gets true. */
   consume(id: string): Promise<boolean>;
   listPending(query?: PageRequest): Promise<Page<LinkRequestRecord>>;
+  /** Deletes an unused link, so it can never be confirmed; false when there was no such unused link. */
+  revoke(id: string): Promise<boolean>;
 }
 
 export interface RateLimitRepository {

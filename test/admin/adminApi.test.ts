@@ -1,0 +1,213 @@
+// The admin API as an admin's script uses it: every endpoint, with its 401,
+// 400 (naming the field), 404 and paging; the OpenAPI document covering
+// exactly the routes served; and the admin changes in the audit log.
+import { expect } from 'chai';
+import { startBroker, type RunningBroker } from '../support/broker.ts';
+import { buildProfile } from '../support/factories.ts';
+
+const token = 'admin-token-for-tests-1';
+const rotatedToken = 'admin-token-for-tests-2';
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown> & { items?: Array<Record<string, unknown>>; total?: number; fields?: Record<string, string> };
+}
+
+describe('admin API', function () {
+  this.timeout(30_000);
+  let running: RunningBroker;
+
+  before(async () => {
+    running = await startBroker({ ADMIN_TOKEN: `${token}, ${rotatedToken}` });
+  });
+  after(() => running.stop());
+
+  async function call(method: string, path: string, body?: unknown, options: { token?: string | null; contentType?: string } = {}): Promise<Answer> {
+    const headers: Record<string, string> = {};
+    if (options.token !== null) headers.authorization = `Bearer ${options.token ?? token}`;
+    if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+    const response = await fetch(`${running.issuer}/admin/api${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+    expect(response.headers.get('content-type') ?? 'application/json', `${method} ${path}`).to.match(/json|^$/);
+    const text = await response.text();
+    return { status: response.status, body: text ? (JSON.parse(text) as Answer['body']) : {} };
+  }
+
+  it('refuses every route without a valid token, and accepts each configured token', async () => {
+    for (const [method, path] of [['GET', '/clients'], ['POST', '/clients'], ['GET', '/profiles'], ['DELETE', '/bindings/x'], ['GET', '/audit-events'], ['GET', '/outbox'], ['GET', '/link-requests']] as const) {
+      const anonymous = await call(method, path, undefined, { token: null });
+      expect(anonymous.status, `${method} ${path}`).to.equal(401);
+      expect(anonymous.body.error).to.equal('unauthorized');
+      expect((await call(method, path, undefined, { token: 'admin-token-for-tests-3' })).status).to.equal(401);
+    }
+    expect((await call('GET', '/clients', undefined, { token: rotatedToken })).status).to.equal(200);
+  });
+
+  it('manages clients: create (secret once), list, show, update, rotate, disable, enable, delete', async () => {
+    const bad = await call('POST', '/clients', { portal: 'elsewhere', redirectUris: ['https://rp.example/cb'] });
+    expect(bad.status).to.equal(400);
+    expect(bad.body.fields).to.have.keys('body.portal');
+    const badUri = await call('POST', '/clients', { portal: 'both', redirectUris: ['ftp://rp.example/cb'] });
+    expect(badUri.status).to.equal(400);
+    expect(badUri.body.fields).to.have.keys('redirectUris.0');
+    const unknownField = await call('POST', '/clients', { portal: 'both', redirectUris: ['https://rp.example/cb'], colour: 'blue' });
+    expect(unknownField.status).to.equal(400);
+    expect(JSON.stringify(unknownField.body.fields)).to.contain('colour');
+    expect((await call('POST', '/clients', '{not json')).status).to.equal(400);
+
+    const created = await call('POST', '/clients', { id: 'reports-app', name: 'Reports', portal: 'customersource', redirectUris: ['https://reports.example/cb'], grantTypes: ['client_credentials'] });
+    expect(created.status).to.equal(201);
+    const secret = String(created.body.client_secret);
+    expect(secret).to.have.length.greaterThan(40);
+    expect((await call('POST', '/clients', { id: 'reports-app', portal: 'both', redirectUris: ['https://reports.example/cb'] })).status).to.equal(409);
+
+    const listed = await call('GET', '/clients');
+    expect(listed.body.items!.map((client) => client.client_id)).to.include('reports-app');
+    expect(JSON.stringify(listed.body)).to.not.contain(secret).and.not.contain('sha256:');
+    expect((await call('GET', '/clients/reports-app')).body).to.include({ portal: 'customersource', client_name: 'Reports', disabled: false });
+    expect((await call('GET', '/clients/nobody')).status).to.equal(404);
+
+    const updated = await call('PATCH', '/clients/reports-app', { portal: 'both', redirectUris: ['https://reports.example/callback'] });
+    expect(updated.body).to.deep.include({ portal: 'both', redirect_uris: ['https://reports.example/callback'] });
+    expect((await call('PATCH', '/clients/reports-app', { redirectUris: [] })).body.fields).to.have.key('body.redirectUris');
+    expect((await call('PATCH', '/clients/nobody', { name: 'x' })).status).to.equal(404);
+
+    const tokenWith = (clientSecret: string) =>
+      fetch(`${running.issuer}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`reports-app:${clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      });
+    expect((await tokenWith(secret)).status).to.equal(200);
+    const rotated = await call('POST', '/clients/reports-app/rotate-secret');
+    expect((await tokenWith(secret)).status).to.equal(401);
+    const newSecret = String(rotated.body.client_secret);
+    expect((await tokenWith(newSecret)).status).to.equal(200);
+
+    expect((await call('POST', '/clients/reports-app/disable')).body.disabled).to.equal(true);
+    expect((await tokenWith(newSecret)).status, 'a disabled client gets no token').to.equal(401);
+    expect((await call('POST', '/clients/reports-app/enable')).body.disabled).to.equal(false);
+    expect((await tokenWith(newSecret)).status).to.equal(200);
+
+    expect((await call('DELETE', '/clients/reports-app')).status).to.equal(204);
+    expect((await call('DELETE', '/clients/reports-app')).status).to.equal(404);
+
+    const changes = await call('GET', '/audit-events?client=reports-app&limit=20');
+    expect(changes.body.items!.map((event) => event.type)).to.include.members(['client.created', 'client.updated', 'client.secret_rotated', 'client.disabled', 'client.enabled', 'client.removed']);
+    expect(changes.body.items!.every((event) => event.actor === 'admin-api')).to.equal(true);
+  });
+
+  it('manages profiles: CSV and JSON import, upsert one, list with paging and email search, delete with its binding', async () => {
+    const csv = 'id,portal,email,display_name,organization,roles\nAPI-1,partnersource,Ann@Contoso.example,Ann,Contoso,admin\nAPI-2,partnersource,nope,Bad,Contoso,\n';
+    const imported = await call('POST', '/profiles/import', csv, { contentType: 'text/csv' });
+    expect(imported.status).to.equal(200);
+    expect(imported.body).to.include({ created: 1 });
+    expect((imported.body.rejected as unknown[]).length).to.equal(1);
+    const json = await call('POST', '/profiles/import', [buildProfile({ id: 'API-3', email: 'ann@contoso.example' }), buildProfile({ id: 'API-4' })]);
+    expect(json.body).to.include({ created: 2 });
+    expect((await call('POST', '/profiles/import', { not: 'an array' })).status).to.equal(400);
+
+    const upserted = await call('PUT', '/profiles/API-5', { portal: 'customersource', email: 'Zoe@Fabrikam.example', displayName: 'Zoe', organization: 'Fabrikam', roles: ['member'] });
+    expect(upserted.status).to.equal(201);
+    expect(upserted.body).to.include({ id: 'API-5', email: 'zoe@fabrikam.example' });
+    expect((await call('PUT', '/profiles/API-5', { portal: 'customersource', email: 'zoe@fabrikam.example', displayName: 'Zoe Q', organization: 'Fabrikam', roles: [] })).status).to.equal(200);
+    const invalid = await call('PUT', '/profiles/API-6', { portal: 'customersource', email: 'not-an-email', displayName: 'X', organization: 'Y' });
+    expect(invalid.status).to.equal(400);
+    expect(invalid.body.fields).to.have.key('email');
+
+    const byEmail = await call('GET', '/profiles?email=ann@contoso.example');
+    expect(byEmail.body.items!.map((profile) => profile.id)).to.have.members(['API-1', 'API-3']);
+    const first = await call('GET', '/profiles?limit=2&offset=0');
+    const second = await call('GET', '/profiles?limit=2&offset=2');
+    expect(first.body.items).to.have.length(2);
+    expect(first.body).to.include({ limit: 2, offset: 0 });
+    expect(first.body.total).to.be.at.least(4);
+    expect(second.body.items![0]!.id).to.not.equal(first.body.items![0]!.id);
+    expect((await call('GET', '/profiles?limit=0')).body.fields).to.have.key('query.limit');
+
+    // A bound profile: deleting it removes its binding.
+    await running.broker.store.transaction(async (repositories) => {
+      const account = await repositories.accounts.create({ email: 'zoe@fabrikam.example' });
+      const identity = await repositories.identities.create({ accountId: account.id, issuer: 'https://up.example', subject: 'zoe' });
+      await repositories.profileBindings.bind({ profileId: 'API-5', accountId: account.id, identityId: identity.id, method: 'admin' });
+    });
+    expect((await call('GET', '/bindings?profile=API-5')).body.total).to.equal(1);
+    expect((await call('DELETE', '/profiles/API-5')).status).to.equal(204);
+    expect((await call('GET', '/bindings?profile=API-5')).body.total).to.equal(0);
+    expect((await call('DELETE', '/profiles/API-5')).status).to.equal(404);
+  });
+
+  it('lists and removes bindings by account, profile or email', async () => {
+    const accountId = await running.broker.store.transaction(async (repositories) => {
+      await repositories.profiles.upsert(buildProfile({ id: 'BIND-1', email: 'bo@contoso.example' }));
+      const account = await repositories.accounts.create({ email: 'bo@contoso.example' });
+      const identity = await repositories.identities.create({ accountId: account.id, issuer: 'https://up.example', subject: 'bo' });
+      await repositories.profileBindings.bind({ profileId: 'BIND-1', accountId: account.id, identityId: identity.id, method: 'admin' });
+      return account.id;
+    });
+    expect((await call('GET', `/bindings?account=${accountId}`)).body.total).to.equal(1);
+    expect((await call('GET', '/bindings?email=bo@contoso.example')).body.total).to.equal(1);
+    expect((await call('DELETE', '/bindings/BIND-1')).status).to.equal(204);
+    expect((await call('DELETE', '/bindings/BIND-1')).status).to.equal(404);
+    expect((await call('GET', `/bindings?account=${accountId}`)).body.total).to.equal(0);
+  });
+
+  it('lists and revokes pending link requests, and lists and retries the outbox', async () => {
+    const link = await running.broker.store.transaction(async (repositories) => {
+      await repositories.profiles.upsert(buildProfile({ id: 'LINK-1' }));
+      return repositories.linkRequests.create({ tokenHash: 'sha256:abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ', flowId: undefined, profileId: 'LINK-1', issuer: 'https://up.example', subject: 'li', interactionUid: undefined, expiresAt: Date.now() + 60_000 });
+    });
+    const pending = await call('GET', '/link-requests');
+    expect(pending.body.items!.map((item) => item.id)).to.include(link.id);
+    expect(JSON.stringify(pending.body)).to.not.contain('sha256:');
+    expect((await call('POST', `/link-requests/${link.id}/revoke`)).status).to.equal(204);
+    expect((await call('POST', `/link-requests/${link.id}/revoke`)).status).to.equal(404);
+
+    await running.broker.outboxWorker.stop();
+    const id = await running.broker.outbox.queue(running.broker.database, { kind: 'test', recipient: 'ops@contoso.example', subject: 'Held', html: '<p>secret link</p>', text: 'secret link' });
+    const outbox = await call('GET', '/outbox?pending=true');
+    expect(outbox.body.items!.map((item) => item.id)).to.include(id);
+    expect(JSON.stringify(outbox.body)).to.not.contain('secret link');
+    expect((await call('POST', `/outbox/${id}/retry`)).status).to.equal(204);
+    expect((await call('POST', '/outbox/no-such-message/retry')).status).to.equal(404);
+  });
+
+  it('filters audit events by type, client and time range, with paging', async () => {
+    const now = Date.now();
+    const since = new Date(now - 60 * 60 * 1000).toISOString();
+    const all = await call('GET', `/audit-events?since=${encodeURIComponent(since)}&limit=500`);
+    expect(all.body.total).to.be.greaterThan(5);
+    const typed = await call('GET', '/audit-events?type=client.created');
+    expect(typed.body.items!.every((event) => event.type === 'client.created')).to.equal(true);
+    const future = await call('GET', `/audit-events?since=${encodeURIComponent(new Date(now + 3_600_000).toISOString())}`);
+    expect(future.body.total).to.equal(0);
+    const page = await call('GET', '/audit-events?limit=1&offset=1');
+    expect(page.body.items).to.have.length(1);
+    expect((await call('GET', '/audit-events?until=tomorrow')).body.fields).to.have.key('query.until');
+  });
+
+  it('answers unknown admin routes with a JSON 404', async () => {
+    const missing = await call('GET', '/nothing-here');
+    expect(missing.status).to.equal(404);
+    expect(missing.body.error).to.equal('not_found');
+  });
+
+  it('publishes an OpenAPI 3.1 document with exactly the routes it serves', async () => {
+    const response = await fetch(`${running.issuer}/admin/api/openapi.json`);
+    const document = (await response.json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    expect(document.openapi).to.equal('3.1.0');
+    const documented = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`));
+    expect(documented).to.have.members([
+      'POST /clients', 'GET /clients', 'GET /clients/{clientId}', 'PATCH /clients/{clientId}', 'POST /clients/{clientId}/rotate-secret',
+      'POST /clients/{clientId}/disable', 'POST /clients/{clientId}/enable', 'DELETE /clients/{clientId}',
+      'POST /profiles/import', 'PUT /profiles/{profileId}', 'GET /profiles', 'DELETE /profiles/{profileId}',
+      'GET /bindings', 'DELETE /bindings/{profileId}', 'GET /link-requests', 'POST /link-requests/{linkId}/revoke',
+      'GET /outbox', 'POST /outbox/{messageId}/retry', 'GET /audit-events',
+    ]);
+    // Every documented route answers (401 without a token, never 404).
+    for (const entry of documented) {
+      const [method, path] = entry.split(' ') as [string, string];
+      const answer = await call(method, path.replace(/\{\w+\}/g, 'x'), undefined, { token: null });
+      expect(answer.status, entry).to.equal(401);
+    }
+  });
+});

@@ -4,7 +4,7 @@
 // same administration services the admin API uses.
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, productionProblems, type Config } from './config/config.ts';
 import { maskedConfiguration } from './config/reference.ts';
 import { ClientAdministration, grantTypes, type GrantType } from './admin/clientAdministration.ts';
@@ -46,6 +46,12 @@ async function withStore<Result>(work: (context: { config: Config; store: Store;
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function parseTime(value: string): number {
+  const time = Date.parse(value);
+  if (Number.isNaN(time) || !/^\d{4}-\d{2}-\d{2}/.test(value)) throw new InvalidArgumentError('expected an ISO 8601 time such as 2026-11-25T10:00:00Z');
+  return time;
+}
 
 function describeClient(client: ClientRecord): string {
   const metadata = client.metadata;
@@ -182,7 +188,7 @@ export function buildProgram(): Command {
     .action(async (options: { redirectUri: string[]; portal: 'partnersource' | 'customersource' | 'both'; id?: string; name?: string; postLogoutRedirectUri?: string[]; grantType?: GrantType[]; public?: boolean; firstParty?: boolean }, command: Command) => {
       const output = outputFor(command);
       await withStore(async ({ store }) => {
-        const { client, clientSecret } = await new ClientAdministration(store.clients).register({
+        const { client, clientSecret } = await new ClientAdministration(store.clients, store.auditEvents).register({
           id: options.id,
           name: options.name,
           portal: options.portal,
@@ -203,7 +209,7 @@ export function buildProgram(): Command {
     .action(async (_options, command: Command) => {
       const output = outputFor(command);
       await withStore(async ({ store }) => {
-        const list = await new ClientAdministration(store.clients).list();
+        const list = await new ClientAdministration(store.clients, store.auditEvents).list();
         output(list.map(clientJson), () =>
           list.length === 0 ? 'no clients' : list.map((client) => `${client.id}\t${client.portal}\t${client.secretHash ? 'confidential' : 'public'}\t${String(client.metadata.client_name ?? '')}`).join('\n'),
         );
@@ -215,7 +221,7 @@ export function buildProgram(): Command {
     .action(async (clientId: string, _options, command: Command) => {
       const output = outputFor(command);
       await withStore(async ({ store }) => {
-        const client = await new ClientAdministration(store.clients).show(clientId);
+        const client = await new ClientAdministration(store.clients, store.auditEvents).show(clientId);
         output(clientJson(client), () => describeClient(client));
       });
     });
@@ -225,7 +231,7 @@ export function buildProgram(): Command {
     .action(async (clientId: string, _options, command: Command) => {
       const output = outputFor(command);
       await withStore(async ({ store }) => {
-        await new ClientAdministration(store.clients).remove(clientId);
+        await new ClientAdministration(store.clients, store.auditEvents).remove(clientId);
         output({ removed: clientId }, () => `removed ${clientId}`);
       });
     });
@@ -235,7 +241,7 @@ export function buildProgram(): Command {
     .action(async (clientId: string, _options, command: Command) => {
       const output = outputFor(command);
       await withStore(async ({ store }) => {
-        const { client, clientSecret } = await new ClientAdministration(store.clients).rotateSecret(clientId);
+        const { client, clientSecret } = await new ClientAdministration(store.clients, store.auditEvents).rotateSecret(clientId);
         output({ client_id: client.id, client_secret: clientSecret }, () => `client_secret: ${clientSecret}\n\nStore the secret now: it is shown only once.`);
       });
     });
@@ -350,6 +356,43 @@ export function buildProgram(): Command {
         await manager.ensureKeys();
         const list = (await manager.rotate()).map(keyJson);
         output(list, () => list.map((key) => `${key.kid}\t${key.alg}\t${key.status}\t${key.created_at}`).join('\n'));
+      });
+    });
+
+  const audit = program.command('audit').description('the audit log');
+  audit
+    .command('list')
+    .description('audit events, newest first')
+    .option('--type <type>', 'only this event type (e.g. sign_in, binding.created, client.created)')
+    .option('--account <accountId>', 'only events of this account')
+    .option('--profile <profileId>', 'only events of this profile')
+    .option('--client <clientId>', 'only events of this client')
+    .option('--since <time>', 'from this ISO 8601 time', parseTime)
+    .option('--until <time>', 'before this ISO 8601 time', parseTime)
+    .option('--limit <n>', 'page size', (value) => Number.parseInt(value, 10), 50)
+    .option('--offset <n>', 'events to skip', (value) => Number.parseInt(value, 10), 0)
+    .action(async (options: { type?: string; account?: string; profile?: string; client?: string; since?: number; until?: number; limit: number; offset: number }, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store }) => {
+        const page = await new DirectoryAdministration(store).listAuditEvents({
+          limit: options.limit,
+          offset: options.offset,
+          ...(options.type ? { type: options.type } : {}),
+          ...(options.account ? { accountId: options.account } : {}),
+          ...(options.profile ? { profileId: options.profile } : {}),
+          ...(options.client ? { clientId: options.client } : {}),
+          ...(options.since === undefined ? {} : { since: options.since }),
+          ...(options.until === undefined ? {} : { until: options.until }),
+        });
+        const items = page.items.map((event) => ({ ...event, occurredAt: new Date(event.occurredAt).toISOString() }));
+        output({ items, total: page.total }, () =>
+          [
+            ...items.map((event) =>
+              [event.occurredAt, event.type, event.outcome, event.actor ?? '-', event.accountId ?? '-', event.profileId ?? '-', event.clientId ?? '-', event.ip ?? '-'].join('\t'),
+            ),
+            `(${items.length} of ${page.total})`,
+          ].join('\n'),
+        );
       });
     });
 

@@ -289,6 +289,13 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     trustProxy: config.trustProxy,
   });
   logProviderEvents(provider, logger);
+  // Sign-outs are audit events like sign-ins.
+  provider.on('end_session.success', (ctx) => {
+    const accountId = ctx.oidc.session?.accountId;
+    store.auditEvents
+      .record({ type: 'logout', outcome: 'success', actor: 'user', ...(accountId ? { accountId } : {}), ...(ctx.oidc.client ? { clientId: ctx.oidc.client.clientId } : {}), ip: ctx.ip })
+      .catch((error: unknown) => logger.error({ err: error }, 'recording a logout failed'));
+  });
 
   const demos = demoPortalsEnabled(config);
   const outbox = new Outbox(database, clock);
@@ -383,7 +390,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   app.use(mount(provider));
 
   const sweeper = setInterval(() => {
-    store.sweepExpired().catch((error: unknown) => logger.error({ err: error }, 'sweeping expired rows failed'));
+    store.sweepExpired({ auditRetentionMilliseconds: config.auditRetention * 24 * 60 * 60 * 1000 }).catch((error: unknown) => logger.error({ err: error }, 'sweeping expired rows failed'));
   }, config.sweepInterval * 1000);
   sweeper.unref();
   outboxWorker.start(config.outboxInterval);
@@ -401,11 +408,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     outboxWorker,
     devMailbox,
     async listen() {
-      server = createServer(app.callback());
-      await new Promise<void>((resolve, reject) => {
-        server!.once('error', reject);
-        server!.listen(config.port, config.host, () => resolve());
-      });
+      // The demo portals first: once the broker answers, everything a newcomer opens does.
       if (demos) {
         demoPortals = await startDemoPortals({
           issuer,
@@ -417,6 +420,11 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
           logger,
         });
       }
+      server = createServer(app.callback());
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', reject);
+        server!.listen(config.port, config.host, () => resolve());
+      });
       return { port: (server.address() as AddressInfo).port, server };
     },
     async close() {

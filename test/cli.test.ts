@@ -117,6 +117,19 @@ describe('mbs-broker command line', function () {
     expect(ready.exitCode).to.equal(0);
   });
 
+  it('audit list: admin changes are audit events, filtered by type and time', async () => {
+    await runCliJson(['clients', 'add', '--id', 'audited-portal', '--portal', 'partnersource', '--redirect-uri', 'https://ps.example/cb'], environment);
+    await runCliJson(['clients', 'rotate-secret', 'audited-portal'], environment);
+    const created = await runCliJson<{ items: Array<{ type: string; actor: string; clientId: string; occurredAt: string }>; total: number }>(['audit', 'list', '--type', 'client.created'], environment);
+    expect(created.items[0]).to.include({ type: 'client.created', actor: 'cli', clientId: 'audited-portal' });
+    const all = await runCliJson<{ total: number }>(['audit', 'list', '--client', 'audited-portal', '--since', '2020-01-01T00:00:00Z'], environment);
+    expect(all.total).to.equal(2);
+    expect((await runCliJson<{ total: number }>(['audit', 'list', '--until', '2020-01-01T00:00:00Z'], environment)).total).to.equal(0);
+    const bad = await runCli(['audit', 'list', '--since', 'yesterday'], environment);
+    expect(bad.exitCode).to.not.equal(0);
+    expect(bad.stderr).to.contain('ISO 8601');
+  });
+
   it('migrate: applies the schema once, then reports it current', async () => {
     expect((await runCliJson<{ applied: string[] }>(['migrate'], environment)).applied).to.have.length.greaterThan(0);
     expect((await runCliJson<{ applied: string[] }>(['migrate'], environment)).applied).to.deep.equal([]);

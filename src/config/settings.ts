@@ -188,6 +188,12 @@ export const settings = {
     defaultValue: '3002',
     description: 'Port of the CustomerSource demo portal (on the issuer’s host name).',
   },
+  auditRetention: {
+    env: 'AUDIT_RETENTION_DAYS',
+    schema: positiveInteger,
+    defaultValue: '365',
+    description: 'Days audit events are kept; older ones are deleted by the sweeper.',
+  },
   metricsToken: {
     env: 'METRICS_TOKEN',
     schema: z.string().min(16, 'must be at least 16 characters').optional(),

@@ -451,12 +451,14 @@ export function createStore(database: Database, clock: Clock, observer: StoreObs
       recorded.forEach(notify);
       return result;
     },
-    async sweepExpired() {
+    async sweepExpired(options = {}) {
       // oidc-provider's records expire by real time (the adapter's), ours by the clock.
       const payloads = await database('oidc_payloads').where('expires_at', '<', Date.now()).delete();
       const transactions = await database('upstream_transactions').where('expires_at', '<', clock.now()).delete();
       const counters = await database('rate_limit_counters').where('expires_at', '<', clock.now()).delete();
-      return payloads + transactions + counters;
+      const audit =
+        options.auditRetentionMilliseconds === undefined ? 0 : await database('audit_events').where('occurred_at', '<', clock.now() - options.auditRetentionMilliseconds).delete();
+      return payloads + transactions + counters + audit;
     },
   };
 }

@@ -159,5 +159,6 @@ export interface Store extends Repositories {
   /** Runs `work` in one database transaction with repositories bound to it. */
   transaction<Result>(work: (repositories: Repositories) => Promise<Result>): Promise<Result>;
   /** Deletes expired oidc payloads, upstream transactions and rate-limit windows; returns rows removed. */
-  sweepExpired(): Promise<number>;
+  /** Deletes expired rows, and audit events older than `auditRetentionMilliseconds` when given. */
+  sweepExpired(options?: { auditRetentionMilliseconds?: number }): Promise<number>;
 }

@@ -110,7 +110,7 @@ describe('first-login association', function () {
     expect((more.mbs_profiles as Array<{ organization: string }>).map((profile) => profile.organization).sort()).to.deep.equal(['Contoso Consulting', 'Contoso Partners']);
 
     const events = (await running.broker.store.auditEvents.list({ limit: 500 })).items.map((event) => event.type);
-    for (const type of ['association.started', 'association.email_submitted', 'association.link_queued', 'association.link_opened', 'binding.created']) expect(events).to.include(type);
+    for (const type of ['sign_in', 'association.started', 'association.email_submitted', 'association.link_queued', 'association.link_opened', 'binding.created']) expect(events).to.include(type);
   });
 
   it('continues the waiting tab by itself when the link is confirmed on another device', async () => {

@@ -148,6 +148,10 @@ describe('sign-in through the upstream for an associated identity', function () 
     const confirmed = await browser.post(new URL(formAction(confirmation.body), running.issuer).href, { xsrf: xsrf!, logout: 'yes' });
     const { location } = await browser.follow(new URL(confirmed.headers.get('location')!, running.issuer).href, (next) => next.href.startsWith(postLogoutRedirectUri));
     expect(location?.href.startsWith(postLogoutRedirectUri)).to.equal(true);
+    const logouts = await running.broker.store.auditEvents.list({ type: 'logout' });
+    expect(logouts.total, 'the sign-out is an audit event').to.be.greaterThan(0);
+    expect(logouts.items[0]).to.include({ outcome: 'success', actor: 'user' });
+    expect(logouts.items[0]!.accountId).to.be.a('string');
 
     // The broker session is gone: the next sign-in goes to the upstream again
     // (which still has its own session, so it answers silently).

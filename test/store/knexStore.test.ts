@@ -149,6 +149,21 @@ for (const testDatabase of testDatabases()) {
         expect((await store.auditEvents.list({ until: clock.now() - 1 })).total).to.equal(1);
         expect((await store.auditEvents.list({ since: clock.now() })).total).to.equal(2);
       });
+
+      it('are kept for the retention period and swept after it (clock moved)', async () => {
+        const before = (await store.auditEvents.list({ limit: 500 })).total;
+        await store.auditEvents.record({ type: 'logout', outcome: 'success', accountId: 'retained' });
+        const day = 24 * 60 * 60 * 1000;
+        clock.advance(30 * day);
+        await store.auditEvents.record({ type: 'logout', outcome: 'success', accountId: 'recent' });
+        await store.sweepExpired({ auditRetentionMilliseconds: 31 * day });
+        expect((await store.auditEvents.list({ accountId: 'retained' })).total).to.equal(1);
+        clock.advance(2 * day);
+        await store.sweepExpired({ auditRetentionMilliseconds: 31 * day });
+        expect((await store.auditEvents.list({ accountId: 'retained' })).total).to.equal(0);
+        expect((await store.auditEvents.list({ accountId: 'recent' })).total).to.equal(1);
+        expect((await store.auditEvents.list({ limit: 500 })).total).to.be.lessThan(before + 2);
+      });
     });
 
     describe('upstream transactions', () => {

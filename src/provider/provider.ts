@@ -87,6 +87,18 @@ function readerLocale(ctx: KoaContextWithOIDC): Locale {
   return negotiateLocale({ uiLocales: typeof uiLocales === 'string' ? uiLocales : undefined, acceptLanguage: ctx.get('accept-language') || undefined });
 }
 
+/** The registration policy an initial access token for `portal` carries. */
+export const registrationPolicy = (portal: ClientPortal): string => `portal:${portal}`;
+
+/**
+ * Issues an initial access token for dynamic registration: clients
+ * registered with it belong to `portal`. The value is returned once.
+ */
+export async function issueInitialAccessToken(provider: Provider, portal: ClientPortal, expiresInSeconds: number): Promise<{ token: string; expiresAt: number }> {
+  const token = await new provider.InitialAccessToken({ expiresIn: expiresInSeconds, policies: [registrationPolicy(portal)] }).save();
+  return { token, expiresAt: Date.now() + expiresInSeconds * 1000 };
+}
+
 /** Why the login prompt asks again when a signed-in account has no profile of the asking portal. */
 export const noProfileForPortal = 'no_profile_for_portal';
 
@@ -170,6 +182,23 @@ export function createProvider(options: ProviderOptions): Provider {
       },
     },
     features: {
+      // Dynamic registration (RFC 7591) only with an initial access token that
+      // an admin issued for one portal; management of it (RFC 7592).
+      registration: {
+        enabled: true,
+        initialAccessToken: true,
+        policies: Object.fromEntries(
+          clientPortals.map((portal) => [
+            registrationPolicy(portal),
+            (_ctx: unknown, properties: Record<string, unknown>) => {
+              properties.portal = portal;
+              // Registrants are never first party: their users see the consent screen.
+              properties.first_party = false;
+            },
+          ]),
+        ),
+      },
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },

@@ -1,6 +1,9 @@
 // oidc-provider's persistence on knex: every model in the oidc_payloads table
 // (clients excepted: they live in `clients`), with an atomic consume so that
 // of parallel redemptions of one code or refresh token exactly one wins.
+// Bearer values (codes, tokens, initial and registration access tokens) are
+// their own ids: those rows are keyed by the value's hash and keep no copy
+// of it, so a database dump hands out no working token.
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import type { ClientRecord } from './records.ts';
@@ -16,12 +19,21 @@ export interface OidcAdapterOptions {
 
 const table = 'oidc_payloads';
 
+const bearerModels = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'ClientCredentials', 'InitialAccessToken', 'RegistrationAccessToken']);
+
 export function createOidcAdapter(database: Database, options: OidcAdapterOptions) {
   return class KnexAdapter implements Adapter {
     readonly #model: string;
+    readonly #bearer: boolean;
 
     constructor(model: string) {
       this.#model = model;
+      this.#bearer = bearerModels.has(model);
+    }
+
+    /** The row id: the hash of a bearer value, the id itself otherwise. */
+    #key(id: string): string {
+      return this.#bearer ? secretHash(id) : id;
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
@@ -29,10 +41,11 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
         await upsertClient(options.clients, id, payload);
         return;
       }
+      const { jti: _value, ...stored } = payload;
       const row = {
         type: this.#model,
-        id,
-        payload: JSON.stringify(payload),
+        id: this.#key(id),
+        payload: JSON.stringify(this.#bearer ? stored : payload),
         grant_id: payload.grantId ?? null,
         uid: payload.uid ?? null,
         user_code: payload.userCode ?? null,
@@ -47,7 +60,9 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
         // A disabled client is unknown to the provider: invalid_client everywhere.
         return client && client.disabledAt === undefined ? (options.clientMetadata(client) as AdapterPayload | undefined) : undefined;
       }
-      return this.#findWhere({ id });
+      const payload = await this.#findWhere({ id: this.#key(id) });
+      if (payload && this.#bearer) payload.jti = id;
+      return payload;
     }
 
     findByUid(uid: string): Promise<AdapterPayload | undefined> {
@@ -72,7 +87,7 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
 
     async consume(id: string): Promise<void> {
       const updated = await database(table)
-        .where({ type: this.#model, id })
+        .where({ type: this.#model, id: this.#key(id) })
         .whereNull('consumed_at')
         .update({ consumed_at: Date.now() });
       if (updated === 0) throw new errors.InvalidGrant('grant already consumed');
@@ -83,7 +98,7 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
         await options.clients.remove(id);
         return;
       }
-      await database(table).where({ type: this.#model, id }).delete();
+      await database(table).where({ type: this.#model, id: this.#key(id) }).delete();
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

@@ -11,12 +11,15 @@ import { ClientAdministration, grantTypes, type GrantType } from './admin/client
 import { DirectoryAdministration } from './admin/directoryAdministration.ts';
 import { isBrokerError } from './errors.ts';
 import { KeyManager } from './provider/keys.ts';
+import { clientMetadata, createProvider, issueInitialAccessToken } from './provider/provider.ts';
+import { createOidcAdapter } from './store/oidcAdapter.ts';
+import { createPageRenderer } from './flows/pages.ts';
 import { createBroker, devUpstreamPath } from './server.ts';
 import { devSubject } from './upstream/devUpstream.ts';
 import { openDatabase, type Database } from './store/database.ts';
 import { createStore } from './store/knexStore.ts';
 import { migrateToLatest, pendingMigrations } from './store/migrations.ts';
-import type { ClientRecord } from './store/records.ts';
+import type { ClientPortal, ClientRecord } from './store/records.ts';
 import type { Store } from './store/store.ts';
 import { systemClock } from './clock.ts';
 import { Outbox } from './mail/outbox.ts';
@@ -243,6 +246,37 @@ export function buildProgram(): Command {
       await withStore(async ({ store }) => {
         const { client, clientSecret } = await new ClientAdministration(store.clients, store.auditEvents).rotateSecret(clientId);
         output({ client_id: client.id, client_secret: clientSecret }, () => `client_secret: ${clientSecret}\n\nStore the secret now: it is shown only once.`);
+      });
+    });
+
+  clients
+    .command('initial-access-token')
+    .description('issue an initial access token for dynamic client registration (RFC 7591); printed once')
+    .addOption(new Option('--portal <portal>', 'portal of the clients registered with it').choices(['partnersource', 'customersource', 'both']).makeOptionMandatory())
+    .option('--expires-in <seconds>', 'lifetime in seconds', (value) => Number.parseInt(value, 10), 86_400)
+    .action(async (options: { portal: ClientPortal; expiresIn: number }, command: Command) => {
+      const output = outputFor(command);
+      if (!Number.isInteger(options.expiresIn) || options.expiresIn < 60) throw new InvalidArgumentError('--expires-in must be at least 60 seconds');
+      await withStore(async ({ store, config, database }) => {
+        const manager = keyManager(store, config);
+        await manager.ensureKeys();
+        const provider = createProvider({
+          issuer: config.issuer.replace(/\/$/, ''),
+          adapter: createOidcAdapter(database, { clients: store.clients, clientMetadata }),
+          jwks: await manager.privateJwks(),
+          cookieKeys: await manager.cookieKeys(),
+          ttl: { accessToken: config.accessTokenTtl, idToken: config.idTokenTtl, refreshToken: config.refreshTokenTtl, session: config.sessionTtl, interaction: config.interactionTtl },
+          accounts: store.accounts,
+          profileBindings: store.profileBindings,
+          pages: createPageRenderer({ cache: true, supportEmail: config.supportEmail }),
+          trustProxy: config.trustProxy,
+        });
+        const issued = await issueInitialAccessToken(provider, options.portal, options.expiresIn);
+        await store.auditEvents.record({ type: 'registration.initial_access_token_issued', outcome: 'success', actor: 'cli', details: { portal: options.portal, expiresInSeconds: options.expiresIn } });
+        const expiresAt = new Date(issued.expiresAt).toISOString();
+        output({ initial_access_token: issued.token, portal: options.portal, expires_at: expiresAt }, () =>
+          [`initial access token (shown once): ${issued.token}`, `portal: ${options.portal}`, `expires: ${expiresAt}`, `register at ${config.issuer.replace(/\/$/, '')}/reg with Authorization: Bearer <token>`].join('\n'),
+        );
       });
     });
 

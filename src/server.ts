@@ -24,14 +24,14 @@ import { DevMailbox, createSmtpTransport, type MailTransport } from './mail/tran
 import { OutboxWorker } from './mail/worker.ts';
 import { createLogger, type Logger } from './logging.ts';
 import { KeyManager } from './provider/keys.ts';
-import { brandingPortal, clientMetadata, createProvider } from './provider/provider.ts';
+import { brandingPortal, clientMetadata, createProvider, issueInitialAccessToken } from './provider/provider.ts';
 import { openDatabase, type Database } from './store/database.ts';
 import { createStore } from './store/knexStore.ts';
 import { migrateToLatest, pendingMigrations } from './store/migrations.ts';
 import { BrokerMetrics } from './operations/metrics.ts';
 import { healthRoutes } from './operations/health.ts';
 import { requestLogging } from './operations/requestLogging.ts';
-import { constantTimeEqual } from './secrets.ts';
+import { constantTimeEqual, isSecretHash } from './secrets.ts';
 import { createOidcAdapter } from './store/oidcAdapter.ts';
 import type { Store } from './store/store.ts';
 import type { Portal } from './store/records.ts';
@@ -194,6 +194,21 @@ function logProviderEvents(provider: Provider, logger: Logger): void {
   provider.on('grant.success', (ctx: { oidc?: { client?: { clientId?: string } } }) => logger.debug({ event: 'grant.success', clientId: ctx?.oidc?.client?.clientId }, 'token issued'));
   provider.on('end_session.success', (ctx: { oidc?: { client?: { clientId?: string } } }) => logger.info({ event: 'end_session.success', clientId: ctx?.oidc?.client?.clientId }, 'signed out'));
   provider.on('grant.revoked', (_ctx: unknown, grantId: string) => logger.info({ event: 'grant.revoked', grantId }, 'grant revoked'));
+}
+
+/**
+ * Client secrets are stored hashed: RFC 7592 reads and updates of a
+ * registration must not echo the stored hash as if it were the secret (the
+ * secret itself was returned once, at registration).
+ */
+async function hideStoredClientSecrets(ctx: Context, next: Next): Promise<void> {
+  await next();
+  if (!ctx.path.startsWith('/reg/') || typeof ctx.body !== 'object' || ctx.body === null) return;
+  const body = ctx.body as Record<string, unknown>;
+  if (typeof body.client_secret === 'string' && isSecretHash(body.client_secret)) {
+    delete body.client_secret;
+    delete body.client_secret_expires_at;
+  }
 }
 
 /** GET /metrics in Prometheus text format, behind a bearer token when one is configured. */
@@ -364,7 +379,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     ctx.body = css;
   });
   const admin = adminApi(
-    { tokens: adminTokens(config), clients: store.clients, audit: store.auditEvents, directory: new DirectoryAdministration(store), outbox, logger },
+    { tokens: adminTokens(config), clients: store.clients, audit: store.auditEvents, directory: new DirectoryAdministration(store), outbox, logger, issueInitialAccessToken: (portal, expiresIn) => issueInitialAccessToken(provider, portal, expiresIn) },
     issuer,
   );
   app.use(admin.router.routes());
@@ -387,6 +402,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     });
   }
   if (devUpstream) app.use(mount(devUpstreamPath, devUpstream.app));
+  app.use(hideStoredClientSecrets);
   app.use(mount(provider));
 
   const sweeper = setInterval(() => {

@@ -25,6 +25,8 @@ export interface AdminApiDependencies {
   directory: DirectoryAdministration;
   outbox: Outbox;
   logger: Logger;
+  /** Issues an initial access token for dynamic registration of `portal` clients. */
+  issueInitialAccessToken(portal: 'partnersource' | 'customersource' | 'both', expiresInSeconds: number): Promise<{ token: string; expiresAt: number }>;
 }
 
 const paging = {
@@ -150,6 +152,15 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
       handle: async ({ params }) => {
         await clients.remove(params.clientId!);
         return undefined;
+      } },
+
+    { method: 'post', path: '/initial-access-tokens', tag: 'clients', summary: 'Issue an initial access token for dynamic registration (RFC 7591); clients registered with it belong to its portal. Returned once.',
+      body: z.object({ portal: z.enum(['partnersource', 'customersource', 'both']), expiresInSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(86_400) }).strict(), status: 201,
+      handle: async ({ body }) => {
+        const { portal, expiresInSeconds } = body as { portal: 'partnersource' | 'customersource' | 'both'; expiresInSeconds: number };
+        const issued = await dependencies.issueInitialAccessToken(portal, expiresInSeconds);
+        await dependencies.audit.record({ type: 'registration.initial_access_token_issued', outcome: 'success', actor: 'admin-api', details: { portal, expiresInSeconds } });
+        return { initial_access_token: issued.token, portal, expires_at: new Date(issued.expiresAt).toISOString() };
       } },
 
     // Profiles.

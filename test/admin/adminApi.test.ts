@@ -201,7 +201,7 @@ describe('admin API', function () {
       'POST /clients/{clientId}/disable', 'POST /clients/{clientId}/enable', 'DELETE /clients/{clientId}',
       'POST /profiles/import', 'PUT /profiles/{profileId}', 'GET /profiles', 'DELETE /profiles/{profileId}',
       'GET /bindings', 'DELETE /bindings/{profileId}', 'GET /link-requests', 'POST /link-requests/{linkId}/revoke',
-      'GET /outbox', 'POST /outbox/{messageId}/retry', 'GET /audit-events',
+      'GET /outbox', 'POST /outbox/{messageId}/retry', 'GET /audit-events', 'POST /initial-access-tokens',
     ]);
     // Every documented route answers (401 without a token, never 404).
     for (const entry of documented) {

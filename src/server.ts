@@ -32,7 +32,8 @@ import { BrokerMetrics } from './operations/metrics.ts';
 import { healthRoutes } from './operations/health.ts';
 import { requestLogging } from './operations/requestLogging.ts';
 import { constantTimeEqual, isSecretHash } from './secrets.ts';
-import { createOidcAdapter } from './store/oidcAdapter.ts';
+import { createOidcAdapter, revokeAccount } from './store/oidcAdapter.ts';
+import { accountCallbackPath, accountClientId, accountRoutes } from './flows/account.ts';
 import type { Store } from './store/store.ts';
 import type { Portal } from './store/records.ts';
 import { createDevUpstream } from './upstream/devUpstream.ts';
@@ -319,12 +320,13 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   outboxForMetrics = outbox;
   const outboxWorker = new OutboxWorker({ outbox, transport, clock, logger, from: config.mailFrom, observer: metrics });
   const csrf = createCsrfTokens(cookieKeys[0]!);
+  const emailRenderer = createEmailRenderer({ cache: config.nodeEnv !== 'development' });
   const association = associationRoutes({
     provider,
     upstream,
     store,
     outbox,
-    emails: createEmailRenderer({ cache: config.nodeEnv !== 'development' }),
+    emails: emailRenderer,
     pages,
     csrf,
     clock,
@@ -377,6 +379,28 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     ctx.type = 'text/css';
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = css;
+  });
+  const account = accountRoutes({
+    provider,
+    store,
+    outbox,
+    emails: emailRenderer,
+    pages,
+    csrf,
+    issuer,
+    supportEmail: config.supportEmail,
+    revokeAccount: (accountId) => revokeAccount(database, accountId),
+  });
+  app.use(account.routes());
+  // The account page signs people in as the broker's own first-party client.
+  await new ClientAdministration(store.clients).registerOrReplace({
+    id: accountClientId,
+    name: 'Microsoft Dynamics account',
+    portal: 'both',
+    public: true,
+    firstParty: true,
+    redirectUris: [`${issuer}${accountCallbackPath}`],
+    grantTypes: ['authorization_code'],
   });
   const admin = adminApi(
     { tokens: adminTokens(config), clients: store.clients, audit: store.auditEvents, directory: new DirectoryAdministration(store), outbox, logger, issueInitialAccessToken: (portal, expiresIn) => issueInitialAccessToken(provider, portal, expiresIn) },

@@ -14,7 +14,7 @@ import { parseEmail } from '../directory/email.ts';
 import type { Logger } from '../logging.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { EmailRenderer, RenderedEmail } from '../mail/render.ts';
-import { brandingPortal, clientPortal } from '../provider/provider.ts';
+import { associationRequested, brandingPortal, clientPortal } from '../provider/provider.ts';
 import { portalBranding, portalName } from '../directory/portals.ts';
 import type { Locale } from '../i18n.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
@@ -105,6 +105,8 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     const portal = clientPortal(client);
     const profiles = await store.profileBindings.listProfilesByAccount(identity.accountId, portal === 'both' ? undefined : portal);
     if (profiles.length === 0) return false;
+    // Asked from the account page: continue only once this flow bound a profile.
+    if (((details.prompt.reasons ?? []) as string[]).includes(associationRequested) && flow.state !== 'bound') return false;
     ctx.cookies.set(waitingBrowserCookie, null, { path: '/' });
     await store.identities.recordSignIn(identity.id, {});
     await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: identity.accountId, clientId: client.clientId, ip: ctx.ip, details: { via: 'association' } });

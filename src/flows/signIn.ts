@@ -10,7 +10,7 @@ import type Provider from 'oidc-provider';
 import type { Clock } from '../clock.ts';
 import { BrokerError, invalidRequest } from '../errors.ts';
 import type { Logger } from '../logging.ts';
-import { brandingPortal, clientPortal, isFirstPartyClient } from '../provider/provider.ts';
+import { associationRequested, brandingPortal, clientPortal, isFirstPartyClient } from '../provider/provider.ts';
 import type { Store } from '../store/store.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import type { CsrfTokens } from './csrf.ts';
@@ -101,6 +101,15 @@ export function signInRoutes(dependencies: SignInDependencies): Router {
   router.get('/interaction/:uid', async (ctx) => {
     const details = await loadInteraction(ctx);
     const client = await loadClient(details);
+    const reasons = (details.prompt.reasons ?? []) as string[];
+    if (details.prompt.name === 'login' && details.session?.accountId && reasons.includes(associationRequested)) {
+      // From the account page: the email step for the identity the account signs in with.
+      const identities = await store.identities.listByAccount(details.session.accountId);
+      const latest = [...identities].sort((left, right) => (right.lastSignInAt ?? right.createdAt) - (left.lastSignInAt ?? left.createdAt))[0];
+      if (!latest) throw sessionExpired(`account ${details.session.accountId} has no upstream identity`);
+      await dependencies.onNotAssociated(ctx, { details, client, identity: { issuer: latest.issuer, subject: latest.subject }, accountId: undefined });
+      return;
+    }
     if (details.prompt.name === 'login' && details.session?.accountId) {
       // Signed in already, but asked again (no profile of this portal, max_age,
       // prompt=login): straight to the upstream, which decides silently or not.

@@ -99,6 +99,9 @@ export async function issueInitialAccessToken(provider: Provider, portal: Client
   return { token, expiresAt: Date.now() + expiresInSeconds * 1000 };
 }
 
+/** Why the login prompt asks again when the account page asks to associate another profile. */
+export const associationRequested = 'association_requested';
+
 /** Why the login prompt asks again when a signed-in account has no profile of the asking portal. */
 export const noProfileForPortal = 'no_profile_for_portal';
 
@@ -119,6 +122,15 @@ function signInPolicy(profileBindings: ProfileBindingRepository): ReturnType<typ
       const profiles = await profileBindings.listProfilesByAccount(accountId, portal === 'both' ? undefined : portal);
       return profiles.length === 0 ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
     }),
+  );
+  // "Associate another profile" from the account page: a signed-in account
+  // asks for the association flow when the request arrives, and not again
+  // once an interaction of this request has finished (its login, or the
+  // consent that follows it).
+  policy.get('login')!.checks.add(
+    new interactionPolicy.Check(associationRequested, 'the account asked to associate another profile', async (ctx) =>
+      ctx.oidc.params?.mbs_associate === 'true' && ctx.oidc.session?.accountId && !ctx.oidc.result ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+    ),
   );
   return policy;
 }
@@ -146,6 +158,7 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     scopes: [...supportedScopes],
     discovery: { ui_locales_supported: [...locales] },
+    extraParams: ['mbs_associate'],
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],

@@ -21,6 +21,14 @@ const table = 'oidc_payloads';
 
 const bearerModels = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'ClientCredentials', 'InitialAccessToken', 'RegistrationAccessToken']);
 
+/**
+ * Ends everything an account holds at the provider: its sessions, grants,
+ * codes and tokens (refresh tokens included). Returns the rows removed.
+ */
+export async function revokeAccount(database: Database, accountId: string): Promise<number> {
+  return database(table).where({ account_id: accountId }).whereIn('type', ['Session', 'Grant', 'AuthorizationCode', 'AccessToken', 'RefreshToken']).delete();
+}
+
 export function createOidcAdapter(database: Database, options: OidcAdapterOptions) {
   return class KnexAdapter implements Adapter {
     readonly #model: string;
@@ -49,9 +57,10 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
         grant_id: payload.grantId ?? null,
         uid: payload.uid ?? null,
         user_code: payload.userCode ?? null,
+        account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
         expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
       };
-      await database(table).insert(row).onConflict(['type', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'expires_at']);
+      await database(table).insert(row).onConflict(['type', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'account_id', 'expires_at']);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {

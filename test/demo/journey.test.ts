@@ -147,6 +147,13 @@ describe('the journey in a real browser', function () {
     expect(visited.filter((url) => url.includes('/dev/upstream/interaction/')).length).to.equal(upstreamPagesBefore);
     await screen(album, tab, 'customersource-signed-in');
 
+    // The account page lists both profiles.
+    await tab.goto(`${running.issuer}/account`);
+    expect(await tab.locator('h1').textContent()).to.equal('Your Microsoft Dynamics account');
+    expect(await tab.locator('table.profiles').textContent()).to.contain('CS-2001').and.to.contain('PS-100');
+    await screen(album, tab, 'account');
+    await tab.goto(customerSource);
+
     // Sign out through the broker.
     await tab.getByRole('button', { name: 'Sign out' }).click();
     expect(await tab.locator('h1').textContent()).to.equal('Sign out');

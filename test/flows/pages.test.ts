@@ -20,6 +20,8 @@ const titles: Record<string, string> = {
   'signed-out.eta': 'signed_out.title',
   'error.eta': 'error.title',
   'dev-mailbox.eta': 'dev_mailbox.title',
+  'account.eta': 'account.title',
+  'account-unlink.eta': 'account_unlink.title',
 };
 
 const sample = {
@@ -48,6 +50,12 @@ const sample = {
   cancelUrl: '/interaction/abc/abort',
   signUpUrl: 'https://signup.live.com/',
   passwordResetUrl: 'https://account.live.com/password/reset',
+  upstreamName: 'jane@hotmail.example',
+  profiles: [{ id: 'PS-1001', portalName: 'PartnerSource', organization: 'Contoso & Partners', roles: ['admin'], unlink: '/account/profiles/PS-1001/unlink' }],
+  associate: '/account/associate',
+  signOutEverywhere: '/account/sign-out-everywhere',
+  confirm: '/account/profiles/PS-1001/unlink/confirm',
+  portalName: 'PartnerSource',
 };
 
 describe('pages', () => {

@@ -26,12 +26,12 @@ const sample = {
 
 describe('email rendering', () => {
   it('has an HTML and a plain-text template for every email', () => {
-    expect(templates).to.include.members(['association-link', 'binding-moved', 'test-message']);
+    expect(templates).to.have.members(['association-link', 'binding-moved', 'profile-unlinked', 'test-message']);
     const texts = readdirSync(new URL('../../views/emails/', import.meta.url)).filter((name) => name.endsWith('.txt'));
     expect(texts.map((name) => name.replace(/\.txt$/, ''))).to.have.members(templates);
   });
 
-  for (const template of ['association-link', 'binding-moved', 'test-message']) {
+  for (const template of ['association-link', 'binding-moved', 'profile-unlinked', 'test-message']) {
     for (const locale of locales) {
       it(`renders ${template} in ${locale}: strict mjml without warnings, plain text, subject and branding from the ${locale} catalogue`, async () => {
         const email = await renderer.render(template, locale, sample);

@@ -46,7 +46,8 @@ export class Person {
     return { page, location };
   }
 
-  async startSignIn(portal: Portal) {
+  /** Starts a sign-in at the portal; `extra` adds or replaces authorization parameters (scope, prompt, …). */
+  async startSignIn(portal: Portal, extra: Record<string, string> = {}) {
     const codeVerifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const url = client.buildAuthorizationUrl(portal.configuration, {
@@ -55,6 +56,7 @@ export class Person {
       state,
       code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
       code_challenge_method: 'S256',
+      ...extra,
     });
     const reached = await this.follow(url.href);
     return { ...reached, tokens: (location: URL) => client.authorizationCodeGrant(portal.configuration, location, { pkceCodeVerifier: codeVerifier, expectedState: state }) };

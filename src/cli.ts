@@ -68,6 +68,7 @@ function describeClient(client: ClientRecord): string {
     `redirect URIs:             ${list(metadata.redirect_uris)}`,
     `post-logout redirect URIs: ${list(metadata.post_logout_redirect_uris)}`,
     `grant types:               ${list(metadata.grant_types)}`,
+    `back-channel logout URI:   ${typeof metadata.backchannel_logout_uri === 'string' ? metadata.backchannel_logout_uri : '—'}`,
   ].join('\n');
 }
 
@@ -188,7 +189,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--grant-type <grant>', 'grant type (repeatable; default authorization_code and refresh_token)').choices([...grantTypes]).argParser(collect as (value: string, previous: string[]) => string[]))
     .option('--public', 'public client (no secret, PKCE required)')
     .option('--first-party', 'first-party client (no consent screen)')
-    .action(async (options: { redirectUri: string[]; portal: 'partnersource' | 'customersource' | 'both'; id?: string; name?: string; postLogoutRedirectUri?: string[]; grantType?: GrantType[]; public?: boolean; firstParty?: boolean }, command: Command) => {
+    .option('--backchannel-logout-uri <uri>', 'where the client hears of sign-outs (OpenID Connect Back-Channel Logout)')
+    .action(async (options: { redirectUri: string[]; portal: 'partnersource' | 'customersource' | 'both'; id?: string; name?: string; postLogoutRedirectUri?: string[]; grantType?: GrantType[]; public?: boolean; firstParty?: boolean; backchannelLogoutUri?: string }, command: Command) => {
       const output = outputFor(command);
       await withStore(async ({ store }) => {
         const { client, clientSecret } = await new ClientAdministration(store.clients, store.auditEvents).register({
@@ -200,6 +202,7 @@ export function buildProgram(): Command {
           grantTypes: options.grantType,
           public: options.public ?? false,
           firstParty: options.firstParty ?? false,
+          ...(options.backchannelLogoutUri ? { backchannelLogoutUri: options.backchannelLogoutUri } : {}),
         });
         output({ ...clientJson(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>
           [describeClient(client), ...(clientSecret ? [`client_secret:             ${clientSecret}`, '', 'Store the secret now: it is shown only once.'] : [])].join('\n'),

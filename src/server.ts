@@ -24,7 +24,7 @@ import { DevMailbox, createSmtpTransport, type MailTransport } from './mail/tran
 import { OutboxWorker } from './mail/worker.ts';
 import { createLogger, type Logger } from './logging.ts';
 import { KeyManager } from './provider/keys.ts';
-import { brandingPortal, clientMetadata, createProvider, issueInitialAccessToken } from './provider/provider.ts';
+import { brandingPortal, clientMetadata, createProvider, issueInitialAccessToken, notifyBackchannelLogout } from './provider/provider.ts';
 import { openDatabase, type Database } from './store/database.ts';
 import { createStore } from './store/knexStore.ts';
 import { migrateToLatest, pendingMigrations } from './store/migrations.ts';
@@ -32,7 +32,7 @@ import { BrokerMetrics } from './operations/metrics.ts';
 import { healthRoutes } from './operations/health.ts';
 import { requestLogging } from './operations/requestLogging.ts';
 import { constantTimeEqual, isSecretHash } from './secrets.ts';
-import { createOidcAdapter, revokeAccount } from './store/oidcAdapter.ts';
+import { createOidcAdapter, revokeAccount, sessionsOfAccount } from './store/oidcAdapter.ts';
 import { accountCallbackPath, accountClientId, accountRoutes } from './flows/account.ts';
 import type { Store } from './store/store.ts';
 import type { Portal } from './store/records.ts';
@@ -303,6 +303,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     profileBindings: store.profileBindings,
     pages,
     trustProxy: config.trustProxy,
+    allowLoopbackRequests: config.nodeEnv !== 'production',
   });
   logProviderEvents(provider, logger);
   // Sign-outs are audit events like sign-ins.
@@ -389,7 +390,13 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     csrf,
     issuer,
     supportEmail: config.supportEmail,
-    revokeAccount: (accountId) => revokeAccount(database, accountId),
+    async revokeAccount(accountId) {
+      // Portals hear of it first (their logout tokens name the sessions), then everything goes.
+      await notifyBackchannelLogout(provider, await sessionsOfAccount(database, accountId), (error, clientId) =>
+        logger.warn({ clientId, err: (error as Error).message }, 'back-channel logout notice failed'),
+      );
+      return revokeAccount(database, accountId);
+    },
   });
   app.use(account.routes());
   // The account page signs people in as the broker's own first-party client.

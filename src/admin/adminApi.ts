@@ -46,6 +46,7 @@ const clientBody = z
     public: z.boolean().optional().describe('a public client (PKCE, no secret)'),
     firstParty: z.boolean().optional().describe('first-party clients skip the consent screen'),
     grantTypes: z.array(z.enum(grantTypes)).optional(),
+    backchannelLogoutUri: z.string().optional().describe('where the client hears of sign-outs (back-channel logout)'),
   })
   .strict();
 
@@ -55,6 +56,7 @@ const clientChanges = z
     portal: z.enum(['partnersource', 'customersource', 'both']).optional(),
     redirectUris: z.array(z.string()).min(1).optional(),
     postLogoutRedirectUris: z.array(z.string()).optional(),
+    backchannelLogoutUri: z.string().optional(),
   })
   .strict();
 

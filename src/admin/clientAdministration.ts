@@ -36,6 +36,8 @@ const newClientSchema = z.object({
   public: z.boolean().default(false),
   firstParty: z.boolean().default(false),
   grantTypes: z.array(z.enum(grantTypes)).default(['authorization_code', 'refresh_token']),
+  /** Where the portal hears of sign-outs (OpenID Connect Back-Channel Logout). */
+  backchannelLogoutUri: redirectUri.optional(),
 });
 
 export type NewClient = z.input<typeof newClientSchema>;
@@ -61,6 +63,7 @@ function clientMetadataOf(request: z.output<typeof newClientSchema>): Record<str
     grant_types: request.grantTypes,
     response_types: request.grantTypes.includes('authorization_code') ? ['code'] : [],
     token_endpoint_auth_method: request.public ? 'none' : 'client_secret_basic',
+    ...(request.backchannelLogoutUri ? { backchannel_logout_uri: request.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
   };
 }
 
@@ -70,6 +73,7 @@ const clientChangesSchema = z
     portal: newClientSchema.shape.portal.optional(),
     redirectUris: z.array(redirectUri).min(1, 'at least one redirect URI is required').optional(),
     postLogoutRedirectUris: z.array(redirectUri).optional(),
+    backchannelLogoutUri: redirectUri.optional(),
   })
   .strict();
 
@@ -101,6 +105,10 @@ export class ClientAdministration {
     if (changes.name !== undefined) metadata.client_name = changes.name;
     if (changes.redirectUris) metadata.redirect_uris = changes.redirectUris;
     if (changes.postLogoutRedirectUris) metadata.post_logout_redirect_uris = changes.postLogoutRedirectUris;
+    if (changes.backchannelLogoutUri) {
+      metadata.backchannel_logout_uri = changes.backchannelLogoutUri;
+      metadata.backchannel_logout_session_required = true;
+    }
     const updated = await this.#clients.update(id, { metadata, ...(changes.portal ? { portal: changes.portal } : {}) });
     if (!updated) throw notFound(`No client with id ${id}`);
     await this.#record('client.updated', id, { fields: Object.keys(changes) });

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa, { type Context } from 'koa';
 import * as client from 'openid-client';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { portalBranding } from '../directory/portals.ts';
 import type { Logger } from '../logging.ts';
 import type { Portal } from '../store/records.ts';
@@ -37,6 +38,8 @@ export interface DemoPortal {
 interface SignedInSession {
   claims: Record<string, unknown>;
   idToken: string | undefined;
+  /** The broker session's id for this portal (the ID token's `sid`), for back-channel logout. */
+  sid: string | undefined;
 }
 
 interface PendingSignIn {
@@ -53,6 +56,15 @@ interface ProfileClaim {
   organization?: unknown;
   display_name?: unknown;
   roles?: unknown;
+}
+
+async function readForm(ctx: Context): Promise<URLSearchParams> {
+  let text = '';
+  for await (const chunk of ctx.req) {
+    text += String(chunk);
+    if (text.length > 64 * 1024) break;
+  }
+  return new URLSearchParams(text);
 }
 
 export function createDemoPortal(options: DemoPortalOptions): DemoPortal {
@@ -162,7 +174,7 @@ ${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go 
     const idClaims = tokens.claims();
     const userinfo = await client.fetchUserInfo(config, tokens.access_token, idClaims?.sub ?? client.skipSubjectCheck);
     const id = randomBytes(24).toString('base64url');
-    sessions.set(id, { claims: { ...idClaims, ...userinfo }, idToken: tokens.id_token });
+    sessions.set(id, { claims: { ...idClaims, ...userinfo }, idToken: tokens.id_token, sid: typeof idClaims?.sid === 'string' ? idClaims.sid : undefined });
     ctx.cookies.set(sessionCookie, id, { signed: true, httpOnly: true, sameSite: 'lax' });
     ctx.redirect('/');
   }
@@ -180,6 +192,41 @@ ${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go 
     ctx.status = 303;
     ctx.redirect(url.href);
   }
+
+  /**
+   * OpenID Connect Back-Channel Logout: the broker posts a logout token when
+   * the person signs out elsewhere; the sessions it names end here too.
+   */
+  async function backchannelLogout(ctx: Context): Promise<void> {
+    const body = await readForm(ctx);
+    const logoutToken = body.get('logout_token');
+    const config = await discover();
+    const metadata = config.serverMetadata();
+    try {
+      if (!logoutToken || !metadata.jwks_uri) throw new Error('no logout token');
+      jwks ??= createRemoteJWKSet(new URL(metadata.jwks_uri));
+      const { payload } = await jwtVerify(logoutToken, jwks, { issuer: metadata.issuer, audience: options.clientId, maxTokenAge: '5m' });
+      const events = payload.events as Record<string, unknown> | undefined;
+      if (!events?.['http://schemas.openid.net/event/backchannel-logout'] || 'nonce' in payload || (!payload.sid && !payload.sub)) throw new Error('not a logout token');
+      let ended = 0;
+      for (const [id, session] of sessions) {
+        if ((payload.sid && session.sid === payload.sid) || (!payload.sid && session.claims.sub === payload.sub)) {
+          sessions.delete(id);
+          ended += 1;
+        }
+      }
+      options.logger.info({ portal: options.portal, ended }, 'back-channel logout');
+      ctx.status = 200;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = '';
+    } catch (error) {
+      options.logger.warn({ portal: options.portal, err: (error as Error).message }, 'refused a back-channel logout');
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request' };
+    }
+  }
+
+  let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
 
   const app = new Koa();
   app.keys = [randomBytes(32).toString('base64url')];
@@ -199,6 +246,7 @@ ${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go 
     if (ctx.method === 'GET' && ctx.path === '/login') return startSignIn(ctx);
     if (ctx.method === 'GET' && ctx.path === '/callback') return finishSignIn(ctx);
     if (ctx.method === 'POST' && ctx.path === '/logout') return signOut(ctx);
+    if (ctx.method === 'POST' && ctx.path === '/backchannel-logout') return backchannelLogout(ctx);
     ctx.status = 404;
     ctx.type = 'html';
     ctx.body = page('Not found', `<h1>Not found</h1><p><a href="/">Back to ${branding.name}</a></p>`);

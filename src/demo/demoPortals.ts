@@ -55,6 +55,7 @@ export async function startDemoPortals(options: DemoPortalsOptions): Promise<Run
       redirectUris: [`${baseUrl}/callback`],
       postLogoutRedirectUris: [`${baseUrl}/`],
       grantTypes: ['authorization_code', 'refresh_token'],
+      backchannelLogoutUri: `${baseUrl}/backchannel-logout`,
     });
     portals[portal] = createDemoPortal({
       portal,

@@ -4,6 +4,7 @@
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { verifySecret } from '../secrets.ts';
+import { isLoopbackHost } from '../loopback.ts';
 import { clientPortals, type ClientPortal, type ClientRecord, type Portal } from '../store/records.ts';
 import type { AccountRepository, ProfileBindingRepository } from '../store/store.ts';
 import type { PageRenderer } from '../flows/pages.ts';
@@ -32,6 +33,12 @@ export interface ProviderOptions {
   profileBindings: ProfileBindingRepository;
   pages: PageRenderer;
   trustProxy: boolean;
+  /**
+   * Lets the provider's outgoing requests (back-channel logout) reach
+   * loopback addresses, which its SSRF protection refuses: for the demo
+   * portals and tests on one machine, never in production.
+   */
+  allowLoopbackRequests?: boolean;
 }
 
 /** What the provider's Client adapter returns for a stored client. */
@@ -99,6 +106,31 @@ export async function issueInitialAccessToken(provider: Provider, portal: Client
   return { token, expiresAt: Date.now() + expiresInSeconds * 1000 };
 }
 
+/**
+ * Tells every portal an account is signed in to, through each of its
+ * sessions, that those sessions ended (OpenID Connect Back-Channel Logout),
+ * as RP-initiated logout does for one session. Returns the notices sent.
+ */
+export async function notifyBackchannelLogout(provider: Provider, sessions: Array<{ accountId: string; authorizations?: Record<string, { sid?: string }> }>, onError: (error: unknown, clientId: string) => void): Promise<number> {
+  let sent = 0;
+  await Promise.all(
+    sessions.flatMap((session) =>
+      Object.entries(session.authorizations ?? {}).map(async ([clientId, authorization]) => {
+        const client = await provider.Client.find(clientId);
+        const logout = client as unknown as { backchannelLogoutUri?: string; backchannelLogout(sub: string, sid: string | undefined): Promise<unknown> } | undefined;
+        if (!logout?.backchannelLogoutUri) return;
+        try {
+          await logout.backchannelLogout(session.accountId, authorization.sid);
+          sent += 1;
+        } catch (error) {
+          onError(error, clientId);
+        }
+      }),
+    ),
+  );
+  return sent;
+}
+
 /** Why the login prompt asks again when the account page asks to associate another profile. */
 export const associationRequested = 'association_requested';
 
@@ -158,6 +190,11 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     scopes: [...supportedScopes],
     discovery: { ui_locales_supported: [...locales] },
+    fetch: (input: string | URL | Request, init?: RequestInit) => {
+      const target = new URL(input instanceof Request ? input.url : input);
+      if (init && options.allowLoopbackRequests && isLoopbackHost(target.hostname)) delete (init as { dispatcher?: unknown }).dispatcher;
+      return fetch(input, init);
+    },
     extraParams: ['mbs_associate'],
     claims: {
       openid: ['sub'],
@@ -212,6 +249,8 @@ export function createProvider(options: ProviderOptions): Provider {
         ),
       },
       registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
+      // Single logout: every portal of the session hears of a sign-out.
+      backchannelLogout: { enabled: true },
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },

@@ -25,6 +25,12 @@ const bearerModels = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken'
  * Ends everything an account holds at the provider: its sessions, grants,
  * codes and tokens (refresh tokens included). Returns the rows removed.
  */
+/** The sessions of an account, as oidc-provider stored them (with the clients each signed in to). */
+export async function sessionsOfAccount(database: Database, accountId: string): Promise<Array<{ accountId: string; authorizations?: Record<string, { sid?: string }> }>> {
+  const rows = (await database(table).select('payload').where({ type: 'Session', account_id: accountId })) as Array<{ payload: string }>;
+  return rows.map((row) => JSON.parse(row.payload) as { accountId: string; authorizations?: Record<string, { sid?: string }> });
+}
+
 export async function revokeAccount(database: Database, accountId: string): Promise<number> {
   return database(table).where({ account_id: accountId }).whereIn('type', ['Session', 'Grant', 'AuthorizationCode', 'AccessToken', 'RefreshToken']).delete();
 }

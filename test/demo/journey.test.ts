@@ -162,6 +162,15 @@ describe('the journey in a real browser', function () {
     await tab.waitForURL(customerSource);
     expect(await tab.locator('h1').textContent()).to.equal('Welcome to CustomerSource');
     await screen(album, tab, 'customersource-signed-out');
+    // Single logout: PartnerSource heard of it over the back channel.
+    await mail.goto(partnerSource);
+    expect(await mail.locator('h1').textContent(), 'PartnerSource is signed out too').to.equal('Welcome to PartnerSource');
+
+    // The audit log tells the whole story.
+    const recorded = new Set((await running.broker.store.auditEvents.list({ limit: 500 })).items.map((event) => event.type));
+    for (const type of ['association.started', 'association.email_submitted', 'association.link_queued', 'association.link_opened', 'binding.created', 'sign_in', 'logout']) {
+      expect(recorded.has(type), `audit event ${type}`).to.equal(true);
+    }
     await context.close();
   });
 

@@ -27,6 +27,7 @@ import { KeyManager } from './provider/keys.ts';
 import { brandingPortal, clientMetadata, createProvider, issueInitialAccessToken, notifyBackchannelLogout } from './provider/provider.ts';
 import { openDatabase, type Database } from './store/database.ts';
 import { createStore } from './store/knexStore.ts';
+import { cachedClients } from './store/clientCache.ts';
 import { migrateToLatest, pendingMigrations } from './store/migrations.ts';
 import { BrokerMetrics } from './operations/metrics.ts';
 import { healthRoutes } from './operations/health.ts';
@@ -39,6 +40,9 @@ import type { Portal } from './store/records.ts';
 import { createDevUpstream } from './upstream/devUpstream.ts';
 import { createUpstream } from './upstream/index.ts';
 import type { Upstream } from './upstream/upstream.ts';
+
+/** How long a client read from the database is reused (changes made elsewhere show within it). */
+const clientCacheMilliseconds = 2000;
 
 /** Where the dev upstream lives inside the broker when UPSTREAM=dev. */
 export const devUpstreamPath = '/dev/upstream';
@@ -244,6 +248,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const metrics = new BrokerMetrics({ outboxDepth: async () => (outboxForMetrics ? outboxForMetrics.pendingCount() : 0) });
   metrics.observeDatabase(database);
   const store = createStore(database, clock, metrics);
+  // Read on every request; changes through this process evict at once.
+  store.clients = cachedClients(store.clients, clientCacheMilliseconds);
   const keys = new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey: config.keyEncryptionKey });
   await keys.ensureKeys();
   const signingJwks = await keys.privateJwks();

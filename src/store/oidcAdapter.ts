@@ -9,7 +9,7 @@ import { errors } from 'oidc-provider';
 import type { ClientRecord } from './records.ts';
 import { isSecretHash, secretHash } from '../secrets.ts';
 import type { ClientRepository } from './store.ts';
-import type { Database } from './database.ts';
+import { preparedStatements, type Database } from './database.ts';
 
 export interface OidcAdapterOptions {
   clients: ClientRepository;
@@ -20,6 +20,20 @@ export interface OidcAdapterOptions {
 const table = 'oidc_payloads';
 
 const bearerModels = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'ClientCredentials', 'InitialAccessToken', 'RegistrationAccessToken']);
+
+interface StoredRow {
+  payload: string;
+  expires_at: number | string | null;
+  consumed_at: number | string | null;
+}
+
+function toPayload(row: StoredRow | undefined): AdapterPayload | undefined {
+  if (!row) return undefined;
+  if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
+  const payload = JSON.parse(row.payload) as AdapterPayload;
+  if (row.consumed_at !== null) payload.consumed = Math.floor(Number(row.consumed_at) / 1000);
+  return payload;
+}
 
 /**
  * Ends everything an account holds at the provider: its sessions, grants,
@@ -35,7 +49,15 @@ export async function revokeAccount(database: Database, accountId: string): Prom
   return database(table).where({ account_id: accountId }).whereIn('type', ['Session', 'Grant', 'AuthorizationCode', 'AccessToken', 'RefreshToken']).delete();
 }
 
+const upsertSql = `insert into ${table} (type, id, payload, grant_id, uid, user_code, account_id, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?)
+  on conflict (type, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code, account_id = excluded.account_id, expires_at = excluded.expires_at`;
+const findSql = `select payload, expires_at, consumed_at from ${table} where type = ? and id = ?`;
+const consumeSql = `update ${table} set consumed_at = ? where type = ? and id = ? and consumed_at is null`;
+const destroySql = `delete from ${table} where type = ? and id = ?`;
+
 export function createOidcAdapter(database: Database, options: OidcAdapterOptions) {
+  // SQLite: the hot lookups and writes through statements prepared once.
+  const prepared = preparedStatements(database);
   return class KnexAdapter implements Adapter {
     readonly #model: string;
     readonly #bearer: boolean;
@@ -66,6 +88,10 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
         account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
         expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
       };
+      if (prepared) {
+        await prepared.run(upsertSql, [row.type, row.id, row.payload, row.grant_id, row.uid, row.user_code, row.account_id, row.expires_at]);
+        return;
+      }
       await database(table).insert(row).onConflict(['type', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'account_id', 'expires_at']);
     }
 
@@ -75,7 +101,7 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
         // A disabled client is unknown to the provider: invalid_client everywhere.
         return client && client.disabledAt === undefined ? (options.clientMetadata(client) as AdapterPayload | undefined) : undefined;
       }
-      const payload = await this.#findWhere({ id: this.#key(id) });
+      const payload = prepared ? toPayload((await prepared.get(findSql, [this.#model, this.#key(id)])) as StoredRow | undefined) : await this.#findWhere({ id: this.#key(id) });
       if (payload && this.#bearer) payload.jti = id;
       return payload;
     }
@@ -92,16 +118,14 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
       const row = (await database(table)
         .select('payload', 'expires_at', 'consumed_at')
         .where({ type: this.#model, ...condition })
-        .first()) as { payload: string; expires_at: number | null; consumed_at: number | null } | undefined;
-      if (!row) return undefined;
-      if (row.expires_at !== null && row.expires_at <= Date.now()) return undefined;
-      const payload = JSON.parse(row.payload) as AdapterPayload;
-      if (row.consumed_at !== null) payload.consumed = Math.floor(Number(row.consumed_at) / 1000);
-      return payload;
+        .first()) as StoredRow | undefined;
+      return toPayload(row);
     }
 
     async consume(id: string): Promise<void> {
-      const updated = await database(table)
+      const updated = prepared
+        ? await prepared.run(consumeSql, [Date.now(), this.#model, this.#key(id)])
+        : await database(table)
         .where({ type: this.#model, id: this.#key(id) })
         .whereNull('consumed_at')
         .update({ consumed_at: Date.now() });
@@ -113,7 +137,8 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
         await options.clients.remove(id);
         return;
       }
-      await database(table).where({ type: this.#model, id: this.#key(id) }).delete();
+      if (prepared) await prepared.run(destroySql, [this.#model, this.#key(id)]);
+      else await database(table).where({ type: this.#model, id: this.#key(id) }).delete();
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

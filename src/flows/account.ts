@@ -17,6 +17,7 @@ import type { EmailRenderer } from '../mail/render.ts';
 import type { Store } from '../store/store.ts';
 import type { CsrfTokens } from './csrf.ts';
 import { pageLocale, type PageRenderer } from './pages.ts';
+import { latestIdentity } from './signIn.ts';
 
 /** The broker's own client, through which the account page signs people in. */
 export const accountClientId = 'mbs-account';
@@ -98,7 +99,7 @@ export function accountRoutes(dependencies: AccountDependencies): Router {
     const accountId = await requireAccount(ctx);
     if (!accountId) return;
     const identities = await store.identities.listByAccount(accountId);
-    const latest = [...identities].sort((left, right) => (right.lastSignInAt ?? right.createdAt) - (left.lastSignInAt ?? left.createdAt))[0];
+    const latest = latestIdentity(identities);
     const profiles = await store.profileBindings.listProfilesByAccount(accountId);
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');

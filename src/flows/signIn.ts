@@ -12,6 +12,7 @@ import { BrokerError, invalidRequest } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { associationRequested, brandingPortal, clientPortal, isFirstPartyClient } from '../provider/provider.ts';
 import type { Store } from '../store/store.ts';
+import type { UpstreamIdentityRecord } from '../store/records.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import type { CsrfTokens } from './csrf.ts';
 import { interactionHelpers, queryValue, sessionExpired, type InteractionDetails, type ProviderClient } from './interactions.ts';
@@ -46,6 +47,11 @@ export function callbackContinuation(purpose: string, interactionUid: string | u
   if (purpose === 'sign_in' && interactionUid) return `/interaction/${encodeURIComponent(interactionUid)}/upstream`;
   if (purpose === 'link') return '/link/callback';
   return undefined;
+}
+
+/** The upstream identity an account signed in with last (an account may have several). */
+export function latestIdentity(identities: UpstreamIdentityRecord[]): UpstreamIdentityRecord | undefined {
+  return [...identities].sort((left, right) => (right.lastSignInAt ?? right.createdAt) - (left.lastSignInAt ?? left.createdAt))[0];
 }
 
 /** The one redirect URI registered at the upstream. */
@@ -105,7 +111,7 @@ export function signInRoutes(dependencies: SignInDependencies): Router {
     if (details.prompt.name === 'login' && details.session?.accountId && reasons.includes(associationRequested)) {
       // From the account page: the email step for the identity the account signs in with.
       const identities = await store.identities.listByAccount(details.session.accountId);
-      const latest = [...identities].sort((left, right) => (right.lastSignInAt ?? right.createdAt) - (left.lastSignInAt ?? left.createdAt))[0];
+      const latest = latestIdentity(identities);
       if (!latest) throw sessionExpired(`account ${details.session.accountId} has no upstream identity`);
       await dependencies.onNotAssociated(ctx, { details, client, identity: { issuer: latest.issuer, subject: latest.subject }, accountId: undefined });
       return;

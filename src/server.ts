@@ -24,6 +24,7 @@ import { DevMailbox, createSmtpTransport, type MailTransport } from './mail/tran
 import { OutboxWorker } from './mail/worker.ts';
 import { createLogger, type Logger } from './logging.ts';
 import { KeyManager } from './provider/keys.ts';
+import { LiveProvider } from './provider/liveProvider.ts';
 import { brandingPortal, clientMetadata, createProvider, issueInitialAccessToken, notifyBackchannelLogout } from './provider/provider.ts';
 import { openDatabase, type Database } from './store/database.ts';
 import { createStore } from './store/knexStore.ts';
@@ -250,18 +251,63 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const store = createStore(database, clock, metrics);
   // Read on every request; changes through this process evict at once.
   store.clients = cachedClients(store.clients, clientCacheMilliseconds);
-  const keys = new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey: config.keyEncryptionKey });
+  // A key rotated on any instance is read by all within one refresh interval;
+  // it signs only after two, so that no instance meets a token or cookie it
+  // cannot verify yet.
+  const keys = new KeyManager({
+    signingKeys: store.signingKeys,
+    cookieKeys: store.cookieKeys,
+    keyEncryptionKey: config.keyEncryptionKey,
+    clock,
+    activationDelay: 2 * config.keyRefreshInterval * 1000,
+  });
   await keys.ensureKeys();
-  const signingJwks = await keys.privateJwks();
-  const signingKeyCount = signingJwks.keys.length;
-  const cookieKeys = await keys.cookieKeys();
   const pages = createPageRenderer({ cache: config.nodeEnv !== 'development', supportEmail: config.supportEmail });
+
+  const adapter = createOidcAdapter(database, { clients: store.clients, clientMetadata });
+  let signingKeyCount = 0;
+  const live = await LiveProvider.create({
+    keys,
+    build(jwks, cookieKeys) {
+      signingKeyCount = jwks.keys.length;
+      const built = createProvider({
+        issuer,
+        adapter,
+        jwks,
+        cookieKeys,
+        ttl: {
+          accessToken: config.accessTokenTtl,
+          idToken: config.idTokenTtl,
+          refreshToken: config.refreshTokenTtl,
+          session: config.sessionTtl,
+          interaction: config.interactionTtl,
+        },
+        accounts: store.accounts,
+        profileBindings: store.profileBindings,
+        pages,
+        trustProxy: config.trustProxy,
+        allowLoopbackRequests: config.nodeEnv !== 'production',
+      });
+      logProviderEvents(built, logger);
+      // Sign-outs are audit events like sign-ins.
+      built.on('end_session.success', (ctx) => {
+        const accountId = ctx.oidc.session?.accountId;
+        store.auditEvents
+          .record({ type: 'logout', outcome: 'success', actor: 'user', ...(accountId ? { accountId } : {}), ...(ctx.oidc.client ? { clientId: ctx.oidc.client.clientId } : {}), ip: ctx.ip })
+          .catch((error: unknown) => logger.error({ err: error }, 'recording a logout failed'));
+      });
+      return built;
+    },
+    onChange: (change) => logger.info(change, 'keys in force changed'),
+  });
+  const { provider } = live;
 
   const app = new Koa();
   app.proxy = config.trustProxy;
   app.silent = true;
-  // Mounted oidc-provider signs its cookies with the host application's keys.
-  app.keys = cookieKeys;
+  // Mounted oidc-provider signs its cookies with the host application's keys
+  // (the live array: rotations land in place).
+  app.keys = live.cookieKeys;
 
   let upstream = options.upstream;
   let devUpstream: Awaited<ReturnType<typeof createDevUpstream>> | undefined;
@@ -270,7 +316,9 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       const devIssuer = `${issuer}${devUpstreamPath}`;
       devUpstream = await createDevUpstream({
         issuer: devIssuer,
-        cookieKeys,
+        cookieKeys: live.cookieKeys,
+        // In the broker's database, so that every instance serves one dev upstream.
+        storage: createOidcAdapter(database, { namespace: 'DevUpstream' }),
         clients: [{ clientId: devUpstreamClientId, clientSecret: devUpstreamClientSecret, redirectUris: [`${issuer}${upstreamCallbackPath}`] }],
       });
       upstream = createUpstream({
@@ -293,40 +341,13 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     }
   }
 
-  const provider = createProvider({
-    issuer,
-    adapter: createOidcAdapter(database, { clients: store.clients, clientMetadata }),
-    jwks: signingJwks,
-    cookieKeys,
-    ttl: {
-      accessToken: config.accessTokenTtl,
-      idToken: config.idTokenTtl,
-      refreshToken: config.refreshTokenTtl,
-      session: config.sessionTtl,
-      interaction: config.interactionTtl,
-    },
-    accounts: store.accounts,
-    profileBindings: store.profileBindings,
-    pages,
-    trustProxy: config.trustProxy,
-    allowLoopbackRequests: config.nodeEnv !== 'production',
-  });
-  logProviderEvents(provider, logger);
-  // Sign-outs are audit events like sign-ins.
-  provider.on('end_session.success', (ctx) => {
-    const accountId = ctx.oidc.session?.accountId;
-    store.auditEvents
-      .record({ type: 'logout', outcome: 'success', actor: 'user', ...(accountId ? { accountId } : {}), ...(ctx.oidc.client ? { clientId: ctx.oidc.client.clientId } : {}), ip: ctx.ip })
-      .catch((error: unknown) => logger.error({ err: error }, 'recording a logout failed'));
-  });
-
   const demos = demoPortalsEnabled(config);
   const outbox = new Outbox(database, clock);
   const devMailbox = config.smtpUrl ? undefined : new DevMailbox();
   const transport: MailTransport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : devMailbox!;
   outboxForMetrics = outbox;
   const outboxWorker = new OutboxWorker({ outbox, transport, clock, logger, from: config.mailFrom, observer: metrics });
-  const csrf = createCsrfTokens(cookieKeys[0]!);
+  const csrf = createCsrfTokens(live.cookieKeys);
   const emailRenderer = createEmailRenderer({ cache: config.nodeEnv !== 'development' });
   const association = associationRoutes({
     provider,
@@ -416,7 +437,28 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     grantTypes: ['authorization_code'],
   });
   const admin = adminApi(
-    { tokens: adminTokens(config), clients: store.clients, audit: store.auditEvents, directory: new DirectoryAdministration(store), outbox, logger, issueInitialAccessToken: (portal, expiresIn) => issueInitialAccessToken(provider, portal, expiresIn) },
+    {
+      tokens: adminTokens(config),
+      clients: store.clients,
+      audit: store.auditEvents,
+      directory: new DirectoryAdministration(store),
+      outbox,
+      logger,
+      issueInitialAccessToken: (portal, expiresIn) => issueInitialAccessToken(provider, portal, expiresIn),
+      keys: {
+        list: () => keys.list(),
+        // This instance publishes the new keys at once; the others within one refresh interval.
+        async rotateSigningKeys() {
+          const rotated = await keys.rotate();
+          await live.refresh();
+          return rotated;
+        },
+        async rotateCookieKey() {
+          await keys.rotateCookieKey();
+          await live.refresh();
+        },
+      },
+    },
     issuer,
   );
   app.use(admin.router.routes());
@@ -440,12 +482,13 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   }
   if (devUpstream) app.use(mount(devUpstreamPath, devUpstream.app));
   app.use(hideStoredClientSecrets);
-  app.use(mount(provider));
+  app.use(live.middleware());
 
   const sweeper = setInterval(() => {
     store.sweepExpired({ auditRetentionMilliseconds: config.auditRetention * 24 * 60 * 60 * 1000 }).catch((error: unknown) => logger.error({ err: error }, 'sweeping expired rows failed'));
   }, config.sweepInterval * 1000);
   sweeper.unref();
+  live.start(config.keyRefreshInterval, (error) => logger.error({ err: error }, 'reading the keys in force failed'));
   outboxWorker.start(config.outboxInterval);
 
   let server: Server | undefined;
@@ -484,6 +527,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       // Stop taking work, let requests and the email batch in hand finish
       // (cut short after the grace period), then close the database.
       clearInterval(sweeper);
+      live.stop();
       const closing = server;
       const requestsDone = closing ? new Promise<void>((resolve) => closing.close(() => resolve())) : Promise.resolve();
       closing?.closeIdleConnections();

@@ -11,7 +11,7 @@ import { BrokerError, invalidRequest, isBrokerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { Outbox, OutboxMessage } from '../mail/outbox.ts';
 import { constantTimeEqual } from '../secrets.ts';
-import type { AuditEventRecord, ClientRecord, LinkRequestRecord } from '../store/records.ts';
+import type { AuditEventRecord, ClientRecord, LinkRequestRecord, SigningKeyRecord } from '../store/records.ts';
 import type { AuditEventRepository, ClientRepository } from '../store/store.ts';
 import { ClientAdministration, grantTypes } from './clientAdministration.ts';
 import type { DirectoryAdministration } from './directoryAdministration.ts';
@@ -27,6 +27,12 @@ export interface AdminApiDependencies {
   logger: Logger;
   /** Issues an initial access token for dynamic registration of `portal` clients. */
   issueInitialAccessToken(portal: 'partnersource' | 'customersource' | 'both', expiresInSeconds: number): Promise<{ token: string; expiresAt: number }>;
+  /** Token signing and cookie keys; a rotation is published at once and signs after the activation delay. */
+  keys: {
+    list(): Promise<SigningKeyRecord[]>;
+    rotateSigningKeys(): Promise<SigningKeyRecord[]>;
+    rotateCookieKey(): Promise<void>;
+  };
 }
 
 const paging = {
@@ -117,6 +123,15 @@ const outboxJson = (message: OutboxMessage) => ({
   next_attempt_at: new Date(message.nextAttemptAt).toISOString(),
   last_error: message.lastError ?? null,
   created_at: new Date(message.createdAt).toISOString(),
+});
+
+// Public parts only: the private JWK never leaves the database.
+const signingKeyJson = (key: SigningKeyRecord) => ({
+  kid: key.kid,
+  alg: key.alg,
+  status: key.status,
+  created_at: new Date(key.createdAt).toISOString(),
+  retired_at: key.retiredAt === undefined ? null : new Date(key.retiredAt).toISOString(),
 });
 
 const auditJson = (event: AuditEventRecord) => ({ ...event, occurredAt: new Date(event.occurredAt).toISOString() });
@@ -222,6 +237,22 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
     { method: 'post', path: '/outbox/:messageId/retry', tag: 'outbox', summary: 'Make an unsent email due now', status: 204,
       handle: async ({ params }) => {
         await outbox.retry(params.messageId!);
+        return undefined;
+      } },
+
+    // Keys.
+    { method: 'get', path: '/signing-keys', tag: 'keys', summary: 'List token signing keys (public details only; active keys sign, retired keys still verify)',
+      handle: async () => ({ items: (await dependencies.keys.list()).map(signingKeyJson) }) },
+    { method: 'post', path: '/signing-keys/rotate', tag: 'keys', summary: 'Add a new signing key per algorithm: published by every instance within KEY_REFRESH_INTERVAL, signing after twice that; old keys keep verifying',
+      handle: async () => {
+        const keys = await dependencies.keys.rotateSigningKeys();
+        await dependencies.audit.record({ type: 'signing_keys.rotated', outcome: 'success', actor: 'admin-api', details: { active: keys.filter((key) => key.status === 'active').map((key) => key.kid) } });
+        return { items: keys.map(signingKeyJson) };
+      } },
+    { method: 'post', path: '/cookie-keys/rotate', tag: 'keys', summary: 'Add a new cookie key: it signs cookies after twice KEY_REFRESH_INTERVAL; older keys keep verifying', status: 204,
+      handle: async () => {
+        await dependencies.keys.rotateCookieKey();
+        await dependencies.audit.record({ type: 'cookie_keys.rotated', outcome: 'success', actor: 'admin-api' });
         return undefined;
       } },
 

@@ -155,6 +155,12 @@ export const settings = {
     defaultValue: '3600',
     description: 'How long a sign-in may take, in seconds, before the user has to start again.',
   },
+  keyRefreshInterval: {
+    env: 'KEY_REFRESH_INTERVAL',
+    schema: positiveInteger,
+    defaultValue: '30',
+    description: 'Seconds between checks for signing and cookie keys rotated by another instance; the most a rotation takes to reach every instance.',
+  },
   sweepInterval: {
     env: 'SWEEP_INTERVAL',
     schema: positiveInteger,

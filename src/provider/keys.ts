@@ -2,11 +2,16 @@
 // database (private parts encrypted when a key-encryption key is set), and
 // rotated by adding a new active set while older keys stay published so that
 // tokens already issued keep verifying.
+//
+// With several instances a new key is published at once but put in use only
+// after the activation delay, by which time every instance has read it: no
+// instance signs a token or a cookie that another cannot yet verify.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { BrokerError } from '../errors.ts';
 import { generateSecret } from '../secrets.ts';
-import type { SigningKeyRecord } from '../store/records.ts';
+import { systemClock, type Clock } from '../clock.ts';
+import type { CookieKeyRecord, SigningKeyRecord } from '../store/records.ts';
 import type { CookieKeyRepository, SigningKeyRepository } from '../store/store.ts';
 
 /** RS256 for relying parties that know nothing else; ES256 and EdDSA for those that do. */
@@ -60,17 +65,37 @@ export interface KeyManagerOptions {
   signingKeys: SigningKeyRepository;
   cookieKeys: CookieKeyRepository;
   keyEncryptionKey: string | undefined;
+  clock?: Clock;
+  /**
+   * How long a new key is only published before it signs (milliseconds): at
+   * least the time every instance takes to read it. 0 for one instance.
+   */
+  activationDelay?: number;
+}
+
+/**
+ * Puts the key that signs first: the newest one created at least
+ * `activationDelay` ago, or the newest of all when none is that old (a fresh
+ * install). The others follow, newest first, and only verify.
+ */
+function signerFirst<Key extends { createdAt: number }>(newestFirst: Key[], now: number, activationDelay: number): Key[] {
+  const signer = newestFirst.find((key) => key.createdAt <= now - activationDelay) ?? newestFirst[0];
+  return signer ? [signer, ...newestFirst.filter((key) => key !== signer)] : [];
 }
 
 export class KeyManager {
   readonly #signingKeys: SigningKeyRepository;
   readonly #cookieKeys: CookieKeyRepository;
   readonly #keyEncryptionKey: string | undefined;
+  readonly #clock: Clock;
+  readonly #activationDelay: number;
 
   constructor(options: KeyManagerOptions) {
     this.#signingKeys = options.signingKeys;
     this.#cookieKeys = options.cookieKeys;
     this.#keyEncryptionKey = options.keyEncryptionKey;
+    this.#clock = options.clock ?? systemClock;
+    this.#activationDelay = options.activationDelay ?? 0;
   }
 
   /** Generates what is missing: one active key per algorithm, and a cookie key. */
@@ -84,6 +109,11 @@ export class KeyManager {
     if ((await this.#cookieKeys.list()).length === 0) {
       await this.#cookieKeys.insert(generateSecret(32));
     }
+  }
+
+  /** Adds a cookie key; it signs cookies once the activation delay has passed, older keys keep verifying. */
+  async rotateCookieKey(): Promise<void> {
+    await this.#cookieKeys.insert(generateSecret(32));
   }
 
   /**
@@ -103,14 +133,27 @@ export class KeyManager {
     return this.#signingKeys.list();
   }
 
-  /** Private JWKS for oidc-provider: active keys first, so they sign; retired keys only verify. */
-  async privateJwks(): Promise<{ keys: JWK[] }> {
+  /**
+   * The signing keys in the order oidc-provider needs: per algorithm the key
+   * in force first (it signs), then every other key (they only verify).
+   */
+  async signingKeysInForce(): Promise<SigningKeyRecord[]> {
     const records = await this.#signingKeys.list();
-    const ordered = [...records.filter((key) => key.status === 'active'), ...records.filter((key) => key.status !== 'active')];
+    const now = this.#clock.now();
+    const ordered = signingAlgorithms.flatMap((alg) => signerFirst(records.filter((key) => key.alg === alg), now, this.#activationDelay));
+    const signers = new Set(signingAlgorithms.map((alg) => ordered.find((key) => key.alg === alg)));
+    return [...ordered.filter((key) => signers.has(key)), ...ordered.filter((key) => !signers.has(key)), ...records.filter((key) => !ordered.includes(key))];
+  }
+
+  /** Private JWKS for oidc-provider, from `signingKeysInForce` (or the records given). */
+  async privateJwks(records?: SigningKeyRecord[]): Promise<{ keys: JWK[] }> {
+    const ordered = records ?? (await this.signingKeysInForce());
     return { keys: ordered.map((key) => openPrivateJwk(key.privateJwk, this.#keyEncryptionKey, key.kid)) };
   }
 
-  cookieKeys(): Promise<string[]> {
-    return this.#cookieKeys.list();
+  /** Cookie keys, the one in force first (it signs); all of them verify. */
+  async cookieKeys(): Promise<string[]> {
+    const records: CookieKeyRecord[] = await this.#cookieKeys.list();
+    return signerFirst(records, this.#clock.now(), this.#activationDelay).map((key) => key.secret);
   }
 }

@@ -391,7 +391,7 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
 
     cookieKeys: {
       async list() {
-        return ((await db('cookie_keys').orderBy('id', 'desc')) as Row[]).map((row) => String(row.secret));
+        return ((await db('cookie_keys').orderBy('id', 'desc')) as Row[]).map((row) => ({ secret: String(row.secret), createdAt: Number(row.created_at) }));
       },
       async insert(secret) {
         await db('cookie_keys').insert({ secret, created_at: clock.now() });

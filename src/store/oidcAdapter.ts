@@ -12,9 +12,16 @@ import type { ClientRepository } from './store.ts';
 import { preparedStatements, type Database } from './database.ts';
 
 export interface OidcAdapterOptions {
-  clients: ClientRepository;
+  /** The broker's clients; without them, Client rows are stored like any model. */
+  clients?: ClientRepository;
   /** Maps a stored client to the metadata oidc-provider validates. */
-  clientMetadata: (client: ClientRecord) => Record<string, unknown> | undefined;
+  clientMetadata?: (client: ClientRecord) => Record<string, unknown> | undefined;
+  /**
+   * Keeps another provider's models apart (`<namespace>:<Model>`): the dev
+   * upstream shares the broker's database so that every instance sees its
+   * sessions, and nothing of it mixes with the broker's own rows.
+   */
+  namespace?: string;
 }
 
 const table = 'oidc_payloads';
@@ -61,10 +68,12 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
   return class KnexAdapter implements Adapter {
     readonly #model: string;
     readonly #bearer: boolean;
+    readonly #clients: { repository: ClientRepository; metadata: NonNullable<OidcAdapterOptions['clientMetadata']> } | undefined;
 
     constructor(model: string) {
-      this.#model = model;
+      this.#model = options.namespace ? `${options.namespace}:${model}` : model;
       this.#bearer = bearerModels.has(model);
+      this.#clients = model === 'Client' && options.clients && options.clientMetadata ? { repository: options.clients, metadata: options.clientMetadata } : undefined;
     }
 
     /** The row id: the hash of a bearer value, the id itself otherwise. */
@@ -73,8 +82,8 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      if (this.#model === 'Client') {
-        await upsertClient(options.clients, id, payload);
+      if (this.#clients) {
+        await upsertClient(this.#clients.repository, id, payload);
         return;
       }
       const { jti: _value, ...stored } = payload;
@@ -96,10 +105,10 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      if (this.#model === 'Client') {
-        const client = await options.clients.find(id);
+      if (this.#clients) {
+        const client = await this.#clients.repository.find(id);
         // A disabled client is unknown to the provider: invalid_client everywhere.
-        return client && client.disabledAt === undefined ? (options.clientMetadata(client) as AdapterPayload | undefined) : undefined;
+        return client && client.disabledAt === undefined ? (this.#clients.metadata(client) as AdapterPayload | undefined) : undefined;
       }
       const payload = prepared ? toPayload((await prepared.get(findSql, [this.#model, this.#key(id)])) as StoredRow | undefined) : await this.#findWhere({ id: this.#key(id) });
       if (payload && this.#bearer) payload.jti = id;
@@ -133,8 +142,8 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
     }
 
     async destroy(id: string): Promise<void> {
-      if (this.#model === 'Client') {
-        await options.clients.remove(id);
+      if (this.#clients) {
+        await this.#clients.repository.remove(id);
         return;
       }
       if (prepared) await prepared.run(destroySql, [this.#model, this.#key(id)]);

@@ -102,6 +102,11 @@ export interface SigningKeyRecord {
   retiredAt: number | undefined;
 }
 
+export interface CookieKeyRecord {
+  secret: string;
+  createdAt: number;
+}
+
 export type UpstreamTransactionPurpose = 'sign_in' | 'link';
 
 export interface UpstreamTransactionRecord {

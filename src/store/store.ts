@@ -13,6 +13,7 @@ import type {
   BoundProfile,
   ClientPortal,
   ClientRecord,
+  CookieKeyRecord,
   Page,
   PageRequest,
   Portal,
@@ -91,8 +92,8 @@ export interface SigningKeyRepository {
 }
 
 export interface CookieKeyRepository {
-  /** Newest first: the first signs, all verify. */
-  list(): Promise<string[]>;
+  /** Newest first. */
+  list(): Promise<CookieKeyRecord[]>;
   insert(secret: string): Promise<void>;
 }
 

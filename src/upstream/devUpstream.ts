@@ -3,14 +3,16 @@
 // asks for an account name and an email; the subject is derived from the
 // name, so the same name is always the same person. It keeps its own cookie
 // names and keys: on one host, browsers would otherwise mix its cookies with
-// the broker's (cookies ignore ports).
-import { createHash, randomBytes } from 'node:crypto';
+// the broker's (cookies ignore ports). Given the broker's database as storage
+// and the broker's cookie keys, every broker instance serves the same dev
+// upstream: a sign-in started on one continues on any other.
+import { createECDH, createHash, randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import Koa from 'koa';
 import mount from 'koa-mount';
-import { exportJWK, generateKeyPair } from 'jose';
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { JWK } from 'jose';
+import Provider, { type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { createMemoryAdapter } from './devUpstreamMemoryAdapter.ts';
 
 export interface DevUpstreamClient {
@@ -30,6 +32,8 @@ export interface DevUpstreamOptions {
   cookieKeys?: string[];
   /** Adds Microsoft's `tid` claim to ID tokens, to imitate a Microsoft tenant. */
   tenantId?: string;
+  /** Where sessions, interactions and accounts live; in-process memory by default. */
+  storage?: new (model: string) => Adapter;
 }
 
 export interface DevUpstream {
@@ -47,6 +51,28 @@ export const devUpstreamCookieNames = {
 /** The subject the dev upstream gives an account name (stable, case-insensitive). */
 export function devSubject(accountName: string): string {
   return createHash('sha256').update(`mbs-dev-upstream:${accountName.trim().toLowerCase()}`).digest('base64url');
+}
+
+/** The order of the P-256 group: private scalars lie in [1, n - 1]. */
+const p256Order = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/**
+ * The dev upstream's ES256 key, derived from its issuer so that every
+ * instance and every restart signs with the same key. It guards nothing: the
+ * dev upstream signs anyone in under any name, and never runs in production.
+ */
+export function devSigningJwk(issuer: string): JWK {
+  const seed = BigInt(`0x${createHash('sha256').update(`mbs-dev-upstream-signing-key:${issuer}`).digest('hex')}`);
+  const scalar = Buffer.from(((seed % (p256Order - 1n)) + 1n).toString(16).padStart(64, '0'), 'hex');
+  const curve = createECDH('prime256v1');
+  curve.setPrivateKey(scalar);
+  const point = curve.getPublicKey();
+  return { kty: 'EC', crv: 'P-256', d: scalar.toString('base64url'), x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url'), alg: 'ES256', use: 'sig' };
+}
+
+interface DevAccount {
+  name: string;
+  email: string | undefined;
 }
 
 const escapeHtml = (value: string): string =>
@@ -87,14 +113,15 @@ function helpPage(topic: 'sign-up' | 'password-reset'): string {
 }
 
 export async function createDevUpstream(options: DevUpstreamOptions): Promise<DevUpstream> {
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const issuerPath = new URL(options.issuer).pathname.replace(/\/$/, '');
   const cookieKeys = options.cookieKeys ?? [randomBytes(32).toString('base64url')];
-  const accounts = new Map<string, { name: string; email: string | undefined }>();
+  const storage = options.storage ?? createMemoryAdapter();
+  const accounts: Adapter = new storage('Account');
+  const accountLifetime = 30 * 86_400;
 
   const configuration: Configuration = {
-    adapter: createMemoryAdapter(),
-    jwks: { keys: [{ ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig' }] as NonNullable<Configuration['jwks']>['keys'] },
+    adapter: storage,
+    jwks: { keys: [devSigningJwk(options.issuer)] as NonNullable<Configuration['jwks']>['keys'] },
     ttl: { Interaction: 600, Session: 86_400, Grant: 86_400, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
     clients: options.clients.map((client) => ({
       client_id: client.clientId,
@@ -127,7 +154,7 @@ export async function createDevUpstream(options: DevUpstreamOptions): Promise<De
       return grant;
     },
     async findAccount(_ctx, subject) {
-      const account = accounts.get(subject);
+      const account = (await accounts.find(subject)) as DevAccount | undefined;
       return {
         accountId: subject,
         async claims() {
@@ -143,6 +170,8 @@ export async function createDevUpstream(options: DevUpstreamOptions): Promise<De
   };
 
   const provider = new Provider(options.issuer, configuration);
+  // The same array as given: keys rotated in place reach the provider too.
+  provider.keys = cookieKeys;
   const router = new Router();
 
   // Stand-ins for the Microsoft sign-up and password-reset pages the broker links to.
@@ -170,7 +199,7 @@ export async function createDevUpstream(options: DevUpstreamOptions): Promise<De
       return;
     }
     const subject = devSubject(accountName);
-    accounts.set(subject, { name: accountName, email });
+    await accounts.upsert(subject, { name: accountName, email } satisfies DevAccount, accountLifetime);
     const returnTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: subject } }, { mergeWithLastSubmission: false });
     ctx.status = 303;
     ctx.redirect(returnTo);

@@ -185,6 +185,25 @@ describe('admin API', function () {
     expect((await call('GET', '/audit-events?until=tomorrow')).body.fields).to.have.key('query.until');
   });
 
+  it('rotates signing keys: this instance publishes the new keys at once, old keys stay, nothing private is shown', async () => {
+    const before = await call('GET', '/signing-keys');
+    expect(before.body.items).to.have.length(3);
+    const rotated = await call('POST', '/signing-keys/rotate');
+    expect(rotated.status).to.equal(200);
+    const items = rotated.body.items!;
+    expect(items).to.have.length(6);
+    expect(JSON.stringify(rotated.body)).to.not.match(/"d"|private/);
+    const fresh = items.filter((key) => key.status === 'active').map((key) => String(key.kid));
+    expect(fresh).to.have.length(3).and.not.include.members(before.body.items!.map((key) => String(key.kid)));
+    const jwks = (await (await fetch(`${running.issuer}/jwks`)).json()) as { keys: Array<{ kid: string; d?: string }> };
+    expect(jwks.keys.map((key) => key.kid)).to.include.members([...fresh, ...before.body.items!.map((key) => String(key.kid))]);
+    expect(jwks.keys.every((key) => key.d === undefined)).to.equal(true);
+
+    expect((await call('POST', '/cookie-keys/rotate')).status).to.equal(204);
+    const audit = await call('GET', '/audit-events?limit=500');
+    expect(audit.body.items!.map((event) => event.type)).to.include.members(['signing_keys.rotated', 'cookie_keys.rotated']);
+  });
+
   it('answers unknown admin routes with a JSON 404', async () => {
     const missing = await call('GET', '/nothing-here');
     expect(missing.status).to.equal(404);
@@ -202,6 +221,7 @@ describe('admin API', function () {
       'POST /profiles/import', 'PUT /profiles/{profileId}', 'GET /profiles', 'DELETE /profiles/{profileId}',
       'GET /bindings', 'DELETE /bindings/{profileId}', 'GET /link-requests', 'POST /link-requests/{linkId}/revoke',
       'GET /outbox', 'POST /outbox/{messageId}/retry', 'GET /audit-events', 'POST /initial-access-tokens',
+      'GET /signing-keys', 'POST /signing-keys/rotate', 'POST /cookie-keys/rotate',
     ]);
     // Every documented route answers (401 without a token, never 404).
     for (const entry of documented) {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { compactVerify, createLocalJWKSet, importJWK, CompactSign } from 'jose';
-import { systemClock } from '../../src/clock.ts';
+import { ManualClock, systemClock, type Clock } from '../../src/clock.ts';
 import { KeyManager, signingAlgorithms } from '../../src/provider/keys.ts';
 import { openDatabase, type Database } from '../../src/store/database.ts';
 import { createStore } from '../../src/store/knexStore.ts';
@@ -64,5 +64,57 @@ describe('signing and cookie keys', () => {
     const publicKeys = createLocalJWKSet({ keys: after.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicPart }) => publicPart) });
     const { payload } = await compactVerify(token, publicKeys);
     expect(new TextDecoder().decode(payload)).to.equal('issued before rotation');
+  });
+
+  describe('with an activation delay (several instances)', () => {
+    const delay = 60_000;
+    let clock: ManualClock;
+    const delayed = (at: Clock) => new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey: undefined, clock: at, activationDelay: delay });
+
+    beforeEach(async () => {
+      clock = new ManualClock(Date.now());
+      store = createStore(database, clock);
+      await delayed(clock).ensureKeys();
+    });
+
+    const signers = async () => {
+      const { keys } = await delayed(clock).privateJwks();
+      return Object.fromEntries(signingAlgorithms.map((alg) => [alg, keys.find((key) => key.alg === alg)!.kid]));
+    };
+
+    it('sign with a fresh install’s keys at once: there is nothing older', async () => {
+      const { keys } = await delayed(clock).privateJwks();
+      expect(keys).to.have.length(signingAlgorithms.length);
+      expect(await delayed(clock).cookieKeys()).to.have.length(1);
+    });
+
+    it('publish rotated signing keys at once and sign with them only once the delay has passed', async () => {
+      clock.advance(delay);
+      const before = await signers();
+      await delayed(clock).rotate();
+      const published = (await delayed(clock).privateJwks()).keys.map((key) => key.kid);
+      expect(published).to.have.length(2 * signingAlgorithms.length);
+      expect(await signers(), 'still the previous keys').to.deep.equal(before);
+      clock.advance(delay - 1);
+      expect(await signers()).to.deep.equal(before);
+      clock.advance(1);
+      const after = await signers();
+      for (const alg of signingAlgorithms) expect(after[alg], alg).to.not.equal(before[alg]);
+      const active = (await store.signingKeys.list()).filter((key) => key.status === 'active').map((key) => key.kid);
+      expect(Object.values(after)).to.have.members(active);
+    });
+
+    it('sign cookies with a new cookie key only once the delay has passed, verifying with both meanwhile', async () => {
+      clock.advance(delay);
+      const [first] = await delayed(clock).cookieKeys();
+      await delayed(clock).rotateCookieKey();
+      const meanwhile = await delayed(clock).cookieKeys();
+      expect(meanwhile).to.have.length(2);
+      expect(meanwhile[0]).to.equal(first);
+      clock.advance(delay);
+      const later = await delayed(clock).cookieKeys();
+      expect(later[0]).to.not.equal(first);
+      expect(later).to.include(first);
+    });
   });
 });

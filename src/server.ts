@@ -342,7 +342,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   }
 
   const demos = demoPortalsEnabled(config);
-  const outbox = new Outbox(database, clock);
+  const outbox = new Outbox(database, clock, config.outboxClaimTimeout * 1000);
   const devMailbox = config.smtpUrl ? undefined : new DevMailbox();
   const transport: MailTransport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : devMailbox!;
   outboxForMetrics = outbox;

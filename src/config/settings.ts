@@ -235,6 +235,12 @@ export const settings = {
     defaultValue: '5',
     description: 'Association emails a person may ask for per hour, counted per upstream identity and per email address (four times as many per client IP).',
   },
+  outboxClaimTimeout: {
+    env: 'OUTBOX_CLAIM_TIMEOUT',
+    schema: positiveInteger,
+    defaultValue: '300',
+    description: 'Seconds an instance holds the emails it took for delivery; emails held by an instance that died go out through another after this. Keep it above the SMTP timeouts (60 s).',
+  },
   outboxInterval: {
     env: 'OUTBOX_INTERVAL',
     schema: positiveInteger,

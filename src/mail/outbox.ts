@@ -25,8 +25,13 @@ export interface OutboxMessage extends OutgoingMessage {
   createdAt: number;
 }
 
-/** How long a claimed message is reserved for the worker that claimed it. */
-const claimMilliseconds = 5 * 60 * 1000;
+/**
+ * How long a claimed message is reserved for the worker that claimed it, by
+ * default: longer than the slowest delivery (the SMTP transport gives up
+ * sooner), so that no live worker's message is sent twice, while a message
+ * held by an instance that died goes out through another one after it.
+ */
+export const defaultClaimMilliseconds = 5 * 60 * 1000;
 
 const toMessage = (row: Row): OutboxMessage => ({
   id: String(row.id),
@@ -45,10 +50,12 @@ const toMessage = (row: Row): OutboxMessage => ({
 export class Outbox {
   readonly #database: Database;
   readonly #clock: Clock;
+  readonly #claimMilliseconds: number;
 
-  constructor(database: Database, clock: Clock) {
+  constructor(database: Database, clock: Clock, claimMilliseconds: number = defaultClaimMilliseconds) {
     this.#database = database;
     this.#clock = clock;
+    this.#claimMilliseconds = claimMilliseconds;
   }
 
   /** Queues a message; pass the caller's transaction so it commits with the decision to send. */
@@ -80,7 +87,7 @@ export class Outbox {
           .where({ id: row.id })
           .whereNull('sent_at')
           .where((query) => query.whereNull('claimed_until').orWhere('claimed_until', '<', now))
-          .update({ claimed_until: now + claimMilliseconds });
+          .update({ claimed_until: now + this.#claimMilliseconds });
         if (updated > 0) claimed.push(toMessage(row));
       }
       return claimed;

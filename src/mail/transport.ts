@@ -15,8 +15,14 @@ export interface MailTransport {
   close(): void;
 }
 
+/**
+ * Bounded waits (nodemailer's defaults allow minutes): a delivery ends, one
+ * way or the other, well within the outbox claim (OUTBOX_CLAIM_TIMEOUT).
+ */
+export const smtpTimeouts = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000 } as const;
+
 export function createSmtpTransport(url: string): MailTransport {
-  const transporter = nodemailer.createTransport(url);
+  const transporter = nodemailer.createTransport({ url, ...smtpTimeouts });
   return {
     async send(message) {
       await transporter.sendMail(message);

@@ -23,35 +23,47 @@ const sqlite: TestDatabase = {
   close: (database) => database.destroy(),
 };
 
+/**
+ * A new, empty PostgreSQL database on the server of `serverUrl`, for a test
+ * that needs a URL (broker processes); `drop` removes it, connections and all.
+ */
+export async function createPostgresDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `mbs_test_${randomBytes(6).toString('hex')}`;
+  const admin = openDatabase({ url: serverUrl, poolMax: 1 });
+  try {
+    await admin.raw(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.destroy();
+  }
+  const target = new URL(serverUrl);
+  target.pathname = `/${name}`;
+  return {
+    url: target.href,
+    async drop() {
+      const dropper = openDatabase({ url: serverUrl, poolMax: 1 });
+      try {
+        await dropper.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await dropper.destroy();
+      }
+    },
+  };
+}
+
 function postgres(url: string): TestDatabase {
-  const created = new WeakMap<Database, string>();
+  const created = new WeakMap<Database, () => Promise<void>>();
   return {
     name: 'postgres',
     async open() {
-      const name = `mbs_test_${randomBytes(6).toString('hex')}`;
-      const admin = openDatabase({ url, poolMax: 1 });
-      try {
-        await admin.raw(`CREATE DATABASE ${name}`);
-      } finally {
-        await admin.destroy();
-      }
-      const target = new URL(url);
-      target.pathname = `/${name}`;
-      const database = openDatabase({ url: target.href, poolMax: 10 });
+      const fresh = await createPostgresDatabase(url);
+      const database = openDatabase({ url: fresh.url, poolMax: 10 });
       await migrateToLatest(database);
-      created.set(database, name);
+      created.set(database, fresh.drop);
       return database;
     },
     async close(database) {
       await database.destroy();
-      const name = created.get(database);
-      if (!name) return;
-      const admin = openDatabase({ url, poolMax: 1 });
-      try {
-        await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await admin.destroy();
-      }
+      await created.get(database)?.();
     },
   };
 }

@@ -18,7 +18,7 @@ export interface Portal {
   clientSecret: string;
 }
 
-export async function registerPortal(running: RunningBroker, portal: 'partnersource' | 'customersource'): Promise<Portal> {
+export async function registerPortal(running: Pick<RunningBroker, 'issuer' | 'environment'>, portal: 'partnersource' | 'customersource'): Promise<Portal> {
   const registered = await runCliJson<{ client_id: string; client_secret: string }>(['clients', 'add', '--portal', portal, '--first-party', '--redirect-uri', redirectUri], running.environment);
   const configuration = await client.discovery(new URL(running.issuer), registered.client_id, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(registered.client_secret), {
     execute: [client.allowInsecureRequests],

@@ -26,7 +26,7 @@ import { createLogger, type Logger } from './logging.ts';
 import { KeyManager } from './provider/keys.ts';
 import { LiveProvider } from './provider/liveProvider.ts';
 import { brandingPortal, clientMetadata, createProvider, issueInitialAccessToken, notifyBackchannelLogout } from './provider/provider.ts';
-import { openDatabase, type Database } from './store/database.ts';
+import { openDatabase, withExclusiveLock, type Database } from './store/database.ts';
 import { createStore } from './store/knexStore.ts';
 import { cachedClients } from './store/clientCache.ts';
 import { migrateToLatest, pendingMigrations } from './store/migrations.ts';
@@ -237,13 +237,23 @@ function metricsRoute(metrics: BrokerMetrics, token: string | undefined) {
 }
 
 export async function createBroker(options: BrokerOptions): Promise<Broker> {
+  const database = openDatabase({ url: options.config.databaseUrl, poolMax: options.config.databasePoolMax });
+  try {
+    return await assembleBroker(options, database);
+  } catch (error) {
+    // A broker that failed to start holds no connections: the process can exit.
+    await database.destroy().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function assembleBroker(options: BrokerOptions, database: Database): Promise<Broker> {
   const { config } = options;
   const clock = options.clock ?? systemClock;
   const logger =
     options.logger ?? createLogger({ level: config.logLevel, pretty: config.logFormat ? config.logFormat === 'pretty' : config.nodeEnv === 'development' && process.stdout.isTTY });
   const issuer = config.issuer.replace(/\/$/, '');
 
-  const database = openDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax });
   await migrateToLatest(database);
   let outboxForMetrics: Outbox | undefined;
   const metrics = new BrokerMetrics({ outboxDepth: async () => (outboxForMetrics ? outboxForMetrics.pendingCount() : 0) });
@@ -261,7 +271,20 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     clock,
     activationDelay: 2 * config.keyRefreshInterval * 1000,
   });
-  await keys.ensureKeys();
+  // Instances starting together on one database: one at a time creates what is missing.
+  await withExclusiveLock(database, 'mbs-broker:startup', async () => {
+    await keys.ensureKeys();
+    // The account page signs people in as the broker's own first-party client.
+    await new ClientAdministration(store.clients).registerOrReplace({
+      id: accountClientId,
+      name: 'Microsoft Dynamics account',
+      portal: 'both',
+      public: true,
+      firstParty: true,
+      redirectUris: [`${issuer}${accountCallbackPath}`],
+      grantTypes: ['authorization_code'],
+    });
+  });
   const pages = createPageRenderer({ cache: config.nodeEnv !== 'development', supportEmail: config.supportEmail });
 
   const adapter = createOidcAdapter(database, { clients: store.clients, clientMetadata });
@@ -426,16 +449,6 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     },
   });
   app.use(account.routes());
-  // The account page signs people in as the broker's own first-party client.
-  await new ClientAdministration(store.clients).registerOrReplace({
-    id: accountClientId,
-    name: 'Microsoft Dynamics account',
-    portal: 'both',
-    public: true,
-    firstParty: true,
-    redirectUris: [`${issuer}${accountCallbackPath}`],
-    grantTypes: ['authorization_code'],
-  });
   const admin = adminApi(
     {
       tokens: adminTokens(config),

@@ -57,6 +57,26 @@ export function openDatabase({ url, poolMax = 10 }: DatabaseOptions): Database {
   throw new BrokerError('invalid_configuration', 'DATABASE_URL must start with sqlite: or postgres://', { detail: url });
 }
 
+/**
+ * Runs `work` holding a PostgreSQL advisory lock named `name`, taken on a
+ * connection of its own so that `work` has the whole pool; instances that
+ * start together on one database take turns. On SQLite (one process) `work`
+ * simply runs.
+ */
+export async function withExclusiveLock<Result>(database: Database, name: string, work: () => Promise<Result>): Promise<Result> {
+  if (databaseClient(database) !== 'postgres') return work();
+  const connection = database.client.config.connection as string | pg.ClientConfig;
+  const session = new pg.Client(typeof connection === 'string' ? { connectionString: connection } : connection);
+  await session.connect();
+  try {
+    await session.query('select pg_advisory_lock(hashtext($1))', [name]);
+    return await work();
+  } finally {
+    // Ending the session releases the lock, even when `work` failed.
+    await session.end();
+  }
+}
+
 interface SqliteStatement {
   all(parameters: unknown[], done: (error: Error | null, rows?: Array<Record<string, unknown>>) => void): void;
   run(parameters: unknown[], done: (this: { changes: number }, error: Error | null) => void): void;

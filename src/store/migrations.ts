@@ -1,9 +1,11 @@
 // Runs the migrations in the top-level `migrations/` folder with knex's
-// migrator (its lock table makes concurrent starts safe).
+// migrator. Instances starting together on one PostgreSQL database take turns
+// under an advisory lock: knex's own lock table does not cover its creation,
+// and two instances creating it at once leave it unusable.
 import { readdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
-import type { Database } from './database.ts';
+import { withExclusiveLock, type Database } from './database.ts';
 
 const migrationsDirectory = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
@@ -30,8 +32,10 @@ const migrationConfig: Knex.MigratorConfig = { migrationSource, tableName: 'knex
 
 /** Applies every pending migration; returns the names applied. */
 export async function migrateToLatest(database: Database): Promise<string[]> {
-  const [, applied] = (await database.migrate.latest(migrationConfig)) as [number, string[]];
-  return applied;
+  return withExclusiveLock(database, 'mbs-broker:migrations', async () => {
+    const [, applied] = (await database.migrate.latest(migrationConfig)) as [number, string[]];
+    return applied;
+  });
 }
 
 /** Names of migrations not yet applied (empty when the schema is current). */

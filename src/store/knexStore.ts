@@ -272,17 +272,22 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
 
     profileBindings: {
       async bind(binding) {
-        const previousRow = (await db('profile_bindings').where({ profile_id: binding.profileId }).first()) as Row | undefined;
-        const now = clock.now();
-        const row = {
-          profile_id: binding.profileId,
-          account_id: binding.accountId,
-          identity_id: binding.identityId ?? null,
-          method: binding.method,
-          created_at: now,
-        };
-        await db('profile_bindings').insert(row).onConflict('profile_id').merge(['account_id', 'identity_id', 'method', 'created_at']);
-        return { binding: toBinding(row), previous: previousRow ? toBinding(previousRow) : undefined };
+        // One bind of a profile at a time, so that each learns the binding it
+        // replaced (PostgreSQL: the profile row is locked; SQLite: its one
+        // connection runs one transaction at a time).
+        return db.transaction(async (trx) => {
+          if (trx.client.config.client === 'pg') await trx('profiles').select('id').where({ id: binding.profileId }).forUpdate();
+          const previousRow = (await trx('profile_bindings').where({ profile_id: binding.profileId }).first()) as Row | undefined;
+          const row = {
+            profile_id: binding.profileId,
+            account_id: binding.accountId,
+            identity_id: binding.identityId ?? null,
+            method: binding.method,
+            created_at: clock.now(),
+          };
+          await trx('profile_bindings').insert(row).onConflict('profile_id').merge(['account_id', 'identity_id', 'method', 'created_at']);
+          return { binding: toBinding(row), previous: previousRow ? toBinding(previousRow) : undefined };
+        });
       },
       async findByProfile(profileId) {
         const row = (await db('profile_bindings').where({ profile_id: profileId }).first()) as Row | undefined;

@@ -8,7 +8,7 @@ import { formAction, hiddenField, type Page } from '../support/browser.ts';
 import { startBroker, type RunningBroker } from '../support/broker.ts';
 import { runCliJson } from '../support/cli.ts';
 import { buildProfile } from '../support/factories.ts';
-import { Person, registerPortal, type Portal } from '../support/journey.ts';
+import { bindDevAccount, Person, registerPortal, type Portal } from '../support/journey.ts';
 
 describe('the account page', function () {
   this.timeout(60_000);
@@ -23,9 +23,7 @@ describe('the account page', function () {
 
   /** A person whose dev-upstream account is bound to the given profiles, signed in at PartnerSource. */
   async function signedInPerson(accountName: string, profiles: Array<ReturnType<typeof buildProfile>>, extra: Record<string, string> = {}) {
-    for (const profile of profiles) await running.broker.store.profiles.upsert(profile);
-    const { issuer, subject } = await runCliJson<{ issuer: string; subject: string }>(['dev-subject', accountName], running.environment);
-    for (const profile of profiles) await runCliJson(['bindings', 'add', '--profile', profile.id, '--issuer', issuer, '--subject', subject], running.environment);
+    await bindDevAccount(running, accountName, profiles, running.broker.store);
     const person = new Person(accountName);
     const signIn = await person.startSignIn(partnerSource, extra);
     expect(signIn.location, signIn.page?.body).to.not.equal(undefined);

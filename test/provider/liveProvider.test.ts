@@ -6,9 +6,8 @@ import { expect } from 'chai';
 import { compactVerify, createRemoteJWKSet, decodeProtectedHeader } from 'jose';
 import * as client from 'openid-client';
 import { startBroker, type RunningBroker } from '../support/broker.ts';
-import { runCliJson } from '../support/cli.ts';
 import { buildProfile } from '../support/factories.ts';
-import { Person, reachedPortal, registerPortal, type Portal } from '../support/journey.ts';
+import { bindDevAccount, Person, reachedPortal, registerPortal, type Portal } from '../support/journey.ts';
 
 const adminToken = 'admin-token-for-key-tests';
 const refreshInterval = 1;
@@ -50,10 +49,7 @@ describe('keys on several instances', function () {
   };
 
   async function boundPerson(accountName: string): Promise<Person> {
-    const profile = buildProfile({ portal: 'partnersource' });
-    await second.broker.store.profiles.upsert(profile);
-    const { issuer, subject } = await runCliJson<{ issuer: string; subject: string }>(['dev-subject', accountName], second.environment);
-    await runCliJson(['bindings', 'add', '--profile', profile.id, '--issuer', issuer, '--subject', subject], second.environment);
+    await bindDevAccount(second, accountName, [buildProfile({ portal: 'partnersource' })], second.broker.store);
     return new Person(accountName);
   }
 

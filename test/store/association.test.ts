@@ -33,7 +33,7 @@ for (const testDatabase of testDatabases()) {
       expect(await store.associationFlows.transition(flow.id, ['email_requested'], 'bound')).to.equal(false);
     });
 
-    it('keeps only the hash of a link token and consumes a link exactly once among 20 parallel confirmations', async () => {
+    it('keeps only the hash of a link token and consumes a link exactly once among 50 parallel confirmations', async () => {
       const profile = buildProfile();
       await store.profiles.upsert(profile);
       const flow = await newFlow();
@@ -43,7 +43,7 @@ for (const testDatabase of testDatabases()) {
       expect(JSON.stringify(stored)).to.not.contain(token);
       expect((await store.linkRequests.findByTokenHash(secretHash(token)))?.id).to.equal(link.id);
       expect((await store.linkRequests.listPending()).items.map((item) => item.id)).to.include(link.id);
-      const results = await Promise.all(Array.from({ length: 20 }, () => store.linkRequests.consume(link.id)));
+      const results = await Promise.all(Array.from({ length: 50 }, () => store.linkRequests.consume(link.id)));
       expect(results.filter(Boolean)).to.have.length(1);
       expect((await store.linkRequests.findByTokenHash(secretHash(token)))?.consumedAt).to.equal(clock.now());
     });

@@ -117,6 +117,18 @@ for (const testDatabase of testDatabases()) {
         expect(bound.map((item) => [item.id, item.binding.method])).to.deep.equal([[profile.id, 'admin']]);
       });
 
+      it('bind one profile under 50 parallel binds from different accounts: no error, one binding, each move reporting the one it replaced', async () => {
+        const profile = buildProfile({ portal: 'partnersource' });
+        await store.profiles.upsert(profile);
+        const accounts = await Promise.all(Array.from({ length: 50 }, () => accountWithIdentity()));
+        const results = await Promise.all(accounts.map(({ account, identity }) => store.profileBindings.bind({ profileId: profile.id, accountId: account.id, identityId: identity.id, method: 'association' })));
+        const holders = (await Promise.all(accounts.map(({ account }) => store.profileBindings.listProfilesByAccount(account.id)))).filter((bound) => bound.length > 0);
+        expect(holders).to.have.length(1);
+        expect((await store.profileBindings.list({ profileId: profile.id })).total).to.equal(1);
+        // The binds happened one after another: exactly one found the profile unbound.
+        expect(results.filter((result) => result.previous === undefined)).to.have.length(1);
+      });
+
       it('list an account’s profiles by portal, and all bindings by account, profile or email', async () => {
         const { account, identity } = await accountWithIdentity();
         const partner = buildProfile({ portal: 'partnersource', email: 'jane@contoso.example' });

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import * as client from 'openid-client';
 import { Browser, formAction, hiddenField, signInContinueLink, type Page } from './browser.ts';
 import type { RunningBroker } from './broker.ts';
+import type { ProfileInput } from '../../src/store/records.ts';
 import { runCliJson } from './cli.ts';
 import type { ReceivedMail, TestSmtpServer } from './smtp.ts';
 
@@ -24,6 +25,16 @@ export async function registerPortal(running: Pick<RunningBroker, 'issuer' | 'en
     execute: [client.allowInsecureRequests],
   });
   return { configuration, clientId: registered.client_id, clientSecret: registered.client_secret };
+}
+
+/**
+ * Makes the dev-upstream account `accountName` the holder of `profiles` (as
+ * an admin would with the CLI), so that its sign-ins skip the association.
+ */
+export async function bindDevAccount(running: Pick<RunningBroker, 'environment'>, accountName: string, profiles: ProfileInput[], store: { profiles: { upsert(profile: ProfileInput): Promise<unknown> } }): Promise<void> {
+  for (const profile of profiles) await store.profiles.upsert(profile);
+  const { issuer, subject } = await runCliJson<{ issuer: string; subject: string }>(['dev-subject', accountName], running.environment);
+  for (const profile of profiles) await runCliJson(['bindings', 'add', '--profile', profile.id, '--issuer', issuer, '--subject', subject], running.environment);
 }
 
 /** A person at a browser, driving the pages as they come. */

@@ -385,7 +385,7 @@ export function buildProgram(): Command {
     });
   keys
     .command('rotate')
-    .description('add a new signing key per algorithm; old keys stay published so issued tokens keep verifying (restart instances to sign with the new keys)')
+    .description('add a new signing key per algorithm: every instance publishes it within KEY_REFRESH_INTERVAL and signs with it after twice that; old keys stay published so issued tokens keep verifying')
     .action(async (_options, command: Command) => {
       const output = outputFor(command);
       await withStore(async ({ store, config }) => {
@@ -393,6 +393,18 @@ export function buildProgram(): Command {
         await manager.ensureKeys();
         const list = (await manager.rotate()).map(keyJson);
         output(list, () => list.map((key) => `${key.kid}\t${key.alg}\t${key.status}\t${key.created_at}`).join('\n'));
+      });
+    });
+
+  keys
+    .command('rotate-cookie-key')
+    .description('add a new cookie key: it signs cookies after twice KEY_REFRESH_INTERVAL; older keys keep verifying, so nobody is signed out')
+    .action(async (_options, command: Command) => {
+      const output = outputFor(command);
+      await withStore(async ({ store, config }) => {
+        await keyManager(store, config).rotateCookieKey();
+        await store.auditEvents.record({ type: 'cookie_keys.rotated', outcome: 'success', actor: 'cli' });
+        output({ rotated: 'cookie_key' }, () => 'added a new cookie key');
       });
     });
 

@@ -185,6 +185,12 @@ describe('mbs-broker command line', function () {
     expect(after.filter((key) => key.status === 'retired').map((key) => key.kid).sort()).to.deep.equal(before.map((key) => key.kid).sort());
   });
 
+  it('keys: rotate-cookie-key adds a cookie key and audits it', async () => {
+    expect(await runCliJson(['keys', 'rotate-cookie-key'], environment)).to.deep.equal({ rotated: 'cookie_key' });
+    const events = await runCliJson<{ items: Array<{ type: string; actor: string }> }>(['audit', 'list', '--type', 'cookie_keys.rotated'], environment);
+    expect(events.items.map((event) => event.actor)).to.include('cli');
+  });
+
   it('outbox: lists queued email without bodies and makes one due again', async () => {
     await runCliJson(['migrate'], environment);
     const { openDatabase } = await import('../src/store/database.ts');

@@ -84,6 +84,7 @@ interface SqliteStatement {
 
 interface SqliteConnection {
   prepare(sql: string, done: (error: Error | null) => void): SqliteStatement;
+  exec(sql: string, done: (error: Error | null) => void): void;
 }
 
 /**
@@ -91,58 +92,137 @@ interface SqliteConnection {
  * adapter's lookups and writes). Knex compiles and prepares every query
  * anew; a statement prepared once on the connection and reused costs a
  * fraction of that (measured: a lookup 126 → 27 µs, an upsert 424 → 196 µs).
+ *
+ * Statements that arrive while the connection is busy wait in one queue and
+ * then run together, in arrival order, in one transaction (group commit):
+ * SQLite writes and syncs the pages a commit touches once per batch instead of
+ * once per statement. Each caller's promise settles after the batch commits.
  * Undefined on PostgreSQL, where knex goes on doing the work.
  */
 export interface PreparedStatements {
   get(sql: string, parameters: unknown[]): Promise<Record<string, unknown> | undefined>;
+  all(sql: string, parameters: unknown[]): Promise<Array<Record<string, unknown>>>;
   /** Resolves with the number of rows changed. */
   run(sql: string, parameters: unknown[]): Promise<number>;
 }
 
+interface QueuedStatement {
+  kind: 'get' | 'all' | 'run';
+  sql: string;
+  parameters: unknown[];
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/** The most statements one transaction takes: bounds the wait of the last. */
+const largestBatch = 64;
+
+/** One set per database, so that every caller's statements share one queue and batch together. */
+const preparedByDatabase = new WeakMap<Database, PreparedStatements>();
+
 export function preparedStatements(database: Database): PreparedStatements | undefined {
   if (databaseClient(database) !== 'sqlite') return undefined;
+  const existing = preparedByDatabase.get(database);
+  if (existing) return existing;
   const prepared = new WeakMap<object, Map<string, SqliteStatement>>();
   const client = database.client as { acquireConnection(): Promise<SqliteConnection>; releaseConnection(connection: SqliteConnection): Promise<void> };
+  const queue: QueuedStatement[] = [];
+  let draining = false;
 
-  async function withStatement<Result>(sql: string, work: (statement: SqliteStatement) => Promise<Result>): Promise<Result> {
-    // The single SQLite connection, taken from knex's pool like any query, so
-    // statements never interleave with a knex transaction.
-    const connection = await client.acquireConnection();
+  const exec = (connection: SqliteConnection, sql: string) => new Promise<void>((resolve, reject) => connection.exec(sql, (error) => (error ? reject(error) : resolve())));
+
+  async function statementOn(connection: SqliteConnection, sql: string): Promise<SqliteStatement> {
+    let statements = prepared.get(connection);
+    if (!statements) {
+      statements = new Map();
+      prepared.set(connection, statements);
+    }
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = await new Promise<SqliteStatement>((resolve, reject) => {
+        const created = connection.prepare(sql, (error) => (error ? reject(error) : resolve(created)));
+      });
+      statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  async function execute(connection: SqliteConnection, queued: QueuedStatement): Promise<Outcome> {
     try {
-      let statements = prepared.get(connection);
-      if (!statements) {
-        statements = new Map();
-        prepared.set(connection, statements);
-      }
-      let statement = statements.get(sql);
-      if (!statement) {
-        statement = await new Promise<SqliteStatement>((resolve, reject) => {
-          const created = connection.prepare(sql, (error) => (error ? reject(error) : resolve(created)));
-        });
-        statements.set(sql, statement);
-      }
-      return await work(statement);
-    } finally {
-      await client.releaseConnection(connection);
+      const statement = await statementOn(connection, queued.sql);
+      const value = await new Promise<unknown>((resolve, reject) => {
+        // `all`, not `get`: it steps the statement to its end, so no read
+        // transaction stays open between calls (an open one goes stale when
+        // another connection writes, and the next write here fails SQLITE_BUSY).
+        if (queued.kind !== 'run') statement.all(queued.parameters, (error, rows) => (error ? reject(error) : resolve(queued.kind === 'get' ? rows?.[0] : (rows ?? []))));
+        else
+          statement.run(queued.parameters, function (this: { changes: number }, error) {
+            if (error) reject(error);
+            else resolve(this.changes);
+          });
+      });
+      return { ok: true, value };
+    } catch (error) {
+      return { ok: false, error };
     }
   }
 
-  return {
-    // `all`, not `get`: it steps the statement to its end, so no read
-    // transaction stays open between calls (an open one goes stale when
-    // another connection writes, and the next write here fails SQLITE_BUSY).
-    get: (sql, parameters) =>
-      withStatement(sql, (statement) => new Promise((resolve, reject) => statement.all(parameters, (error, rows) => (error ? reject(error) : resolve(rows?.[0]))))),
-    run: (sql, parameters) =>
-      withStatement(
-        sql,
-        (statement) =>
-          new Promise((resolve, reject) =>
-            statement.run(parameters, function (this: { changes: number }, error) {
-              if (error) reject(error);
-              else resolve(this.changes);
-            }),
-          ),
-      ),
+  async function runBatch(connection: SqliteConnection, batch: QueuedStatement[]): Promise<void> {
+    const grouped = batch.filter((queued) => queued.kind === 'run').length >= 2 && (await exec(connection, 'BEGIN IMMEDIATE').then(() => true, () => false));
+    const outcomes: Outcome[] = [];
+    for (const queued of batch) outcomes.push(await execute(connection, queued));
+    if (grouped) {
+      try {
+        await exec(connection, 'COMMIT');
+      } catch (error) {
+        await exec(connection, 'ROLLBACK').catch(() => undefined);
+        for (const queued of batch) queued.reject(error);
+        return;
+      }
+    }
+    batch.forEach((queued, index) => {
+      const outcome = outcomes[index]!;
+      if (outcome.ok) queued.resolve(outcome.value);
+      else queued.reject(outcome.error);
+    });
+  }
+
+  async function drain(): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue.splice(0, largestBatch);
+      try {
+        // The single SQLite connection, taken from knex's pool like any
+        // query, so statements never interleave with a knex transaction.
+        const connection = await client.acquireConnection();
+        try {
+          await runBatch(connection, batch);
+        } finally {
+          await client.releaseConnection(connection);
+        }
+      } catch (error) {
+        for (const queued of batch) queued.reject(error);
+      }
+    }
+    draining = false;
+  }
+
+  function enqueue(kind: QueuedStatement['kind'], sql: string, parameters: unknown[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      queue.push({ kind, sql, parameters, resolve, reject });
+      if (!draining) {
+        draining = true;
+        void drain();
+      }
+    });
+  }
+
+  const statements: PreparedStatements = {
+    get: (sql, parameters) => enqueue('get', sql, parameters) as Promise<Record<string, unknown> | undefined>,
+    all: (sql, parameters) => enqueue('all', sql, parameters) as Promise<Array<Record<string, unknown>>>,
+    run: (sql, parameters) => enqueue('run', sql, parameters) as Promise<number>,
   };
+  preparedByDatabase.set(database, statements);
+  return statements;
 }

@@ -22,7 +22,7 @@ import type {
   UpstreamTransactionRecord,
 } from './records.ts';
 import type { Repositories, Store } from './store.ts';
-import type { Database } from './database.ts';
+import { preparedStatements, type Database, type PreparedStatements } from './database.ts';
 import { countOf, optionalNumber as number, optionalText as text, pageBounds, parseJson as json, type Executor, type Row } from './rows.ts';
 import { associationFlowRepository, linkRequestRepository, rateLimitRepository } from './associationRepositories.ts';
 
@@ -92,12 +92,28 @@ const toTransaction = (row: Row): UpstreamTransactionRecord => ({
   expiresAt: Number(row.expires_at),
 });
 
-function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventInput) => void): Repositories {
+/**
+ * `prepared` (SQLite, outside transactions): the lookups behind every token's
+ * claims (the account, its profiles) as statements prepared once, compiled by
+ * knex from the same query builders as the other paths.
+ */
+function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventInput) => void, prepared?: PreparedStatements): Repositories {
   const boundProfilesQuery = () =>
     db('profile_bindings')
       .join('profiles', 'profiles.id', 'profile_bindings.profile_id')
       .select('profiles.*', 'profile_bindings.profile_id', 'profile_bindings.account_id', 'profile_bindings.identity_id', 'profile_bindings.method', { binding_created_at: 'profile_bindings.created_at' });
   const toBoundProfile = (row: Row): BoundProfile => ({ ...toProfile(row), binding: toBinding(row) });
+  const profilesByAccountQuery = (accountId: string, portal: Portal | undefined) => {
+    const builder = boundProfilesQuery().where('profile_bindings.account_id', accountId);
+    if (portal) builder.where('profiles.portal', portal);
+    return builder.orderBy('profiles.id');
+  };
+  // The SQL of each query, once; the placeholders' values come per call, in the same order.
+  const preparedSql = prepared && {
+    account: db('accounts').where({ id: '' }).toSQL().sql,
+    profilesByAccount: profilesByAccountQuery('', undefined).toSQL().sql,
+    profilesByAccountAndPortal: profilesByAccountQuery('', 'partnersource').toSQL().sql,
+  };
 
   return {
     executor: db,
@@ -211,7 +227,7 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
         return record;
       },
       async find(id) {
-        const row = (await db('accounts').where({ id }).first()) as Row | undefined;
+        const row = (prepared && preparedSql ? await prepared.get(preparedSql.account, [id]) : await db('accounts').where({ id }).first()) as Row | undefined;
         return row ? toAccount(row) : undefined;
       },
       async update(id, changes) {
@@ -294,9 +310,11 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
         return row ? toBinding(row) : undefined;
       },
       async listProfilesByAccount(accountId, portal) {
-        const builder = boundProfilesQuery().where('profile_bindings.account_id', accountId);
-        if (portal) builder.where('profiles.portal', portal);
-        return ((await builder.orderBy('profiles.id')) as Row[]).map(toBoundProfile);
+        const rows =
+          prepared && preparedSql
+            ? await prepared.all(portal ? preparedSql.profilesByAccountAndPortal : preparedSql.profilesByAccount, portal ? [accountId, portal] : [accountId])
+            : await profilesByAccountQuery(accountId, portal);
+        return (rows as Row[]).map(toBoundProfile);
       },
       async list(query = {}) {
         const { limit, offset } = pageBounds(query);
@@ -448,7 +466,7 @@ export interface StoreObserver {
 export function createStore(database: Database, clock: Clock, observer: StoreObserver = {}): Store {
   const notify = (event: AuditEventInput) => observer.auditEventRecorded?.(event);
   return {
-    ...repositories(database, clock, notify),
+    ...repositories(database, clock, notify, preparedStatements(database)),
     async transaction(work) {
       // Events recorded in a transaction count only when it commits.
       const recorded: AuditEventInput[] = [];

@@ -5,6 +5,7 @@ import type { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa, { type Context, type Next } from 'koa';
+import compose from 'koa-compose';
 import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 import { systemClock, type Clock } from './clock.ts';
@@ -41,6 +42,9 @@ import type { Portal } from './store/records.ts';
 import { createDevUpstream } from './upstream/devUpstream.ts';
 import { createUpstream } from './upstream/index.ts';
 import type { Upstream } from './upstream/upstream.ts';
+
+/** oidc-provider routes served without passing the broker's own routes (see the app below). */
+const directProviderRoutes = ['token', 'userinfo', 'introspection', 'revocation', 'jwks', 'authorization', 'end_session'] as const;
 
 /** How long a client read from the database is reused (changes made elsewhere show within it). */
 const clientCacheMilliseconds = 2000;
@@ -425,6 +429,12 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   );
   app.use(metricsRoute(metrics, config.metricsToken));
   app.use(securityHeaders);
+  // The token, userinfo, introspection and other endpoints that relying parties
+  // call most go straight to the provider: none of the broker's own routes
+  // below answers them.
+  const providerChain = compose([hideStoredClientSecrets, live.middleware()]);
+  const providerPaths = new Set(directProviderRoutes.map((route) => new URL(provider.urlFor(route)).pathname));
+  app.use((ctx, next) => (providerPaths.has(ctx.path) ? providerChain(ctx, next) : next()));
   app.use(async (ctx, next) => {
     if (ctx.path !== '/static/broker.css') return next();
     ctx.type = 'text/css';
@@ -552,6 +562,7 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
       await Promise.all([requestsDone, outboxWorker.stop(), demoPortals?.close()]);
       clearTimeout(grace);
       transport.close();
+      await emailRenderer.close();
       await database.destroy();
     },
   };

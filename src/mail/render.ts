@@ -4,9 +4,9 @@
 // mjml validation errors fail the rendering rather than sending broken mail.
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
-import mjml2html from 'mjml';
 import { BrokerError } from '../errors.ts';
 import { translator, type Locale, type MessageValues } from '../i18n.ts';
+import { MjmlCompiler } from './mjmlCompiler.ts';
 
 const emailsDirectory = fileURLToPath(new URL('../../views/emails/', import.meta.url));
 
@@ -23,9 +23,12 @@ export interface EmailRenderer {
    * filled with `data`.
    */
   render(template: string, locale: Locale, data: MessageValues & { accent?: string }): Promise<RenderedEmail>;
+  /** Ends the mjml worker (it also ends by itself when idle). */
+  close(): Promise<void>;
 }
 
-export function createEmailRenderer(options: { cache: boolean }): EmailRenderer {
+export function createEmailRenderer(options: { cache: boolean; mjmlIdleMilliseconds?: number }): EmailRenderer {
+  const mjml = new MjmlCompiler(options.mjmlIdleMilliseconds === undefined ? {} : { idleMilliseconds: options.mjmlIdleMilliseconds });
   const html = new Eta({ views: emailsDirectory, cache: options.cache, autoEscape: true, autoTrim: false });
   const text = new Eta({ views: emailsDirectory, cache: options.cache, autoEscape: false, autoTrim: false });
   return {
@@ -33,13 +36,12 @@ export function createEmailRenderer(options: { cache: boolean }): EmailRenderer 
       const { t } = translator(locale);
       const values = { accent: '#3b3b3b', ...data, t, locale };
       const source = html.render(`${template}.mjml`, values);
-      const compiled = await mjml2html(source, { validationLevel: 'strict' });
+      const compiled = await mjml.compile(source);
       if (compiled.errors.length > 0) {
-        throw new BrokerError('server_error', 'An email could not be prepared.', {
-          detail: `mjml errors in ${template}: ${compiled.errors.map((error) => error.formattedMessage).join('; ')}`,
-        });
+        throw new BrokerError('server_error', 'An email could not be prepared.', { detail: `mjml errors in ${template}: ${compiled.errors.join('; ')}` });
       }
       return { subject: t(`emails.${template.replaceAll('-', '_')}.subject`, data), html: compiled.html, text: text.render(`${template}.txt`, values) };
     },
+    close: () => mjml.close(),
   };
 }

@@ -376,7 +376,10 @@ async function main(): Promise<void> {
   };
   const profileDirectory = join(work, 'profiles');
   mkdirSync(profileDirectory);
-  const broker = spawnNode('src/cli.ts', ['serve'], brokerEnvironment, options['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench/results/tmp')}`] : []);
+  // As `npm start` and the mbs-broker command run it: V8's young generation
+  // capped at 8 MB per semi-space (RSS under load about 210 MB instead of 330).
+  const brokerNodeFlags = ['--max-semi-space-size=8', ...(options['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench/results/tmp')}`] : [])];
+  const broker = spawnNode('src/cli.ts', ['serve'], brokerEnvironment, brokerNodeFlags);
   await waitFor(async () => (await fetch(`${brokerUrl}/readyz`)).ok, 'the broker');
 
   const barePort = await freePort();

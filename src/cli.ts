@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 // Composition root of the `mbs-broker` command: parses the command line,
 // opens the store named by the configuration and hands each command to the
 // same administration services the admin API uses.

@@ -59,6 +59,7 @@ export async function revokeAccount(database: Database, accountId: string): Prom
 const upsertSql = `insert into ${table} (type, id, payload, grant_id, uid, user_code, account_id, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?)
   on conflict (type, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code, account_id = excluded.account_id, expires_at = excluded.expires_at`;
 const findSql = `select payload, expires_at, consumed_at from ${table} where type = ? and id = ?`;
+const findByUidSql = `select payload, expires_at, consumed_at from ${table} where type = ? and uid = ? limit 1`;
 const consumeSql = `update ${table} set consumed_at = ? where type = ? and id = ? and consumed_at is null`;
 const destroySql = `delete from ${table} where type = ? and id = ?`;
 
@@ -115,8 +116,9 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
       return payload;
     }
 
-    findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return this.#findWhere({ uid });
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      // Every interaction step looks its session up by uid.
+      return prepared ? toPayload((await prepared.get(findByUidSql, [this.#model, uid])) as StoredRow | undefined) : this.#findWhere({ uid });
     }
 
     findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {

@@ -17,21 +17,11 @@ import { createPostgresDatabase } from '../support/databases.ts';
 import { buildProfile, profileCsv } from '../support/factories.ts';
 import { isLinkMail, linkOf, mailFor, Person, registerPortal, type Portal } from '../support/journey.ts';
 import { TestSmtpServer } from '../support/smtp.ts';
+import { within } from '../support/within.ts';
 
 const adminToken = 'admin-token-for-the-cluster';
 const keyRefreshInterval = 1;
 const claimTimeout = 3;
-
-/** Polls `check` until it returns a value, for at most `seconds`. */
-async function within<Value>(seconds: number, check: () => Promise<Value | undefined>): Promise<Value> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`not reached within ${seconds} s`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const pause = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
 
@@ -83,7 +73,7 @@ describe('several instances behind nginx', function () {
     // Both at once on an empty database: the migrations take turns (knex's lock).
     await Promise.all(instances.map((instance) => instance.start()));
     nginx = await startNginx(setup, instances);
-    // Both generated keys on the empty database; within one refresh interval they agree.
+    // Both instances serve the same keys (one created them, under the startup lock).
     await within(3 * keyRefreshInterval, async () => {
       const [first, second] = await Promise.all(instances.map(async (instance) => JSON.stringify(await (await fetch(`http://${instance.address}/jwks`)).json())));
       return first === second ? true : undefined;

@@ -8,20 +8,10 @@ import * as client from 'openid-client';
 import { startBroker, type RunningBroker } from '../support/broker.ts';
 import { buildProfile } from '../support/factories.ts';
 import { bindDevAccount, Person, reachedPortal, registerPortal, type Portal } from '../support/journey.ts';
+import { within } from '../support/within.ts';
 
 const adminToken = 'admin-token-for-key-tests';
 const refreshInterval = 1;
-
-/** Polls `check` until it returns a value, for at most `seconds`. */
-async function within<Value>(seconds: number, check: () => Promise<Value | undefined>): Promise<Value> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`not reached within ${seconds} s`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const jwksKids = async (issuer: string): Promise<string[]> => ((await (await fetch(`${issuer}/jwks`)).json()) as { keys: Array<{ kid: string }> }).keys.map((key) => key.kid);
 

@@ -1,6 +1,6 @@
 // The two portals in front of which the broker stands, and how each is
 // branded on pages and in emails (name, accent colour, logo text).
-import type { Portal } from '../store/records.ts';
+import type { Portal, ProfileRecord } from '../store/records.ts';
 
 export interface PortalBranding {
   name: string;
@@ -16,3 +16,15 @@ export const portalBranding: Record<Portal, PortalBranding> = {
 };
 
 export const portalName = (portal: Portal): string => portalBranding[portal].name;
+
+/** What every email about one profile shows: its portal's name and colour, the profile, whom to ask. */
+export function profileEmailData(profile: Pick<ProfileRecord, 'id' | 'portal' | 'organization'>, supportEmail: string) {
+  return {
+    portal: portalName(profile.portal),
+    portalName: portalName(profile.portal),
+    accent: portalBranding[profile.portal].accent,
+    profileId: profile.id,
+    organization: profile.organization,
+    supportEmail,
+  };
+}

@@ -10,7 +10,7 @@ import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { BrokerError, notFound } from '../errors.ts';
-import { portalBranding, portalName } from '../directory/portals.ts';
+import { portalName, profileEmailData } from '../directory/portals.ts';
 import { generateSecret } from '../secrets.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { EmailRenderer } from '../mail/render.ts';
@@ -148,14 +148,7 @@ export function accountRoutes(dependencies: AccountDependencies): Router {
     if (!accountId) return;
     verifyForm(ctx, accountId);
     const profile = await boundProfile(accountId, String(ctx.params.profileId));
-    const notice = await dependencies.emails.render('profile-unlinked', pageLocale(ctx), {
-      portal: portalName(profile.portal),
-      portalName: portalName(profile.portal),
-      accent: portalBranding[profile.portal].accent,
-      profileId: profile.id,
-      organization: profile.organization,
-      supportEmail: dependencies.supportEmail,
-    });
+    const notice = await dependencies.emails.render('profile-unlinked', pageLocale(ctx), profileEmailData(profile, dependencies.supportEmail));
     await store.transaction(async (repositories) => {
       if (!(await repositories.profileBindings.remove(profile.id))) return;
       await dependencies.outbox.queue(repositories.executor, { kind: 'profile_unlinked', recipient: profile.email, ...notice });

@@ -15,7 +15,7 @@ import type { Logger } from '../logging.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { EmailRenderer, RenderedEmail } from '../mail/render.ts';
 import { associationRequested, brandingPortal, clientPortal } from '../provider/provider.ts';
-import { portalBranding, portalName } from '../directory/portals.ts';
+import { portalBranding, portalName, profileEmailData } from '../directory/portals.ts';
 import type { Locale } from '../i18n.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
 import type { AssociationFlowRecord, LinkRequestRecord, Portal, ProfileRecord } from '../store/records.ts';
@@ -210,15 +210,10 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
 
   const associationEmail = (profile: ProfileRecord, token: string, expiresAt: number, locale: Locale): Promise<RenderedEmail> =>
     emails.render('association-link', locale, {
-      portal: portalName(profile.portal),
-      portalName: portalName(profile.portal),
-      accent: portalBranding[profile.portal].accent,
-      organization: profile.organization,
+      ...profileEmailData(profile, dependencies.supportEmail),
       displayName: profile.displayName,
-      profileId: profile.id,
       link: `${issuer}/link/${token}`,
       expires: `${new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(expiresAt))} UTC`,
-      supportEmail: dependencies.supportEmail,
     });
 
   router.post('/interaction/:uid/cancel', form, async (ctx) => {
@@ -376,14 +371,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
   });
 
   async function bind(ctx: Context, link: LinkRequestRecord, profile: ProfileRecord): Promise<'bound' | 'used'> {
-    const notification = await emails.render('binding-moved', pageLocale(ctx), {
-      portal: portalName(profile.portal),
-      portalName: portalName(profile.portal),
-      accent: portalBranding[profile.portal].accent,
-      organization: profile.organization,
-      profileId: profile.id,
-      supportEmail: dependencies.supportEmail,
-    });
+    const notification = await emails.render('binding-moved', pageLocale(ctx), profileEmailData(profile, dependencies.supportEmail));
     return store.transaction(async (repositories) => {
       if (!(await repositories.linkRequests.consume(link.id))) return 'used';
       let identity = await repositories.identities.findByIssuerAndSubject(link.issuer, link.subject);

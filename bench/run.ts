@@ -15,6 +15,7 @@ import autocannon from 'autocannon';
 import knex from 'knex';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import { openDatabase } from '../src/store/database.ts';
 import { Browser, formAction, hiddenField, signInContinueLink } from '../test/support/browser.ts';
 import { freePort } from '../test/support/broker.ts';
 
@@ -509,9 +510,8 @@ async function main(): Promise<void> {
 }
 
 async function knexFor<Result>(databaseUrl: string, work: (database: ReturnType<typeof knex>) => Promise<Result>): Promise<Result> {
-  const database = databaseUrl.startsWith('sqlite:')
-    ? knex({ client: 'sqlite3', connection: { filename: databaseUrl.slice('sqlite:'.length) }, useNullAsDefault: true, pool: { min: 1, max: 1, afterCreate: (connection: { exec(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) => connection.exec('PRAGMA busy_timeout = 10000', (error) => done(error, connection)) } })
-    : knex({ client: 'pg', connection: databaseUrl });
+  // The broker's own SQLite client (node:sqlite, WAL, busy timeout) beside the running broker.
+  const database = databaseUrl.startsWith('sqlite:') ? openDatabase({ url: databaseUrl }) : knex({ client: 'pg', connection: databaseUrl });
   try {
     return await work(database);
   } finally {

@@ -63,6 +63,10 @@ export async function startBroker(overrides: Environment = {}, options: StartOpt
     environment,
     async restart() {
       await running.broker.close();
+      // The tests' HTTP clients share this event loop: give them a turn to
+      // see the keep-alive connections the old broker closed, as clients in
+      // other processes would, before the new one answers on the same port.
+      await new Promise((resolve) => setTimeout(resolve, 20));
       running.broker = await createBroker({ config, logger, ...(options.clock ? { clock: options.clock } : {}) });
       await running.broker.listen();
     },

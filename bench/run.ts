@@ -324,7 +324,9 @@ async function firstLogin(issuer: string, mailbox: Mailbox, person: number) {
   if (!form.body.includes('name="email"')) throw new Error(`no email form (${form.status} ${form.url})`);
   const sent = await browser.post(new URL(formAction(form.body), form.url).href, { email, csrf: hiddenField(form.body, 'csrf')! });
   if (sent.status !== 303) throw new Error(`email form answered ${sent.status}`);
+  const mailStarted = performance.now();
   const link = await mailbox.linkFor(email);
+  const mailMs = performance.now() - mailStarted;
   const confirmation = await browser.get(link);
   const reauthentication = await browser.post(new URL(formAction(confirmation.body), link).href, { csrf: hiddenField(confirmation.body, 'csrf')! });
   const upstreamPage = await browser.follow(new URL(reauthentication.headers.get('location')!, link).href);
@@ -332,7 +334,7 @@ async function firstLogin(issuer: string, mailbox: Mailbox, person: number) {
   const code = location?.searchParams.get('code');
   if (!code) throw new Error('no code after binding');
   await tokenRequest(issuer, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier });
-  return { latency: performance.now() - started, notes: { upstreamMs: upstreamMs() } };
+  return { latency: performance.now() - started, notes: { upstreamMs: upstreamMs(), mailMs } };
 }
 
 // ---------------------------------------------------------------- main
@@ -534,7 +536,7 @@ function report(results: Measurement[], memoryScenario: Record<string, unknown> 
       'CPU s/1000': result.cpuSecondsPer1000,
       'peak RSS MB': result.peakRssMb,
       errors: result.errors,
-      ...(result.notes ? { 'upstream ms/op': result.notes.upstreamMs ?? '' } : {}),
+      ...(result.notes ? { 'upstream ms/op': result.notes.upstreamMs ?? '', 'mail wait ms/op': result.notes.mailMs ?? '' } : {}),
     };
   });
   console.table(rows);

@@ -21,7 +21,7 @@ import { signInRoutes, upstreamCallbackPath } from './flows/signIn.ts';
 import { associationRoutes } from './flows/association.ts';
 import { Outbox } from './mail/outbox.ts';
 import { createEmailRenderer } from './mail/render.ts';
-import { DevMailbox, createSmtpTransport, type MailTransport } from './mail/transport.ts';
+import { DevMailbox, createSmtpTransport, smtpPool, type MailTransport } from './mail/transport.ts';
 import { OutboxWorker } from './mail/worker.ts';
 import { createLogger, type Logger } from './logging.ts';
 import { KeyManager } from './provider/keys.ts';
@@ -373,7 +373,7 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   const devMailbox = config.smtpUrl ? undefined : new DevMailbox();
   const transport: MailTransport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : devMailbox!;
   outboxForMetrics = outbox;
-  const outboxWorker = new OutboxWorker({ outbox, transport, clock, logger, from: config.mailFrom, observer: metrics });
+  const outboxWorker = new OutboxWorker({ outbox, transport, clock, logger, from: config.mailFrom, observer: metrics, concurrency: smtpPool.maxConnections });
   const csrf = createCsrfTokens(live.cookieKeys);
   const emailRenderer = createEmailRenderer({ cache: config.nodeEnv !== 'development' });
   const association = associationRoutes({

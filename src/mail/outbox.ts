@@ -1,6 +1,7 @@
 // The outbox table: queue a rendered message in the caller's transaction,
 // claim due messages (no two workers take the same row), record the outcome.
 import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
 import type { Clock } from '../clock.ts';
 import { notFound } from '../errors.ts';
 import type { Database } from '../store/database.ts';
@@ -51,6 +52,7 @@ export class Outbox {
   readonly #database: Database;
   readonly #clock: Clock;
   readonly #claimMilliseconds: number;
+  readonly #queuedListeners = new Set<() => void>();
 
   constructor(database: Database, clock: Clock, claimMilliseconds: number = defaultClaimMilliseconds) {
     this.#database = database;
@@ -63,7 +65,23 @@ export class Outbox {
     const id = randomUUID();
     const now = this.#clock.now();
     await executor('outbox').insert({ id, ...message, attempts: 0, next_attempt_at: now, created_at: now });
+    // Listeners hear of it once it is committed: a rolled-back message was never queued.
+    const committed = executor.isTransaction ? (executor as Knex.Transaction).executionPromise : Promise.resolve();
+    committed.then(
+      () => this.#queuedListeners.forEach((listener) => listener()),
+      () => undefined,
+    );
     return id;
+  }
+
+  /**
+   * Calls `listener` each time a message this process queued is committed,
+   * so its worker delivers at once instead of at its next round. Returns the
+   * function that stops the calls.
+   */
+  onQueued(listener: () => void): () => void {
+    this.#queuedListeners.add(listener);
+    return () => this.#queuedListeners.delete(listener);
   }
 
   /** Reserves up to `limit` due, unsent messages for the caller. */

@@ -21,8 +21,16 @@ export interface MailTransport {
  */
 export const smtpTimeouts = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000 } as const;
 
+/**
+ * Connections kept open to the SMTP server, each carrying up to 100
+ * messages before it is renewed: the outbox worker delivers this many
+ * messages at once, without a new connection and greeting per message.
+ * URL parameters (`?pool=false`, `?maxConnections=2`) override these.
+ */
+export const smtpPool = { pool: true, maxConnections: 5, maxMessages: 100 } as const;
+
 export function createSmtpTransport(url: string): MailTransport {
-  const transporter = nodemailer.createTransport({ url, ...smtpTimeouts });
+  const transporter = nodemailer.createTransport({ url, ...smtpPool, ...smtpTimeouts });
   return {
     async send(message) {
       await transporter.sendMail(message);

@@ -373,7 +373,6 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'warn',
     ADMIN_TOKEN: adminToken,
     SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
-    OUTBOX_INTERVAL: '20',
     LINK_REQUESTS_PER_HOUR: '100000000',
     DATABASE_POOL_MAX: '10',
   };

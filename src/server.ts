@@ -70,6 +70,8 @@ export interface Broker {
   store: Store;
   database: Database;
   keys: KeyManager;
+  /** The cookie keys this instance uses now, the first one signing (they follow rotations in place). */
+  cookieKeys: readonly string[];
   logger: Logger;
   outbox: Outbox;
   outboxWorker: OutboxWorker;
@@ -334,7 +336,7 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   app.silent = true;
   // Mounted oidc-provider signs its cookies with the host application's keys
   // (the live array: rotations land in place).
-  app.keys = live.cookieKeys;
+  app.keys = live.cookieSigner;
 
   let upstream = options.upstream;
   let devUpstream: Awaited<ReturnType<typeof createDevUpstream>> | undefined;
@@ -522,6 +524,7 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
     store,
     database,
     keys,
+    cookieKeys: live.cookieKeys,
     logger,
     outbox,
     outboxWorker,

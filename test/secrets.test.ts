@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { constantTimeEqual, generateSecret, secretHash, verifySecret } from '../src/secrets.ts';
+import Keygrip from 'keygrip';
+import { constantTimeEqual, createCookieSigner, generateSecret, secretHash, verifySecret } from '../src/secrets.ts';
 
 describe('secrets', () => {
   it('are 256 bits of URL-safe randomness, never twice the same', () => {
@@ -22,5 +23,37 @@ describe('secrets', () => {
     expect(constantTimeEqual('abc', 'abc')).to.equal(true);
     expect(constantTimeEqual('abc', 'abcd')).to.equal(false);
     expect(constantTimeEqual('', '')).to.equal(true);
+  });
+
+  describe('cookie signing', () => {
+    const data = '_session=Jq2Z6k8Tzx-Yw0rC1b3mV';
+
+    it('signs and checks as Keygrip does, so cookies signed before an upgrade stay valid', () => {
+      const keys = [generateSecret(), generateSecret()];
+      const signer = createCookieSigner(keys);
+      const keygrip = new Keygrip(keys);
+      expect(signer.sign(data)).to.equal(keygrip.sign(data));
+      expect(signer.index(data, new Keygrip([keys[1]!]).sign(data))).to.equal(1);
+      expect(keygrip.index(data, signer.sign(data))).to.equal(0);
+    });
+
+    it('refuses a digest of other data, another key, a truncated or an empty one', () => {
+      const signer = createCookieSigner([generateSecret()]);
+      const digest = signer.sign(data);
+      expect(signer.verify(data, digest)).to.equal(true);
+      expect(signer.verify(`${data}x`, digest)).to.equal(false);
+      expect(signer.verify(data, createCookieSigner([generateSecret()]).sign(data))).to.equal(false);
+      expect(signer.verify(data, digest.slice(0, -1))).to.equal(false);
+      expect(signer.index(data, '')).to.equal(-1);
+    });
+
+    it('follows keys rotated in place: the new first key signs, the old one still verifies', () => {
+      const keys = [generateSecret()];
+      const signer = createCookieSigner(keys);
+      const before = signer.sign(data);
+      keys.unshift(generateSecret());
+      expect(signer.sign(data)).to.not.equal(before);
+      expect(signer.index(data, before)).to.equal(1);
+    });
   });
 });

@@ -10,6 +10,7 @@ import type { Context, Middleware, Next } from 'koa';
 import mount from 'koa-mount';
 import type { JWK } from 'jose';
 import type Provider from 'oidc-provider';
+import { createCookieSigner, type CookieSigner } from '../secrets.ts';
 import type { KeyManager } from './keys.ts';
 
 export interface LiveProviderOptions {
@@ -41,6 +42,8 @@ export class LiveProvider {
   readonly provider: Provider;
   /** The cookie keys in force, first signs; the array is updated in place. */
   readonly cookieKeys: string[];
+  /** Signs and checks cookies with `cookieKeys` as they are at each call (Koa apps take it as `keys`). */
+  readonly cookieSigner: CookieSigner;
   readonly #options: LiveProviderOptions;
   #current: Provider;
   #mounted: Middleware;
@@ -54,6 +57,8 @@ export class LiveProvider {
     this.#current = current;
     this.#mounted = mount(current);
     this.cookieKeys = cookieKeys;
+    this.cookieSigner = createCookieSigner(cookieKeys);
+    current.keys = this.cookieSigner;
     this.#signingVersion = signingVersion;
     this.#cookieVersion = digest(cookieKeys);
     const live = this;
@@ -73,7 +78,6 @@ export class LiveProvider {
     const records = await options.keys.signingKeysInForce();
     const cookieKeys = await options.keys.cookieKeys();
     const provider = options.build(await options.keys.privateJwks(records), cookieKeys);
-    provider.keys = cookieKeys;
     return new LiveProvider(options, provider, cookieKeys, digest(records.map((key) => key.kid)));
   }
 
@@ -100,11 +104,9 @@ export class LiveProvider {
     if (cookiesChanged) this.cookieKeys.splice(0, this.cookieKeys.length, ...cookieKeys);
     if (signingChanged) {
       const next = this.#options.build(await this.#options.keys.privateJwks(records), this.cookieKeys);
-      next.keys = this.cookieKeys;
+      next.keys = this.cookieSigner;
       this.#current = next;
       this.#mounted = mount(next);
-    } else {
-      this.#current.keys = this.cookieKeys;
     }
     this.#signingVersion = signingVersion;
     this.#cookieVersion = cookieVersion;

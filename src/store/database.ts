@@ -7,7 +7,7 @@ import knex, { type Knex } from 'knex';
 import pg from 'pg';
 import type { DatabaseSync } from 'node:sqlite';
 import { BrokerError } from '../errors.ts';
-import { NodeSqliteClient, preparedStatement, sqliteValue, timed } from './nodeSqliteClient.ts';
+import { NodeSqliteClient, preparedStatement, sqliteValue } from './nodeSqliteClient.ts';
 
 export type Database = Knex;
 export type DatabaseClient = 'sqlite' | 'postgres';
@@ -119,10 +119,10 @@ export function preparedStatements(database: Database): PreparedStatements | und
     try {
       const statement = preparedStatement(connection, queued.sql);
       const parameters = queued.parameters.map(sqliteValue);
-      if (queued.kind === 'run') return { ok: true, value: Number(timed(queued.sql, () => statement.run(...parameters)).changes) };
+      if (queued.kind === 'run') return { ok: true, value: Number(statement.run(...parameters).changes) };
       // `all`, not `get`, even for one row: it steps the statement to its end,
       // so no read transaction stays open between calls.
-      const rows = timed(queued.sql, () => statement.all(...parameters)) as Array<Record<string, unknown>>;
+      const rows = statement.all(...parameters) as Array<Record<string, unknown>>;
       return { ok: true, value: queued.kind === 'get' ? rows[0] : rows };
     } catch (error) {
       return { ok: false, error };

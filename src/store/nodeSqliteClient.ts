@@ -37,10 +37,6 @@ interface QueryObject {
 const statementCaches = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
 
 /** The connection's prepared statement for `sql`, prepared once (least recently used ones are dropped). */
-const stats = new Map<string, [number, number]>();
-import { writeFileSync } from 'node:fs';
-process.on('exit', () => writeFileSync(`/tmp/sqlstats-${process.pid}.json`, JSON.stringify([...stats].sort((a, b) => b[1][1] - a[1][1]).slice(0, 40), null, 1)));
-export function timed<T>(sql: string, work: () => T): T { const t = performance.now(); try { return work(); } finally { const e = stats.get(sql) ?? [0, 0]; e[0]++; e[1] += performance.now() - t; stats.set(sql, e); } }
 export function preparedStatement(connection: DatabaseSync, sql: string): StatementSync {
   let cache = statementCaches.get(connection);
   if (!cache) {
@@ -92,10 +88,10 @@ export class NodeSqliteClient extends (BetterSqliteClient as unknown as new (con
     const statement = preparedStatement(connection, query.sql);
     const bindings = (query.bindings ?? []).map(sqliteValue);
     if (returnsRows(statement)) {
-      query.response = timed(query.sql, () => statement.all(...bindings));
+      query.response = statement.all(...bindings);
       return query;
     }
-    const result = timed(query.sql!, () => statement.run(...bindings));
+    const result = statement.run(...bindings);
     query.response = result;
     query.context = { lastID: result.lastInsertRowid, changes: result.changes };
     return query;

@@ -14,6 +14,7 @@ import mount from 'koa-mount';
 import type { JWK } from 'jose';
 import Provider, { type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { createMemoryAdapter } from './devUpstreamMemoryAdapter.ts';
+import { createCookieSigner } from '../secrets.ts';
 
 export interface DevUpstreamClient {
   clientId: string;
@@ -170,8 +171,9 @@ export async function createDevUpstream(options: DevUpstreamOptions): Promise<De
   };
 
   const provider = new Provider(options.issuer, configuration);
-  // The same array as given: keys rotated in place reach the provider too.
-  provider.keys = cookieKeys;
+  // Over the same array as given: keys rotated in place reach the provider too.
+  const cookieSigner = createCookieSigner(cookieKeys);
+  provider.keys = cookieSigner;
   const router = new Router();
 
   // Stand-ins for the Microsoft sign-up and password-reset pages the broker links to.
@@ -207,7 +209,7 @@ export async function createDevUpstream(options: DevUpstreamOptions): Promise<De
 
   const app = new Koa();
   app.silent = true;
-  app.keys = cookieKeys;
+  app.keys = cookieSigner;
   app.use(async (ctx, next) => {
     try {
       await next();

@@ -74,7 +74,7 @@ describe('keys on several instances', function () {
     const person = await boundPerson('cookie-rotation-watcher');
     const signIn = await person.startSignIn(portal);
     expect(signIn.location, signIn.page?.body).to.not.equal(undefined);
-    const cookieKeysOfSecond = () => second.broker.provider.keys as string[];
+    const cookieKeysOfSecond = () => second.broker.cookieKeys;
     const keysBefore = [...cookieKeysOfSecond()];
 
     await rotateThroughFirst('cookie-keys');

@@ -10,6 +10,7 @@ import type { Database } from '../../src/store/database.ts';
 import { freePort } from '../support/broker.ts';
 import { testDatabases } from '../support/databases.ts';
 import { TestSmtpServer } from '../support/smtp.ts';
+import { within } from '../support/within.ts';
 
 const logger = pino({ level: 'silent' });
 const from = 'MBS Identity <no-reply@broker.example>';
@@ -49,6 +50,38 @@ for (const testDatabase of testDatabases()) {
       expect(smtp.received[0]!.text.trim()).to.equal('Associate your profile');
       expect(smtp.received[0]!.html).to.contain('<p>Associate your profile</p>');
       expect(await outbox.pendingCount()).to.equal(0);
+    });
+
+    it('delivers a batch several messages at a time, over connections it keeps open', async () => {
+      await smtp.start();
+      for (let index = 0; index < 12; index += 1) await outbox.queue(database, message(`person${index}@contoso.example`));
+      const transport = createSmtpTransport(smtp.url);
+      expect(await new OutboxWorker({ outbox, transport, clock, logger, from, concurrency: 3 }).runOnce()).to.equal(12);
+      transport.close();
+      expect(smtp.received).to.have.length(12);
+      // In parallel, over the pool's connections (at most 5), not one connection per message.
+      expect(smtp.peakConnections).to.be.within(2, 5);
+    });
+
+    it('delivers a message this process queued as soon as its transaction commits, not at the next round', async () => {
+      await smtp.start();
+      const transport = createSmtpTransport(smtp.url);
+      const running = worker(transport);
+      running.start(3_600_000);
+      try {
+        await database.transaction(async (trx) => {
+          await outbox.queue(trx, message('jane@contoso.example'));
+          // Not before the commit: the message is not there for the worker yet.
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          expect(smtp.received).to.have.length(0);
+        });
+        await within(5, async () => (smtp.received.length === 1 ? true : undefined));
+        await outbox.queue(database, message('john@contoso.example'));
+        await within(5, async () => (smtp.received.length === 2 ? true : undefined));
+      } finally {
+        await running.stop();
+        transport.close();
+      }
     });
 
     it('keeps mail through an SMTP outage and delivers it once the server is back (clock moved, no sleeping)', async () => {

@@ -13,6 +13,9 @@ export interface ReceivedMail {
 export class TestSmtpServer {
   readonly received: ReceivedMail[] = [];
   readonly port: number;
+  /** The most client connections open at one time. */
+  peakConnections = 0;
+  #openConnections = 0;
   #server: SMTPServer | undefined;
 
   constructor(port: number) {
@@ -28,6 +31,14 @@ export class TestSmtpServer {
       authOptional: true,
       disabledCommands: ['STARTTLS'],
       logger: false,
+      onConnect: (_session, callback) => {
+        this.#openConnections += 1;
+        this.peakConnections = Math.max(this.peakConnections, this.#openConnections);
+        callback();
+      },
+      onClose: () => {
+        this.#openConnections -= 1;
+      },
       onData: (stream, _session, callback) => {
         simpleParser(stream)
           .then((mail) => {

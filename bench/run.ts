@@ -31,6 +31,7 @@ const { values: options } = parseArgs({
     only: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
+    upstream: { type: 'string', default: 'process' },
   },
 });
 const connections = Number(options.connections);
@@ -52,6 +53,19 @@ interface Server {
 
 function spawnNode(script: string, args: string[], env: Record<string, string>, nodeFlags: string[] = []): ChildProcess {
   return spawn(process.execPath, [...nodeFlags, join(root, script), ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+/** The first JSON line a child process prints: its address and whatever else it hands over. */
+function readyLine(child: ChildProcess, what: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const line = buffer.split('\n').find((candidate) => candidate.startsWith('{'));
+      if (line) resolve(JSON.parse(line) as Record<string, unknown>);
+    });
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
+  });
 }
 
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
@@ -88,6 +102,10 @@ interface Measurement {
   p95: number;
   p99: number;
   cpuSecondsPer1000: number;
+  /** CPU seconds of this process (the load generator: autocannon or the browsers, and the SMTP server) per 1,000 operations. */
+  loadCpuSecondsPer1000: number;
+  /** CPU seconds of the dev upstream's own process per 1,000 operations, when it runs apart. */
+  upstreamCpuSecondsPer1000?: number;
   rssMb: number;
   peakRssMb: number;
   notes?: Record<string, unknown>;
@@ -110,6 +128,8 @@ async function measure(
   let seconds = 0;
   const noteTotals: Record<string, number> = {};
   const cpuBefore = cpuSeconds(pid);
+  const loadCpuBefore = process.cpuUsage();
+  const upstreamCpuBefore = target === 'broker' && upstreamPid ? cpuSeconds(upstreamPid) : undefined;
   for (let index = 0; index < rounds; index += 1) {
     const started = performance.now();
     const result = await runRound(duration);
@@ -122,6 +142,10 @@ async function measure(
     for (const [name, value] of Object.entries(result.notes ?? {})) noteTotals[name] = (noteTotals[name] ?? 0) + value;
   }
   const cpu = cpuSeconds(pid) - cpuBefore;
+  const loadCpuUsage = process.cpuUsage(loadCpuBefore);
+  const loadCpu = (loadCpuUsage.user + loadCpuUsage.system) / 1e6;
+  const upstreamCpu = upstreamCpuBefore === undefined ? undefined : cpuSeconds(upstreamPid!) - upstreamCpuBefore;
+  const per1000 = (seconds: number) => (operations ? Math.round((seconds / operations) * 1000 * 100) / 100 : 0);
   latencies.sort((left, right) => left - right);
   const measurement: Measurement = {
     scenario,
@@ -134,7 +158,9 @@ async function measure(
     p50: round1(percentile(latencies, 0.5)),
     p95: round1(percentile(latencies, 0.95)),
     p99: round1(percentile(latencies, 0.99)),
-    cpuSecondsPer1000: operations ? Math.round((cpu / operations) * 1000 * 100) / 100 : 0,
+    cpuSecondsPer1000: per1000(cpu),
+    loadCpuSecondsPer1000: per1000(loadCpu),
+    ...(upstreamCpu !== undefined && upstreamCpu > 0 ? { upstreamCpuSecondsPer1000: per1000(upstreamCpu) } : {}),
     ...memory(pid),
     ...(Object.keys(noteTotals).length ? { notes: Object.fromEntries(Object.entries(noteTotals).map(([name, total]) => [name, round1(total / Math.max(operations, 1))])) } : {}),
   };
@@ -215,6 +241,11 @@ const basicFor = (secret: string) => `Basic ${Buffer.from(`bench-portal:${secret
 /** The broker's client secret, shown once at registration. */
 let basic = '';
 
+/** Where the dev upstream answers (its issuer). */
+let upstreamOrigin = '';
+/** The dev upstream's process, when it runs apart from the broker. */
+let upstreamPid: number | undefined;
+
 /** A browser whose time spent at the dev upstream is counted apart. */
 function timedBrowser(): { browser: Browser; upstreamMs: () => number } {
   const browser = new Browser();
@@ -225,7 +256,7 @@ function timedBrowser(): { browser: Browser; upstreamMs: () => number } {
     try {
       return await request(url, init);
     } finally {
-      if (url.includes('/dev/upstream/')) upstream += performance.now() - started;
+      if (url.startsWith(upstreamOrigin)) upstream += performance.now() - started;
     }
   };
   return { browser, upstreamMs: () => upstream };
@@ -364,7 +395,26 @@ async function main(): Promise<void> {
 
   const brokerPort = await freePort();
   const brokerUrl = `http://127.0.0.1:${brokerPort}`;
+  // The dev upstream in a process of its own (the default), reached over HTTP
+  // as Microsoft's would be, or embedded in the broker (`--upstream embedded`).
+  let upstreamProcess: ChildProcess | undefined;
+  let upstreamIssuer = `${brokerUrl}/dev/upstream`;
+  let upstreamEnvironment: Record<string, string> = {};
+  if (options.upstream === 'process') {
+    const upstreamClient = { id: 'bench-broker', secret: 'bench-upstream-secret-0123456789' };
+    upstreamProcess = spawnNode('bench/devUpstreamServer.ts', [], {
+      PORT: String(await freePort()),
+      BENCH_UPSTREAM_CLIENT_ID: upstreamClient.id,
+      BENCH_UPSTREAM_CLIENT_SECRET: upstreamClient.secret,
+      BENCH_UPSTREAM_REDIRECT_URI: `${brokerUrl}/upstream/callback`,
+    });
+    upstreamIssuer = (await readyLine(upstreamProcess, 'the dev upstream')).issuer as string;
+    upstreamPid = upstreamProcess.pid;
+    upstreamEnvironment = { UPSTREAM: 'oidc', UPSTREAM_ISSUER: upstreamIssuer, UPSTREAM_CLIENT_ID: upstreamClient.id, UPSTREAM_CLIENT_SECRET: upstreamClient.secret };
+  } else if (options.upstream !== 'embedded') throw new Error('--upstream is process or embedded');
+  upstreamOrigin = new URL(upstreamIssuer).href;
   const brokerEnvironment = {
+    ...upstreamEnvironment,
     NODE_ENV: 'test',
     PORT: String(brokerPort),
     HOST: '127.0.0.1',
@@ -386,15 +436,7 @@ async function main(): Promise<void> {
 
   const barePort = await freePort();
   const bare = spawnNode('bench/bareProvider.ts', [], { PORT: String(barePort), BENCH_CONNECTIONS: String(connections), BENCH_CLIENT_SECRET: clientSecret });
-  const bareReady = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    let buffer = '';
-    bare.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const line = buffer.split('\n').find((candidate) => candidate.startsWith('{'));
-      if (line) resolve(JSON.parse(line) as Record<string, unknown>);
-    });
-    bare.once('exit', (code) => reject(new Error(`bare provider exited with ${code}`)));
-  });
+  const bareReady = await readyLine(bare, 'the bare provider');
 
   // The broker's side of the fixtures: the same client, profiles, one bound account.
   const admin = (path: string, body: unknown, contentType = 'application/json') =>
@@ -407,7 +449,7 @@ async function main(): Promise<void> {
   for (let person = 0; person < people; person += 1) csv.push(`PS-B${person},partnersource,bench.person${person}@contoso.example,Person ${person},Contoso,member`);
   const imported = await admin('/profiles/import', csv.join('\n'), 'text/csv');
   if (!imported.ok) throw new Error(`importing profiles: ${imported.status}`);
-  const bind = spawnNode('src/cli.ts', ['--json', 'bindings', 'add', '--profile', 'PS-BENCH', '--issuer', `${brokerUrl}/dev/upstream`, '--subject', (await import('../src/upstream/devUpstream.ts')).devSubject('bench-returning')], brokerEnvironment);
+  const bind = spawnNode('src/cli.ts', ['--json', 'bindings', 'add', '--profile', 'PS-BENCH', '--issuer', upstreamIssuer, '--subject', (await import('../src/upstream/devUpstream.ts')).devSubject('bench-returning')], brokerEnvironment);
   await new Promise((resolve) => bind.once('exit', resolve));
 
   // Refresh and access tokens on the broker come from real sign-ins.
@@ -502,7 +544,8 @@ async function main(): Promise<void> {
 
   broker.kill('SIGTERM');
   bare.kill('SIGTERM');
-  await Promise.all([broker, bare].map((child) => new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(undefined)))));
+  upstreamProcess?.kill('SIGTERM');
+  await Promise.all([broker, bare, ...(upstreamProcess ? [upstreamProcess] : [])].map((child) => new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(undefined)))));
   mailbox.server.close();
   await dropDatabase?.();
   rmSync(work, { recursive: true, force: true });
@@ -533,6 +576,8 @@ function report(results: Measurement[], memoryScenario: Record<string, unknown> 
       'p99 ms': result.p99,
       'broker/bare': bare ? Math.round((result.perSecond / bare.perSecond) * 100) / 100 : '',
       'CPU s/1000': result.cpuSecondsPer1000,
+      'load CPU s/1000': result.loadCpuSecondsPer1000,
+      'upstream CPU s/1000': result.upstreamCpuSecondsPer1000 ?? '',
       'peak RSS MB': result.peakRssMb,
       errors: result.errors,
       ...(result.notes ? { 'upstream ms/op': result.notes.upstreamMs ?? '', 'mail wait ms/op': result.notes.mailMs ?? '' } : {}),

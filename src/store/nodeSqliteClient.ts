@@ -12,6 +12,7 @@
 // exactly that.
 import { createRequire } from 'node:module';
 import { DatabaseSync, type StatementSync, type SQLInputValue } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import type { Knex } from 'knex';
 
 const require = createRequire(import.meta.url);
@@ -20,6 +21,15 @@ const BetterSqliteClient = require('knex/lib/dialects/better-sqlite3/index.js') 
 
 /** Settings every connection gets: write-ahead log, a commit that survives a process crash, foreign keys. */
 const connectionPragmas = 'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;';
+/**
+ * Checkpoints run in a worker thread (walCheckpointWorker.ts) every 100 ms.
+ * The connection's own automatic checkpoint stays as a backstop, at 10,000
+ * pages (40 MB of log) instead of 1,000, should the worker fall behind; the
+ * log file is cut back to 64 MB after a checkpoint that let it grow beyond.
+ */
+const checkpointIntervalMilliseconds = 100;
+const backstopPragmas = 'PRAGMA wal_autocheckpoint = 10000; PRAGMA journal_size_limit = 67108864;';
+const checkpointWorkerUrl = new URL('./walCheckpointWorker.ts', import.meta.url);
 /** How long a statement waits for another process's write lock (the CLI beside a running broker). */
 const busyTimeoutMilliseconds = 5000;
 /** Prepared statements kept per connection; knex's SQL is parameterized, so few distinct texts recur. */
@@ -35,6 +45,7 @@ interface QueryObject {
 }
 
 const statementCaches = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
+const checkpointWorkers = new WeakMap<DatabaseSync, Worker>();
 
 /** The connection's prepared statement for `sql`, prepared once (least recently used ones are dropped). */
 export function preparedStatement(connection: DatabaseSync, sql: string): StatementSync {
@@ -73,13 +84,30 @@ export class NodeSqliteClient extends (BetterSqliteClient as unknown as new (con
   }
 
   async acquireRawConnection(): Promise<DatabaseSync> {
-    const connection = new DatabaseSync(this.connectionSettings.filename, { timeout: busyTimeoutMilliseconds });
+    const { filename } = this.connectionSettings;
+    const connection = new DatabaseSync(filename, { timeout: busyTimeoutMilliseconds });
     connection.exec(connectionPragmas);
+    if (filename !== ':memory:') {
+      connection.exec(backstopPragmas);
+      const worker = new Worker(checkpointWorkerUrl, { workerData: { filename, intervalMilliseconds: checkpointIntervalMilliseconds, busyTimeoutMilliseconds } });
+      // Never what keeps a process alive; a worker that fails leaves the backstop.
+      worker.unref();
+      worker.on('error', () => undefined);
+      checkpointWorkers.set(connection, worker);
+    }
     return connection;
   }
 
   async destroyRawConnection(connection: DatabaseSync): Promise<void> {
     statementCaches.delete(connection);
+    const worker = checkpointWorkers.get(connection);
+    checkpointWorkers.delete(connection);
+    if (worker) {
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.postMessage('stop');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+      await worker.terminate();
+    }
     if (connection.isOpen) connection.close();
   }
 

@@ -98,7 +98,7 @@ export const settings = {
   smtpUrl: {
     env: 'SMTP_URL',
     schema: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
-    description: 'SMTP server for outgoing mail; unset keeps mail in the dev mailbox.',
+    description: 'SMTP server for outgoing mail, over a pool of up to 5 kept-open connections (URL parameters such as `?pool=false` or `?maxConnections=2` override); unset keeps mail in the dev mailbox.',
     secret: true,
   },
   mailFrom: {
@@ -245,7 +245,7 @@ export const settings = {
     env: 'OUTBOX_INTERVAL',
     schema: positiveInteger,
     defaultValue: '1000',
-    description: 'Milliseconds between outbox deliveries.',
+    description: 'Milliseconds between outbox rounds, which pick up mail queued by other instances and retries; mail this instance queues goes out as soon as it is committed.',
   },
   logLevel: {
     env: 'LOG_LEVEL',

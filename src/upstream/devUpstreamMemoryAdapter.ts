@@ -11,11 +11,22 @@ const maximumEntries = 10_000;
 
 export function createMemoryAdapter() {
   const entries = new Map<string, Entry>();
-  const live = (key: string): AdapterPayload | undefined => {
+  // Lookups by uid (every interaction step) and by user code, without scanning.
+  const byUid = new Map<string, string>();
+  const byUserCode = new Map<string, string>();
+  const remove = (key: string) => {
     const entry = entries.get(key);
+    if (!entry) return;
+    entries.delete(key);
+    const model = key.slice(0, key.indexOf(':'));
+    if (typeof entry.payload.uid === 'string' && byUid.get(`${model}:${entry.payload.uid}`) === key) byUid.delete(`${model}:${entry.payload.uid}`);
+    if (typeof entry.payload.userCode === 'string' && byUserCode.get(`${model}:${entry.payload.userCode}`) === key) byUserCode.delete(`${model}:${entry.payload.userCode}`);
+  };
+  const live = (key: string | undefined): AdapterPayload | undefined => {
+    const entry = key === undefined ? undefined : entries.get(key);
     if (!entry) return undefined;
     if (entry.expiresAt !== undefined && entry.expiresAt <= Date.now()) {
-      entries.delete(key);
+      remove(key!);
       return undefined;
     }
     return structuredClone(entry.payload);
@@ -30,30 +41,32 @@ export function createMemoryAdapter() {
       return `${this.#model}:${id}`;
     }
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      if (entries.size >= maximumEntries) entries.delete(entries.keys().next().value!);
+      const key = this.#key(id);
+      remove(key);
+      if (entries.size >= maximumEntries) remove(entries.keys().next().value!);
       // Copies: oidc-provider keeps mutating the objects it saved.
-      entries.set(this.#key(id), { payload: structuredClone(payload), expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : undefined });
+      entries.set(key, { payload: structuredClone(payload), expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : undefined });
+      if (typeof payload.uid === 'string') byUid.set(`${this.#model}:${payload.uid}`, key);
+      if (typeof payload.userCode === 'string') byUserCode.set(`${this.#model}:${payload.userCode}`, key);
     }
     async find(id: string): Promise<AdapterPayload | undefined> {
       return live(this.#key(id));
     }
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      for (const key of entries.keys()) if (key.startsWith(`${this.#model}:`) && live(key)?.uid === uid) return live(key);
-      return undefined;
+      return live(byUid.get(`${this.#model}:${uid}`));
     }
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      for (const key of entries.keys()) if (key.startsWith(`${this.#model}:`) && live(key)?.userCode === userCode) return live(key);
-      return undefined;
+      return live(byUserCode.get(`${this.#model}:${userCode}`));
     }
     async consume(id: string): Promise<void> {
       const entry = entries.get(this.#key(id));
       if (entry) entry.payload.consumed = Math.floor(Date.now() / 1000);
     }
     async destroy(id: string): Promise<void> {
-      entries.delete(this.#key(id));
+      remove(this.#key(id));
     }
     async revokeByGrantId(grantId: string): Promise<void> {
-      for (const [key, entry] of entries) if (key.startsWith(`${this.#model}:`) && entry.payload.grantId === grantId) entries.delete(key);
+      for (const [key, entry] of [...entries]) if (key.startsWith(`${this.#model}:`) && entry.payload.grantId === grantId) remove(key);
     }
   };
 }

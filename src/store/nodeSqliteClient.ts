@@ -22,14 +22,35 @@ const BetterSqliteClient = require('knex/lib/dialects/better-sqlite3/index.js') 
 /** Settings every connection gets: write-ahead log, a commit that survives a process crash, foreign keys. */
 const connectionPragmas = 'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;';
 /**
- * Checkpoints run in a worker thread (walCheckpointWorker.ts) every 100 ms.
+ * Checkpoints run in a worker thread every 100 ms.
  * The connection's own automatic checkpoint stays as a backstop, at 10,000
  * pages (40 MB of log) instead of 1,000, should the worker fall behind; the
  * log file is cut back to 64 MB after a checkpoint that let it grow beyond.
  */
 const checkpointIntervalMilliseconds = 100;
 const backstopPragmas = 'PRAGMA wal_autocheckpoint = 10000; PRAGMA journal_size_limit = 67108864;';
-const checkpointWorkerUrl = new URL('./walCheckpointWorker.ts', import.meta.url);
+/**
+ * The checkpoint worker: on its own connection, every interval, it copies
+ * committed pages from the log into the database file and syncs it. PASSIVE:
+ * it never waits for, nor blocks, the broker's reads and writes; a busy round
+ * is simply tried again at the next. Plain JavaScript evaluated in the
+ * thread: a TypeScript file would load Node's type stripper there too (17 MB).
+ */
+const checkpointWorkerSource = `
+const { DatabaseSync } = require('node:sqlite');
+const { parentPort, workerData } = require('node:worker_threads');
+const connection = new DatabaseSync(workerData.filename, { timeout: workerData.busyTimeoutMilliseconds });
+const timer = setInterval(() => {
+  try {
+    connection.exec('PRAGMA wal_checkpoint(PASSIVE)');
+  } catch {}
+}, workerData.intervalMilliseconds);
+parentPort.once('message', () => {
+  clearInterval(timer);
+  connection.close();
+  parentPort.close();
+});
+`;
 /** How long a statement waits for another process's write lock (the CLI beside a running broker). */
 const busyTimeoutMilliseconds = 5000;
 /** Prepared statements kept per connection; knex's SQL is parameterized, so few distinct texts recur. */
@@ -89,7 +110,12 @@ export class NodeSqliteClient extends (BetterSqliteClient as unknown as new (con
     connection.exec(connectionPragmas);
     if (filename !== ':memory:') {
       connection.exec(backstopPragmas);
-      const worker = new Worker(checkpointWorkerUrl, { workerData: { filename, intervalMilliseconds: checkpointIntervalMilliseconds, busyTimeoutMilliseconds } });
+      const worker = new Worker(checkpointWorkerSource, {
+        eval: true,
+        workerData: { filename, intervalMilliseconds: checkpointIntervalMilliseconds, busyTimeoutMilliseconds },
+        // It allocates next to nothing: a small heap keeps its memory small.
+        resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
+      });
       // Never what keeps a process alive; a worker that fails leaves the backstop.
       worker.unref();
       worker.on('error', () => undefined);

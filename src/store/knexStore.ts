@@ -22,7 +22,7 @@ import type {
   UpstreamTransactionRecord,
 } from './records.ts';
 import type { Repositories, Store } from './store.ts';
-import { preparedStatements, type Database, type PreparedStatements } from './database.ts';
+import { databaseClient, preparedStatements, type Database, type PreparedStatements } from './database.ts';
 import { countOf, optionalNumber as number, optionalText as text, pageBounds, parseJson as json, type Executor, type Row } from './rows.ts';
 import { associationFlowRepository, linkRequestRepository, rateLimitRepository } from './associationRepositories.ts';
 
@@ -476,12 +476,33 @@ export function createStore(database: Database, clock: Clock, observer: StoreObs
     },
     async sweepExpired(options = {}) {
       // oidc-provider's records expire by real time (the adapter's), ours by the clock.
-      const payloads = await database('oidc_payloads').where('expires_at', '<', Date.now()).delete();
-      const transactions = await database('upstream_transactions').where('expires_at', '<', clock.now()).delete();
-      const counters = await database('rate_limit_counters').where('expires_at', '<', clock.now()).delete();
-      const audit =
-        options.auditRetentionMilliseconds === undefined ? 0 : await database('audit_events').where('occurred_at', '<', clock.now() - options.auditRetentionMilliseconds).delete();
+      const payloads = await deleteOlder(database, 'oidc_payloads', 'expires_at', Date.now());
+      const transactions = await deleteOlder(database, 'upstream_transactions', 'expires_at', clock.now());
+      const counters = await deleteOlder(database, 'rate_limit_counters', 'expires_at', clock.now());
+      const audit = options.auditRetentionMilliseconds === undefined ? 0 : await deleteOlder(database, 'audit_events', 'occurred_at', clock.now() - options.auditRetentionMilliseconds);
       return payloads + transactions + counters + audit;
     },
   };
+}
+
+/** Rows one sweeping statement deletes on SQLite. */
+const sweepChunk = 1000;
+
+/**
+ * Deletes the rows of `table` whose `column` is before `before`. On SQLite a
+ * statement holds the one connection and, being synchronous, the event loop:
+ * 100,000 sessions expiring together are deleted a thousand at a time, with
+ * the requests that queued meanwhile served between chunks.
+ */
+async function deleteOlder(database: Database, table: string, column: string, before: number): Promise<number> {
+  if (databaseClient(database) === 'postgres') return database(table).where(column, '<', before).delete();
+  let total = 0;
+  for (;;) {
+    const deleted = await database(table)
+      .whereIn('rowid', database(table).select('rowid').where(column, '<', before).limit(sweepChunk))
+      .delete();
+    total += deleted;
+    if (deleted < sweepChunk) return total;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }

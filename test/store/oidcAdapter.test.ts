@@ -103,6 +103,14 @@ for (const testDatabase of testDatabases()) {
       for (const result of rejected) expect(result.reason).to.be.instanceOf(errors.InvalidGrant);
     });
 
+    it('sweeps thousands of expired records, in as many rounds as it takes, and only those', async () => {
+      const expired = Array.from({ length: 2500 }, (_, index) => ({ type: 'Session', id: `old-${index}`, payload: '{}', expires_at: Date.now() - 1000 }));
+      await database.batchInsert('oidc_payloads', expired, 500);
+      await adapterFor('Session').upsert('fresh', { kind: 'Session' }, 60);
+      expect(await createStore(database, systemClock).sweepExpired()).to.equal(2500);
+      expect(await database('oidc_payloads').pluck('id')).to.deep.equal(['fresh']);
+    });
+
     it('does not find expired records, and the sweeper removes them', async () => {
       const adapter = adapterFor('Session');
       await database('oidc_payloads').insert({ type: 'Session', id: 'old', payload: '{}', expires_at: Date.now() - 1000 });

@@ -94,8 +94,17 @@ export function sqliteValue(value: unknown): SQLInputValue {
   return value as SQLInputValue;
 }
 
-/** Whether the statement returns rows (a SELECT, a PRAGMA, or a write with RETURNING). */
-const returnsRows = (statement: StatementSync): boolean => statement.columns().length > 0;
+const rowReturning = new WeakMap<StatementSync, boolean>();
+
+/** Whether the statement returns rows (a SELECT, a PRAGMA, or a write with RETURNING); asked once per statement. */
+function returnsRows(statement: StatementSync): boolean {
+  let answer = rowReturning.get(statement);
+  if (answer === undefined) {
+    answer = statement.columns().length > 0;
+    rowReturning.set(statement, answer);
+  }
+  return answer;
+}
 
 export class NodeSqliteClient extends (BetterSqliteClient as unknown as new (config: Knex.Config) => {
   connectionSettings: { filename: string };

@@ -7,7 +7,7 @@ import knex, { type Knex } from 'knex';
 import pg from 'pg';
 import type { DatabaseSync } from 'node:sqlite';
 import { BrokerError } from '../errors.ts';
-import { NodeSqliteClient, preparedStatement, sqliteValue } from './nodeSqliteClient.ts';
+import { NodeSqliteClient, executeSql } from './nodeSqliteClient.ts';
 
 export type Database = Knex;
 export type DatabaseClient = 'sqlite' | 'postgres';
@@ -117,12 +117,11 @@ export function preparedStatements(database: Database): PreparedStatements | und
 
   function execute(connection: DatabaseSync, queued: QueuedStatement): Outcome {
     try {
-      const statement = preparedStatement(connection, queued.sql);
-      const parameters = queued.parameters.map(sqliteValue);
-      if (queued.kind === 'run') return { ok: true, value: Number(statement.run(...parameters).changes) };
-      // `all`, not `get`, even for one row: it steps the statement to its end,
-      // so no read transaction stays open between calls.
-      const rows = statement.all(...parameters) as Array<Record<string, unknown>>;
+      // Every statement runs to its end, even for one row, so no read
+      // transaction stays open between calls.
+      const outcome = executeSql(connection, queued.sql, queued.parameters);
+      const rows = 'rows' in outcome ? outcome.rows : [];
+      if (queued.kind === 'run') return { ok: true, value: 'rows' in outcome ? outcome.rows.length : outcome.changes };
       return { ok: true, value: queued.kind === 'get' ? rows[0] : rows };
     } catch (error) {
       return { ok: false, error };

@@ -69,7 +69,7 @@ const statementCaches = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
 const checkpointWorkers = new WeakMap<DatabaseSync, Worker>();
 
 /** The connection's prepared statement for `sql`, prepared once (least recently used ones are dropped). */
-export function preparedStatement(connection: DatabaseSync, sql: string): StatementSync {
+function preparedStatement(connection: DatabaseSync, sql: string): StatementSync {
   let cache = statementCaches.get(connection);
   if (!cache) {
     cache = new Map();
@@ -87,7 +87,7 @@ export function preparedStatement(connection: DatabaseSync, sql: string): Statem
 }
 
 /** What node:sqlite can bind: dates as epoch milliseconds and booleans as 0/1, as knex's other SQLite clients do. */
-export function sqliteValue(value: unknown): SQLInputValue {
+function sqliteValue(value: unknown): SQLInputValue {
   if (value === undefined) return null;
   if (value instanceof Date) return value.valueOf();
   if (typeof value === 'boolean') return value ? 1 : 0;
@@ -104,6 +104,23 @@ function returnsRows(statement: StatementSync): boolean {
     rowReturning.set(statement, answer);
   }
   return answer;
+}
+
+/**
+ * Runs `sql` with `parameters` through the connection's prepared statement:
+ * the rows when it returns rows (a SELECT, a PRAGMA, a write with
+ * RETURNING), else what it changed.
+ */
+export function executeSql(
+  connection: DatabaseSync,
+  sql: string,
+  parameters: readonly unknown[],
+): { rows: Array<Record<string, unknown>> } | { changes: number; lastInsertRowid: number | bigint } {
+  const statement = preparedStatement(connection, sql);
+  const bindings = parameters.map(sqliteValue);
+  if (returnsRows(statement)) return { rows: statement.all(...bindings) as Array<Record<string, unknown>> };
+  const result = statement.run(...bindings);
+  return { changes: Number(result.changes), lastInsertRowid: result.lastInsertRowid };
 }
 
 export class NodeSqliteClient extends (BetterSqliteClient as unknown as new (config: Knex.Config) => {
@@ -148,15 +165,13 @@ export class NodeSqliteClient extends (BetterSqliteClient as unknown as new (con
 
   async _query(connection: DatabaseSync, query: QueryObject): Promise<QueryObject> {
     if (!query.sql) throw new Error('The query is empty');
-    const statement = preparedStatement(connection, query.sql);
-    const bindings = (query.bindings ?? []).map(sqliteValue);
-    if (returnsRows(statement)) {
-      query.response = statement.all(...bindings);
+    const outcome = executeSql(connection, query.sql, query.bindings ?? []);
+    if ('rows' in outcome) {
+      query.response = outcome.rows;
       return query;
     }
-    const result = statement.run(...bindings);
-    query.response = result;
-    query.context = { lastID: result.lastInsertRowid, changes: result.changes };
+    query.response = outcome;
+    query.context = { lastID: outcome.lastInsertRowid, changes: outcome.changes };
     return query;
   }
 }

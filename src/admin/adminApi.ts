@@ -349,7 +349,8 @@ export function openApiDocument(routes: RouteDeclaration[], serverUrl: string): 
 }
 
 export function adminApi(dependencies: AdminApiDependencies, serverUrl: string): { router: Router; routes: RouteDeclaration[]; notFound: (ctx: Context, next: Next) => Promise<void> } {
-  const router = new Router({ prefix: adminApiPrefix });
+  // Paths match exactly as written: letter case and trailing slashes count.
+  const router = new Router({ prefix: adminApiPrefix, sensitive: true, strict: true });
   const routes = declareRoutes(dependencies);
   const document = openApiDocument(routes, `${serverUrl}${adminApiPrefix}`);
 
@@ -379,8 +380,11 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
     ctx.body = document;
   });
 
-  router.use(async (ctx: Context, next: Next) => {
-    if (ctx.path === `${adminApiPrefix}/openapi.json`) return next();
+  // The token check is part of each protected route's own middleware list, so
+  // it runs wherever that route runs: a router-level check and the routes'
+  // path matching once disagreed on letter case, and /ADMIN/api answered
+  // without a token.
+  async function authenticate(ctx: Context, next: Next): Promise<void> {
     const presented = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'))?.[1];
     // Compare with every configured token, so timing does not tell which matched.
     const matches = presented ? dependencies.tokens.map((token) => constantTimeEqual(presented, token)).includes(true) : false;
@@ -388,12 +392,12 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
       ctx.set('WWW-Authenticate', 'Bearer realm="mbs-broker-admin"');
       throw new BrokerError('unauthorized', dependencies.tokens.length ? 'A valid admin token is required (Authorization: Bearer …).' : 'The admin API is off: set ADMIN_TOKEN.');
     }
-    return next();
-  });
+    await next();
+  }
 
   const json = bodyParser({ enableTypes: ['json', 'text'], extendTypes: { text: ['text/csv'] }, jsonLimit: '5mb', textLimit: '5mb' });
   for (const route of routes) {
-    router[route.method](route.path, json, async (ctx) => {
+    router[route.method](route.path, authenticate, json, async (ctx) => {
       const query = route.query ? route.query.safeParse(ctx.query) : undefined;
       if (query && !query.success) throw validationFailure(query.error, 'query');
       let body: unknown = ctx.request.body;

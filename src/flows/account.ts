@@ -40,7 +40,7 @@ const signInStateCookie = 'mbs_account_state';
 
 export function accountRoutes(dependencies: AccountDependencies): Router {
   const { provider, store, pages, csrf, issuer } = dependencies;
-  const router = new Router();
+  const router = new Router({ sensitive: true, strict: true });
   const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
 
   async function signedInAccount(ctx: Context): Promise<string | undefined> {

@@ -65,7 +65,7 @@ const rateLimited = (retryAfterMilliseconds: number): BrokerError => {
 export function associationRoutes(dependencies: AssociationDependencies): { router: Router; onNotAssociated: (ctx: Context, situation: NotAssociated) => Promise<void> } {
   const { provider, upstream, store, outbox, emails, pages, csrf, clock, logger, issuer } = dependencies;
   const interactions = interactionHelpers(provider);
-  const router = new Router();
+  const router = new Router({ sensitive: true, strict: true });
   const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
   const callbackUri = `${issuer}${upstreamCallbackPath}`;
 

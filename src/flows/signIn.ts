@@ -60,7 +60,7 @@ export const upstreamCallbackPath = '/upstream/callback';
 
 export function signInRoutes(dependencies: SignInDependencies): Router {
   const { provider, upstream, store, pages, csrf, clock, logger, issuer } = dependencies;
-  const router = new Router();
+  const router = new Router({ sensitive: true, strict: true });
   const callbackUri = new URL(upstreamCallbackPath, issuer).href;
   const interactions = interactionHelpers(provider);
   const loadInteraction = interactions.load;

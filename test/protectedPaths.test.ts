@@ -1,0 +1,148 @@
+// Protected answers need their token wherever their route runs: the admin
+// API, the metrics and the account page, asked through every spelling of
+// their paths a router or proxy might treat as the same (letter case, doubled
+// and trailing slashes, dot segments, percent-encoding). The admin API once
+// answered /ADMIN/api/clients without a token.
+import { request } from 'node:http';
+import { expect } from 'chai';
+import { startBroker, type RunningBroker } from './support/broker.ts';
+
+const adminToken = 'admin-token-for-path-tests';
+const metricsToken = 'metrics-token-for-path-tests';
+
+interface RawAnswer {
+  status: number;
+  body: string;
+}
+
+/** One request with the path exactly as given: fetch would normalise it first. */
+function rawRequest(issuer: string, method: string, path: string, body?: string): Promise<RawAnswer> {
+  const { hostname, port } = new URL(issuer);
+  return new Promise((resolve, reject) => {
+    const outgoing = request({ hostname, port, method, path, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+    });
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
+}
+
+const percentEncoded = (character: string) => `%${character.charCodeAt(0).toString(16)}`;
+
+/** Spellings of `path` that some router, proxy or decoder may take for it. */
+export function pathVariants(path: string): string[] {
+  const segments = path.split('/').filter(Boolean);
+  const join = (parts: string[]) => `/${parts.join('/')}`;
+  const variants = new Set<string>([
+    path.toUpperCase(),
+    join(segments.map((segment) => segment[0]!.toUpperCase() + segment.slice(1))),
+    `/${path}`,
+    `${path}/`,
+    `${path}//`,
+    `${path}/.`,
+    `${path}%2f`,
+    `${path}%2F`,
+    `${path};`,
+    `${path}%20`,
+    `${path}%00`,
+    path.replaceAll('/', '\\'),
+  ]);
+  segments.forEach((segment, index) => {
+    const before = segments.slice(0, index);
+    const after = segments.slice(index + 1);
+    variants.add(join([...before, segment.toUpperCase(), ...after]));
+    variants.add(join([...before, percentEncoded(segment[0]!) + segment.slice(1), ...after]));
+    variants.add(join([...before, percentEncoded(segment[0]!).toUpperCase() + segment.slice(1), ...after]));
+    variants.add(join([...before, '%2e', segment, ...after]));
+    variants.add(join([...before, '.', segment, ...after]));
+    variants.add(join([...before, 'x', '..', segment, ...after]));
+    variants.add(join([...before, 'x', '%2e%2e', segment, ...after]));
+    variants.add(`${join(before)}//${segment}${after.length ? join(after) : ''}`);
+    if (index > 0) variants.add(`${join(before)}%2f${segment}${after.length ? join(after) : ''}`);
+  });
+  variants.delete(path);
+  return [...variants];
+}
+
+describe('protected paths', function () {
+  this.timeout(60_000);
+  let running: RunningBroker;
+
+  before(async () => {
+    running = await startBroker({ ADMIN_TOKEN: adminToken, METRICS_TOKEN: metricsToken });
+  });
+  after(() => running.stop());
+
+  async function clientCount(): Promise<number> {
+    const response = await fetch(`${running.issuer}/admin/api/clients?limit=500`, { headers: { authorization: `Bearer ${adminToken}` } });
+    return ((await response.json()) as { total: number }).total;
+  }
+
+  async function signingKeyIds(): Promise<string[]> {
+    const response = await fetch(`${running.issuer}/admin/api/signing-keys`, { headers: { authorization: `Bearer ${adminToken}` } });
+    return ((await response.json()) as { items: Array<{ kid: string }> }).items.map((key) => key.kid);
+  }
+
+  it('builds the spellings it tries', () => {
+    const variants = pathVariants('/admin/api/clients');
+    expect(variants).to.include.members(['/ADMIN/api/clients', '/Admin/Api/Clients', '/admin/API/clients', '//admin/api/clients', '/admin/api/clients/', '/admin/%2e/api/clients', '/%61dmin/api/clients', '/admin//api/clients']);
+    expect(variants).to.not.include('/admin/api/clients');
+  });
+
+  it('never answers an admin API route without the token, however its path is spelled', async () => {
+    const before = await clientCount();
+    const keysBefore = await signingKeyIds();
+    const attempts: Array<[string, string, string?]> = [
+      ['GET', '/admin/api/clients'],
+      ['GET', '/admin/api/profiles'],
+      ['GET', '/admin/api/audit-events'],
+      ['GET', '/admin/api/outbox'],
+      ['GET', '/admin/api/signing-keys'],
+      ['POST', '/admin/api/clients', JSON.stringify({ id: 'intruder', portal: 'both', redirectUris: ['https://intruder.example/cb'] })],
+      ['POST', '/admin/api/signing-keys/rotate', '{}'],
+      ['POST', '/admin/api/cookie-keys/rotate', '{}'],
+    ];
+    let tried = 0;
+    for (const [method, path, body] of attempts) {
+      const exact = await rawRequest(running.issuer, method, path, body);
+      expect(exact.status, `${method} ${path}`).to.equal(401);
+      for (const variant of pathVariants(path)) {
+        const answer = await rawRequest(running.issuer, method, variant, body);
+        tried += 1;
+        expect(answer.status, `${method} ${variant}: ${answer.body.slice(0, 120)}`).to.be.oneOf([400, 401, 404, 405]);
+        expect(answer.body, `${method} ${variant}`).to.not.contain('mbs-account');
+      }
+    }
+    expect(tried).to.be.greaterThan(200);
+    expect(await clientCount()).to.equal(before);
+    expect(await signingKeyIds()).to.deep.equal(keysBefore);
+  });
+
+  it('never serves the metrics without the metrics token, however the path is spelled', async () => {
+    expect((await rawRequest(running.issuer, 'GET', '/metrics')).status).to.equal(401);
+    for (const variant of pathVariants('/metrics')) {
+      const answer = await rawRequest(running.issuer, 'GET', variant);
+      expect(answer.status, variant).to.be.oneOf([400, 401, 404]);
+      expect(answer.body, variant).to.not.contain('mbs_http_requests_total');
+    }
+  });
+
+  it('never shows the account page or takes its forms without a session, however the path is spelled', async () => {
+    const paths: Array<[string, string]> = [
+      ['GET', '/account'],
+      ['POST', '/account/sign-out-everywhere'],
+      ['POST', '/account/profiles/PS-1/unlink/confirm'],
+    ];
+    for (const [method, path] of paths) {
+      for (const variant of [path, ...pathVariants(path)]) {
+        const answer = await rawRequest(running.issuer, method, variant);
+        // The page itself sends an anonymous visitor to sign in; forms refuse.
+        expect(answer.status, `${method} ${variant}`).to.be.oneOf([302, 303, 400, 403, 404, 405]);
+        expect(answer.body, `${method} ${variant}`).to.not.match(/sign-out-everywhere|unlink\/confirm/);
+      }
+    }
+  });
+});

@@ -407,6 +407,9 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
           .where({ kid })
           .update({ status, retired_at: status === 'retired' ? clock.now() : null });
       },
+      async replacePrivateJwk(kid, privateJwk) {
+        await db('signing_keys').where({ kid }).update({ private_jwk: privateJwk });
+      },
       async remove(kid) {
         return (await db('signing_keys').where({ kid }).delete()) > 0;
       },
@@ -414,10 +417,13 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
 
     cookieKeys: {
       async list() {
-        return ((await db('cookie_keys').orderBy('id', 'desc')) as Row[]).map((row) => ({ secret: String(row.secret), createdAt: Number(row.created_at) }));
+        return ((await db('cookie_keys').orderBy('id', 'desc')) as Row[]).map((row) => ({ id: Number(row.id), secret: String(row.secret), createdAt: Number(row.created_at) }));
       },
       async insert(secret) {
         await db('cookie_keys').insert({ secret, created_at: clock.now() });
+      },
+      async replaceSecret(id, secret) {
+        await db('cookie_keys').where({ id }).update({ secret });
       },
     },
 

@@ -12,7 +12,7 @@ const sealedPrefix = 'sealed:v1:';
 const hkdfSalt = 'mbs-broker key encryption v1';
 
 /** What a sealed value is for: each purpose has a key of its own. */
-export type SealingPurpose = 'outbox-message' | 'signing-key' | 'cookie-key' | 'upstream-transaction';
+export type SealingPurpose = 'outbox-message' | 'signing-key' | 'cookie-key' | 'upstream-transaction' | 'dev-upstream-payload';
 
 export interface Sealer {
   /** Encrypts `plain` for the row named by `rowContext` (its id). */

@@ -36,6 +36,7 @@ import { BrokerMetrics } from './operations/metrics.ts';
 import { healthRoutes } from './operations/health.ts';
 import { requestLogging } from './operations/requestLogging.ts';
 import { constantTimeEqual, isSecretHash } from './secrets.ts';
+import { createSealer } from './sealing.ts';
 import { createOidcAdapter, revokeAccount, sessionsOfAccount } from './store/oidcAdapter.ts';
 import { accountCallbackPath, accountClientId, accountRoutes } from './flows/account.ts';
 import type { Store } from './store/store.ts';
@@ -353,7 +354,8 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
         issuer: devIssuer,
         cookieKeys: live.cookieKeys,
         // In the broker's database, so that every instance serves one dev upstream.
-        storage: createOidcAdapter(database, { namespace: 'DevUpstream' }),
+        // Sealed: its requests carry the broker's upstream state, its sessions the dev accounts.
+        storage: createOidcAdapter(database, { namespace: 'DevUpstream', payloadSealer: createSealer(keyEncryption.key, 'dev-upstream-payload', 'the dev upstream’s records') }),
         clients: [{ clientId: devUpstreamClientId, clientSecret: devUpstreamClientSecret, redirectUris: [`${issuer}${upstreamCallbackPath}`] }],
       });
       upstream = createUpstream({

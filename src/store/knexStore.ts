@@ -91,12 +91,12 @@ const toBinding = (row: Row): ProfileBindingRecord => ({
  */
 const transactionSealer = (state: string): Sealer => createSealer(state, 'upstream-transaction', 'an upstream sign-in in progress');
 
-const toTransaction = (row: Row, state: string): UpstreamTransactionRecord => ({
+const toTransaction = (row: Row, state: string, sealer = transactionSealer(state)): UpstreamTransactionRecord => ({
   state,
   purpose: String(row.purpose) as UpstreamTransactionPurpose,
   interactionUid: text(row.interaction_uid),
-  codeVerifier: transactionSealer(state).open(String(row.code_verifier), 'code_verifier'),
-  nonce: transactionSealer(state).open(String(row.nonce), 'nonce'),
+  codeVerifier: sealer.open(String(row.code_verifier), 'code_verifier'),
+  nonce: sealer.open(String(row.nonce), 'nonce'),
   context: json(row.context, {}),
   createdAt: Number(row.created_at),
   expiresAt: Number(row.expires_at),

@@ -210,7 +210,10 @@ for (const databaseName of postgresUrl ? (['sqlite', 'postgres'] as const) : (['
       for (let attempt = 0; attempt < 100 && (await running.broker.outbox.pendingCount()) > 0; attempt += 1) await new Promise((resolve) => setTimeout(resolve, 25));
 
       const partnerMail = mails.find((mail) => mail.text.includes('Contoso Partners'))!;
-      const resumed = await jane.confirmLink(linkOf(partnerMail));
+      let resumed = await jane.confirmLink(linkOf(partnerMail));
+      // A success page that continues into the portal by a link of its own (guide step 9): follow it.
+      const onward = resumed.location ? undefined : /href="([^"]*\/(?:interaction|auth)\/[^"]*)"/.exec(resumed.page?.body ?? '')?.[1];
+      if (onward) resumed = await jane.follow(new URL(onward.replaceAll('&amp;', '&'), resumed.page!.url).href);
       expect(resumed.location, resumed.page?.body).to.not.equal(undefined);
       ledger.add('authorization code', resumed.location!.searchParams.get('code'));
       const tokens = await signIn.tokens(resumed.location!);

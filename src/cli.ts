@@ -6,6 +6,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, productionProblems, type Config } from './config/config.ts';
+import { resolveKeyEncryptionKey } from './config/keyEncryptionKey.ts';
 import { maskedConfiguration } from './config/reference.ts';
 import { ClientAdministration, grantTypes, type GrantType } from './admin/clientAdministration.ts';
 import { DirectoryAdministration } from './admin/directoryAdministration.ts';
@@ -37,12 +38,13 @@ function outputFor(command: Command): Output {
   };
 }
 
-async function withStore<Result>(work: (context: { config: Config; store: Store; database: Database }) => Promise<Result>): Promise<Result> {
+async function withStore<Result>(work: (context: { config: Config; store: Store; database: Database; keyEncryptionKey: string }) => Promise<Result>): Promise<Result> {
   const config = loadConfig();
   const database = openDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax });
   try {
-    await migrateToLatest(database);
-    return await work({ config, store: createStore(database, systemClock), database });
+    const keyEncryptionKey = resolveKeyEncryptionKey(config).key;
+    await migrateToLatest(database, { keyEncryptionKey });
+    return await work({ config, store: createStore(database, systemClock), database, keyEncryptionKey });
   } finally {
     await database.destroy();
   }
@@ -170,7 +172,7 @@ export function buildProgram(): Command {
       const config = loadConfig();
       const database = openDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax });
       try {
-        const applied = await migrateToLatest(database);
+        const applied = await migrateToLatest(database, { keyEncryptionKey: resolveKeyEncryptionKey(config).key });
         output({ applied }, () => (applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date'));
       } finally {
         await database.destroy();
@@ -260,8 +262,8 @@ export function buildProgram(): Command {
     .action(async (options: { portal: ClientPortal; expiresIn: number }, command: Command) => {
       const output = outputFor(command);
       if (!Number.isInteger(options.expiresIn) || options.expiresIn < 60) throw new InvalidArgumentError('--expires-in must be at least 60 seconds');
-      await withStore(async ({ store, config, database }) => {
-        const manager = keyManager(store, config);
+      await withStore(async ({ store, config, database, keyEncryptionKey }) => {
+        const manager = keyManager(store, keyEncryptionKey);
         await manager.ensureKeys();
         const provider = createProvider({
           issuer: config.issuer.replace(/\/$/, ''),
@@ -369,15 +371,15 @@ export function buildProgram(): Command {
     });
 
   const keys = program.command('keys').description('token signing keys');
-  const keyManager = (store: Store, config: Config) => new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey: config.keyEncryptionKey });
+  const keyManager = (store: Store, keyEncryptionKey: string) => new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey });
   const keyJson = (key: { kid: string; alg: string; status: string; createdAt: number }) => ({ kid: key.kid, alg: key.alg, status: key.status, created_at: new Date(key.createdAt).toISOString() });
   keys
     .command('list')
     .description('list signing keys (active keys sign, retired keys still verify)')
     .action(async (_options, command: Command) => {
       const output = outputFor(command);
-      await withStore(async ({ store, config }) => {
-        const manager = keyManager(store, config);
+      await withStore(async ({ store, keyEncryptionKey }) => {
+        const manager = keyManager(store, keyEncryptionKey);
         await manager.ensureKeys();
         const list = (await manager.list()).map(keyJson);
         output(list, () => list.map((key) => `${key.kid}\t${key.alg}\t${key.status}\t${key.created_at}`).join('\n'));
@@ -388,8 +390,8 @@ export function buildProgram(): Command {
     .description('add a new signing key per algorithm: every instance publishes it within KEY_REFRESH_INTERVAL and signs with it after twice that; old keys stay published so issued tokens keep verifying')
     .action(async (_options, command: Command) => {
       const output = outputFor(command);
-      await withStore(async ({ store, config }) => {
-        const manager = keyManager(store, config);
+      await withStore(async ({ store, keyEncryptionKey }) => {
+        const manager = keyManager(store, keyEncryptionKey);
         await manager.ensureKeys();
         const list = (await manager.rotate()).map(keyJson);
         output(list, () => list.map((key) => `${key.kid}\t${key.alg}\t${key.status}\t${key.created_at}`).join('\n'));
@@ -401,8 +403,8 @@ export function buildProgram(): Command {
     .description('add a new cookie key: it signs cookies after twice KEY_REFRESH_INTERVAL; older keys keep verifying, so nobody is signed out')
     .action(async (_options, command: Command) => {
       const output = outputFor(command);
-      await withStore(async ({ store, config }) => {
-        await keyManager(store, config).rotateCookieKey();
+      await withStore(async ({ store, keyEncryptionKey }) => {
+        await keyManager(store, keyEncryptionKey).rotateCookieKey();
         await store.auditEvents.record({ type: 'cookie_keys.rotated', outcome: 'success', actor: 'cli' });
         output({ rotated: 'cookie_key' }, () => 'added a new cookie key');
       });
@@ -453,9 +455,9 @@ export function buildProgram(): Command {
     .option('--limit <n>', 'page size', (value) => Number.parseInt(value, 10), 50)
     .action(async (options: { pending?: boolean; limit: number }, command: Command) => {
       const output = outputFor(command);
-      await withStore(async ({ database }) => {
-        const page = await new Outbox(database, systemClock).list({ pending: options.pending ?? false, limit: options.limit });
-        const items = page.items.map(({ html: _html, text: _text, ...summary }) => summary);
+      await withStore(async ({ database, keyEncryptionKey }) => {
+        const page = await new Outbox(database, systemClock, keyEncryptionKey).list({ pending: options.pending ?? false, limit: options.limit });
+        const items = page.items;
         output({ items, total: page.total }, () =>
           [
             ...items.map((item) => `${item.id}\t${item.kind}\t${item.recipient}\t${item.sentAt ? `sent ${new Date(item.sentAt).toISOString()}` : `pending (attempts ${item.attempts}${item.lastError ? `, last error: ${item.lastError}` : ''})`}`),
@@ -469,8 +471,8 @@ export function buildProgram(): Command {
     .description('make an unsent email due now')
     .action(async (id: string, _options, command: Command) => {
       const output = outputFor(command);
-      await withStore(async ({ database }) => {
-        await new Outbox(database, systemClock).retry(id);
+      await withStore(async ({ database, keyEncryptionKey }) => {
+        await new Outbox(database, systemClock, keyEncryptionKey).retry(id);
         output({ retried: id }, () => `email ${id} is due now`);
       });
     });

@@ -10,6 +10,7 @@ import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 import { systemClock, type Clock } from './clock.ts';
 import { adminTokens, demoPortalsEnabled, type Config } from './config/config.ts';
+import { resolveKeyEncryptionKey } from './config/keyEncryptionKey.ts';
 import { adminApi } from './admin/adminApi.ts';
 import { ClientAdministration } from './admin/clientAdministration.ts';
 import { DirectoryAdministration } from './admin/directoryAdministration.ts';
@@ -35,6 +36,7 @@ import { BrokerMetrics } from './operations/metrics.ts';
 import { healthRoutes } from './operations/health.ts';
 import { requestLogging } from './operations/requestLogging.ts';
 import { constantTimeEqual, isSecretHash } from './secrets.ts';
+import { createSealer } from './sealing.ts';
 import { createOidcAdapter, revokeAccount, sessionsOfAccount } from './store/oidcAdapter.ts';
 import { accountCallbackPath, accountClientId, accountRoutes } from './flows/account.ts';
 import type { Store } from './store/store.ts';
@@ -260,7 +262,12 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
     options.logger ?? createLogger({ level: config.logLevel, pretty: config.logFormat ? config.logFormat === 'pretty' : config.nodeEnv === 'development' && process.stdout.isTTY });
   const issuer = config.issuer.replace(/\/$/, '');
 
-  await migrateToLatest(database);
+  // Secrets at rest are sealed under it; outside production one is made if none is set.
+  const keyEncryption = resolveKeyEncryptionKey(config);
+  if (typeof keyEncryption.source === 'object' && keyEncryption.source.created) {
+    logger.warn({ file: keyEncryption.source.file }, 'KEY_ENCRYPTION_KEY is not set: generated a development key in this file (production refuses to start without KEY_ENCRYPTION_KEY)');
+  }
+  await migrateToLatest(database, { keyEncryptionKey: keyEncryption.key });
   let outboxForMetrics: Outbox | undefined;
   const metrics = new BrokerMetrics({ outboxDepth: async () => (outboxForMetrics ? outboxForMetrics.pendingCount() : 0) });
   metrics.observeDatabase(database);
@@ -273,7 +280,7 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   const keys = new KeyManager({
     signingKeys: store.signingKeys,
     cookieKeys: store.cookieKeys,
-    keyEncryptionKey: config.keyEncryptionKey,
+    keyEncryptionKey: keyEncryption.key,
     clock,
     activationDelay: 2 * config.keyRefreshInterval * 1000,
   });
@@ -347,7 +354,8 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
         issuer: devIssuer,
         cookieKeys: live.cookieKeys,
         // In the broker's database, so that every instance serves one dev upstream.
-        storage: createOidcAdapter(database, { namespace: 'DevUpstream' }),
+        // Sealed: its requests carry the broker's upstream state, its sessions the dev accounts.
+        storage: createOidcAdapter(database, { namespace: 'DevUpstream', payloadSealer: createSealer(keyEncryption.key, 'dev-upstream-payload', 'the dev upstream’s records') }),
         clients: [{ clientId: devUpstreamClientId, clientSecret: devUpstreamClientSecret, redirectUris: [`${issuer}${upstreamCallbackPath}`] }],
       });
       upstream = createUpstream({
@@ -371,7 +379,7 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   }
 
   const demos = demoPortalsEnabled(config);
-  const outbox = new Outbox(database, clock, config.outboxClaimTimeout * 1000);
+  const outbox = new Outbox(database, clock, keyEncryption.key, config.outboxClaimTimeout * 1000);
   const devMailbox = config.smtpUrl ? undefined : new DevMailbox();
   const transport: MailTransport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : devMailbox!;
   outboxForMetrics = outbox;

@@ -196,8 +196,12 @@ describe('mbs-broker command line', function () {
     const { openDatabase } = await import('../src/store/database.ts');
     const { Outbox } = await import('../src/mail/outbox.ts');
     const { systemClock } = await import('../src/clock.ts');
+    const { resolveKeyEncryptionKey } = await import('../src/config/keyEncryptionKey.ts');
     const database = openDatabase({ url: environment.DATABASE_URL! });
-    const id = await new Outbox(database, systemClock).queue(database, { kind: 'association_link', recipient: 'jane@contoso.example', subject: 'Associate', html: '<p>secret-link</p>', text: 'secret-link' });
+    // The development key `migrate` made beside the database file.
+    const { key, source } = resolveKeyEncryptionKey({ databaseUrl: environment.DATABASE_URL!, nodeEnv: 'development', keyEncryptionKey: undefined });
+    expect(source).to.deep.equal({ file: `${environment.DATABASE_URL!.slice('sqlite:'.length)}-key`, created: false });
+    const id = await new Outbox(database, systemClock, key).queue(database, { kind: 'association_link', recipient: 'jane@contoso.example', subject: 'Associate', html: '<p>secret-link</p>', text: 'secret-link' });
     await database.destroy();
     const listed = await runCli(['--json', 'outbox', 'list', '--pending'], environment);
     expect(JSON.parse(listed.stdout)).to.deep.include({ total: 1 });

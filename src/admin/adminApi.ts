@@ -9,7 +9,7 @@ import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import { BrokerError, invalidRequest, isBrokerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
-import type { Outbox, OutboxMessage } from '../mail/outbox.ts';
+import type { Outbox, OutboxSummary } from '../mail/outbox.ts';
 import { constantTimeEqual } from '../secrets.ts';
 import type { AuditEventRecord, ClientRecord, LinkRequestRecord, SigningKeyRecord } from '../store/records.ts';
 import type { AuditEventRepository, ClientRepository } from '../store/store.ts';
@@ -113,7 +113,7 @@ const linkJson = (link: LinkRequestRecord) => ({
 });
 
 // Bodies hold secret association links: never returned.
-const outboxJson = (message: OutboxMessage) => ({
+const outboxJson = (message: OutboxSummary) => ({
   id: message.id,
   kind: message.kind,
   recipient: message.recipient,

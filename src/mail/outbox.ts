@@ -1,5 +1,8 @@
 // The outbox table: queue a rendered message in the caller's transaction,
 // claim due messages (no two workers take the same row), record the outcome.
+// Bodies are sealed at rest (they carry association links) and dropped once
+// SMTP accepted the message; kind, recipient, subject and the delivery
+// record stay for `outbox list` and the admin API.
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Clock } from '../clock.ts';
@@ -8,6 +11,8 @@ import type { Database } from '../store/database.ts';
 import { databaseClient } from '../store/database.ts';
 import type { Page, PageRequest } from '../store/records.ts';
 import { countOf, optionalNumber, optionalText, pageBounds, type Executor, type Row } from '../store/rows.ts';
+import type { Sealer } from '../sealing.ts';
+import { openBodies, outboxSealer, sealBodies } from './sealedMessage.ts';
 
 export interface OutgoingMessage {
   kind: string;
@@ -17,7 +22,8 @@ export interface OutgoingMessage {
   text: string;
 }
 
-export interface OutboxMessage extends OutgoingMessage {
+/** A message as listed: everything but its bodies (which may be gone: delivered). */
+export interface OutboxSummary extends Omit<OutgoingMessage, 'html' | 'text'> {
   id: string;
   attempts: number;
   nextAttemptAt: number;
@@ -25,6 +31,9 @@ export interface OutboxMessage extends OutgoingMessage {
   lastError: string | undefined;
   createdAt: number;
 }
+
+/** A message claimed for delivery, its bodies opened. */
+export interface OutboxMessage extends OutboxSummary, OutgoingMessage {}
 
 /**
  * How long a claimed message is reserved for the worker that claimed it, by
@@ -34,13 +43,11 @@ export interface OutboxMessage extends OutgoingMessage {
  */
 export const defaultClaimMilliseconds = 5 * 60 * 1000;
 
-const toMessage = (row: Row): OutboxMessage => ({
+const toSummary = (row: Row): OutboxSummary => ({
   id: String(row.id),
   kind: String(row.kind),
   recipient: String(row.recipient),
   subject: String(row.subject),
-  html: String(row.html),
-  text: String(row.text),
   attempts: Number(row.attempts),
   nextAttemptAt: Number(row.next_attempt_at),
   sentAt: optionalNumber(row.sent_at),
@@ -48,15 +55,21 @@ const toMessage = (row: Row): OutboxMessage => ({
   createdAt: Number(row.created_at),
 });
 
+/** Opens the bodies; a wrong KEY_ENCRYPTION_KEY is a clear error, never garbage sent. */
+const toMessage = (row: Row, sealer: Sealer): OutboxMessage => ({ ...toSummary(row), ...openBodies(sealer, String(row.id), String(row.sealed_body)) });
+
 export class Outbox {
   readonly #database: Database;
   readonly #clock: Clock;
   readonly #claimMilliseconds: number;
+  readonly #sealer: Sealer;
   readonly #queuedListeners = new Set<() => void>();
 
-  constructor(database: Database, clock: Clock, claimMilliseconds: number = defaultClaimMilliseconds) {
+  /** `keyEncryptionKey`: KEY_ENCRYPTION_KEY (or the development key), under which bodies are sealed. */
+  constructor(database: Database, clock: Clock, keyEncryptionKey: string, claimMilliseconds: number = defaultClaimMilliseconds) {
     this.#database = database;
     this.#clock = clock;
+    this.#sealer = outboxSealer(keyEncryptionKey);
     this.#claimMilliseconds = claimMilliseconds;
   }
 
@@ -64,7 +77,8 @@ export class Outbox {
   async queue(executor: Executor, message: OutgoingMessage): Promise<string> {
     const id = randomUUID();
     const now = this.#clock.now();
-    await executor('outbox').insert({ id, ...message, attempts: 0, next_attempt_at: now, created_at: now });
+    const { html, text, ...metadata } = message;
+    await executor('outbox').insert({ id, ...metadata, sealed_body: sealBodies(this.#sealer, id, { html, text }), attempts: 0, next_attempt_at: now, created_at: now });
     // Listeners hear of it once it is committed: a rolled-back message was never queued.
     const committed = executor.isTransaction ? (executor as Knex.Transaction).executionPromise : Promise.resolve();
     committed.then(
@@ -106,14 +120,15 @@ export class Outbox {
           .whereNull('sent_at')
           .where((query) => query.whereNull('claimed_until').orWhere('claimed_until', '<', now))
           .update({ claimed_until: now + this.#claimMilliseconds });
-        if (updated > 0) claimed.push(toMessage(row));
+        if (updated > 0) claimed.push(toMessage(row, this.#sealer));
       }
       return claimed;
     });
   }
 
+  /** Records the delivery and drops the bodies: a delivered link has no business on the disk. */
   async markSent(id: string): Promise<void> {
-    await this.#database('outbox').where({ id }).update({ sent_at: this.#clock.now(), claimed_until: null, last_error: null });
+    await this.#database('outbox').where({ id }).update({ sent_at: this.#clock.now(), claimed_until: null, last_error: null, sealed_body: null });
   }
 
   async markFailed(id: string, error: string, nextAttemptAt: number): Promise<void> {
@@ -122,13 +137,13 @@ export class Outbox {
       .update({ attempts: this.#database.raw('?? + 1', ['attempts']), last_error: error.slice(0, 2000), next_attempt_at: nextAttemptAt, claimed_until: null });
   }
 
-  async list(query: PageRequest & { pending?: boolean } = {}): Promise<Page<OutboxMessage>> {
+  async list(query: PageRequest & { pending?: boolean } = {}): Promise<Page<OutboxSummary>> {
     const { limit, offset } = pageBounds(query);
     const builder = this.#database('outbox');
     if (query.pending) builder.whereNull('sent_at');
     const total = await countOf(builder);
     const rows = (await builder.clone().select('*').orderBy('created_at', 'desc').limit(limit).offset(offset)) as Row[];
-    return { items: rows.map(toMessage), total };
+    return { items: rows.map(toSummary), total };
   }
 
   /** Makes an unsent message due now (after an outage, or once given up on). */

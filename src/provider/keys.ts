@@ -1,15 +1,17 @@
 // Signing keys and cookie keys: generated on first start, kept in the
-// database (private parts encrypted when a key-encryption key is set), and
-// rotated by adding a new active set while older keys stay published so that
+// database (private parts and cookie keys sealed under KEY_ENCRYPTION_KEY:
+// with them a copy of the database could sign tokens or forge session
+// cookies), and rotated by adding a new active set while older keys stay published so that
 // tokens already issued keep verifying.
 //
 // With several instances a new key is published at once but put in use only
 // after the activation delay, by which time every instance has read it: no
 // instance signs a token or a cookie that another cannot yet verify.
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createDecipheriv, createHash } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { BrokerError } from '../errors.ts';
 import { generateSecret } from '../secrets.ts';
+import { createSealer, isSealed, type Sealer } from '../sealing.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { CookieKeyRecord, SigningKeyRecord } from '../store/records.ts';
 import type { CookieKeyRepository, SigningKeyRepository } from '../store/store.ts';
@@ -17,29 +19,15 @@ import type { CookieKeyRepository, SigningKeyRepository } from '../store/store.t
 /** RS256 for relying parties that know nothing else; ES256 and EdDSA for those that do. */
 export const signingAlgorithms = ['RS256', 'ES256', 'EdDSA'] as const;
 
-const encryptedPrefix = 'enc:v1:';
+/** Private keys sealed by earlier versions: AES-256-GCM under SHA-256(KEY_ENCRYPTION_KEY). */
+const legacyPrefix = 'enc:v1:';
+/** What a cookie key is bound to when sealed: cookie keys have no name of their own. */
+const cookieKeyContext = 'cookie key';
 
-function encryptionKey(keyEncryptionKey: string): Buffer {
-  return createHash('sha256').update(keyEncryptionKey, 'utf8').digest();
-}
-
-function sealPrivateJwk(jwk: JWK, keyEncryptionKey: string | undefined): string {
-  const plain = JSON.stringify(jwk);
-  if (!keyEncryptionKey) return plain;
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', encryptionKey(keyEncryptionKey), iv);
-  const sealed = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-  return encryptedPrefix + [iv, cipher.getAuthTag(), sealed].map((part) => part.toString('base64url')).join('.');
-}
-
-function openPrivateJwk(stored: string, keyEncryptionKey: string | undefined, kid: string): JWK {
-  if (!stored.startsWith(encryptedPrefix)) return JSON.parse(stored) as JWK;
-  if (!keyEncryptionKey) {
-    throw new BrokerError('invalid_configuration', 'Signing keys are encrypted: set KEY_ENCRYPTION_KEY', { detail: `kid ${kid}` });
-  }
-  const [iv, tag, sealed] = stored.slice(encryptedPrefix.length).split('.').map((part) => Buffer.from(part, 'base64url'));
+function openLegacyPrivateJwk(stored: string, keyEncryptionKey: string, kid: string): JWK {
+  const [iv, tag, sealed] = stored.slice(legacyPrefix.length).split('.').map((part) => Buffer.from(part, 'base64url'));
   try {
-    const decipher = createDecipheriv('aes-256-gcm', encryptionKey(keyEncryptionKey), iv!);
+    const decipher = createDecipheriv('aes-256-gcm', createHash('sha256').update(keyEncryptionKey, 'utf8').digest(), iv!);
     decipher.setAuthTag(tag!);
     return JSON.parse(Buffer.concat([decipher.update(sealed!), decipher.final()]).toString('utf8')) as JWK;
   } catch (cause) {
@@ -47,7 +35,14 @@ function openPrivateJwk(stored: string, keyEncryptionKey: string | undefined, ki
   }
 }
 
-async function generateSigningKey(alg: (typeof signingAlgorithms)[number], keyEncryptionKey: string | undefined) {
+/** Opens a stored private key: sealed, sealed by an earlier version, or (from before sealing) in clear. */
+function openPrivateJwk(stored: string, sealer: Sealer, keyEncryptionKey: string, kid: string): JWK {
+  if (isSealed(stored)) return JSON.parse(sealer.open(stored, kid)) as JWK;
+  if (stored.startsWith(legacyPrefix)) return openLegacyPrivateJwk(stored, keyEncryptionKey, kid);
+  return JSON.parse(stored) as JWK;
+}
+
+async function generateSigningKey(alg: (typeof signingAlgorithms)[number], sealer: Sealer) {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
@@ -57,14 +52,15 @@ async function generateSigningKey(alg: (typeof signingAlgorithms)[number], keyEn
     alg,
     status: 'active' as const,
     publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
-    privateJwk: sealPrivateJwk(privateJwk, keyEncryptionKey),
+    privateJwk: sealer.seal(JSON.stringify(privateJwk), kid),
   };
 }
 
 export interface KeyManagerOptions {
   signingKeys: SigningKeyRepository;
   cookieKeys: CookieKeyRepository;
-  keyEncryptionKey: string | undefined;
+  /** KEY_ENCRYPTION_KEY (or the development key): private keys and cookie keys are sealed under it. */
+  keyEncryptionKey: string;
   clock?: Clock;
   /**
    * How long a new key is only published before it signs (milliseconds): at
@@ -86,7 +82,9 @@ function signerFirst<Key extends { createdAt: number }>(newestFirst: Key[], now:
 export class KeyManager {
   readonly #signingKeys: SigningKeyRepository;
   readonly #cookieKeys: CookieKeyRepository;
-  readonly #keyEncryptionKey: string | undefined;
+  readonly #keyEncryptionKey: string;
+  readonly #signingKeySealer: Sealer;
+  readonly #cookieKeySealer: Sealer;
   readonly #clock: Clock;
   readonly #activationDelay: number;
 
@@ -94,26 +92,37 @@ export class KeyManager {
     this.#signingKeys = options.signingKeys;
     this.#cookieKeys = options.cookieKeys;
     this.#keyEncryptionKey = options.keyEncryptionKey;
+    this.#signingKeySealer = createSealer(options.keyEncryptionKey, 'signing-key', 'the stored signing keys');
+    this.#cookieKeySealer = createSealer(options.keyEncryptionKey, 'cookie-key', 'the stored cookie keys');
     this.#clock = options.clock ?? systemClock;
     this.#activationDelay = options.activationDelay ?? 0;
   }
 
-  /** Generates what is missing: one active key per algorithm, and a cookie key. */
+  /**
+   * Generates what is missing: one active key per algorithm, and a cookie
+   * key. Keys an earlier version stored in clear are sealed in place.
+   */
   async ensureKeys(): Promise<void> {
     const existing = await this.#signingKeys.list();
+    for (const key of existing.filter((record) => !isSealed(record.privateJwk))) {
+      const opened = openPrivateJwk(key.privateJwk, this.#signingKeySealer, this.#keyEncryptionKey, key.kid);
+      await this.#signingKeys.replacePrivateJwk(key.kid, this.#signingKeySealer.seal(JSON.stringify(opened), key.kid));
+    }
     for (const alg of signingAlgorithms) {
       if (!existing.some((key) => key.alg === alg && key.status === 'active')) {
-        await this.#signingKeys.insert(await generateSigningKey(alg, this.#keyEncryptionKey));
+        await this.#signingKeys.insert(await generateSigningKey(alg, this.#signingKeySealer));
       }
     }
-    if ((await this.#cookieKeys.list()).length === 0) {
-      await this.#cookieKeys.insert(generateSecret(32));
+    const cookieKeys = await this.#cookieKeys.list();
+    for (const key of cookieKeys.filter((record) => !isSealed(record.secret))) {
+      await this.#cookieKeys.replaceSecret(key.id, this.#cookieKeySealer.seal(key.secret, cookieKeyContext));
     }
+    if (cookieKeys.length === 0) await this.rotateCookieKey();
   }
 
   /** Adds a cookie key; it signs cookies once the activation delay has passed, older keys keep verifying. */
   async rotateCookieKey(): Promise<void> {
-    await this.#cookieKeys.insert(generateSecret(32));
+    await this.#cookieKeys.insert(this.#cookieKeySealer.seal(generateSecret(32), cookieKeyContext));
   }
 
   /**
@@ -123,7 +132,7 @@ export class KeyManager {
   async rotate(): Promise<SigningKeyRecord[]> {
     const previous = (await this.#signingKeys.list()).filter((key) => key.status === 'active');
     for (const alg of signingAlgorithms) {
-      await this.#signingKeys.insert(await generateSigningKey(alg, this.#keyEncryptionKey));
+      await this.#signingKeys.insert(await generateSigningKey(alg, this.#signingKeySealer));
     }
     for (const key of previous) await this.#signingKeys.setStatus(key.kid, 'retired');
     return this.list();
@@ -148,12 +157,13 @@ export class KeyManager {
   /** Private JWKS for oidc-provider, from `signingKeysInForce` (or the records given). */
   async privateJwks(records?: SigningKeyRecord[]): Promise<{ keys: JWK[] }> {
     const ordered = records ?? (await this.signingKeysInForce());
-    return { keys: ordered.map((key) => openPrivateJwk(key.privateJwk, this.#keyEncryptionKey, key.kid)) };
+    return { keys: ordered.map((key) => openPrivateJwk(key.privateJwk, this.#signingKeySealer, this.#keyEncryptionKey, key.kid)) };
   }
 
   /** Cookie keys, the one in force first (it signs); all of them verify. */
   async cookieKeys(): Promise<string[]> {
     const records: CookieKeyRecord[] = await this.#cookieKeys.list();
-    return signerFirst(records, this.#clock.now(), this.#activationDelay).map((key) => key.secret);
+    // A key still in clear (an earlier version's, until ensureKeys seals it) is used as it is.
+    return signerFirst(records, this.#clock.now(), this.#activationDelay).map((key) => (isSealed(key.secret) ? this.#cookieKeySealer.open(key.secret, cookieKeyContext) : key.secret));
   }
 }

@@ -4,6 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { conflict } from '../errors.ts';
+import { createSealer, type Sealer } from '../sealing.ts';
+import { secretHash } from '../secrets.ts';
 import type {
   AccountRecord,
   AuditEventRecord,
@@ -81,12 +83,20 @@ const toBinding = (row: Row): ProfileBindingRecord => ({
   createdAt: Number(row.binding_created_at ?? row.created_at),
 });
 
-const toTransaction = (row: Row): UpstreamTransactionRecord => ({
-  state: String(row.state),
+/**
+ * An upstream round trip is stored under the hash of its state, its PKCE
+ * verifier and nonce sealed under a key derived from the state itself: only
+ * the browser coming back with the state can use the row, and a copy of the
+ * database holds nothing that completes someone's sign-in.
+ */
+const transactionSealer = (state: string): Sealer => createSealer(state, 'upstream-transaction', 'an upstream sign-in in progress');
+
+const toTransaction = (row: Row, state: string, sealer = transactionSealer(state)): UpstreamTransactionRecord => ({
+  state,
   purpose: String(row.purpose) as UpstreamTransactionPurpose,
   interactionUid: text(row.interaction_uid),
-  codeVerifier: String(row.code_verifier),
-  nonce: String(row.nonce),
+  codeVerifier: sealer.open(String(row.code_verifier), 'code_verifier'),
+  nonce: sealer.open(String(row.nonce), 'nonce'),
   context: json(row.context, {}),
   createdAt: Number(row.created_at),
   expiresAt: Number(row.expires_at),
@@ -407,6 +417,9 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
           .where({ kid })
           .update({ status, retired_at: status === 'retired' ? clock.now() : null });
       },
+      async replacePrivateJwk(kid, privateJwk) {
+        await db('signing_keys').where({ kid }).update({ private_jwk: privateJwk });
+      },
       async remove(kid) {
         return (await db('signing_keys').where({ kid }).delete()) > 0;
       },
@@ -414,21 +427,25 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
 
     cookieKeys: {
       async list() {
-        return ((await db('cookie_keys').orderBy('id', 'desc')) as Row[]).map((row) => ({ secret: String(row.secret), createdAt: Number(row.created_at) }));
+        return ((await db('cookie_keys').orderBy('id', 'desc')) as Row[]).map((row) => ({ id: Number(row.id), secret: String(row.secret), createdAt: Number(row.created_at) }));
       },
       async insert(secret) {
         await db('cookie_keys').insert({ secret, created_at: clock.now() });
+      },
+      async replaceSecret(id, secret) {
+        await db('cookie_keys').where({ id }).update({ secret });
       },
     },
 
     upstreamTransactions: {
       async create(transaction) {
+        const sealer = transactionSealer(transaction.state);
         await db('upstream_transactions').insert({
-          state: transaction.state,
+          state: secretHash(transaction.state),
           purpose: transaction.purpose,
           interaction_uid: transaction.interactionUid ?? null,
-          code_verifier: transaction.codeVerifier,
-          nonce: transaction.nonce,
+          code_verifier: sealer.seal(transaction.codeVerifier, 'code_verifier'),
+          nonce: sealer.seal(transaction.nonce, 'nonce'),
           context: JSON.stringify(transaction.context ?? {}),
           created_at: clock.now(),
           expires_at: transaction.expiresAt,
@@ -436,23 +453,23 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
       },
       async find(state) {
         const row = (await db('upstream_transactions')
-          .where({ state })
+          .where({ state: secretHash(state) })
           .whereNull('consumed_at')
           .where('expires_at', '>', clock.now())
           .first()) as Row | undefined;
-        return row ? toTransaction(row) : undefined;
+        return row ? toTransaction(row, state) : undefined;
       },
       async consume(state) {
         const now = clock.now();
         // One conditional UPDATE: of concurrent consumers exactly one changes the row.
         const updated = await db('upstream_transactions')
-          .where({ state })
+          .where({ state: secretHash(state) })
           .whereNull('consumed_at')
           .where('expires_at', '>', now)
           .update({ consumed_at: now });
         if (updated === 0) return undefined;
-        const row = (await db('upstream_transactions').where({ state }).first()) as Row | undefined;
-        return row ? toTransaction(row) : undefined;
+        const row = (await db('upstream_transactions').where({ state: secretHash(state) }).first()) as Row | undefined;
+        return row ? toTransaction(row, state) : undefined;
       },
     },
   };

@@ -9,12 +9,20 @@ import { withExclusiveLock, type Database } from './database.ts';
 
 const migrationsDirectory = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
-interface MigrationModule {
-  up(knex: Knex): Promise<void>;
-  down(knex: Knex): Promise<void>;
+/**
+ * What a migration may need beyond the schema: the key that seals secrets
+ * written in clear by older versions (the outbox's bodies).
+ */
+export interface MigrationContext {
+  keyEncryptionKey?: string;
 }
 
-const migrationSource: Knex.MigrationSource<string> = {
+interface MigrationModule {
+  up(knex: Knex, context?: MigrationContext): Promise<void>;
+  down(knex: Knex, context?: MigrationContext): Promise<void>;
+}
+
+const migrationSource = (context: MigrationContext): Knex.MigrationSource<string> => ({
   async getMigrations() {
     return readdirSync(migrationsDirectory)
       .filter((name) => name.endsWith('.ts'))
@@ -24,26 +32,27 @@ const migrationSource: Knex.MigrationSource<string> = {
     return name.replace(/\.ts$/, '');
   },
   async getMigration(name): Promise<MigrationModule> {
-    return (await import(pathToFileURL(migrationsDirectory + name).href)) as MigrationModule;
+    const migration = (await import(pathToFileURL(migrationsDirectory + name).href)) as MigrationModule;
+    return { up: (knex) => migration.up(knex, context), down: (knex) => migration.down(knex, context) };
   },
-};
+});
 
-const migrationConfig: Knex.MigratorConfig = { migrationSource, tableName: 'knex_migrations' };
+const migrationConfig = (context: MigrationContext = {}): Knex.MigratorConfig => ({ migrationSource: migrationSource(context), tableName: 'knex_migrations' });
 
 /** Applies every pending migration; returns the names applied. */
-export async function migrateToLatest(database: Database): Promise<string[]> {
+export async function migrateToLatest(database: Database, context: MigrationContext = {}): Promise<string[]> {
   return withExclusiveLock(database, 'mbs-broker:migrations', async () => {
-    const [, applied] = (await database.migrate.latest(migrationConfig)) as [number, string[]];
+    const [, applied] = (await database.migrate.latest(migrationConfig(context))) as [number, string[]];
     return applied;
   });
 }
 
 /** Names of migrations not yet applied (empty when the schema is current). */
 export async function pendingMigrations(database: Database): Promise<string[]> {
-  const [, pending] = (await database.migrate.list(migrationConfig)) as [unknown, { file: string }[]];
+  const [, pending] = (await database.migrate.list(migrationConfig())) as [unknown, { file: string }[]];
   return pending.map((migration) => migration.file);
 }
 
-export async function rollbackAll(database: Database): Promise<void> {
-  await database.migrate.rollback(migrationConfig, true);
+export async function rollbackAll(database: Database, context: MigrationContext = {}): Promise<void> {
+  await database.migrate.rollback(migrationConfig(context), true);
 }

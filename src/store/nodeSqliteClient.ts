@@ -19,8 +19,13 @@ const require = createRequire(import.meta.url);
 // knex ships its dialects as CommonJS classes without type declarations.
 const BetterSqliteClient = require('knex/lib/dialects/better-sqlite3/index.js') as new (config: Knex.Config) => object;
 
-/** Settings every connection gets: write-ahead log, a commit that survives a process crash, foreign keys. */
-const connectionPragmas = 'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;';
+/**
+ * Settings every connection gets: write-ahead log, a commit that survives a
+ * process crash, foreign keys, and secure_delete: deleted and overwritten
+ * content is zeroed in its page, so a delivered email's sealed body or an
+ * expired row leaves no old bytes for a copy of the file to show.
+ */
+const connectionPragmas = 'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;';
 /**
  * Checkpoints run in a worker thread every 100 ms.
  * The connection's own automatic checkpoint stays as a backstop, at 10,000

@@ -2,12 +2,16 @@
 // (clients excepted: they live in `clients`), with an atomic consume so that
 // of parallel redemptions of one code or refresh token exactly one wins.
 // Bearer values (codes, tokens, initial and registration access tokens) are
-// their own ids: those rows are keyed by the value's hash and keep no copy
-// of it, so a database dump hands out no working token.
+// their own ids, and so is a session's (the `_session` cookie): those rows
+// are keyed by the value's hash and keep no copy of it (an Interaction's
+// copy of its session's cookie value is not stored either), so a database
+// dump hands out no working token or session. The dev upstream, standing in
+// for Microsoft's own database, may have its payloads sealed whole.
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import type { ClientRecord } from './records.ts';
 import { isSecretHash, secretHash } from '../secrets.ts';
+import { isSealed, type Sealer } from '../sealing.ts';
 import type { ClientRepository } from './store.ts';
 import { preparedStatements, type Database } from './database.ts';
 
@@ -22,22 +26,44 @@ export interface OidcAdapterOptions {
    * sessions, and nothing of it mixes with the broker's own rows.
    */
   namespace?: string;
+  /** Seals every payload (the dev upstream's: its requests carry the broker's upstream state). */
+  payloadSealer?: Sealer;
 }
 
 const table = 'oidc_payloads';
 
 const bearerModels = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'ClientCredentials', 'InitialAccessToken', 'RegistrationAccessToken']);
+/** Models whose id is presented to act as someone: stored hashed. A session's id is its cookie's value. */
+const hashedIdModels = new Set([...bearerModels, 'Session']);
+
+/**
+ * What is stored of a payload: without the id when the id is stored hashed,
+ * and an Interaction without its session's cookie value (oidc-provider
+ * copies it there for the application; nothing reads it back).
+ */
+function storedPayload(model: string, payload: AdapterPayload, hashedId: boolean): AdapterPayload {
+  if (hashedId) {
+    const { jti: _value, ...stored } = payload;
+    return stored;
+  }
+  if (model.endsWith('Interaction') && payload.session && typeof payload.session === 'object' && 'cookie' in payload.session) {
+    const { cookie: _cookie, ...session } = payload.session as Record<string, unknown>;
+    return { ...payload, session } as AdapterPayload;
+  }
+  return payload;
+}
 
 interface StoredRow {
+  id: string;
   payload: string;
   expires_at: number | string | null;
   consumed_at: number | string | null;
 }
 
-function toPayload(row: StoredRow | undefined): AdapterPayload | undefined {
+function toPayload(row: StoredRow | undefined, open: (row: StoredRow) => string): AdapterPayload | undefined {
   if (!row) return undefined;
   if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
-  const payload = JSON.parse(row.payload) as AdapterPayload;
+  const payload = JSON.parse(open(row)) as AdapterPayload;
   if (row.consumed_at !== null) payload.consumed = Math.floor(Number(row.consumed_at) / 1000);
   return payload;
 }
@@ -58,8 +84,8 @@ export async function revokeAccount(database: Database, accountId: string): Prom
 
 const upsertSql = `insert into ${table} (type, id, payload, grant_id, uid, user_code, account_id, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?)
   on conflict (type, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code, account_id = excluded.account_id, expires_at = excluded.expires_at`;
-const findSql = `select payload, expires_at, consumed_at from ${table} where type = ? and id = ?`;
-const findByUidSql = `select payload, expires_at, consumed_at from ${table} where type = ? and uid = ? limit 1`;
+const findSql = `select id, payload, expires_at, consumed_at from ${table} where type = ? and id = ?`;
+const findByUidSql = `select id, payload, expires_at, consumed_at from ${table} where type = ? and uid = ? limit 1`;
 const consumeSql = `update ${table} set consumed_at = ? where type = ? and id = ? and consumed_at is null`;
 const destroySql = `delete from ${table} where type = ? and id = ?`;
 
@@ -68,30 +94,39 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
   const prepared = preparedStatements(database);
   return class KnexAdapter implements Adapter {
     readonly #model: string;
-    readonly #bearer: boolean;
+    readonly #hashedId: boolean;
     readonly #clients: { repository: ClientRepository; metadata: NonNullable<OidcAdapterOptions['clientMetadata']> } | undefined;
 
     constructor(model: string) {
       this.#model = options.namespace ? `${options.namespace}:${model}` : model;
-      this.#bearer = bearerModels.has(model);
+      this.#hashedId = hashedIdModels.has(model);
       this.#clients = model === 'Client' && options.clients && options.clientMetadata ? { repository: options.clients, metadata: options.clientMetadata } : undefined;
     }
 
-    /** The row id: the hash of a bearer value, the id itself otherwise. */
+    /** The row id: the hash of a bearer value or session id, the id itself otherwise. */
     #key(id: string): string {
-      return this.#bearer ? secretHash(id) : id;
+      return this.#hashedId ? secretHash(id) : id;
     }
+
+    /** The payload column: JSON, sealed (bound to the row) when the adapter seals. */
+    #seal(id: string, payload: AdapterPayload): string {
+      const json = JSON.stringify(storedPayload(this.#model, payload, this.#hashedId));
+      return options.payloadSealer ? options.payloadSealer.seal(json, `${this.#model}:${this.#key(id)}`) : json;
+    }
+
+    /** The payload as JSON (opened when sealed: bound to the row it was read from). */
+    #open = (row: StoredRow): string =>
+      isSealed(row.payload) && options.payloadSealer ? options.payloadSealer.open(row.payload, `${this.#model}:${row.id}`) : row.payload;
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       if (this.#clients) {
         await upsertClient(this.#clients.repository, id, payload);
         return;
       }
-      const { jti: _value, ...stored } = payload;
       const row = {
         type: this.#model,
         id: this.#key(id),
-        payload: JSON.stringify(this.#bearer ? stored : payload),
+        payload: this.#seal(id, payload),
         grant_id: payload.grantId ?? null,
         uid: payload.uid ?? null,
         user_code: payload.userCode ?? null,
@@ -111,14 +146,14 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
         // A disabled client is unknown to the provider: invalid_client everywhere.
         return client && client.disabledAt === undefined ? (this.#clients.metadata(client) as AdapterPayload | undefined) : undefined;
       }
-      const payload = prepared ? toPayload((await prepared.get(findSql, [this.#model, this.#key(id)])) as StoredRow | undefined) : await this.#findWhere({ id: this.#key(id) });
-      if (payload && this.#bearer) payload.jti = id;
+      const payload = prepared ? toPayload((await prepared.get(findSql, [this.#model, this.#key(id)])) as StoredRow | undefined, this.#open) : await this.#findWhere({ id: this.#key(id) });
+      if (payload && this.#hashedId) payload.jti = id;
       return payload;
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
       // Every interaction step looks its session up by uid.
-      return prepared ? toPayload((await prepared.get(findByUidSql, [this.#model, uid])) as StoredRow | undefined) : this.#findWhere({ uid });
+      return prepared ? toPayload((await prepared.get(findByUidSql, [this.#model, uid])) as StoredRow | undefined, this.#open) : this.#findWhere({ uid });
     }
 
     findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
@@ -127,10 +162,10 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
 
     async #findWhere(condition: Record<string, string>): Promise<AdapterPayload | undefined> {
       const row = (await database(table)
-        .select('payload', 'expires_at', 'consumed_at')
+        .select('id', 'payload', 'expires_at', 'consumed_at')
         .where({ type: this.#model, ...condition })
         .first()) as StoredRow | undefined;
-      return toPayload(row);
+      return toPayload(row, this.#open);
     }
 
     async consume(id: string): Promise<void> {

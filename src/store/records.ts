@@ -96,13 +96,15 @@ export interface SigningKeyRecord {
   alg: string;
   status: SigningKeyStatus;
   publicJwk: Record<string, unknown>;
-  /** As stored: a JWK JSON string, or its encryption when a key-encryption key is set. */
+  /** As stored: sealed under KEY_ENCRYPTION_KEY (a JWK JSON string only from versions before sealing). */
   privateJwk: string;
   createdAt: number;
   retiredAt: number | undefined;
 }
 
 export interface CookieKeyRecord {
+  id: number;
+  /** As stored: sealed under KEY_ENCRYPTION_KEY (in clear only from versions before sealing). */
   secret: string;
   createdAt: number;
 }

@@ -88,13 +88,18 @@ export interface SigningKeyRepository {
   list(): Promise<SigningKeyRecord[]>;
   insert(key: Omit<SigningKeyRecord, 'createdAt' | 'retiredAt'>): Promise<void>;
   setStatus(kid: string, status: SigningKeyStatus): Promise<void>;
+  /** Rewrites the stored private part (sealing one an older version kept in clear). */
+  replacePrivateJwk(kid: string, privateJwk: string): Promise<void>;
   remove(kid: string): Promise<boolean>;
 }
 
 export interface CookieKeyRepository {
   /** Newest first. */
   list(): Promise<CookieKeyRecord[]>;
+  /** `secret` as it is to be stored (sealed). */
   insert(secret: string): Promise<void>;
+  /** Rewrites a stored secret (sealing one an older version kept in clear). */
+  replaceSecret(id: number, secret: string): Promise<void>;
 }
 
 export interface UpstreamTransactionRepository {

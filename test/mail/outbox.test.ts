@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { ManualClock } from '../../src/clock.ts';
+import { BrokerError } from '../../src/errors.ts';
 import { Outbox } from '../../src/mail/outbox.ts';
 import { createEmailRenderer } from '../../src/mail/render.ts';
 import { DevMailbox, createSmtpTransport, type MailTransport } from '../../src/mail/transport.ts';
@@ -13,6 +14,7 @@ import { TestSmtpServer } from '../support/smtp.ts';
 import { within } from '../support/within.ts';
 
 const logger = pino({ level: 'silent' });
+const keyEncryptionKey = 'outbox-test-key-encryption-key-0123456789';
 const from = 'MBS Identity <no-reply@broker.example>';
 const message = (recipient: string, subject = 'Associate your profile') => ({ kind: 'test', recipient, subject, html: `<p>${subject}</p>`, text: subject });
 
@@ -31,7 +33,7 @@ for (const testDatabase of testDatabases()) {
     beforeEach(async () => {
       await database('outbox').delete();
       clock = new ManualClock(Date.now());
-      outbox = new Outbox(database, clock);
+      outbox = new Outbox(database, clock, keyEncryptionKey);
       smtp = new TestSmtpServer(await freePort());
     });
     afterEach(() => smtp.stop());
@@ -114,7 +116,7 @@ for (const testDatabase of testDatabases()) {
     it('never sends a message twice when two workers run at once', async () => {
       for (let index = 0; index < 20; index += 1) await outbox.queue(database, message(`person${index}@contoso.example`));
       const mailbox = new DevMailbox();
-      const [first, second] = await Promise.all([worker(mailbox).runOnce(), new OutboxWorker({ outbox: new Outbox(database, clock), transport: mailbox, clock, logger, from, batchSize: 20 }).runOnce()]);
+      const [first, second] = await Promise.all([worker(mailbox).runOnce(), new OutboxWorker({ outbox: new Outbox(database, clock, keyEncryptionKey), transport: mailbox, clock, logger, from, batchSize: 20 }).runOnce()]);
       expect(first + second).to.equal(20);
       expect(new Set(mailbox.messages().map((delivered) => delivered.to)).size).to.equal(20);
       expect(mailbox.messages()).to.have.length(20);
@@ -130,6 +132,76 @@ for (const testDatabase of testDatabases()) {
       await outbox.retry(id);
       expect(await worker(mailbox).runOnce()).to.equal(1);
       expect(mailbox.messages()[0]).to.deep.include({ to: 'jane@contoso.example', from });
+    });
+
+    describe('bodies at rest', () => {
+      const secretLink = 'https://broker.example/link/Wm9vLXRoaXMtaXMtYS1zZWNyZXQtbGluay10b2tlbg';
+      const linkMessage = (recipient: string) => ({ kind: 'association_link', recipient, subject: 'Associate your profile', html: `<a href="${secretLink}">associate</a>`, text: `Open ${secretLink}` });
+      const rowText = async () => JSON.stringify(await database('outbox').select('*'));
+
+      it('are sealed in the row: no HTML, no text, no link, only AES-256-GCM', async () => {
+        await outbox.queue(database, linkMessage('jane@contoso.example'));
+        const [row] = (await database('outbox').select('*')) as Array<Record<string, unknown>>;
+        expect(row).to.not.have.property('html');
+        expect(row).to.not.have.property('text');
+        expect(String(row!.sealed_body)).to.match(/^sealed:v1:[\w-]+\.[\w-]+\.[\w-]+$/);
+        expect(await rowText()).to.not.contain('Wm9vLXRoaXMtaXMtYS1zZWNyZXQtbGluay10b2tlbg').and.not.contain('associate</a>');
+        const [claimed] = await outbox.claimDue(10);
+        expect(claimed).to.deep.include({ html: `<a href="${secretLink}">associate</a>`, text: `Open ${secretLink}` });
+      });
+
+      it('are gone once SMTP accepted the message, while `outbox list` keeps what an operator needs', async () => {
+        await smtp.start();
+        const id = await outbox.queue(database, linkMessage('jane@contoso.example'));
+        const transport = createSmtpTransport(smtp.url);
+        expect(await worker(transport).runOnce()).to.equal(1);
+        transport.close();
+        expect(smtp.received[0]!.text).to.contain(secretLink);
+        const [row] = (await database('outbox').where({ id })) as Array<Record<string, unknown>>;
+        expect(row!.sealed_body).to.equal(null);
+        const { items, total } = await outbox.list();
+        expect(total).to.equal(1);
+        expect(items[0]).to.deep.include({ id, kind: 'association_link', recipient: 'jane@contoso.example', subject: 'Associate your profile', attempts: 0 });
+        expect(items[0]!.sentAt).to.be.a('number');
+        expect(items[0]).to.not.have.property('html');
+        expect(items[0]).to.not.have.property('text');
+      });
+
+      it('stay sealed through failed attempts, for the retry', async () => {
+        await outbox.queue(database, linkMessage('jane@contoso.example'));
+        const failing: MailTransport = { send: () => Promise.reject(new Error('mailbox full')), close: () => undefined };
+        await worker(failing).runOnce();
+        expect(String(((await database('outbox').first()) as Record<string, unknown>).sealed_body)).to.match(/^sealed:v1:/);
+        clock.advance(retryDelay(0));
+        const mailbox = new DevMailbox();
+        expect(await worker(mailbox).runOnce()).to.equal(1);
+        expect(mailbox.messages()[0]!.text).to.contain(secretLink);
+      });
+
+      it('under another KEY_ENCRYPTION_KEY are a clear error, never garbage sent, and stay queued', async () => {
+        await outbox.queue(database, linkMessage('jane@contoso.example'));
+        const stranger = new Outbox(database, clock, 'another-key-encryption-key-0123456789abcdef');
+        let refusal: unknown;
+        await stranger.claimDue(10).catch((error: unknown) => (refusal = error));
+        expect(refusal).to.be.instanceOf(BrokerError);
+        expect((refusal as BrokerError).code).to.equal('invalid_configuration');
+        expect((refusal as BrokerError).publicMessage).to.equal('KEY_ENCRYPTION_KEY does not open the queued emails: it is not the key they were encrypted with');
+        const mailbox = new DevMailbox();
+        await new OutboxWorker({ outbox: stranger, transport: mailbox, clock, logger, from }).runOnce().catch(() => undefined);
+        expect(mailbox.messages()).to.have.length(0);
+        // Nothing was claimed by the failed attempt: the right key delivers it at once.
+        expect(await worker(mailbox).runOnce()).to.equal(1);
+      });
+
+      it('cannot be moved to another row: each is bound to its message id', async () => {
+        const first = await outbox.queue(database, linkMessage('jane@contoso.example'));
+        const second = await outbox.queue(database, { ...linkMessage('mallory@contoso.example'), html: '<p>other</p>', text: 'other' });
+        const { sealed_body: sealed } = (await database('outbox').where({ id: first }).first()) as { sealed_body: string };
+        await database('outbox').where({ id: second }).update({ sealed_body: sealed });
+        let refusal: unknown;
+        await outbox.claimDue(10).catch((error: unknown) => (refusal = error));
+        expect(String(refusal)).to.contain('KEY_ENCRYPTION_KEY does not open the queued emails');
+      });
     });
   });
 }

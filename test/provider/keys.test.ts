@@ -18,7 +18,8 @@ describe('signing and cookie keys', () => {
   });
   afterEach(() => database.destroy());
 
-  const manager = (keyEncryptionKey?: string) =>
+  const developmentKey = 'k'.repeat(40);
+  const manager = (keyEncryptionKey = developmentKey) =>
     new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey });
 
   it('are generated on first start, one active key per algorithm, and reused afterwards', async () => {
@@ -31,19 +32,43 @@ describe('signing and cookie keys', () => {
     expect(await manager().cookieKeys()).to.have.length(1);
   });
 
-  it('keep private parts encrypted at rest when a key-encryption key is set', async () => {
+  it('keep private parts and cookie keys sealed at rest under the key-encryption key', async () => {
     const keyEncryptionKey = 'a'.repeat(40);
     await manager(keyEncryptionKey).ensureKeys();
     const stored = await store.signingKeys.list();
     for (const key of stored) {
-      expect(key.privateJwk.startsWith('enc:v1:')).to.equal(true);
+      expect(key.privateJwk.startsWith('sealed:v1:')).to.equal(true);
       expect(key.privateJwk).to.not.contain('"d"');
     }
+    const [cookieKey] = await store.cookieKeys.list();
+    expect(cookieKey!.secret.startsWith('sealed:v1:')).to.equal(true);
+    const [openedCookieKey] = await manager(keyEncryptionKey).cookieKeys();
+    expect(openedCookieKey).to.have.length(43);
+    expect(JSON.stringify(await database('cookie_keys'))).to.not.contain(openedCookieKey);
     const { keys } = await manager(keyEncryptionKey).privateJwks();
     expect(keys.every((key) => typeof key.d === 'string')).to.equal(true);
+    for (const key of keys) expect(JSON.stringify(await database('signing_keys'))).to.not.contain(key.d);
     let refusal: unknown;
     await manager('b'.repeat(40)).privateJwks().catch((error: unknown) => (refusal = error));
-    expect(String(refusal)).to.contain('KEY_ENCRYPTION_KEY does not open');
+    expect(String(refusal)).to.contain('KEY_ENCRYPTION_KEY does not open the stored signing keys');
+    refusal = undefined;
+    await manager('b'.repeat(40)).cookieKeys().catch((error: unknown) => (refusal = error));
+    expect(String(refusal)).to.contain('KEY_ENCRYPTION_KEY does not open the stored cookie keys');
+  });
+
+  it('seal the keys an earlier version kept in clear, and still open its enc:v1 keys', async () => {
+    await manager().ensureKeys();
+    const [sealedKey] = await store.signingKeys.list();
+    const { keys } = await manager().privateJwks();
+    const clearJwk = JSON.stringify(keys.find((key) => key.kid === sealedKey!.kid));
+    await store.signingKeys.replacePrivateJwk(sealedKey!.kid, clearJwk);
+    await database('cookie_keys').update({ secret: 'a-cookie-key-kept-in-clear-by-an-earlier-version' });
+    expect(await manager().cookieKeys()).to.deep.equal(['a-cookie-key-kept-in-clear-by-an-earlier-version']);
+    await manager().ensureKeys();
+    expect((await store.signingKeys.list()).every((key) => key.privateJwk.startsWith('sealed:v1:'))).to.equal(true);
+    expect(JSON.stringify(await database('cookie_keys'))).to.not.contain('a-cookie-key-kept-in-clear');
+    expect(await manager().cookieKeys()).to.deep.equal(['a-cookie-key-kept-in-clear-by-an-earlier-version']);
+    expect((await manager().privateJwks()).keys.map((key) => key.d)).to.deep.equal(keys.map((key) => key.d));
   });
 
   it('rotate by adding new active keys first while the old ones keep verifying what they signed', async () => {
@@ -69,7 +94,7 @@ describe('signing and cookie keys', () => {
   describe('with an activation delay (several instances)', () => {
     const delay = 60_000;
     let clock: ManualClock;
-    const delayed = (at: Clock) => new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey: undefined, clock: at, activationDelay: delay });
+    const delayed = (at: Clock) => new KeyManager({ signingKeys: store.signingKeys, cookieKeys: store.cookieKeys, keyEncryptionKey: developmentKey, clock: at, activationDelay: delay });
 
     beforeEach(async () => {
       clock = new ManualClock(Date.now());

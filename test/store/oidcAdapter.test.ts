@@ -6,6 +6,8 @@ import { clientMetadata } from '../../src/provider/provider.ts';
 import type { Database } from '../../src/store/database.ts';
 import { createStore } from '../../src/store/knexStore.ts';
 import { createOidcAdapter } from '../../src/store/oidcAdapter.ts';
+import { createSealer } from '../../src/sealing.ts';
+import { secretHash } from '../../src/secrets.ts';
 import { testDatabases } from '../support/databases.ts';
 
 // Every model oidc-provider 9 persists through an adapter (Client aside).
@@ -26,6 +28,8 @@ const models = [
 ];
 
 const bearerModels = ['AccessToken', 'AuthorizationCode', 'RefreshToken', 'ClientCredentials', 'InitialAccessToken', 'RegistrationAccessToken'];
+/** Models whose id acts as someone: bearer values, and a session's id (its cookie's value). */
+const hashedIdModels = [...bearerModels, 'Session'];
 
 for (const testDatabase of testDatabases()) {
   describe(`oidc-provider adapter on ${testDatabase.name}`, () => {
@@ -50,7 +54,7 @@ for (const testDatabase of testDatabases()) {
         // A bearer value is known only to whoever holds it: looked up by uid
         // (which oidc-provider never does for these models) it comes without its jti.
         const { jti: _jti, ...withoutValue } = payload;
-        const byOtherKey = bearerModels.includes(model) ? withoutValue : payload;
+        const byOtherKey = hashedIdModels.includes(model) ? withoutValue : payload;
         expect(await adapter.findByUid(`uid-${model}`)).to.deep.equal(byOtherKey);
         expect(await adapter.findByUserCode(`code-${model}`)).to.deep.equal(byOtherKey);
         await adapter.upsert('id-1', { ...payload, scope: 'openid email' }, 3600);
@@ -60,7 +64,7 @@ for (const testDatabase of testDatabases()) {
       });
     }
 
-    for (const model of bearerModels) {
+    for (const model of hashedIdModels) {
       it(`keeps no usable ${model} value in the table, only its hash`, async () => {
         const value = 'bearer-value-that-works-as-a-token-0123456789';
         await adapterFor(model).upsert(value, { jti: value, kind: model, exp: 1 }, 3600);
@@ -72,6 +76,28 @@ for (const testDatabase of testDatabases()) {
         expect((await adapterFor(model).find(value))?.consumed).to.be.a('number');
       });
     }
+
+    it('keeps no copy of the session cookie value in an Interaction, and the rest of it as it was', async () => {
+      const session = { accountId: 'account-1', uid: 'session-uid', cookie: 'session-cookie-value-0123456789', acr: 'urn:mbs:upstream' };
+      await adapterFor('Interaction').upsert('interaction-1', { jti: 'interaction-1', kind: 'Interaction', session, returnTo: '/auth/x' }, 60);
+      expect(JSON.stringify(await database('oidc_payloads'))).to.not.contain('session-cookie-value');
+      const { cookie: _cookie, ...kept } = session;
+      expect(await adapterFor('Interaction').find('interaction-1')).to.deep.equal({ jti: 'interaction-1', kind: 'Interaction', session: kept, returnTo: '/auth/x' });
+    });
+
+    it('seals whole payloads when given a sealer (the dev upstream), bound to their row', async () => {
+      const Sealed = createOidcAdapter(database, { namespace: 'DevUpstream', payloadSealer: createSealer('k'.repeat(40), 'dev-upstream-payload', 'the dev upstream’s records') });
+      const payload = { jti: 'interaction-2', kind: 'Interaction', uid: 'interaction-2', params: { state: 'the-brokers-upstream-state-0123456789' } };
+      await new Sealed('Interaction').upsert('interaction-2', payload, 60);
+      const rows = (await database('oidc_payloads').where({ type: 'DevUpstream:Interaction' })) as Array<{ payload: string }>;
+      expect(rows[0]!.payload).to.match(/^sealed:v1:/);
+      expect(await new Sealed('Interaction').find('interaction-2')).to.deep.equal(payload);
+      expect(await new Sealed('Interaction').findByUid('interaction-2')).to.deep.equal(payload);
+      await database('oidc_payloads').insert({ type: 'DevUpstream:Interaction', id: 'moved', payload: rows[0]!.payload, expires_at: Date.now() + 60_000 });
+      let refusal: unknown;
+      await new Sealed('Interaction').find('moved').catch((error: unknown) => (refusal = error));
+      expect(String(refusal)).to.contain('does not open the dev upstream’s records');
+    });
 
     it('keeps models apart: the same id in two models is two records', async () => {
       await adapterFor('AccessToken').upsert('same', { kind: 'AccessToken' }, 60);
@@ -108,7 +134,7 @@ for (const testDatabase of testDatabases()) {
       await database.batchInsert('oidc_payloads', expired, 500);
       await adapterFor('Session').upsert('fresh', { kind: 'Session' }, 60);
       expect(await createStore(database, systemClock).sweepExpired()).to.equal(2500);
-      expect(await database('oidc_payloads').pluck('id')).to.deep.equal(['fresh']);
+      expect(await database('oidc_payloads').pluck('id')).to.deep.equal([secretHash('fresh')]);
     });
 
     it('does not find expired records, and the sweeper removes them', async () => {
@@ -118,7 +144,7 @@ for (const testDatabase of testDatabases()) {
       expect(await adapter.find('old')).to.equal(undefined);
       expect(await createStore(database, systemClock).sweepExpired()).to.equal(1);
       const remaining = (await database('oidc_payloads').select('id')) as Array<{ id: string }>;
-      expect(remaining.map((row) => row.id)).to.deep.equal(['fresh']);
+      expect(remaining.map((row) => row.id)).to.deep.equal([secretHash('fresh')]);
     });
 
     it('revokes by grant id per model, leaving other grants and other models alone', async () => {

@@ -52,6 +52,8 @@ const hour = 60 * 60 * 1000;
 const linkStateCookie = 'mbs_link_state';
 const waitingBrowserCookie = 'mbs_association';
 const upstreamCallbackPath = '/upstream/callback';
+/** How long the success page stays before it continues the sign-in by itself (guide step 9). */
+const successPageSeconds = 8;
 
 const rateLimited = (retryAfterMilliseconds: number): BrokerError => {
   const minutes = Math.max(1, Math.ceil(retryAfterMilliseconds / 60_000));
@@ -309,24 +311,48 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
       renderInvalidLink(ctx, 'used', 410);
       return;
     }
-    // Step 10: in the browser that started the sign-in, continue it at once.
+    await renderAssociated(ctx, link, profile);
+  });
+
+  /**
+   * Step 9, always: which profile is now bound, what the other emails are
+   * for, and the way on. In the browser that started the sign-in a button
+   * (and, after a few seconds, the page itself) continues it; elsewhere the
+   * page offers the portals, and the waiting tab continues by itself.
+   */
+  async function renderAssociated(ctx: Context, link: LinkRequestRecord, profile: ProfileRecord): Promise<void> {
     const waitingFlow = ctx.cookies.get(waitingBrowserCookie, { signed: true });
-    if (link.interactionUid && waitingFlow && waitingFlow === link.flowId) {
-      ctx.status = 303;
-      ctx.redirect(`/interaction/${encodeURIComponent(link.interactionUid)}/sent`);
-      return;
-    }
+    const originating = link.interactionUid !== undefined && waitingFlow !== undefined && waitingFlow === link.flowId;
+    const continueUrl = originating ? `/interaction/${encodeURIComponent(link.interactionUid!)}/sent` : undefined;
+    const flow = originating ? await store.associationFlows.findByInteraction(link.interactionUid!) : undefined;
+    const askingPortal = flow?.clientId ? brandingPortal(await provider.Client.find(flow.clientId)) : undefined;
+    if (continueUrl) ctx.set('Refresh', `${successPageSeconds}; url=${continueUrl}`);
     ctx.type = 'html';
     ctx.body = pages.render(
       'associated.eta',
       {
         titleKey: 'associated.title',
+        profileId: profile.id,
         organization: profile.organization,
-        portalLinks: portalLinks(),
+        displayName: profile.displayName,
+        portalName: portalName(profile.portal),
+        email: profile.email,
+        otherProfiles: await otherProfilesAwaiting(link, profile),
+        continueUrl,
+        continueTo: askingPortal ? portalName(askingPortal) : 'Microsoft Dynamics',
+        seconds: successPageSeconds,
+        portalLinks: continueUrl ? [] : portalLinks(),
       },
       { portal: profile.portal, locale: pageLocale(ctx) },
     );
-  });
+  }
+
+  /** How many other profiles of the same address are not bound to this identity yet: each has its own email. */
+  async function otherProfilesAwaiting(link: LinkRequestRecord, profile: ProfileRecord): Promise<number> {
+    const identity = await store.identities.findByIssuerAndSubject(link.issuer, link.subject);
+    const bound = new Set(identity ? (await store.profileBindings.listProfilesByAccount(identity.accountId)).map((candidate) => candidate.id) : [profile.id]);
+    return (await store.profiles.findByEmail(profile.email)).filter((candidate) => !bound.has(candidate.id)).length;
+  }
 
   // Step 7: GET never consumes (mail scanners open links).
   router.get('/link/:token', async (ctx) => {

@@ -5,7 +5,7 @@
 // without another upstream sign-in; sign-out. Every screen is screenshotted
 // (test-results/journey) and checked with axe-core.
 import { expect } from 'chai';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
 import { ClientAdministration } from '../../src/admin/clientAdministration.ts';
 import { chromiumAvailable, launchChromium, ScreenshotAlbum, seriousAccessibilityViolations } from '../support/chromium.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
@@ -48,6 +48,21 @@ describe('the journey in a real browser', function () {
     await page.getByLabel('Account name').fill(accountName);
     await page.getByLabel('Email').fill(`${accountName}@hotmail.example`);
     await page.getByRole('button', { name: 'Sign in' }).click();
+  }
+
+  /**
+   * Holds back the refreshes of a tab waiting at "check your inbox": in the
+   * browser that started the sign-in, that tab and the success page both
+   * continue it, whichever comes first (the other then says it went on
+   * elsewhere). Returns the release.
+   */
+  async function holdWaitingTab(page: Page): Promise<() => Promise<void>> {
+    const held: Route[] = [];
+    await page.route('**/interaction/*/sent', (route) => void held.push(route));
+    return async () => {
+      await page.unroute('**/interaction/*/sent');
+      for (const route of held) await route.abort().catch(() => undefined);
+    };
   }
 
   /** Waits until the dev mailbox holds emails satisfying `enough`, and returns each email's subject and link. */
@@ -102,6 +117,8 @@ describe('the journey in a real browser', function () {
     // Step 5: check your inbox.
     expect(await tab.locator('h1').textContent()).to.equal('Check your inbox');
     await screen(album, tab, 'check-inbox');
+    const inboxUrl = tab.url();
+    const releaseWaitingTab = await holdWaitingTab(tab);
 
     // Step 6: one email per profile (jane has two PartnerSource and one CustomerSource profile).
     const mail = await context.newPage();
@@ -119,14 +136,23 @@ describe('the journey in a real browser', function () {
     await screen(album, mail, 'upstream-re-authentication');
     await signInUpstream(mail, 'jane-in-chromium');
 
-    // Step 9–10: bound; this browser started the sign-in, so it resumes and reaches the portal.
+    // Step 9: the success page names the bound profile and says what the other emails are for.
+    expect(await mail.locator('h1').textContent()).to.equal('Your Microsoft account is associated');
+    expect(await mail.locator('#associated-profile').textContent()).to.match(/^You have successfully associated your Microsoft account with your PartnerSource profile for Contoso (Partners|Consulting)\.$/);
+    expect(await mail.locator('dl.profile').textContent()).to.contain('PS-100').and.to.contain('Jane Doe').and.to.contain('PartnerSource');
+    expect(await mail.locator('#other-emails').textContent()).to.contain('2 more profiles are registered to jane.doe@contoso.example');
+    await screen(album, mail, 'associated-continue');
+
+    // Step 10: this browser started the sign-in, so the button continues it into the portal.
+    await mail.getByRole('link', { name: 'Continue to PartnerSource' }).click();
     await mail.waitForURL(partnerSource);
     expect(await mail.locator('#profiles tbody tr').count()).to.be.greaterThan(0);
     expect(await mail.locator('#profiles').textContent()).to.contain('PS-100');
     await screen(album, mail, 'partnersource-signed-in');
 
     // The tab that waited says the sign-in went on elsewhere.
-    await tab.reload();
+    await releaseWaitingTab();
+    await tab.goto(inboxUrl);
     expect(await tab.locator('h1').textContent()).to.equal('Your Microsoft account is associated');
     await screen(album, tab, 'waiting-tab-after-resume');
 
@@ -136,6 +162,8 @@ describe('the journey in a real browser', function () {
     await signInUpstream(tab, 'jane-in-chromium');
     expect(await tab.locator('h1').textContent()).to.equal('Your Microsoft account is associated');
     expect(await tab.locator('.portal-name').textContent()).to.equal('CustomerSource');
+    expect(await tab.locator('#other-emails').textContent()).to.contain('One more profile is registered to jane.doe@contoso.example');
+    expect(await tab.getByRole('link', { name: /^Continue to/ }).count(), 'no button once the sign-in went on').to.equal(0);
     await screen(album, tab, 'associated');
 
     // SSO: CustomerSource signs in without the upstream's page.
@@ -189,6 +217,7 @@ describe('the journey in a real browser', function () {
     await signInUpstream(page, 'sam-in-chromium');
     await page.getByLabel('MBS-E-Mail-Adresse').fill('sam.lee@fabrikam.example');
     await page.getByRole('button', { name: 'Weiter' }).click();
+    const releaseWaitingTab = await holdWaitingTab(page);
     const mail = await german.newPage();
     const germanCustomerSourceEmail = (entry: { subject: string }) => entry.subject.includes('CustomerSource') && entry.subject.startsWith('Ordnen');
     const [link] = (await mailboxLinks(mail, (emails) => emails.some(germanCustomerSourceEmail))).filter(germanCustomerSourceEmail);
@@ -203,7 +232,13 @@ describe('the journey in a real browser', function () {
     await mail.goto(link!.link);
     await mail.getByRole('button', { name: 'Anmelden und zuordnen' }).click();
     await signInUpstream(mail, 'sam-in-chromium');
-    await mail.waitForURL(customerSource);
+    // The success page in German; in the browser that started the sign-in it continues by itself.
+    expect(await mail.locator('h1').textContent()).to.equal('Ihr Microsoft-Konto ist zugeordnet');
+    expect(await mail.locator('#associated-profile').textContent()).to.equal('Sie haben Ihr Microsoft-Konto erfolgreich Ihrem CustomerSource-Profil für Fabrikam zugeordnet.');
+    expect(await mail.locator('#other-emails').textContent()).to.contain('Alle für sam.lee@fabrikam.example registrierten Profile');
+    await screen(album, mail, 'associated-de-phone');
+    await mail.waitForURL(customerSource, { timeout: 30_000 });
+    await releaseWaitingTab();
 
     // Same person at PartnerSource: no PartnerSource profile yet.
     await page.goto(partnerSource);

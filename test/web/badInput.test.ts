@@ -226,7 +226,12 @@ describe('bad input on every route', function () {
     const serverErrors: string[] = [];
     const leaked: string[] = [];
     const protectedAnswers: string[] = [];
+    const withoutHeaders: string[] = [];
     for (const { sent, answer } of answers) {
+      // Node itself refuses oversized headers (431) and request targets not starting with "/" (400) before any middleware runs.
+      const reachedTheBroker = answer.status !== 0 && answer.status !== 431 && sent.path.startsWith('/');
+      const headersMissing = ['x-content-type-options', 'x-frame-options', 'referrer-policy'].filter((name) => !answer.headers[name] && !(name === 'x-frame-options' && sent.path.startsWith('/dev/upstream')));
+      if (reachedTheBroker && headersMissing.length) withoutHeaders.push(`${answer.status} ${sent.label}: no ${headersMissing.join(', ')}`);
       byClass[statusClass(answer.status)] = (byClass[statusClass(answer.status)] ?? 0) + 1;
       if (answer.status >= 500) serverErrors.push(`${answer.status} ${sent.label}: ${answer.body.slice(0, 160)}`);
       const leak = leaks.find((pattern) => pattern.test(answer.body));
@@ -234,11 +239,12 @@ describe('bad input on every route', function () {
       if (sent.unauthorized && ((answer.status >= 200 && answer.status < 300) || sent.protectedMarker?.test(answer.body))) protectedAnswers.push(`${answer.status} ${sent.label}`);
     }
     const dropped = answers.filter(({ answer }) => answer.status === 0).map(({ sent }) => sent.label);
-    console.log(`      bad-input corpus: ${answers.length} requests over ${routes.length} routes; by status class ${JSON.stringify(byClass)}; ${serverErrors.length} ≥ 500, ${leaked.length} with stack traces or paths, ${protectedAnswers.length} protected answers without the token`);
+    console.log(`      bad-input corpus: ${answers.length} requests over ${routes.length} routes; by status class ${JSON.stringify(byClass)}; ${serverErrors.length} ≥ 500, ${leaked.length} with stack traces or paths, ${protectedAnswers.length} protected answers without the token, ${withoutHeaders.length} without the security headers`);
     const kinds = (failures: string[]) => Object.entries(Object.groupBy(failures, (failure) => failure.split(':')[0]!)).map(([kind, list]) => `${list!.length} × ${kind}`);
     expect(serverErrors, [...kinds(serverErrors), ...serverErrors.slice(0, 20)].join('\n')).to.deep.equal([]);
     expect(leaked, leaked.slice(0, 20).join('\n')).to.deep.equal([]);
     expect(protectedAnswers, protectedAnswers.slice(0, 20).join('\n')).to.deep.equal([]);
+    expect(withoutHeaders, [...kinds(withoutHeaders), ...withoutHeaders.slice(0, 20)].join('\n')).to.deep.equal([]);
     // Only Node's own refusals of oversized headers may close a connection unanswered.
     expect(dropped.filter((label) => !label.startsWith('40 KB cookie')), dropped.join('\n')).to.deep.equal([]);
   });

@@ -123,7 +123,7 @@ describe('first-login association', function () {
     const linkFor = (organization: string) => linkOf(mails.find((mail) => mail.text.includes(organization))!);
     const [partners, consulting, retail] = profiles;
 
-    const first = await ana.confirmLink(linkFor('Contoso Partners'));
+    const first = await ana.confirmLink(linkFor('Contoso Partners'), { continueIntoPortal: false });
     const page = first.success!;
     expect(page, 'the success page').to.not.equal(undefined);
     expect(page.status).to.equal(200);
@@ -137,11 +137,19 @@ describe('first-login association', function () {
       .and.to.contain(`2 more profiles are registered to <strong>${email}</strong>, and each got an email of its own with its own link.`)
       .and.to.contain('or ignore the others');
     // In the browser that started the sign-in: a button into the portal, and the page continues by itself.
-    expect(successContinueLink(page.body)).to.equal(inboxPath);
+    const continuePath = `${inboxPath}?from=success`;
+    expect(successContinueLink(page.body)).to.equal(continuePath);
     expect(page.body).to.contain('Continue to PartnerSource').and.to.contain('continues to PartnerSource by itself in 8 seconds');
-    expect(page.headers.get('refresh')).to.equal(`8; url=${inboxPath}`);
-    expect(first.location, 'the button leads into the portal').to.not.equal(undefined);
-    expect((await signIn.tokens(first.location!)).access_token).to.be.a('string');
+    expect(page.headers.get('refresh')).to.equal(`8; url=${continuePath}`);
+    // Meanwhile the tab of this browser waiting at "check your inbox" leaves the continuation to the success page.
+    const waiting = await ana.browser.get(new URL(inboxPath, sent.url).href);
+    expect(waiting.status).to.equal(200);
+    expect(waiting.body).to.contain('Check your inbox');
+    const { location } = await ana.browser.follow(new URL(continuePath, page.url).href, reachedPortal);
+    expect(location, 'the button leads into the portal').to.not.equal(undefined);
+    expect((await signIn.tokens(location!)).access_token).to.be.a('string');
+    const afterwards = await ana.browser.get(new URL(inboxPath, sent.url).href);
+    expect(afterwards.body).to.contain('Your sign-in continued in another tab or window');
 
     // The other emails, confirmed after the sign-in went on: no button, the portals instead, the rest counted down.
     const second = await ana.confirmLink(linkFor('Contoso Retail'));

@@ -85,17 +85,17 @@ export class Person {
   /**
    * Opens an association link, confirms, signs in again upstream and reads
    * the success page (guide step 9, kept as `success`); in the browser that
-   * started the sign-in, presses its "Continue" button into the portal.
-   * Returns where it stopped.
+   * started the sign-in, presses its "Continue" button into the portal
+   * (unless `continueIntoPortal` is false). Returns where it stopped.
    */
-  async confirmLink(link: string): Promise<{ page: Page | undefined; location: URL | undefined; success: Page | undefined }> {
+  async confirmLink(link: string, { continueIntoPortal = true } = {}): Promise<{ page: Page | undefined; location: URL | undefined; success: Page | undefined }> {
     const confirmation = await this.browser.get(link);
     expect(confirmation.status, confirmation.body).to.equal(200);
     const started = await this.browser.post(new URL(formAction(confirmation.body), link).href, { csrf: hiddenField(confirmation.body, 'csrf') ?? '' });
     const reached = await this.follow(new URL(started.headers.get('location')!, link).href);
     const success = reached.page?.status === 200 && reached.page.body.includes('id="associated-profile"') ? reached.page : undefined;
     const next = success ? successContinueLink(success.body) : undefined;
-    if (!next) return { ...reached, success };
+    if (!next || !continueIntoPortal) return { ...reached, success };
     return { ...(await this.browser.follow(new URL(next, success!.url).href, reachedPortal)), success };
   }
 }

@@ -16,7 +16,7 @@ import knex from 'knex';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { openDatabase } from '../src/store/database.ts';
-import { Browser, formAction, hiddenField, signInContinueLink } from '../test/support/browser.ts';
+import { Browser, formAction, hiddenField, signInContinueLink, successContinueLink } from '../test/support/browser.ts';
 import { freePort } from '../test/support/broker.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -361,7 +361,11 @@ async function firstLogin(issuer: string, mailbox: Mailbox, person: number) {
   const confirmation = await browser.get(link);
   const reauthentication = await browser.post(new URL(formAction(confirmation.body), link).href, { csrf: hiddenField(confirmation.body, 'csrf')! });
   const upstreamPage = await browser.follow(new URL(reauthentication.headers.get('location')!, link).href);
-  const { location } = await signInAtUpstream(browser, upstreamPage.page!, accountName);
+  const bound = await signInAtUpstream(browser, upstreamPage.page!, accountName);
+  // The success page (guide step 9); its button continues the sign-in in this browser.
+  const next = bound.page ? successContinueLink(bound.page.body) : undefined;
+  if (!next) throw new Error(`no success page after binding (${bound.page?.status} ${bound.page?.url})`);
+  const { location } = await browser.follow(new URL(next, bound.page!.url).href, (target) => target.href.startsWith(redirectUri));
   const code = location?.searchParams.get('code');
   if (!code) throw new Error('no code after binding');
   await tokenRequest(issuer, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier });

@@ -6,6 +6,7 @@ export type BrokerErrorCode =
   | 'invalid_request'
   | 'invalid_configuration'
   | 'not_found'
+  | 'method_not_allowed'
   | 'conflict'
   | 'unauthorized'
   | 'forbidden'
@@ -19,6 +20,7 @@ const statusByCode: Record<BrokerErrorCode, number> = {
   invalid_request: 400,
   invalid_configuration: 400,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   unauthorized: 401,
   forbidden: 403,

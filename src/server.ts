@@ -15,9 +15,8 @@ import { adminApi } from './admin/adminApi.ts';
 import { ClientAdministration } from './admin/clientAdministration.ts';
 import { DirectoryAdministration } from './admin/directoryAdministration.ts';
 import { demoPortalUrl, startDemoPortals, type RunningDemoPortals } from './demo/demoPortals.ts';
-import { isBrokerError } from './errors.ts';
 import { createCsrfTokens } from './flows/csrf.ts';
-import { createPageRenderer, pageLocale, stylesheet, type PageContext, type PageRenderer } from './flows/pages.ts';
+import { createPageRenderer, pageLocale, stylesheet } from './flows/pages.ts';
 import { signInRoutes, upstreamCallbackPath } from './flows/signIn.ts';
 import { associationRoutes } from './flows/association.ts';
 import { Outbox } from './mail/outbox.ts';
@@ -43,6 +42,9 @@ import type { Store } from './store/store.ts';
 import type { Portal } from './store/records.ts';
 import { createDevUpstream } from './upstream/devUpstream.ts';
 import { createUpstream } from './upstream/index.ts';
+import { errorPageContext, renderErrors } from './web/errorAnswers.ts';
+import { refuseUnimplementedMethods } from './web/methods.ts';
+import { securityHeaders } from './web/securityHeaders.ts';
 import type { Upstream } from './upstream/upstream.ts';
 
 /** oidc-provider routes served without passing the broker's own routes (see the app below). */
@@ -83,87 +85,6 @@ export interface Broker {
   listen(): Promise<{ port: number; server: Server }>;
   /** Stops listening (when listening) and closes the database. */
   close(): Promise<void>;
-}
-
-/**
- * How an error page looks inside a sign-in: branded for the asking client's
- * portal and in the language it asked for, when the interaction is known.
- */
-function errorPageContext(provider: Provider) {
-  return async (ctx: Context): Promise<PageContext> => {
-    if (!ctx.path.startsWith('/interaction/')) return { locale: pageLocale(ctx) };
-    try {
-      const details = await provider.interactionDetails(ctx.req, ctx.res);
-      const client = await provider.Client.find(String(details.params.client_id));
-      return { portal: brandingPortal(client), locale: pageLocale(ctx, details.params.ui_locales) };
-    } catch {
-      return { locale: pageLocale(ctx) };
-    }
-  };
-}
-
-function renderErrors(pages: PageRenderer, logger: Logger, contextFor: (ctx: Context) => Promise<PageContext>) {
-  return async function renderErrorsMiddleware(ctx: Context, next: Next): Promise<void> {
-    try {
-      await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        ctx.status = 404;
-        ctx.type = 'html';
-        ctx.body = pages.render('error.eta', { titleKey: 'error.not_found.title', messageKey: 'error.not_found', code: 'not_found' }, { locale: pageLocale(ctx) });
-      }
-    } catch (error) {
-      let status = 500;
-      let code = 'server_error';
-      let message = 'Something went wrong on our side. Please try again in a moment.';
-      let messageKey = 'error.server_error';
-      let messageValues: Record<string, string | number> | undefined;
-      if (isBrokerError(error)) {
-        ({ status, code } = error);
-        message = error.publicMessage;
-        messageKey = error.messageKey ?? '';
-        messageValues = error.messageValues;
-        logger.warn({ code, detail: error.detail, path: ctx.path }, 'request refused');
-      } else if (isProviderError(error) && error.status < 500) {
-        status = error.status;
-        code = error.error;
-        const sessionLost = error.error === 'session_not_found' || error.name === 'SessionNotFound';
-        message = sessionLost ? 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.' : 'The request could not be completed.';
-        messageKey = sessionLost ? 'error.session_expired' : 'error.request_refused';
-        logger.warn({ code, detail: error.error_description, path: ctx.path }, 'request refused');
-      } else {
-        logger.error({ err: error, path: ctx.path }, 'request failed');
-      }
-      ctx.status = status;
-      if (ctx.accepts('html', 'json') === 'json') {
-        ctx.body = { error: code, error_description: message };
-      } else {
-        ctx.type = 'html';
-        ctx.body = pages.render(
-          'error.eta',
-          { titleKey: status >= 500 ? 'error.title_server' : 'error.title', message, ...(messageKey ? { messageKey, messageValues } : {}), code },
-          await contextFor(ctx),
-        );
-      }
-    }
-  };
-}
-
-interface ProviderError {
-  status: number;
-  error: string;
-  error_description?: string;
-  name: string;
-}
-
-function isProviderError(error: unknown): error is ProviderError {
-  return typeof error === 'object' && error !== null && typeof (error as ProviderError).status === 'number' && typeof (error as ProviderError).error === 'string';
-}
-
-async function securityHeaders(ctx: Context, next: Next): Promise<void> {
-  await next();
-  ctx.set('X-Content-Type-Options', 'nosniff');
-  ctx.set('Referrer-Policy', 'no-referrer');
-  if (!ctx.path.startsWith(devUpstreamPath)) ctx.set('X-Frame-Options', 'DENY');
 }
 
 /** Where each portal lives, for the success page: as configured, else the demo portals. */
@@ -420,8 +341,12 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   });
 
   const css = stylesheet();
+  // Answers anyone may cache: everything else is no-store (see src/web/securityHeaders.ts).
+  const publicPaths = new Set(['/.well-known/openid-configuration', new URL(provider.urlFor('jwks')).pathname, `${devUpstreamPath}/.well-known/openid-configuration`, `${devUpstreamPath}/jwks`]);
   app.use(requestLogging(logger, metrics));
+  app.use(securityHeaders({ isPublic: (path) => publicPaths.has(path) || path.startsWith('/static/'), mayBeFramed: (path) => path.startsWith(devUpstreamPath) }));
   app.use(renderErrors(pages, logger, errorPageContext(provider)));
+  app.use(refuseUnimplementedMethods);
   app.use(
     healthRoutes({
       probes: {
@@ -438,7 +363,6 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
     }),
   );
   app.use(metricsRoute(metrics, config.metricsToken));
-  app.use(securityHeaders);
   // The token, userinfo, introspection and other endpoints that relying parties
   // call most go straight to the provider: none of the broker's own routes
   // below answers them.

@@ -3,69 +3,18 @@
 // their paths a router or proxy might treat as the same (letter case, doubled
 // and trailing slashes, dot segments, percent-encoding). The admin API once
 // answered /ADMIN/api/clients without a token.
-import { request } from 'node:http';
 import { expect } from 'chai';
 import { startBroker, type RunningBroker } from './support/broker.ts';
+import { pathVariants } from './support/pathVariants.ts';
+import { rawRequest as sendRaw } from './support/rawHttp.ts';
+
+/** One request with the path exactly as given: fetch would normalise it first. */
+function rawRequest(issuer: string, method: string, path: string, body?: string) {
+  return sendRaw(issuer, { method, path, ...(body ? { headers: { 'content-type': 'application/json' }, body } : {}) });
+}
 
 const adminToken = 'admin-token-for-path-tests';
 const metricsToken = 'metrics-token-for-path-tests';
-
-interface RawAnswer {
-  status: number;
-  body: string;
-}
-
-/** One request with the path exactly as given: fetch would normalise it first. */
-function rawRequest(issuer: string, method: string, path: string, body?: string): Promise<RawAnswer> {
-  const { hostname, port } = new URL(issuer);
-  return new Promise((resolve, reject) => {
-    const outgoing = request({ hostname, port, method, path, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
-    });
-    outgoing.on('error', reject);
-    outgoing.end(body);
-  });
-}
-
-const percentEncoded = (character: string) => `%${character.charCodeAt(0).toString(16)}`;
-
-/** Spellings of `path` that some router, proxy or decoder may take for it. */
-export function pathVariants(path: string): string[] {
-  const segments = path.split('/').filter(Boolean);
-  const join = (parts: string[]) => `/${parts.join('/')}`;
-  const variants = new Set<string>([
-    path.toUpperCase(),
-    join(segments.map((segment) => segment[0]!.toUpperCase() + segment.slice(1))),
-    `/${path}`,
-    `${path}/`,
-    `${path}//`,
-    `${path}/.`,
-    `${path}%2f`,
-    `${path}%2F`,
-    `${path};`,
-    `${path}%20`,
-    `${path}%00`,
-    path.replaceAll('/', '\\'),
-  ]);
-  segments.forEach((segment, index) => {
-    const before = segments.slice(0, index);
-    const after = segments.slice(index + 1);
-    variants.add(join([...before, segment.toUpperCase(), ...after]));
-    variants.add(join([...before, percentEncoded(segment[0]!) + segment.slice(1), ...after]));
-    variants.add(join([...before, percentEncoded(segment[0]!).toUpperCase() + segment.slice(1), ...after]));
-    variants.add(join([...before, '%2e', segment, ...after]));
-    variants.add(join([...before, '.', segment, ...after]));
-    variants.add(join([...before, 'x', '..', segment, ...after]));
-    variants.add(join([...before, 'x', '%2e%2e', segment, ...after]));
-    variants.add(`${join(before)}//${segment}${after.length ? join(after) : ''}`);
-    if (index > 0) variants.add(`${join(before)}%2f${segment}${after.length ? join(after) : ''}`);
-  });
-  variants.delete(path);
-  return [...variants];
-}
 
 describe('protected paths', function () {
   this.timeout(60_000);

@@ -11,6 +11,7 @@ import { BrokerError, invalidRequest, isBrokerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { Outbox, OutboxSummary } from '../mail/outbox.ts';
 import { constantTimeEqual } from '../secrets.ts';
+import { describeFailure } from '../web/errorAnswers.ts';
 import type { AuditEventRecord, ClientRecord, LinkRequestRecord, SigningKeyRecord } from '../store/records.ts';
 import type { AuditEventRepository, ClientRepository } from '../store/store.ts';
 import { ClientAdministration, grantTypes } from './clientAdministration.ts';
@@ -360,19 +361,16 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw new BrokerError('not_found', `No admin API route ${ctx.method} ${ctx.path}`);
     } catch (error) {
-      const failure = isBrokerError(error)
-        ? error
-        : (error as { status?: number; expose?: boolean }).status && (error as { status: number }).status < 500
-          ? invalidRequest((error as { expose?: boolean }).expose ? (error as Error).message : 'The request body could not be read.')
-          : undefined;
-      if (!failure) {
+      // Body-parser refusals keep their status (413 too large, 415 charset, 400 unreadable).
+      const failure = describeFailure(error);
+      if (failure.status >= 500) {
         dependencies.logger.error({ err: error, path: ctx.path }, 'admin API request failed');
         ctx.status = 500;
         ctx.body = { error: 'server_error', error_description: 'Something went wrong on our side.' };
         return;
       }
       ctx.status = failure.status;
-      ctx.body = failure.toJSON();
+      ctx.body = isBrokerError(error) ? error.toJSON() : { error: failure.code, error_description: failure.message };
     }
   });
 

@@ -52,6 +52,11 @@ const hour = 60 * 60 * 1000;
 const linkStateCookie = 'mbs_link_state';
 const waitingBrowserCookie = 'mbs_association';
 const upstreamCallbackPath = '/upstream/callback';
+/** How long the success page stays before it continues the sign-in by itself (guide step 9). */
+const successPageSeconds = 8;
+/** How long the waiting tab of that browser leaves the continuation to the success page. */
+const successPageHoldSeconds = 15;
+const successPageCookie = 'mbs_association_shown';
 
 const rateLimited = (retryAfterMilliseconds: number): BrokerError => {
   const minutes = Math.max(1, Math.ceil(retryAfterMilliseconds / 60_000));
@@ -108,6 +113,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     // Asked from the account page: continue only once this flow bound a profile.
     if (((details.prompt.reasons ?? []) as string[]).includes(associationRequested) && flow.state !== 'bound') return false;
     ctx.cookies.set(waitingBrowserCookie, null, { path: '/' });
+    ctx.cookies.set(successPageCookie, null, { path: '/interaction' });
     await store.identities.recordSignIn(identity.id, {});
     await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: identity.accountId, clientId: client.clientId, ip: ctx.ip, details: { via: 'association' } });
     await interactions.finish(ctx, { login: { accountId: identity.accountId } });
@@ -241,8 +247,27 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     });
     if (!details) return;
     const flow = await store.associationFlows.findByInteraction(details.uid);
+    if (flow && heldForSuccessPage(ctx, flow)) {
+      await renderCheckInbox(ctx, details, flow);
+      return;
+    }
     if (flow && (await resumeIfBound(ctx, details, flow))) return;
     assertFlowValid(flow, clock);
+    await renderCheckInbox(ctx, details, flow);
+  });
+
+  /**
+   * In the browser that confirmed the link, the success page continues the
+   * sign-in (its button, or itself after a few seconds): the tab waiting at
+   * "check your inbox" leaves it that long, so the tab the person looks at
+   * is the one that reaches the portal. Afterwards it continues as usual
+   * (the success tab may have been closed).
+   */
+  function heldForSuccessPage(ctx: Context, flow: AssociationFlowRecord): boolean {
+    return flow.state === 'bound' && ctx.query.from !== 'success' && ctx.cookies.get(successPageCookie, { signed: true }) === flow.id;
+  }
+
+  async function renderCheckInbox(ctx: Context, details: InteractionDetails, flow: AssociationFlowRecord): Promise<void> {
     const client = await interactions.client(details);
     ctx.set('Refresh', '5');
     ctx.type = 'html';
@@ -251,7 +276,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
       { titleKey: 'check_inbox.title', email: flow.email ?? '', again: `/interaction/${details.uid}/email`, here: `/interaction/${details.uid}/sent` },
       { portal: brandingPortal(client), locale: pageLocale(ctx, details.params.ui_locales) },
     );
-  });
+  }
 
   function renderInvalidLink(ctx: Context, reason: 'unknown' | 'used' | 'expired' | 'profile_gone', status: number): void {
     ctx.status = status;
@@ -309,24 +334,51 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
       renderInvalidLink(ctx, 'used', 410);
       return;
     }
-    // Step 10: in the browser that started the sign-in, continue it at once.
+    await renderAssociated(ctx, link, profile);
+  });
+
+  /**
+   * Step 9, always: which profile is now bound, what the other emails are
+   * for, and the way on. In the browser that started the sign-in a button
+   * (and, after a few seconds, the page itself) continues it; elsewhere the
+   * page offers the portals, and the waiting tab continues by itself.
+   */
+  async function renderAssociated(ctx: Context, link: LinkRequestRecord, profile: ProfileRecord): Promise<void> {
     const waitingFlow = ctx.cookies.get(waitingBrowserCookie, { signed: true });
-    if (link.interactionUid && waitingFlow && waitingFlow === link.flowId) {
-      ctx.status = 303;
-      ctx.redirect(`/interaction/${encodeURIComponent(link.interactionUid)}/sent`);
-      return;
+    const originating = link.interactionUid !== undefined && waitingFlow !== undefined && waitingFlow === link.flowId;
+    const continueUrl = originating ? `/interaction/${encodeURIComponent(link.interactionUid!)}/sent?from=success` : undefined;
+    const flow = originating ? await store.associationFlows.findByInteraction(link.interactionUid!) : undefined;
+    const askingPortal = flow?.clientId ? brandingPortal(await provider.Client.find(flow.clientId)) : undefined;
+    if (continueUrl) {
+      ctx.set('Refresh', `${successPageSeconds}; url=${continueUrl}`);
+      ctx.cookies.set(successPageCookie, link.flowId, { signed: true, httpOnly: true, sameSite: 'lax', path: '/interaction', maxAge: successPageHoldSeconds * 1000 });
     }
     ctx.type = 'html';
     ctx.body = pages.render(
       'associated.eta',
       {
         titleKey: 'associated.title',
+        profileId: profile.id,
         organization: profile.organization,
-        portalLinks: portalLinks(),
+        displayName: profile.displayName,
+        portalName: portalName(profile.portal),
+        email: profile.email,
+        otherProfiles: await otherProfilesAwaiting(link, profile),
+        continueUrl,
+        continueTo: askingPortal ? portalName(askingPortal) : 'Microsoft Dynamics',
+        seconds: successPageSeconds,
+        portalLinks: continueUrl ? [] : portalLinks(),
       },
       { portal: profile.portal, locale: pageLocale(ctx) },
     );
-  });
+  }
+
+  /** How many other profiles of the same address are not bound to this identity yet: each has its own email. */
+  async function otherProfilesAwaiting(link: LinkRequestRecord, profile: ProfileRecord): Promise<number> {
+    const identity = await store.identities.findByIssuerAndSubject(link.issuer, link.subject);
+    const bound = new Set(identity ? (await store.profileBindings.listProfilesByAccount(identity.accountId)).map((candidate) => candidate.id) : [profile.id]);
+    return (await store.profiles.findByEmail(profile.email)).filter((candidate) => !bound.has(candidate.id)).length;
+  }
 
   // Step 7: GET never consumes (mail scanners open links).
   router.get('/link/:token', async (ctx) => {

@@ -102,6 +102,7 @@ describe('the journey in a real browser', function () {
     // Step 5: check your inbox.
     expect(await tab.locator('h1').textContent()).to.equal('Check your inbox');
     await screen(album, tab, 'check-inbox');
+    const inboxUrl = tab.url();
 
     // Step 6: one email per profile (jane has two PartnerSource and one CustomerSource profile).
     const mail = await context.newPage();
@@ -119,14 +120,22 @@ describe('the journey in a real browser', function () {
     await screen(album, mail, 'upstream-re-authentication');
     await signInUpstream(mail, 'jane-in-chromium');
 
-    // Step 9–10: bound; this browser started the sign-in, so it resumes and reaches the portal.
+    // Step 9: the success page names the bound profile and says what the other emails are for.
+    expect(await mail.locator('h1').textContent()).to.equal('Your Microsoft account is associated');
+    expect(await mail.locator('#associated-profile').textContent()).to.match(/^You have successfully associated your Microsoft account with your PartnerSource profile for Contoso (Partners|Consulting)\.$/);
+    expect(await mail.locator('dl.profile').textContent()).to.contain('PS-100').and.to.contain('Jane Doe').and.to.contain('PartnerSource');
+    expect(await mail.locator('#other-emails').textContent()).to.contain('2 more profiles are registered to jane.doe@contoso.example');
+    await screen(album, mail, 'associated-continue');
+
+    // Step 10: this browser started the sign-in, so the button continues it into the portal.
+    await mail.getByRole('link', { name: 'Continue to PartnerSource' }).click();
     await mail.waitForURL(partnerSource);
     expect(await mail.locator('#profiles tbody tr').count()).to.be.greaterThan(0);
     expect(await mail.locator('#profiles').textContent()).to.contain('PS-100');
     await screen(album, mail, 'partnersource-signed-in');
 
-    // The tab that waited says the sign-in went on elsewhere.
-    await tab.reload();
+    // The tab that waited (it left the continuation to the success page) says the sign-in went on elsewhere.
+    await tab.goto(inboxUrl);
     expect(await tab.locator('h1').textContent()).to.equal('Your Microsoft account is associated');
     await screen(album, tab, 'waiting-tab-after-resume');
 
@@ -136,6 +145,8 @@ describe('the journey in a real browser', function () {
     await signInUpstream(tab, 'jane-in-chromium');
     expect(await tab.locator('h1').textContent()).to.equal('Your Microsoft account is associated');
     expect(await tab.locator('.portal-name').textContent()).to.equal('CustomerSource');
+    expect(await tab.locator('#other-emails').textContent()).to.contain('One more profile is registered to jane.doe@contoso.example');
+    expect(await tab.getByRole('link', { name: /^Continue to/ }).count(), 'no button once the sign-in went on').to.equal(0);
     await screen(album, tab, 'associated');
 
     // SSO: CustomerSource signs in without the upstream's page.
@@ -203,7 +214,12 @@ describe('the journey in a real browser', function () {
     await mail.goto(link!.link);
     await mail.getByRole('button', { name: 'Anmelden und zuordnen' }).click();
     await signInUpstream(mail, 'sam-in-chromium');
-    await mail.waitForURL(customerSource);
+    // The success page in German; in the browser that started the sign-in it continues by itself.
+    expect(await mail.locator('h1').textContent()).to.equal('Ihr Microsoft-Konto ist zugeordnet');
+    expect(await mail.locator('#associated-profile').textContent()).to.equal('Sie haben Ihr Microsoft-Konto erfolgreich Ihrem CustomerSource-Profil für Fabrikam zugeordnet.');
+    expect(await mail.locator('#other-emails').textContent()).to.contain('Alle für sam.lee@fabrikam.example registrierten Profile');
+    await screen(album, mail, 'associated-de-phone');
+    await mail.waitForURL(customerSource, { timeout: 30_000 });
 
     // Same person at PartnerSource: no PartnerSource profile yet.
     await page.goto(partnerSource);

@@ -9,7 +9,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 import { runCliJson } from '../support/cli.ts';
 import { buildProfile, profileCsv } from '../support/factories.ts';
-import { formAction } from '../support/browser.ts';
+import { formAction, successContinueLink } from '../support/browser.ts';
 import { linkOf, mailFor, Person, reachedPortal, registerPortal, type Portal } from '../support/journey.ts';
 import { TestSmtpServer } from '../support/smtp.ts';
 
@@ -94,6 +94,7 @@ describe('first-login association', function () {
     }
     const partnerMail = mails.find((mail) => mail.text.includes('Contoso Partners'))!;
     const resumed = await jane.confirmLink(linkOf(partnerMail));
+    expect(resumed.success?.body, 'the success page before the portal').to.contain('Your Microsoft account is associated');
     expect(resumed.location, resumed.page?.body).to.not.equal(undefined);
     const tokens = await signIn.tokens(resumed.location!);
     const userinfo = await client.fetchUserInfo(partnerSource.configuration, tokens.access_token, client.skipSubjectCheck);
@@ -103,7 +104,7 @@ describe('first-login association', function () {
     // Binding the other profiles adds them.
     const consulting = mails.find((mail) => mail.text.includes('Contoso Consulting'))!;
     const success = await jane.confirmLink(linkOf(consulting));
-    expect(success.page?.body ?? '').to.contain('associated');
+    expect(success.success?.body ?? '').to.contain('associated').and.to.contain('Contoso Consulting');
     const again = await jane.startSignIn(partnerSource);
     const moreTokens = await again.tokens(again.location!);
     const more = await client.fetchUserInfo(partnerSource.configuration, moreTokens.access_token, client.skipSubjectCheck);
@@ -111,6 +112,64 @@ describe('first-login association', function () {
 
     const events = (await running.broker.store.auditEvents.list({ limit: 500 })).items.map((event) => event.type);
     for (const type of ['sign_in', 'association.started', 'association.email_submitted', 'association.link_queued', 'association.link_opened', 'binding.created']) expect(events).to.include(type);
+  });
+
+  it('shows the success page every time (guide step 9): the bound profile, what to do with the other emails, and the way into the portal', async () => {
+    const ana = new Person('ana-success-page');
+    const signIn = await ana.startSignIn(partnerSource);
+    const sent = await ana.submitEmail(signIn.page!, email);
+    const inboxPath = new URL(sent.headers.get('location')!, sent.url).pathname;
+    const mails = await mailFor(smtp, 3);
+    const linkFor = (organization: string) => linkOf(mails.find((mail) => mail.text.includes(organization))!);
+    const [partners, consulting, retail] = profiles;
+
+    const first = await ana.confirmLink(linkFor('Contoso Partners'), { continueIntoPortal: false });
+    const page = first.success!;
+    expect(page, 'the success page').to.not.equal(undefined);
+    expect(page.status).to.equal(200);
+    expect(page.headers.get('cache-control')).to.equal('no-store');
+    expect(page.body)
+      .to.contain('<h1>Your Microsoft account is associated</h1>')
+      .and.to.contain('You have successfully associated your Microsoft account with your PartnerSource profile for <strong>Contoso Partners</strong>.')
+      .and.to.contain(`<dd>${partners!.id}</dd>`)
+      .and.to.contain(`<dd>${partners!.displayName}</dd>`)
+      .and.to.contain('<dd>PartnerSource</dd>')
+      .and.to.contain(`2 more profiles are registered to <strong>${email}</strong>, and each got an email of its own with its own link.`)
+      .and.to.contain('or ignore the others');
+    // In the browser that started the sign-in: a button into the portal, and the page continues by itself.
+    const continuePath = `${inboxPath}?from=success`;
+    expect(successContinueLink(page.body)).to.equal(continuePath);
+    expect(page.body).to.contain('Continue to PartnerSource').and.to.contain('continues to PartnerSource by itself in 8 seconds');
+    expect(page.headers.get('refresh')).to.equal(`8; url=${continuePath}`);
+    // Meanwhile the tab of this browser waiting at "check your inbox" leaves the continuation to the success page.
+    const waiting = await ana.browser.get(new URL(inboxPath, sent.url).href);
+    expect(waiting.status).to.equal(200);
+    expect(waiting.body).to.contain('Check your inbox');
+    const { location } = await ana.browser.follow(new URL(continuePath, page.url).href, reachedPortal);
+    expect(location, 'the button leads into the portal').to.not.equal(undefined);
+    expect((await signIn.tokens(location!)).access_token).to.be.a('string');
+    const afterwards = await ana.browser.get(new URL(inboxPath, sent.url).href);
+    expect(afterwards.body).to.contain('Your sign-in continued in another tab or window');
+
+    // The other emails, confirmed after the sign-in went on: no button, the portals instead, the rest counted down.
+    const second = await ana.confirmLink(linkFor('Contoso Retail'));
+    expect(second.success?.body).to.contain('CustomerSource profile for <strong>Contoso Retail</strong>').and.to.contain(`<dd>${retail!.id}</dd>`);
+    expect(second.success?.body).to.contain(`One more profile is registered to <strong>${email}</strong>`).and.to.contain('If you started signing in on another device');
+    expect(successContinueLink(second.success!.body)).to.equal(undefined);
+    expect(second.success?.headers.get('refresh')).to.equal(null);
+    const third = await ana.confirmLink(linkFor('Contoso Consulting'));
+    expect(third.success?.body).to.contain(`<dd>${consulting!.id}</dd>`).and.to.contain(`Every profile registered to <strong>${email}</strong> is now associated with this Microsoft account`);
+  });
+
+  it('shows the success page in the reader’s language', async () => {
+    const jean = new Person('jean-success-page');
+    const signIn = await jean.startSignIn(partnerSource, { ui_locales: 'fr' });
+    await jean.submitEmail(signIn.page!, email);
+    const mail = (await mailFor(smtp, 3)).find((candidate) => candidate.text.includes('Contoso Partners'))!;
+    jean.browser.headers['accept-language'] = 'fr';
+    const confirmed = await jean.confirmLink(linkOf(mail));
+    expect(confirmed.success?.body).to.contain('<html lang="fr">').and.to.contain('Votre compte Microsoft a bien été associé à votre profil PartnerSource pour <strong>Contoso Partners</strong>.');
+    expect(confirmed.success?.body).to.contain('Continuer vers PartnerSource').and.to.contain('2 autres profils sont enregistrés pour');
   });
 
   it('continues the waiting tab by itself when the link is confirmed on another device', async () => {
@@ -121,7 +180,8 @@ describe('first-login association', function () {
     const customerMail = (await mailFor(smtp, 3)).find((mail) => mail.text.includes('Contoso Retail'))!;
     const phone = new Person('jane-two-devices');
     const onPhone = await phone.confirmLink(linkOf(customerMail));
-    expect(onPhone.page?.body).to.contain('Your Microsoft account is associated');
+    expect(onPhone.page?.body).to.contain('Your Microsoft account is associated').and.to.contain('Contoso Retail').and.to.contain('If you started signing in on another device');
+    expect(successContinueLink(onPhone.page!.body), 'no button on another device').to.equal(undefined);
     const waiting = await desk.follow(inboxUrl);
     expect(waiting.location).to.not.equal(undefined);
     expect((await signIn.tokens(waiting.location!)).access_token).to.be.a('string');

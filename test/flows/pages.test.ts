@@ -56,6 +56,9 @@ const sample = {
   signOutEverywhere: '/account/sign-out-everywhere',
   confirm: '/account/profiles/PS-1001/unlink/confirm',
   portalName: 'PartnerSource',
+  otherProfiles: 2,
+  continueTo: 'PartnerSource',
+  seconds: 8,
 };
 
 describe('pages', () => {

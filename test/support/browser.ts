@@ -18,6 +18,8 @@ export interface Page {
 
 export class Browser {
   readonly #cookies: StoredCookie[] = [];
+  /** Headers sent with every request (Accept-Language, for one). */
+  readonly headers: Record<string, string> = {};
 
   #store(url: URL, response: Response): void {
     for (const header of response.headers.getSetCookie()) {
@@ -56,7 +58,7 @@ export class Browser {
 
   async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Page> {
     const target = new URL(url);
-    const headers: Record<string, string> = { accept: 'text/html', ...init.headers };
+    const headers: Record<string, string> = { accept: 'text/html', ...this.headers, ...init.headers };
     const cookie = this.cookieHeader(target);
     if (cookie) headers.cookie = cookie;
     let body: string | undefined;
@@ -132,5 +134,11 @@ const decodeEntities = (value: string): string =>
 /** The landing page's "Sign in with a Microsoft account" link (guide step 1), when `html` is that page. */
 export function signInContinueLink(html: string): string | undefined {
   const href = /<a[^>]*id="sign-in-continue"[^>]*href="([^"]+)"/.exec(html)?.[1];
+  return href ? decodeEntities(href) : undefined;
+}
+
+/** The success page's "Continue to …" button (guide step 9 → 10), when `html` is that page in the browser that started the sign-in. */
+export function successContinueLink(html: string): string | undefined {
+  const href = /<a[^>]*id="continue"[^>]*href="([^"]+)"/.exec(html)?.[1];
   return href ? decodeEntities(href) : undefined;
 }

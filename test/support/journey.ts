@@ -4,7 +4,7 @@
 // emails as a real SMTP server received them.
 import { expect } from 'chai';
 import * as client from 'openid-client';
-import { Browser, formAction, hiddenField, signInContinueLink, type Page } from './browser.ts';
+import { Browser, formAction, hiddenField, signInContinueLink, successContinueLink, type Page } from './browser.ts';
 import type { RunningBroker } from './broker.ts';
 import type { ProfileInput } from '../../src/store/records.ts';
 import { runCliJson } from './cli.ts';
@@ -82,12 +82,21 @@ export class Person {
     return this.browser.post(new URL(action, page.url).href, { csrf: hiddenField(page.body, 'csrf') ?? '' });
   }
 
-  /** Opens an association link, confirms, signs in again upstream; returns where it stopped. */
-  async confirmLink(link: string) {
+  /**
+   * Opens an association link, confirms, signs in again upstream and reads
+   * the success page (guide step 9, kept as `success`); in the browser that
+   * started the sign-in, presses its "Continue" button into the portal
+   * (unless `continueIntoPortal` is false). Returns where it stopped.
+   */
+  async confirmLink(link: string, { continueIntoPortal = true } = {}): Promise<{ page: Page | undefined; location: URL | undefined; success: Page | undefined }> {
     const confirmation = await this.browser.get(link);
     expect(confirmation.status, confirmation.body).to.equal(200);
     const started = await this.browser.post(new URL(formAction(confirmation.body), link).href, { csrf: hiddenField(confirmation.body, 'csrf') ?? '' });
-    return this.follow(new URL(started.headers.get('location')!, link).href);
+    const reached = await this.follow(new URL(started.headers.get('location')!, link).href);
+    const success = reached.page?.status === 200 && reached.page.body.includes('id="associated-profile"') ? reached.page : undefined;
+    const next = success ? successContinueLink(success.body) : undefined;
+    if (!next || !continueIntoPortal) return { ...reached, success };
+    return { ...(await this.browser.follow(new URL(next, success!.url).href, reachedPortal)), success };
   }
 }
 

@@ -1,0 +1,121 @@
+// The one mapping of any error to what its caller sees: a status, a stable
+// code and a safe message, as a page for browsers or JSON for programs. The
+// broker's own errors say what they are; oidc-provider's and the body
+// parsers' (http-errors: 413 too large, 415 unknown charset, 400 unreadable)
+// keep their 4xx status; anything else is a 500 whose detail only the logs
+// see — never a stack trace or a file path in an answer.
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import { isBrokerError } from '../errors.ts';
+import type { Logger } from '../logging.ts';
+import { brandingPortal } from '../provider/provider.ts';
+import { pageLocale, type PageContext, type PageRenderer } from '../flows/pages.ts';
+import type { MessageValues } from '../i18n.ts';
+
+export interface PublicFailure {
+  status: number;
+  code: string;
+  /** English message, for JSON answers and pages without a catalogue key. */
+  message: string;
+  messageKey: string;
+  messageValues?: MessageValues | undefined;
+  /** What the logs get (never shown). */
+  detail?: string | undefined;
+}
+
+interface ProviderError {
+  status: number;
+  error: string;
+  error_description?: string;
+  name: string;
+}
+
+function isProviderError(error: unknown): error is ProviderError {
+  return typeof error === 'object' && error !== null && typeof (error as ProviderError).status === 'number' && typeof (error as ProviderError).error === 'string';
+}
+
+/** An http-errors error (body parsers, Koa's ctx.throw) with a client-error status. */
+function clientHttpErrorStatus(error: unknown): number | undefined {
+  const status = typeof error === 'object' && error !== null ? (error as { status?: unknown }).status : undefined;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
+}
+
+const serverError: PublicFailure = {
+  status: 500,
+  code: 'server_error',
+  message: 'Something went wrong on our side. Please try again in a moment.',
+  messageKey: 'error.server_error',
+};
+
+/** What the caller of a failed request is told; `undefined` detail for 500s (their error is logged whole). */
+export function describeFailure(error: unknown): PublicFailure {
+  if (isBrokerError(error)) {
+    return { status: error.status, code: error.code, message: error.publicMessage, messageKey: error.messageKey ?? '', messageValues: error.messageValues, detail: error.detail };
+  }
+  if (isProviderError(error) && error.status < 500) {
+    const sessionLost = error.error === 'session_not_found' || error.name === 'SessionNotFound';
+    return {
+      status: error.status,
+      code: error.error,
+      message: sessionLost ? 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.' : 'The request could not be completed.',
+      messageKey: sessionLost ? 'error.session_expired' : 'error.request_refused',
+      detail: error.error_description,
+    };
+  }
+  const status = clientHttpErrorStatus(error) ?? (error instanceof URIError ? 400 : undefined);
+  if (status === 413) return { status, code: 'payload_too_large', message: 'What was sent is too large.', messageKey: 'error.too_large', detail: (error as Error).message };
+  if (status === 415) return { status, code: 'unsupported_media_type', message: 'What was sent is in a format that cannot be read here.', messageKey: 'error.unreadable', detail: (error as Error).message };
+  if (status !== undefined) return { status, code: 'invalid_request', message: 'The request could not be read.', messageKey: 'error.unreadable', detail: (error as Error).message };
+  return serverError;
+}
+
+/**
+ * How an error page looks inside a sign-in: branded for the asking client's
+ * portal and in the language it asked for, when the interaction is known.
+ */
+export function errorPageContext(provider: Provider) {
+  return async (ctx: Context): Promise<PageContext> => {
+    if (!ctx.path.startsWith('/interaction/')) return { locale: pageLocale(ctx) };
+    try {
+      const details = await provider.interactionDetails(ctx.req, ctx.res);
+      const client = await provider.Client.find(String(details.params.client_id));
+      return { portal: brandingPortal(client), locale: pageLocale(ctx, details.params.ui_locales) };
+    } catch {
+      return { locale: pageLocale(ctx) };
+    }
+  };
+}
+
+/** Answers every error below it, and a 404 nobody filled, as a page or JSON. */
+export function renderErrors(pages: PageRenderer, logger: Logger, contextFor: (ctx: Context) => Promise<PageContext>) {
+  return async function renderErrorsMiddleware(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.type = 'html';
+        ctx.body = pages.render('error.eta', { titleKey: 'error.not_found.title', messageKey: 'error.not_found', code: 'not_found' }, { locale: pageLocale(ctx) });
+      }
+    } catch (error) {
+      const failure = describeFailure(error);
+      if (failure.status >= 500) logger.error({ err: error, path: ctx.path }, 'request failed');
+      else logger.warn({ code: failure.code, detail: failure.detail, path: ctx.path }, 'request refused');
+      ctx.status = failure.status;
+      if (ctx.accepts('html', 'json') === 'json') {
+        ctx.body = { error: failure.code, error_description: failure.message };
+        return;
+      }
+      ctx.type = 'html';
+      ctx.body = pages.render(
+        'error.eta',
+        {
+          titleKey: failure.status >= 500 ? 'error.title_server' : 'error.title',
+          message: failure.message,
+          ...(failure.messageKey ? { messageKey: failure.messageKey, messageValues: failure.messageValues } : {}),
+          code: failure.code,
+        },
+        await contextFor(ctx),
+      );
+    }
+  };
+}

@@ -13,6 +13,7 @@ import { chromiumAvailable, launchChromium, ScreenshotAlbum } from '../support/c
 import { buildProfile } from '../support/factories.ts';
 import { bindDevAccount, linkOf, mailFor } from '../support/journey.ts';
 import { TestSmtpServer } from '../support/smtp.ts';
+import { within } from '../support/within.ts';
 import { apacheAvailable, apacheVersion, modAuthOpenidcVersion, PortalApplication, prepareApache, siteOrigin, startApache, type ApacheSetup, type PortalSite, type RunningApache } from './peers/apache.ts';
 import { continueToPortal, signInUpstream, signInUpstreamIfAsked } from './peers/chromiumJourney.ts';
 
@@ -166,7 +167,11 @@ describe('Apache httpd + mod_auth_openidc as portals', function () {
     expect(await tab.locator('h1').textContent()).to.equal('Signed out of CustomerSource');
 
     // Back-channel logout: PartnerSource's module heard of it and ended its session.
-    const backchannel = apache!.accessLog().filter((entry) => entry.request.startsWith('POST /oidc/callback?logout=backchannel'));
+    // (Apache writes its access log line just after answering the broker.)
+    const backchannel = await within(5, async () => {
+      const posts = apache!.accessLog().filter((entry) => entry.request.startsWith('POST /oidc/callback?logout=backchannel'));
+      return posts.length >= 2 ? posts : undefined;
+    });
     expect(backchannel.map((entry) => `${entry.site} ${entry.status}`).sort()).to.deep.equal(['127.0.0.1 200', 'localhost 200']);
     await linkTab.goto(`${partnerOrigin}/`);
     expect(await linkTab.locator('h1').textContent(), 'PartnerSource asks for a sign-in again').to.equal('Sign in to PartnerSource');

@@ -199,4 +199,18 @@ describe('Apache httpd + mod_auth_openidc as portals', function () {
     expect(await claim(tab, 'mbs_roles')).to.equal('PS-1002:partner-member');
     await context.close();
   });
+
+  it('passes on no identity headers a browser sends, on protected and open paths', async () => {
+    const forged = { OIDC_CLAIM_mbs_profile_ids: 'PS-1001', 'X-Remote-User': 'someone-else', accept: 'text/html' };
+    for (const path of ['/signed-out', '/profiles/PS-1001/']) {
+      const before = partnerSource.application.seen.length;
+      const response = await fetch(`${siteOrigin(partnerSource)}${path}`, { headers: forged, redirect: 'manual' });
+      if (path === '/signed-out') expect(response.status).to.equal(200);
+      // (fetch sends Sec-Fetch-Mode: cors, which the module answers with 401 rather than a redirect.)
+      else expect(response.status, 'an anonymous request is not let through').to.be.oneOf([302, 401]);
+      for (const seen of partnerSource.application.seen.slice(before)) {
+        expect(seen.headers).to.not.have.any.keys('oidc_claim_mbs_profile_ids', 'x-remote-user');
+      }
+    }
+  });
 });

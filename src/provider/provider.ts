@@ -5,7 +5,7 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { JWK } from 'jose';
 import { verifySecret } from '../secrets.ts';
 import { isLoopbackHost } from '../loopback.ts';
-import { clientPortals, type ClientPortal, type ClientRecord, type Portal } from '../store/records.ts';
+import { clientPortals, type ClientPortal, type ClientRecord, type Portal, type ProfileRecord } from '../store/records.ts';
 import type { AccountRepository, ProfileBindingRepository } from '../store/store.ts';
 import type { PageRenderer } from '../flows/pages.ts';
 import { locales, negotiateLocale, type Locale } from '../i18n.ts';
@@ -131,6 +131,31 @@ export async function notifyBackchannelLogout(provider: Provider, sessions: Arra
   return sent;
 }
 
+/** The claims of the `mbs_profiles` scope. */
+export const profileClaims = ['mbs_profiles', 'mbs_profile_ids', 'mbs_roles'] as const;
+
+/**
+ * The `mbs_profiles` scope's claims for the bound profiles of the asking
+ * portal: `mbs_profiles`, the profiles as objects; `mbs_profile_ids`, their
+ * ids; `mbs_roles`, each role qualified by its profile (`PS-1001:admin`).
+ * The string arrays survive relying parties that pass claims on as flat
+ * strings and match them one value at a time (mod_auth_openidc's
+ * `Require claim mbs_profile_ids:PS-1001`), which drop arrays of objects.
+ */
+export function profileClaimsOf(profiles: readonly ProfileRecord[]): Record<(typeof profileClaims)[number], unknown[]> {
+  return {
+    mbs_profiles: profiles.map((profile) => ({
+      id: profile.id,
+      portal: profile.portal,
+      organization: profile.organization,
+      display_name: profile.displayName,
+      roles: profile.roles,
+    })),
+    mbs_profile_ids: profiles.map((profile) => profile.id),
+    mbs_roles: profiles.flatMap((profile) => profile.roles.map((role) => `${profile.id}:${role}`)),
+  };
+}
+
 /** Why the login prompt asks again when the account page asks to associate another profile. */
 export const associationRequested = 'association_requested';
 
@@ -200,7 +225,10 @@ export function createProvider(options: ProviderOptions): Provider {
       openid: ['sub'],
       email: ['email', 'email_verified'],
       profile: ['name'],
-      mbs_profiles: ['mbs_profiles'],
+      // The array of objects for JSON-aware relying parties, and string-valued
+      // companions for those that flatten claims into strings
+      // (mod_auth_openidc's OIDC_CLAIM_* variables and `Require claim`).
+      mbs_profiles: [...profileClaims],
     },
     responseTypes: ['code'],
     pkce: {
@@ -307,13 +335,7 @@ export function createProvider(options: ProviderOptions): Provider {
           if (scope.split(' ').includes('mbs_profiles')) {
             const portal = clientPortal(ctx.oidc.client);
             const profiles = await profileBindings.listProfilesByAccount(accountId, portal === 'both' ? undefined : portal);
-            claims.mbs_profiles = profiles.map((profile) => ({
-              id: profile.id,
-              portal: profile.portal,
-              organization: profile.organization,
-              display_name: profile.displayName,
-              roles: profile.roles,
-            }));
+            Object.assign(claims, profileClaimsOf(profiles));
           }
           return claims;
         },

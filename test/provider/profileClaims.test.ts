@@ -1,0 +1,69 @@
+// The `mbs_profiles` scope's claims: the profiles as objects, and string-valued
+// companions (`mbs_profile_ids`, `mbs_roles`) that survive relying parties
+// which flatten claims into strings, such as mod_auth_openidc.
+import { expect } from 'chai';
+import * as client from 'openid-client';
+import { profileClaimsOf } from '../../src/provider/provider.ts';
+import { startBroker, type RunningBroker } from '../support/broker.ts';
+import { buildProfile } from '../support/factories.ts';
+import { bindDevAccount, Person, registerPortal, type Portal } from '../support/journey.ts';
+
+describe('the mbs_profiles claims', function () {
+  this.timeout(60_000);
+
+  it('qualifies every role by its profile and lists the ids, in the order of the profiles', () => {
+    const now = Date.now();
+    const claims = profileClaimsOf([
+      { ...buildProfile({ id: 'PS-1', roles: ['admin', 'billing'] }), createdAt: now, updatedAt: now },
+      { ...buildProfile({ id: 'PS-2', roles: [] }), createdAt: now, updatedAt: now },
+    ]);
+    expect(claims.mbs_profile_ids).to.deep.equal(['PS-1', 'PS-2']);
+    expect(claims.mbs_roles).to.deep.equal(['PS-1:admin', 'PS-1:billing']);
+    expect(claims.mbs_profiles).to.have.length(2);
+    expect(profileClaimsOf([])).to.deep.equal({ mbs_profiles: [], mbs_profile_ids: [], mbs_roles: [] });
+  });
+
+  describe('through a sign-in', () => {
+    let running: RunningBroker;
+    let partnerSource: Portal;
+    const partnerProfiles = [
+      buildProfile({ id: 'PS-CLAIMS-1', portal: 'partnersource', roles: ['partner-admin', 'billing'] }),
+      buildProfile({ id: 'PS-CLAIMS-2', portal: 'partnersource', roles: ['partner-member'] }),
+    ];
+    const customerProfile = buildProfile({ id: 'CS-CLAIMS-1', portal: 'customersource', roles: ['customer-admin'] });
+
+    before(async () => {
+      running = await startBroker();
+      partnerSource = await registerPortal(running, 'partnersource');
+      await bindDevAccount(running, 'claims-holder', [...partnerProfiles, customerProfile], running.broker.store);
+    });
+    after(() => running.stop());
+
+    it('are announced in discovery', async () => {
+      const discovery = (await (await fetch(`${running.issuer}/.well-known/openid-configuration`)).json()) as { claims_supported: string[]; scopes_supported: string[] };
+      expect(discovery.claims_supported).to.include.members(['mbs_profiles', 'mbs_profile_ids', 'mbs_roles']);
+      expect(discovery.scopes_supported).to.include('mbs_profiles');
+    });
+
+    it('give the asking portal its profiles as strings: ids, and roles qualified by profile', async () => {
+      const person = new Person('claims-holder');
+      const signIn = await person.startSignIn(partnerSource);
+      expect(signIn.location, signIn.page?.body).to.not.equal(undefined);
+      const tokens = await signIn.tokens(signIn.location!);
+      const userinfo = await client.fetchUserInfo(partnerSource.configuration, tokens.access_token, client.skipSubjectCheck);
+      expect(userinfo.mbs_profile_ids).to.deep.equal(['PS-CLAIMS-1', 'PS-CLAIMS-2']);
+      expect(userinfo.mbs_roles).to.deep.equal(['PS-CLAIMS-1:partner-admin', 'PS-CLAIMS-1:billing', 'PS-CLAIMS-2:partner-member']);
+      expect((userinfo.mbs_profiles as Array<{ id: string }>).map((profile) => profile.id)).to.deep.equal(['PS-CLAIMS-1', 'PS-CLAIMS-2']);
+      // Every value is a string: what flattening relying parties can pass on.
+      for (const name of ['mbs_profile_ids', 'mbs_roles']) for (const value of userinfo[name] as unknown[]) expect(value).to.be.a('string');
+    });
+
+    it('are absent without the mbs_profiles scope', async () => {
+      const person = new Person('claims-holder');
+      const signIn = await person.startSignIn(partnerSource, { scope: 'openid email' });
+      const tokens = await signIn.tokens(signIn.location!);
+      const userinfo = await client.fetchUserInfo(partnerSource.configuration, tokens.access_token, client.skipSubjectCheck);
+      expect(userinfo).to.not.have.any.keys('mbs_profiles', 'mbs_profile_ids', 'mbs_roles');
+    });
+  });
+});

@@ -133,15 +133,21 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
     clients: {
       async create(client) {
         const now = clock.now();
-        await db('clients').insert({
-          id: client.id,
-          metadata: JSON.stringify(client.metadata),
-          portal: client.portal,
-          first_party: client.firstParty,
-          secret_hash: client.secretHash ?? null,
-          created_at: now,
-          updated_at: now,
-        });
+        try {
+          await db('clients').insert({
+            id: client.id,
+            metadata: JSON.stringify(client.metadata),
+            portal: client.portal,
+            first_party: client.firstParty,
+            secret_hash: client.secretHash ?? null,
+            created_at: now,
+            updated_at: now,
+          });
+        } catch (error) {
+          // Two registrations of one id at once: both passed the caller's lookup.
+          if (isUniqueViolation(error)) throw conflict(`A client with id ${client.id} already exists`, { detail: client.id, cause: error });
+          throw error;
+        }
         return { ...client, createdAt: now, updatedAt: now };
       },
       async find(id) {

@@ -28,6 +28,7 @@ import type {
 } from './records.ts';
 
 export interface ClientRepository {
+  /** Throws BrokerError('conflict') when the id is taken, also by a registration committed meanwhile. */
   create(client: { id: string; metadata: Record<string, unknown>; portal: ClientPortal; firstParty: boolean; secretHash: string | undefined }): Promise<ClientRecord>;
   find(id: string): Promise<ClientRecord | undefined>;
   list(): Promise<ClientRecord[]>;

@@ -46,6 +46,15 @@ for (const testDatabase of testDatabases()) {
         expect(await store.clients.remove('portal')).to.equal(false);
         expect(await store.clients.find('portal')).to.equal(undefined);
       });
+
+      it('refuse a second client with a taken id as a conflict', async () => {
+        const client = { id: 'taken', metadata: {}, portal: 'both', firstParty: false, secretHash: undefined } as const;
+        await store.clients.create(client);
+        let failure: unknown;
+        await store.clients.create(client).catch((error: unknown) => (failure = error));
+        expect(failure).to.be.instanceOf(BrokerError);
+        expect((failure as BrokerError).code).to.equal('conflict');
+      });
     });
 
     describe('profiles', () => {

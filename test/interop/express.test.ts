@@ -160,7 +160,14 @@ describe('express-openid-connect (Express) as portals', function () {
     expect(await tab.locator('h1').textContent()).to.equal('Signed out of CustomerSource');
 
     // Back-channel logout: the middleware's endpoint took the broker's logout token (204) and ends PartnerSource's session.
-    expect(await within(5, async () => (backchannelLogouts(partnerSource).length ? backchannelLogouts(partnerSource) : undefined))).to.deep.equal(['POST /backchannel-logout 204']);
+    // (CustomerSource, in the same broker session, is told too.)
+    for (const portal of [partnerSource, customerSource]) {
+      expect(await within(5, async () => (backchannelLogouts(portal).length ? backchannelLogouts(portal) : undefined)), portal.name).to.deep.equal(['POST /backchannel-logout 204']);
+    }
+    // The PartnerSource page still open from before: its Sign out, with the broker session gone, goes straight back to the portal.
+    await linkTab.locator('#sign-out').click();
+    await linkTab.waitForURL(`${partnerSource.origin}/signed-out`);
+    expect(await linkTab.locator('h1').textContent()).to.equal('Signed out of PartnerSource');
     await linkTab.goto(`${partnerSource.origin}/`);
     expect(await linkTab.locator('h1').textContent(), 'PartnerSource asks for a sign-in again').to.equal('Sign in to PartnerSource');
 

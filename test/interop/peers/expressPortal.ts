@@ -87,7 +87,6 @@ app.use(
     clientAuthMethod: 'client_secret_basic',
     secret: environment('SECRET'),
     authRequired: false,
-    enableTelemetry: false,
     authorizationParams: {
       response_type: 'code',
       scope: 'openid email profile mbs_profiles offline_access',

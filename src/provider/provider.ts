@@ -230,6 +230,11 @@ export function createProvider(options: ProviderOptions): Provider {
       // (mod_auth_openidc's OIDC_CLAIM_* variables and `Require claim`).
       mbs_profiles: [...profileClaims],
     },
+    // The ID token carries the claims of the granted scopes, as userinfo does
+    // (oidc-provider's default puts only `sub` in the ID token of a code
+    // flow): relying parties that read the ID token alone, such as
+    // express-openid-connect's `req.oidc.user`, see the email and profiles too.
+    conformIdTokenClaims: false,
     responseTypes: ['code'],
     pkce: {
       // Public clients cannot keep a secret, so the code must be bound to them.

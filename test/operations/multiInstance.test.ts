@@ -132,6 +132,8 @@ describe('several instances behind nginx', function () {
     const switches = served.slice(1).filter((entry, index) => entry.upstream !== served[index]!.upstream).length;
     expect(switches / (served.length - 1), 'share of consecutive requests on different instances').to.be.greaterThan(0.8);
     expect(served.filter((entry) => entry.status >= 500)).to.deep.equal([]);
+    // Paths only: the query strings (authorization requests, logout's id_token_hint) stay out of the log.
+    expect(served.filter((entry) => entry.request.includes('?'))).to.deep.equal([]);
 
     // Both outbox workers ran all along: still exactly one email per profile.
     await pause(500);

@@ -58,12 +58,27 @@ describe('the mbs_profiles claims', function () {
       for (const name of ['mbs_profile_ids', 'mbs_roles']) for (const value of userinfo[name] as unknown[]) expect(value).to.be.a('string');
     });
 
+    it('are in the ID token of a code flow too, and of its refresh, for relying parties that read only the ID token', async () => {
+      const person = new Person('claims-holder');
+      const signIn = await person.startSignIn(partnerSource, { scope: 'openid email mbs_profiles offline_access', prompt: 'consent' });
+      const tokens = await signIn.tokens(signIn.location!);
+      const claims = tokens.claims()!;
+      expect(claims.mbs_profile_ids).to.deep.equal(['PS-CLAIMS-1', 'PS-CLAIMS-2']);
+      expect(claims.mbs_roles).to.deep.equal(['PS-CLAIMS-1:partner-admin', 'PS-CLAIMS-1:billing', 'PS-CLAIMS-2:partner-member']);
+      expect((claims.mbs_profiles as Array<{ id: string }>).map((profile) => profile.id)).to.deep.equal(['PS-CLAIMS-1', 'PS-CLAIMS-2']);
+      expect(claims).to.include.keys('email', 'email_verified');
+      const refreshed = await client.refreshTokenGrant(partnerSource.configuration, tokens.refresh_token!);
+      expect(refreshed.claims()!.mbs_profile_ids).to.deep.equal(['PS-CLAIMS-1', 'PS-CLAIMS-2']);
+    });
+
     it('are absent without the mbs_profiles scope', async () => {
       const person = new Person('claims-holder');
       const signIn = await person.startSignIn(partnerSource, { scope: 'openid email' });
       const tokens = await signIn.tokens(signIn.location!);
       const userinfo = await client.fetchUserInfo(partnerSource.configuration, tokens.access_token, client.skipSubjectCheck);
       expect(userinfo).to.not.have.any.keys('mbs_profiles', 'mbs_profile_ids', 'mbs_roles');
+      expect(tokens.claims()).to.not.have.any.keys('mbs_profiles', 'mbs_profile_ids', 'mbs_roles', 'name');
+      expect(tokens.claims()).to.include({ email: userinfo.email });
     });
   });
 });

@@ -134,6 +134,9 @@ describe('several instances behind nginx', function () {
     expect(served.filter((entry) => entry.status >= 500)).to.deep.equal([]);
     // Paths only: the query strings (authorization requests, logout's id_token_hint) stay out of the log.
     expect(served.filter((entry) => entry.request.includes('?'))).to.deep.equal([]);
+    // The link was confirmed through nginx, and its token stayed out of the log.
+    expect(served.filter((entry) => entry.request.includes('/link/:token'))).to.not.deep.equal([]);
+    expect(served.filter((entry) => entry.request.includes(linkOf(partnersMail).split('/link/')[1]!))).to.deep.equal([]);
 
     // Both outbox workers ran all along: still exactly one email per profile.
     await pause(500);

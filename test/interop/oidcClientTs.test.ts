@@ -6,7 +6,7 @@
 // renewal with the refresh token (rotated for public clients), RP-initiated
 // logout with revocation, and a sign-in that asks again.
 import { expect } from 'chai';
-import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ClientAdministration } from '../../src/admin/clientAdministration.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 import { chromiumAvailable, launchChromium, ScreenshotAlbum } from '../support/chromium.ts';
@@ -72,22 +72,27 @@ describe('oidc-client-ts (public single-page client) as portals', function () {
     const context: BrowserContext = await chromium.newContext({ locale: 'en-US' });
     const navigations: string[] = [];
     // The library's own requests to the broker from the pages (fetch/XHR), with the answers' CORS headers.
-    const calls: Array<{ origin: string; method: string; path: string; status: number; allowOrigin: string | undefined }> = [];
+    const calls: Array<Promise<{ origin: string; method: string; path: string; status: number; allowOrigin: string | undefined }>> = [];
     // Pages the broker showed (not its redirects): SSO must show none.
     const brokerPages: string[] = [];
     context.on('request', (request) => {
       if (request.isNavigationRequest()) navigations.push(request.url());
     });
+    // (Noted as the answers arrive, before the page's script sees them.)
     context.on('response', (response) => {
-      if (response.request().isNavigationRequest() && response.url().startsWith(running.issuer) && response.status() === 200) brokerPages.push(response.url());
+      const request = response.request();
+      if (!response.url().startsWith(running.issuer)) return;
+      if (request.isNavigationRequest()) {
+        if (response.status() === 200) brokerPages.push(response.url());
+        return;
+      }
+      calls.push(
+        (async () => ({ origin: (await request.headerValue('origin')) ?? '', method: request.method(), path: new URL(response.url()).pathname, status: response.status(), allowOrigin: (await response.headerValue('access-control-allow-origin')) ?? undefined }))(),
+      );
     });
-    context.on('requestfinished', async (request: Request) => {
-      if (!request.url().startsWith(running.issuer) || request.isNavigationRequest()) return;
-      const response = await request.response();
-      if (!response) return;
-      calls.push({ origin: (await request.headerValue('origin')) ?? '', method: request.method(), path: new URL(request.url()).pathname, status: response.status(), allowOrigin: await response.headerValue('access-control-allow-origin') ?? undefined });
-    });
-    const callsTo = (path: string, origin: string) => calls.filter((call) => call.path === path && call.origin === origin && call.method !== 'OPTIONS');
+    /** The answers to the pages of `origin` at `path` (preflights left out), as `<status> <Access-Control-Allow-Origin>`. */
+    const answersTo = async (path: string, origin: string) =>
+      (await Promise.all(calls)).filter((call) => call.path === path && call.origin === origin && call.method !== 'OPTIONS').map((call) => `${call.status} ${call.allowOrigin}`);
     const tab = await context.newPage();
 
     // First login: the SPA's signinRedirect, the broker, the upstream, the MBS email.
@@ -127,7 +132,7 @@ describe('oidc-client-ts (public single-page client) as portals', function () {
     expect((await text(linkTab, 'scope'))!.split(' ')).to.include.members(['openid', 'mbs_profiles']).and.not.include('offline_access');
     expect(await text(linkTab, 'refresh-token'), 'a refresh token for the public client, without offline_access').to.have.length.greaterThan(0);
     for (const path of ['/token', '/me']) {
-      expect(callsTo(path, partnerSource.origin).map((call) => `${call.status} ${call.allowOrigin}`), path).to.deep.equal([`200 ${partnerSource.origin}`]);
+      expect(await answersTo(path, partnerSource.origin), path).to.deep.equal([`200 ${partnerSource.origin}`]);
     }
 
     // The CustomerSource link, then SSO into that SPA without the upstream's page or the landing page.
@@ -152,34 +157,33 @@ describe('oidc-client-ts (public single-page client) as portals', function () {
     // the public client's refresh token is rotated at each use.
     const accessBefore = await text(tab, 'access-token');
     const refreshBefore = await text(tab, 'refresh-token');
-    const tokenCallsBefore = callsTo('/token', customerSource.origin).length;
+    const tokenAnswersBefore = (await answersTo('/token', customerSource.origin)).length;
     const navigationsBefore = navigations.length;
     await tab.locator('#refresh').click();
     await tab.locator('#note').waitFor();
     expect(await tab.locator('#note').textContent()).to.equal('Tokens renewed');
     expect(navigations.length, 'renewed without a navigation').to.equal(navigationsBefore);
-    expect(callsTo('/token', customerSource.origin).slice(tokenCallsBefore).map((call) => `${call.status} ${call.allowOrigin}`)).to.deep.equal([`200 ${customerSource.origin}`]);
+    expect((await answersTo('/token', customerSource.origin)).slice(tokenAnswersBefore)).to.deep.equal([`200 ${customerSource.origin}`]);
     expect(await text(tab, 'access-token')).to.not.equal(accessBefore);
     const refreshAfter = await text(tab, 'refresh-token');
     expect(refreshAfter, 'rotated').to.not.equal(refreshBefore);
     expect(await text(tab, 'claim-mbs_profile_ids'), 'userinfo with the renewed token').to.equal('CS-6001');
     const customerClientId = new URL(navigations.filter((url) => url.startsWith(`${running.issuer}/auth?`)).at(-1)!).searchParams.get('client_id')!;
-    const reused = await fetch(`${running.issuer}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshBefore!, client_id: customerClientId }) });
-    expect(reused.status, 'the rotated-out refresh token is refused').to.equal(400);
+    const refreshWith = (refreshToken: string) => fetch(`${running.issuer}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: customerClientId }) });
 
     // RP-initiated logout: revocation over CORS, end_session with id_token_hint, the broker's confirmation, back to the SPA.
-    const revocationsBefore = callsTo('/token/revocation', customerSource.origin).length;
+    const revocationsBefore = (await answersTo('/token/revocation', customerSource.origin)).length;
     await tab.locator('#sign-out').click();
     expect(await heading(tab, 'Sign out')).to.equal('Sign out');
     const endSession = new URL(navigations.filter((url) => url.startsWith(`${running.issuer}/session/end`)).at(-1)!);
     expect(endSession.searchParams.get('id_token_hint')).to.have.length.greaterThan(0);
     expect(endSession.searchParams.get('post_logout_redirect_uri')).to.equal(customerSource.postLogoutRedirectUri);
-    expect(callsTo('/token/revocation', customerSource.origin).slice(revocationsBefore).map((call) => `${call.status} ${call.allowOrigin}`)).to.have.length.greaterThan(0).and.satisfy((answers: string[]) => answers.every((answer) => answer === `200 ${customerSource.origin}`));
+    // revokeTokensOnSignout: the access and refresh tokens, before the broker session ends.
+    expect((await answersTo('/token/revocation', customerSource.origin)).slice(revocationsBefore)).to.deep.equal([`200 ${customerSource.origin}`, `200 ${customerSource.origin}`]);
+    expect((await refreshWith(refreshAfter!)).status, 'the revoked refresh token is refused').to.equal(400);
     await tab.getByRole('button', { name: 'Yes, sign me out' }).click();
     await tab.waitForURL((url) => `${url.origin}${url.pathname}` === customerSource.postLogoutRedirectUri);
     expect(await heading(tab, 'Signed out of CustomerSource')).to.equal('Signed out of CustomerSource');
-    const revoked = await fetch(`${running.issuer}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshAfter!, client_id: customerClientId }) });
-    expect(revoked.status, 'the revoked refresh token is refused').to.equal(400);
     await album.take(tab, 'customersource-signed-out');
 
     // A sign-in asks again: the broker session is gone, so its landing page, the upstream, then the SPA, no email step.

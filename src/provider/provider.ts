@@ -165,7 +165,7 @@ export function profileClaimsOf(profiles: readonly ProfileRecord[]): Record<(typ
  * oidc-provider's default policy, stated here so it is ours (the default
  * also prints a notice on stdout at its first use).
  */
-export function corsOriginAllowed(route: string | undefined, origin: string, client: { clientAuthMethod?: string; redirectUris?: readonly string[] | undefined }): boolean {
+function corsOriginAllowed(route: string | undefined, origin: string, client: { clientAuthMethod?: string; redirectUris?: readonly string[] | undefined }): boolean {
   if (origin === 'null') return false;
   if (route !== 'userinfo' && client.clientAuthMethod !== 'none') return false;
   return (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin);
@@ -179,7 +179,7 @@ export function corsOriginAllowed(route: string | undefined, origin: string, cli
  * each use (oidc-provider's rotation policy for public clients) — renewal by
  * refresh token, since the broker's pages refuse the iframe of a silent renew.
  */
-export function shouldIssueRefreshToken(client: { clientAuthMethod?: string; grantTypeAllowed(type: string): boolean }, scopes: ReadonlySet<string>): boolean {
+function shouldIssueRefreshToken(client: { clientAuthMethod?: string; grantTypeAllowed(type: string): boolean }, scopes: ReadonlySet<string>): boolean {
   if (!client.grantTypeAllowed('refresh_token')) return false;
   return scopes.has('offline_access') || client.clientAuthMethod === 'none';
 }
@@ -392,7 +392,8 @@ export function createProvider(options: ProviderOptions): Provider {
   // A revocation answers 200 with nothing in it (RFC 7009); oidc-provider's
   // empty string would go out as text/plain, which oidc-client-ts (its
   // revokeTokensOnSignout, over CORS from a single-page app) refuses as not
-  // JSON. An empty answer without a Content-Type is accepted by both kinds.
+  // JSON. RFC 7009 clients ignore the body, so none reads the missing type
+  // (openid-client's revocation in test/flows/signIn.test.ts still passes).
   provider.use(async (ctx, next) => {
     await next();
     if (ctx.oidc?.route === 'revocation' && ctx.status === 200 && ctx.body === '') ctx.remove('Content-Type');

@@ -7,7 +7,6 @@
 // logout with revocation, and a sign-in that asks again.
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ClientAdministration } from '../../src/admin/clientAdministration.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 import { chromiumAvailable, launchChromium, ScreenshotAlbum } from '../support/chromium.ts';
 import { buildProfile } from '../support/factories.ts';
@@ -26,6 +25,7 @@ describe('oidc-client-ts (public single-page client) as portals', function () {
   const email = 'jane.spa@contoso.example';
   const partnerProfile = buildProfile({ id: 'PS-5001', portal: 'partnersource', email, organization: 'Contoso Partners', roles: ['partner-admin'] });
   const customerProfile = buildProfile({ id: 'CS-6001', portal: 'customersource', email, organization: 'Contoso Retail', roles: ['customer-admin', 'billing'] });
+  const adminToken = 'admin-token-for-the-spa-test';
 
   before(async function () {
     const version = chromiumAvailable() ? oidcClientTsVersion() : undefined;
@@ -36,17 +36,22 @@ describe('oidc-client-ts (public single-page client) as portals', function () {
     console.log(`    oidc-client-ts ${version}`);
     smtp = new TestSmtpServer(await freePort());
     await smtp.start();
-    running = await startBroker({ SMTP_URL: smtp.url, OUTBOX_INTERVAL: '25' });
-    const clients = new ClientAdministration(running.broker.store.clients);
+    running = await startBroker({ SMTP_URL: smtp.url, OUTBOX_INTERVAL: '25', ADMIN_TOKEN: adminToken });
     for (const [portal, kind] of [
       [partnerSource, 'partnersource'],
       [customerSource, 'customersource'],
     ] as const) {
       await portal.reserve();
-      const registered = await clients.register({ name: portal.name, portal: kind, public: true, firstParty: true, redirectUris: [portal.redirectUri], postLogoutRedirectUris: [portal.postLogoutRedirectUri] });
-      expect(registered.clientSecret).to.equal(undefined);
-      expect(registered.client.metadata.token_endpoint_auth_method).to.equal('none');
-      await portal.start(running.issuer, registered.client.id);
+      // Through the admin API, as an operator registers a single-page app: public, no secret.
+      const answer = await fetch(`${running.issuer}/admin/api/clients`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: portal.name, portal: kind, public: true, firstParty: true, redirectUris: [portal.redirectUri], postLogoutRedirectUris: [portal.postLogoutRedirectUri] }),
+      });
+      const registered = (await answer.json()) as { client_id: string; client_secret?: string; public: boolean; token_endpoint_auth_method: string };
+      expect(answer.status).to.equal(201);
+      expect(registered).to.include({ public: true, token_endpoint_auth_method: 'none' }).and.not.have.property('client_secret');
+      await portal.start(running.issuer, registered.client_id);
     }
     for (const profile of [partnerProfile, customerProfile]) await running.broker.store.profiles.upsert(profile);
     chromium = await launchChromium();

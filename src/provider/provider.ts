@@ -156,6 +156,34 @@ export function profileClaimsOf(profiles: readonly ProfileRecord[]): Record<(typ
   };
 }
 
+/**
+ * Which browser origin may call the token, revocation and introspection
+ * endpoints (CORS) for a client: only a public client (a single-page app;
+ * a confidential client's secret never sits in a browser), and only from the
+ * origin of one of its own redirect URIs; userinfo also for a confidential
+ * client's pages. Never `*`, never the opaque `null` origin. This is
+ * oidc-provider's default policy, stated here so it is ours (the default
+ * also prints a notice on stdout at its first use).
+ */
+function corsOriginAllowed(route: string | undefined, origin: string, client: { clientAuthMethod?: string; redirectUris?: readonly string[] | undefined }): boolean {
+  if (origin === 'null') return false;
+  if (route !== 'userinfo' && client.clientAuthMethod !== 'none') return false;
+  return (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin);
+}
+
+/**
+ * Whether a grant gets a refresh token: with `offline_access` (asked with
+ * `prompt=consent`), or for a public client without it. oidc-provider binds
+ * a token without `offline_access` to the broker session, so a single-page
+ * app's refresh token dies at sign-out or session expiry, and it rotates at
+ * each use (oidc-provider's rotation policy for public clients) — renewal by
+ * refresh token, since the broker's pages refuse the iframe of a silent renew.
+ */
+function shouldIssueRefreshToken(client: { clientAuthMethod?: string; grantTypeAllowed(type: string): boolean }, scopes: ReadonlySet<string>): boolean {
+  if (!client.grantTypeAllowed('refresh_token')) return false;
+  return scopes.has('offline_access') || client.clientAuthMethod === 'none';
+}
+
 /** Why the login prompt asks again when the account page asks to associate another profile. */
 export const associationRequested = 'association_requested';
 
@@ -236,6 +264,8 @@ export function createProvider(options: ProviderOptions): Provider {
     // express-openid-connect's `req.oidc.user`, see the email and profiles too.
     conformIdTokenClaims: false,
     responseTypes: ['code'],
+    clientBasedCORS: (ctx, origin, client) => corsOriginAllowed(ctx.oidc.route, origin, client),
+    issueRefreshToken: async (_ctx, client, source) => shouldIssueRefreshToken(client, source.scopes),
     pkce: {
       // Public clients cannot keep a secret, so the code must be bound to them.
       required: (_ctx, client) => client.clientAuthMethod === 'none',
@@ -363,6 +393,16 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
+
+  // A revocation answers 200 with nothing in it (RFC 7009); oidc-provider's
+  // empty string would go out as text/plain, which oidc-client-ts (its
+  // revokeTokensOnSignout, over CORS from a single-page app) refuses as not
+  // JSON. RFC 7009 clients ignore the body, so none reads the missing type
+  // (openid-client's revocation in test/flows/signIn.test.ts still passes).
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'revocation' && ctx.status === 200 && ctx.body === '') ctx.remove('Content-Type');
+  });
 
   // Client secrets are stored hashed: compare the presented secret with the hash.
   const clientPrototype = provider.Client.prototype as unknown as {

@@ -16,15 +16,17 @@ export const reachedPortal = (location: URL) => location.href.startsWith(redirec
 export interface Portal {
   configuration: client.Configuration;
   clientId: string;
+  /** Empty for a public client. */
   clientSecret: string;
 }
 
-export async function registerPortal(running: Pick<RunningBroker, 'issuer' | 'environment'>, portal: 'partnersource' | 'customersource'): Promise<Portal> {
-  const registered = await runCliJson<{ client_id: string; client_secret: string }>(['clients', 'add', '--portal', portal, '--first-party', '--redirect-uri', redirectUri], running.environment);
-  const configuration = await client.discovery(new URL(running.issuer), registered.client_id, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(registered.client_secret), {
-    execute: [client.allowInsecureRequests],
-  });
-  return { configuration, clientId: registered.client_id, clientSecret: registered.client_secret };
+/** Registers a first-party portal through the CLI: confidential (client_secret_basic), or public (no secret, PKCE) with `public: true`. */
+export async function registerPortal(running: Pick<RunningBroker, 'issuer' | 'environment'>, portal: 'partnersource' | 'customersource', { public: isPublic = false } = {}): Promise<Portal> {
+  const registered = await runCliJson<{ client_id: string; client_secret?: string }>(['clients', 'add', '--portal', portal, '--first-party', ...(isPublic ? ['--public'] : []), '--redirect-uri', redirectUri], running.environment);
+  const clientSecret = registered.client_secret ?? '';
+  const [metadata, authentication] = isPublic ? [{ token_endpoint_auth_method: 'none' }, client.None()] : [{ token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(clientSecret)];
+  const configuration = await client.discovery(new URL(running.issuer), registered.client_id, metadata, authentication, { execute: [client.allowInsecureRequests] });
+  return { configuration, clientId: registered.client_id, clientSecret };
 }
 
 /**
@@ -71,6 +73,14 @@ export class Person {
     });
     const reached = await this.follow(url.href);
     return { ...reached, tokens: (location: URL) => client.authorizationCodeGrant(portal.configuration, location, { pkceCodeVerifier: codeVerifier, expectedState: state }) };
+  }
+
+  /** RP-initiated logout: end_session with the ID token, the broker's confirmation, "Yes, sign me out". */
+  async signOut(portal: Portal, idToken: string): Promise<void> {
+    const confirmation = await this.browser.get(client.buildEndSessionUrl(portal.configuration, { id_token_hint: idToken }).href);
+    expect(confirmation.body).to.contain('Yes, sign me out');
+    const confirmed = await this.browser.post(new URL(formAction(confirmation.body), confirmation.url).href, { xsrf: hiddenField(confirmation.body, 'xsrf') ?? '', logout: 'yes' });
+    await this.browser.follow(new URL(confirmed.headers.get('location')!, confirmed.url).href);
   }
 
   async submitEmail(page: Page, email: string): Promise<Page> {

@@ -7,7 +7,8 @@ import knex, { type Knex } from 'knex';
 import pg from 'pg';
 import type { DatabaseSync } from 'node:sqlite';
 import { BrokerError } from '../errors.ts';
-import { NodeSqliteClient, executeSql } from './nodeSqliteClient.ts';
+import { NodeSqliteClient, checkpointFailureEvent, executeSql, insideTransaction, type CheckpointFailure } from './nodeSqliteClient.ts';
+import { busyBackoffMilliseconds, busyWaitLimitMilliseconds, isSqliteBusy, pause, storageError, storageUnavailable } from './storageErrors.ts';
 
 export type Database = Knex;
 export type DatabaseClient = 'sqlite' | 'postgres';
@@ -95,6 +96,8 @@ interface QueuedStatement {
   kind: 'get' | 'all' | 'run';
   sql: string;
   parameters: unknown[];
+  /** When it was queued: a statement kept busy beyond the busy wait limit fails. */
+  queuedAt: number;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -107,80 +110,125 @@ const largestBatch = 64;
 /** One set per database, so that every caller's statements share one queue and batch together. */
 const preparedByDatabase = new WeakMap<Database, PreparedStatements>();
 
+function execute(connection: DatabaseSync, queued: QueuedStatement): Outcome {
+  try {
+    // Every statement runs to its end, even for one row, so no read
+    // transaction stays open between calls.
+    const outcome = executeSql(connection, queued.sql, queued.parameters);
+    const rows = 'rows' in outcome ? outcome.rows : [];
+    if (queued.kind === 'run') return { ok: true, value: 'rows' in outcome ? outcome.rows.length : outcome.changes };
+    return { ok: true, value: queued.kind === 'get' ? rows[0] : rows };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/**
+ * Runs one batch on the connection and settles every statement whose outcome
+ * is known; returns those that did not run, or ran and left nothing behind
+ * because another process held the lock, to be run again.
+ *
+ * Exact outcomes: a statement is reported done only when what it wrote is
+ * committed, failed only when nothing of it persists. When SQLite rolls the
+ * batch's transaction back by itself (SQLITE_FULL, SQLITE_IOERR), the
+ * statements that ran in it fail with that error and the rest run again in
+ * a later batch, never in autocommit behind the caller's back; when the
+ * COMMIT fails, every statement of the batch fails (reads too: they may have
+ * seen the batch's own writes).
+ */
+function runBatch(connection: DatabaseSync, batch: QueuedStatement[]): QueuedStatement[] {
+  const settle = (queued: QueuedStatement, outcome: Outcome): void => (outcome.ok ? queued.resolve(outcome.value) : queued.reject(storageError(outcome.error)));
+  if (batch.filter((queued) => queued.kind === 'run').length < 2) {
+    // Each statement on its own (autocommit); a busy one changed nothing.
+    const again: QueuedStatement[] = [];
+    for (const queued of batch) {
+      const outcome = execute(connection, queued);
+      if (!outcome.ok && isSqliteBusy(outcome.error)) again.push(queued);
+      else settle(queued, outcome);
+    }
+    return again;
+  }
+  try {
+    connection.exec('BEGIN IMMEDIATE');
+  } catch (error) {
+    if (isSqliteBusy(error)) return batch;
+    for (const queued of batch) queued.reject(storageError(error));
+    return [];
+  }
+  const outcomes: Outcome[] = [];
+  for (const [index, queued] of batch.entries()) {
+    const outcome = execute(connection, queued);
+    if (!outcome.ok && !connection.isTransaction) {
+      // SQLite rolled the batch back: what ran so far is undone.
+      for (const ran of batch.slice(0, index + 1)) ran.reject(storageError(outcome.error));
+      return batch.slice(index + 1);
+    }
+    outcomes.push(outcome);
+  }
+  try {
+    connection.exec('COMMIT');
+  } catch (error) {
+    if (connection.isTransaction) connection.exec('ROLLBACK');
+    if (isSqliteBusy(error)) return batch;
+    for (const queued of batch) queued.reject(storageError(error));
+    return [];
+  }
+  batch.forEach((queued, index) => settle(queued, outcomes[index]!));
+  return [];
+}
+
+/** Why a prepared statement awaited inside a knex transaction would hang, for the private detail. */
+const heldConnectionDetail =
+  'a prepared statement (preparedStatements) was awaited inside a knex transaction on SQLite: the transaction holds the single connection, so the statement would wait for it until knex\'s acquire timeout; use the transaction\'s repositories instead';
+
 export function preparedStatements(database: Database): PreparedStatements | undefined {
   if (databaseClient(database) !== 'sqlite') return undefined;
   const existing = preparedByDatabase.get(database);
   if (existing) return existing;
-  const client = database.client as { acquireConnection(): Promise<DatabaseSync>; releaseConnection(connection: DatabaseSync): Promise<void> };
+  const client = database.client as { config: object; acquireConnection(): Promise<DatabaseSync>; releaseConnection(connection: DatabaseSync): Promise<void> };
   const queue: QueuedStatement[] = [];
   let draining = false;
 
-  function execute(connection: DatabaseSync, queued: QueuedStatement): Outcome {
-    try {
-      // Every statement runs to its end, even for one row, so no read
-      // transaction stays open between calls.
-      const outcome = executeSql(connection, queued.sql, queued.parameters);
-      const rows = 'rows' in outcome ? outcome.rows : [];
-      if (queued.kind === 'run') return { ok: true, value: 'rows' in outcome ? outcome.rows.length : outcome.changes };
-      return { ok: true, value: queued.kind === 'get' ? rows[0] : rows };
-    } catch (error) {
-      return { ok: false, error };
-    }
-  }
-
-  function runBatch(connection: DatabaseSync, batch: QueuedStatement[]): void {
-    let grouped = false;
-    if (batch.filter((queued) => queued.kind === 'run').length >= 2) {
-      try {
-        connection.exec('BEGIN IMMEDIATE');
-        grouped = true;
-      } catch {
-        // Each statement then commits on its own.
-      }
-    }
-    const outcomes = batch.map((queued) => execute(connection, queued));
-    if (grouped) {
-      try {
-        connection.exec('COMMIT');
-      } catch (error) {
-        try {
-          connection.exec('ROLLBACK');
-        } catch {
-          // Nothing left to roll back.
-        }
-        for (const queued of batch) queued.reject(error);
-        return;
-      }
-    }
-    batch.forEach((queued, index) => {
-      const outcome = outcomes[index]!;
-      if (outcome.ok) queued.resolve(outcome.value);
-      else queued.reject(outcome.error);
-    });
-  }
-
   async function drain(): Promise<void> {
+    let busyRounds = 0;
     while (queue.length > 0) {
       const batch = queue.splice(0, largestBatch);
+      let again: QueuedStatement[] = [];
       try {
         // The single SQLite connection, taken from knex's pool like any
         // query, so statements never interleave with a knex transaction.
         const connection = await client.acquireConnection();
         try {
-          runBatch(connection, batch);
+          again = runBatch(connection, batch);
         } finally {
           await client.releaseConnection(connection);
         }
       } catch (error) {
-        for (const queued of batch) queued.reject(error);
+        for (const queued of batch) queued.reject(storageError(error));
       }
+      if (again.length === 0) {
+        busyRounds = 0;
+        continue;
+      }
+      // Another process holds the write lock: wait without blocking the
+      // event loop (knex's queries go on meanwhile), then run them again,
+      // first, in their order; those kept waiting too long fail.
+      const now = Date.now();
+      const expired = again.filter((queued) => now - queued.queuedAt >= busyWaitLimitMilliseconds);
+      for (const queued of expired) queued.reject(storageUnavailable(`the database stayed locked by another process for ${busyWaitLimitMilliseconds} ms (prepared statement)`));
+      queue.unshift(...again.filter((queued) => !expired.includes(queued)));
+      busyRounds += 1;
+      await pause(busyBackoffMilliseconds(busyRounds));
     }
     draining = false;
   }
 
   function enqueue(kind: QueuedStatement['kind'], sql: string, parameters: unknown[]): Promise<unknown> {
+    if (insideTransaction(client.config)) {
+      return Promise.reject(new BrokerError('server_error', 'Something went wrong on our side. Please try again in a moment.', { detail: heldConnectionDetail }));
+    }
     return new Promise((resolve, reject) => {
-      queue.push({ kind, sql, parameters, resolve, reject });
+      queue.push({ kind, sql, parameters, queuedAt: Date.now(), resolve, reject });
       if (!draining) {
         draining = true;
         // Wait for the rest of this turn of the event loop: under load, the
@@ -197,4 +245,10 @@ export function preparedStatements(database: Database): PreparedStatements | und
   };
   preparedByDatabase.set(database, statements);
   return statements;
+}
+
+/** Calls `listener` for every checkpoint the SQLite checkpoint worker could not make (nothing on PostgreSQL). */
+export function onCheckpointFailure(database: Database, listener: (failure: CheckpointFailure) => void): void {
+  if (databaseClient(database) !== 'sqlite') return;
+  (database.client as { on(event: string, listener: (failure: CheckpointFailure) => void): void }).on(checkpointFailureEvent, listener);
 }

@@ -7,6 +7,7 @@ import knex, { type Knex } from 'knex';
 import pg from 'pg';
 import type { DatabaseSync } from 'node:sqlite';
 import { BrokerError } from '../errors.ts';
+import type { Logger } from '../logging.ts';
 import { NodeSqliteClient, checkpointFailureEvent, executeSql, insideTransaction, type CheckpointFailure } from './nodeSqliteClient.ts';
 import { busyBackoffMilliseconds, busyWaitLimitMilliseconds, isSqliteBusy, pause, storageError, storageUnavailable } from './storageErrors.ts';
 
@@ -247,8 +248,26 @@ export function preparedStatements(database: Database): PreparedStatements | und
   return statements;
 }
 
-/** Calls `listener` for every checkpoint the SQLite checkpoint worker could not make (nothing on PostgreSQL). */
-export function onCheckpointFailure(database: Database, listener: (failure: CheckpointFailure) => void): void {
+/** At most one log line per this many milliseconds about failed checkpoints (the worker tries ten times a second). */
+const checkpointLogIntervalMilliseconds = 60_000;
+
+/**
+ * Reports the checkpoints the SQLite checkpoint worker could not make (a
+ * full disk, an I/O error): `counted` for every one, and an error line in
+ * the broker's log at most once a minute, saying how many failed since the
+ * last. Nothing on PostgreSQL.
+ */
+export function reportCheckpointFailures(database: Database, logger: Logger, counted: () => void): void {
   if (databaseClient(database) !== 'sqlite') return;
-  (database.client as { on(event: string, listener: (failure: CheckpointFailure) => void): void }).on(checkpointFailureEvent, listener);
+  let lastLogged = Number.NEGATIVE_INFINITY;
+  let unlogged = 0;
+  (database.client as { on(event: string, listener: (failure: CheckpointFailure) => void): void }).on(checkpointFailureEvent, (failure) => {
+    counted();
+    unlogged += 1;
+    const now = Date.now();
+    if (now - lastLogged < checkpointLogIntervalMilliseconds) return;
+    logger.error({ errcode: failure.errcode, detail: failure.message, failures: unlogged }, 'SQLite checkpoint failed');
+    lastLogged = now;
+    unlogged = 0;
+  });
 }

@@ -50,7 +50,7 @@ describe('a 50,000-profile CLI import beside a live broker on SQLite', function 
       }
     }
     const clients = Array.from({ length: concurrentClients }, () => requestTokensWhileImporting());
-    const imported = await runCli(['--json', 'profiles', 'import', file], running.environment).finally(() => (importing = false));
+    const imported = await runCli(['--json', 'profiles', 'import', file], running.environment, { timeoutMilliseconds: 80_000 }).finally(() => (importing = false));
     await Promise.all(clients);
 
     expect(imported.exitCode, imported.stderr).to.equal(0);

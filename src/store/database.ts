@@ -1,6 +1,7 @@
-// Opens the database named by DATABASE_URL: SQLite (one instance; WAL, busy
-// timeout, foreign keys) or PostgreSQL (several instances). All other modules
-// receive the knex instance from here and never care which one it is.
+// Opens the database named by DATABASE_URL: SQLite (one instance; WAL, an
+// asynchronous wait for other processes' locks, foreign keys) or PostgreSQL
+// (several instances). All other modules receive the knex instance from here
+// and never care which one it is.
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import knex, { type Knex } from 'knex';
@@ -83,8 +84,11 @@ export async function withExclusiveLock<Result>(database: Database, name: string
  * transaction (group commit): SQLite appends the pages a commit touches to
  * its log once per batch instead of once per statement (measured: 190 µs an
  * upsert on its own, 40 µs in a batch of 32). Each caller's promise settles
- * after the batch commits. Undefined on PostgreSQL, where knex goes on doing
- * the work.
+ * after the batch commits, with its statement's real outcome (see runBatch).
+ * While another process holds the write lock, the queue waits between tries
+ * without holding the connection. Awaiting one of these inside a knex
+ * transaction fails at once: the transaction holds the one connection.
+ * Undefined on PostgreSQL, where knex goes on doing the work.
  */
 export interface PreparedStatements {
   get(sql: string, parameters: unknown[]): Promise<Record<string, unknown> | undefined>;
@@ -140,14 +144,14 @@ function execute(connection: DatabaseSync, queued: QueuedStatement): Outcome {
 function runBatch(connection: DatabaseSync, batch: QueuedStatement[]): QueuedStatement[] {
   const settle = (queued: QueuedStatement, outcome: Outcome): void => (outcome.ok ? queued.resolve(outcome.value) : queued.reject(storageError(outcome.error)));
   if (batch.filter((queued) => queued.kind === 'run').length < 2) {
-    // Each statement on its own (autocommit); a busy one changed nothing.
-    const again: QueuedStatement[] = [];
-    for (const queued of batch) {
+    // Each statement on its own (autocommit). A busy one changed nothing: it
+    // and those after it run again later, still in their order.
+    for (const [index, queued] of batch.entries()) {
       const outcome = execute(connection, queued);
-      if (!outcome.ok && isSqliteBusy(outcome.error)) again.push(queued);
-      else settle(queued, outcome);
+      if (!outcome.ok && isSqliteBusy(outcome.error)) return batch.slice(index);
+      settle(queued, outcome);
     }
-    return again;
+    return [];
   }
   try {
     connection.exec('BEGIN IMMEDIATE');

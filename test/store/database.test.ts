@@ -1,13 +1,15 @@
 // The SQLite side of the database module: knex on node:sqlite, and the
 // prepared statements that commit in groups without ever joining a knex
 // transaction that holds the connection.
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { expect } from 'chai';
 import { BrokerError } from '../../src/errors.ts';
-import { openDatabase, preparedStatements, type Database } from '../../src/store/database.ts';
+import { createLogger } from '../../src/logging.ts';
+import { openDatabase, preparedStatements, reportCheckpointFailures, type Database } from '../../src/store/database.ts';
 import { within } from '../support/within.ts';
 
 describe('SQLite on node:sqlite', () => {
@@ -216,4 +218,66 @@ describe('SQLite on node:sqlite', () => {
       expect(await database('things').pluck('id')).to.deep.equal([]);
     });
   });
+
+  describe('when the checkpoint worker cannot write (a full disk)', () => {
+    let mounted: string | undefined;
+    let full: Database;
+
+    before(function () {
+      // A real full disk: a 4 MB tmpfs (root only; elsewhere this is skipped).
+      const point = mkdtempSync(join(tmpdir(), 'mbs-full-disk-'));
+      try {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', point], { stdio: 'ignore' });
+        mounted = point;
+      } catch {
+        rmSync(point, { recursive: true, force: true });
+        this.skip();
+      }
+    });
+
+    after(async () => {
+      await full?.destroy();
+      if (mounted) {
+        execFileSync('umount', [mounted]);
+        rmSync(mounted, { recursive: true, force: true });
+      }
+    });
+
+    it('counts every failed checkpoint and logs them at most once a minute, naming the SQLite error', async () => {
+      full = openDatabase({ url: `sqlite:${join(mounted!, 'full.sqlite')}` });
+      const lines: string[] = [];
+      let counted = 0;
+      reportCheckpointFailures(full, createLogger({ level: 'trace', destination: { write: (line: string) => void lines.push(line) } }), () => (counted += 1));
+      await full.schema.createTable('things', (table) => {
+        table.increments('id');
+        table.text('body');
+      });
+      // The log grows to 1 MB with a transaction that spills to it and rolls
+      // back: later commits reuse that space, while the database file stays small.
+      await full.raw('PRAGMA cache_size = 5');
+      await full
+        .transaction(async (transaction) => {
+          for (let row = 0; row < 250; row += 1) await transaction('things').insert({ body: 'x'.repeat(4000) });
+          throw new Error('roll back');
+        })
+        .catch(() => undefined);
+      const filler = openSync(join(mounted!, 'filler'), 'w');
+      try {
+        for (;;) writeSync(filler, Buffer.alloc(65_536));
+      } catch {
+        // The disk is full.
+      } finally {
+        closeSync(filler);
+      }
+      // Committed into the log's space; the checkpoint cannot grow the file to take it.
+      await full.transaction(async (transaction) => {
+        for (let row = 0; row < 50; row += 1) await transaction('things').insert({ body: 'y'.repeat(4000) });
+      });
+      await within(5, async () => (counted >= 3 ? true : undefined));
+      const logged = lines.map((line) => JSON.parse(line) as { msg: string; errcode?: number; failures?: number }).filter((line) => line.msg === 'SQLite checkpoint failed');
+      expect(logged).to.have.length(1);
+      expect(logged[0]).to.deep.include({ errcode: 13, failures: 1 });
+    });
+  });
 });
+

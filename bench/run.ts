@@ -628,10 +628,11 @@ async function importBesideBroker(brokerUrl: string, brokerEnvironment: Record<s
       statuses: during.statuses,
       baselineP50: round1(percentile(baselineLatencies, 0.5)),
       baselineP99: round1(percentile(baselineLatencies, 0.99)),
-      max: latencies.at(-1) ?? 0,
+      max: round1(latencies.at(-1) ?? 0),
+      over100ms: latencies.filter((latency) => latency > 100).length,
     },
   };
-  process.stderr.write(`  import_beside: import exit ${exitCode} in ${round1(seconds)} s; ${during.operations} requests at ${rate}/s, p50 ${measurement.p50} ms, p99 ${measurement.p99} ms (without the import: p99 ${measurement.notes!.baselineP99} ms), errors ${during.errors}\n`);
+  process.stderr.write(`  import_beside: import exit ${exitCode} in ${round1(seconds)} s; ${during.operations} requests at ${rate}/s, p50 ${measurement.p50} ms, p99 ${measurement.p99} ms max ${round1(latencies.at(-1) ?? 0)} ms, ${latencies.filter((latency) => latency > 100).length} over 100 ms (without the import: p99 ${measurement.notes!.baselineP99} ms), errors ${during.errors}\n`);
   return measurement;
 }
 

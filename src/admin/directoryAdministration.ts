@@ -18,7 +18,7 @@ export interface ProfileImportReport {
  * An import's chunk: upserts for at most this long in one transaction, which
  * is how long a broker beside it may wait for SQLite's write lock.
  */
-const importChunkMilliseconds = 10;
+const importChunkMilliseconds = 5;
 /**
  * The pause between chunks: at least the broker's longest pause between two
  * tries for a busy lock (busyBackoffMilliseconds), so a waiting broker gets it.

@@ -534,6 +534,10 @@ async function main(): Promise<void> {
     process.stderr.write(`  memory: ${JSON.stringify(memoryScenario)}\n`);
   }
 
+  if (want('import_beside') && options.db === 'sqlite') {
+    results.push(await importBesideBroker(brokerUrl, brokerEnvironment, work, broker.pid!));
+  }
+
   if (want('sign_in')) {
     results.push(
       await measure('sign_in', 'broker', broker.pid!, (seconds) =>
@@ -558,6 +562,78 @@ async function main(): Promise<void> {
   rmSync(work, { recursive: true, force: true });
 
   report(results, memoryScenario);
+}
+
+/**
+ * The CLI's `profiles import` of 50,000 new profiles, in its own process on
+ * the broker's SQLite file, while the broker serves client_credentials token
+ * requests at a steady 200 a second: the latency of the requests answered
+ * while the import runs, and the same load's latency without it just before.
+ */
+async function importBesideBroker(brokerUrl: string, brokerEnvironment: Record<string, string>, work: string, pid: number): Promise<Measurement> {
+  const rate = 200;
+  const profiles = 50_000;
+  const file = join(work, 'import-beside.csv');
+  const csv = ['id,portal,email,display_name,organization,roles'];
+  for (let index = 0; index < profiles; index += 1) csv.push(`CS-IMPORT${index},customersource,import.person${index}@fabrikam.example,Import Person ${index},Fabrikam,member`);
+  writeFileSync(file, csv.join('\n'));
+  const load = (until: Promise<unknown>) =>
+    new Promise<{ latencies: number[]; operations: number; errors: number; statuses: Record<number, number> }>((resolve, reject) => {
+      const latencies: number[] = [];
+      const statuses: Record<number, number> = {};
+      let errors = 0;
+      const instance = autocannon(
+        { url: `${brokerUrl}/token`, method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials', connections: 16, overallRate: rate, duration: 600 },
+        (error, result) => (error ? reject(error) : resolve({ latencies, operations: result.requests.total, errors: errors + result.errors + result.timeouts, statuses })),
+      );
+      instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+        latencies.push(responseTime);
+        statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
+        if (statusCode >= 400) errors += 1;
+      });
+      void until.finally(() => instance.stop());
+    });
+  const sorted = (values: number[]) => [...values].sort((left, right) => left - right);
+  const baseline = await load(new Promise((resolve) => setTimeout(resolve, 5000)));
+  const cpuBefore = cpuSeconds(pid);
+  const started = performance.now();
+  const importer = spawnNode('src/cli.ts', ['--json', 'profiles', 'import', file], brokerEnvironment);
+  let importOutput = '';
+  importer.stdout!.on('data', (chunk: Buffer) => (importOutput += chunk.toString()));
+  const exited = new Promise<number>((resolve) => importer.once('exit', (code) => resolve(code ?? 1)));
+  const during = await load(exited);
+  const exitCode = await exited;
+  const seconds = (performance.now() - started) / 1000;
+  const latencies = sorted(during.latencies);
+  const baselineLatencies = sorted(baseline.latencies);
+  const report = exitCode === 0 ? (JSON.parse(importOutput) as { created: number; updated: number }) : undefined;
+  const measurement: Measurement = {
+    scenario: 'import_beside',
+    target: 'broker',
+    operations: during.operations,
+    errors: during.errors,
+    seconds: round1(seconds),
+    perSecond: Math.round(during.operations / seconds),
+    roundsPerSecond: [Math.round(during.operations / seconds)],
+    p50: round1(percentile(latencies, 0.5)),
+    p95: round1(percentile(latencies, 0.95)),
+    p99: round1(percentile(latencies, 0.99)),
+    cpuSecondsPer1000: during.operations ? Math.round(((cpuSeconds(pid) - cpuBefore) / during.operations) * 1000 * 100) / 100 : 0,
+    loadCpuSecondsPer1000: 0,
+    ...memory(pid),
+    notes: {
+      importExitCode: exitCode,
+      importSeconds: round1(seconds),
+      imported: report ? report.created + report.updated : 0,
+      statuses: during.statuses,
+      baselineP50: round1(percentile(baselineLatencies, 0.5)),
+      baselineP99: round1(percentile(baselineLatencies, 0.99)),
+      max: round1(latencies.at(-1) ?? 0),
+      over100ms: latencies.filter((latency) => latency > 100).length,
+    },
+  };
+  process.stderr.write(`  import_beside: import exit ${exitCode} in ${round1(seconds)} s; ${during.operations} requests at ${rate}/s, p50 ${measurement.p50} ms, p99 ${measurement.p99} ms max ${round1(latencies.at(-1) ?? 0)} ms, ${latencies.filter((latency) => latency > 100).length} over 100 ms (without the import: p99 ${measurement.notes!.baselineP99} ms), errors ${during.errors}\n`);
+  return measurement;
 }
 
 async function knexFor<Result>(databaseUrl: string, work: (database: ReturnType<typeof knex>) => Promise<Result>): Promise<Result> {

@@ -13,6 +13,7 @@ export type BrokerErrorCode =
   | 'rate_limited'
   | 'session_expired'
   | 'upstream_error'
+  | 'temporarily_unavailable'
   | 'account_not_associated'
   | 'server_error';
 
@@ -27,6 +28,7 @@ const statusByCode: Record<BrokerErrorCode, number> = {
   rate_limited: 429,
   session_expired: 400,
   upstream_error: 502,
+  temporarily_unavailable: 503,
   account_not_associated: 403,
   server_error: 500,
 };

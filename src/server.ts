@@ -27,7 +27,7 @@ import { createLogger, type Logger } from './logging.ts';
 import { KeyManager } from './provider/keys.ts';
 import { LiveProvider } from './provider/liveProvider.ts';
 import { brandingPortal, clientMetadata, createProvider, issueInitialAccessToken, notifyBackchannelLogout } from './provider/provider.ts';
-import { openDatabase, withExclusiveLock, type Database } from './store/database.ts';
+import { openDatabase, reportCheckpointFailures, withExclusiveLock, type Database } from './store/database.ts';
 import { createStore } from './store/knexStore.ts';
 import { cachedClients } from './store/clientCache.ts';
 import { migrateToLatest, pendingMigrations } from './store/migrations.ts';
@@ -122,8 +122,8 @@ function logProviderEvents(provider: Provider, logger: Logger): void {
   ] as const;
   const events = provider as unknown as EventEmitter;
   for (const event of errorEvents) {
-    events.on(event, (ctx: { oidc?: { client?: { clientId?: string } } }, error: { error?: string; error_description?: string; message?: string }) => {
-      logger.warn({ event, clientId: ctx?.oidc?.client?.clientId, error: error?.error, description: error?.error_description ?? error?.message }, `oidc-provider ${event}`);
+    events.on(event, (ctx: { oidc?: { client?: { clientId?: string } } }, error: { error?: string; error_description?: string; error_detail?: string; message?: string }) => {
+      logger.warn({ event, clientId: ctx?.oidc?.client?.clientId, error: error?.error, description: error?.error_description ?? error?.message, detail: error?.error_detail }, `oidc-provider ${event}`);
     });
   }
   provider.on('grant.success', (ctx: { oidc?: { client?: { clientId?: string } } }) => logger.debug({ event: 'grant.success', clientId: ctx?.oidc?.client?.clientId }, 'token issued'));
@@ -192,6 +192,7 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   let outboxForMetrics: Outbox | undefined;
   const metrics = new BrokerMetrics({ outboxDepth: async () => (outboxForMetrics ? outboxForMetrics.pendingCount() : 0) });
   metrics.observeDatabase(database);
+  reportCheckpointFailures(database, logger, () => metrics.checkpointFailed());
   const store = createStore(database, clock, metrics);
   // Read on every request; changes through this process evict at once.
   store.clients = cachedClients(store.clients, clientCacheMilliseconds);

@@ -1,6 +1,7 @@
 // Keeping the MBS directory and its bindings: importing profiles, and binding
 // an upstream identity to a profile by hand (admins, support and tests). The
 // CLI and the admin API share this service.
+import { setTimeout as pause } from 'node:timers/promises';
 import { BrokerError, invalidRequest, notFound } from '../errors.ts';
 import { parseProfileFile, profileSchema, type RejectedProfileRow } from '../directory/profileImport.ts';
 import type { AuditEventRecord, BoundProfile, LinkRequestRecord, Page, PageRequest, ProfileRecord } from '../store/records.ts';
@@ -12,6 +13,17 @@ export interface ProfileImportReport {
   unchanged: number;
   rejected: RejectedProfileRow[];
 }
+
+/**
+ * An import's chunk: upserts for at most this long in one transaction, which
+ * is how long a broker beside it may wait for SQLite's write lock.
+ */
+const importChunkMilliseconds = 5;
+/**
+ * The pause between chunks: at least the broker's longest pause between two
+ * tries for a busy lock (busyBackoffMilliseconds), so a waiting broker gets it.
+ */
+const importPauseMilliseconds = 6;
 
 export interface ManualBinding {
   profileId: string;
@@ -27,18 +39,34 @@ export class DirectoryAdministration {
     this.#store = store;
   }
 
-  /** Upserts every valid row (idempotent by profile id) in one transaction; bad rows are reported, not imported. */
+  /**
+   * Upserts every valid row (idempotent by profile id); bad rows are
+   * reported, not imported. Committed in short chunks (at most
+   * `importChunkMilliseconds` of upserts each), with a pause between: on
+   * SQLite the write lock is never held for long and a broker running beside
+   * the CLI gets it between chunks, so it keeps answering (or, through the
+   * admin API, the broker's own requests get the connection). An import
+   * that fails midway keeps the chunks before; running it again finishes it.
+   */
   async importProfiles(fileName: string, text: string, actor = 'cli'): Promise<ProfileImportReport> {
     const { profiles, rejected } = parseProfileFile(fileName, text);
     const report: ProfileImportReport = { created: 0, updated: 0, unchanged: 0, rejected };
-    await this.#store.transaction(async (repositories) => {
-      for (const profile of profiles) report[await repositories.profiles.upsert(profile)] += 1;
-      await repositories.auditEvents.record({
-        type: 'profiles.import',
-        outcome: 'success',
-        actor,
-        details: { created: report.created, updated: report.updated, unchanged: report.unchanged, rejected: rejected.length },
+    let next = 0;
+    while (next < profiles.length) {
+      if (next > 0) await pause(importPauseMilliseconds);
+      const began = performance.now();
+      await this.#store.transaction(async (repositories) => {
+        do {
+          report[await repositories.profiles.upsert(profiles[next]!)] += 1;
+          next += 1;
+        } while (next < profiles.length && performance.now() - began < importChunkMilliseconds);
       });
+    }
+    await this.#store.auditEvents.record({
+      type: 'profiles.import',
+      outcome: 'success',
+      actor,
+      details: { created: report.created, updated: report.updated, unchanged: report.unchanged, rejected: rejected.length },
     });
     return report;
   }

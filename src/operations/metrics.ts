@@ -1,7 +1,7 @@
 // Prometheus metrics of one broker instance, in its own registry: HTTP
 // traffic by route, sign-ins and association steps by outcome (counted from
 // the audit events the flows record, once committed), emails and the outbox,
-// rate-limit rejections, and database query latency.
+// rate-limit rejections, database query latency and failed SQLite checkpoints.
 import type { Knex } from 'knex';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditEventInput } from '../store/records.ts';
@@ -79,6 +79,12 @@ export class BrokerMetrics {
     registers: [this.registry],
   });
 
+  readonly #checkpointFailures = new Counter({
+    name: 'mbs_sqlite_checkpoint_failures_total',
+    help: 'Write-ahead-log checkpoints the SQLite checkpoint worker could not make (full disk, I/O error)',
+    registers: [this.registry],
+  });
+
   constructor(options: { outboxDepth: () => Promise<number> }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'mbs_' });
     new Gauge({
@@ -113,6 +119,10 @@ export class BrokerMetrics {
 
   emailFailed(kind: string, givenUp: boolean): void {
     this.#emails.inc({ kind, event: givenUp ? 'given_up' : 'failed' });
+  }
+
+  checkpointFailed(): void {
+    this.#checkpointFailures.inc();
   }
 
   /** Times every query of the knex instance. */

@@ -7,6 +7,7 @@ import { verifySecret } from '../secrets.ts';
 import { isLoopbackHost } from '../loopback.ts';
 import { clientPortals, type ClientPortal, type ClientRecord, type Portal, type ProfileRecord } from '../store/records.ts';
 import type { AccountRepository, ProfileBindingRepository } from '../store/store.ts';
+import { rethrowForProvider } from '../store/oidcAdapter.ts';
 import type { PageRenderer } from '../flows/pages.ts';
 import { locales, negotiateLocale, type Locale } from '../i18n.ts';
 
@@ -86,6 +87,7 @@ const explainedErrors = new Set([
   'login_required',
   'session_not_found',
   'server_error',
+  'temporarily_unavailable',
 ]);
 
 /** The reader's language for the pages oidc-provider renders itself. */
@@ -356,7 +358,7 @@ export function createProvider(options: ProviderOptions): Provider {
       policy: signInPolicy(profileBindings),
     },
     async findAccount(ctx: KoaContextWithOIDC, accountId: string) {
-      const account = await accounts.find(accountId);
+      const account = await accounts.find(accountId).catch(rethrowForProvider);
       if (!account) return undefined;
       return {
         accountId,
@@ -369,7 +371,7 @@ export function createProvider(options: ProviderOptions): Provider {
           if (account.name) claims.name = account.name;
           if (scope.split(' ').includes('mbs_profiles')) {
             const portal = clientPortal(ctx.oidc.client);
-            const profiles = await profileBindings.listProfilesByAccount(accountId, portal === 'both' ? undefined : portal);
+            const profiles = await profileBindings.listProfilesByAccount(accountId, portal === 'both' ? undefined : portal).catch(rethrowForProvider);
             Object.assign(claims, profileClaimsOf(profiles));
           }
           return claims;

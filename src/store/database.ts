@@ -1,13 +1,16 @@
-// Opens the database named by DATABASE_URL: SQLite (one instance; WAL, busy
-// timeout, foreign keys) or PostgreSQL (several instances). All other modules
-// receive the knex instance from here and never care which one it is.
+// Opens the database named by DATABASE_URL: SQLite (one instance; WAL, an
+// asynchronous wait for other processes' locks, foreign keys) or PostgreSQL
+// (several instances). All other modules receive the knex instance from here
+// and never care which one it is.
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
 import type { DatabaseSync } from 'node:sqlite';
 import { BrokerError } from '../errors.ts';
-import { NodeSqliteClient, executeSql } from './nodeSqliteClient.ts';
+import type { Logger } from '../logging.ts';
+import { NodeSqliteClient, checkpointFailureEvent, executeSql, insideTransaction, type CheckpointFailure } from './nodeSqliteClient.ts';
+import { busyBackoffMilliseconds, busyWaitLimitMilliseconds, isSqliteBusy, pause, storageError, storageUnavailable } from './storageErrors.ts';
 
 export type Database = Knex;
 export type DatabaseClient = 'sqlite' | 'postgres';
@@ -81,8 +84,11 @@ export async function withExclusiveLock<Result>(database: Database, name: string
  * transaction (group commit): SQLite appends the pages a commit touches to
  * its log once per batch instead of once per statement (measured: 190 µs an
  * upsert on its own, 40 µs in a batch of 32). Each caller's promise settles
- * after the batch commits. Undefined on PostgreSQL, where knex goes on doing
- * the work.
+ * after the batch commits, with its statement's real outcome (see runBatch).
+ * While another process holds the write lock, the queue waits between tries
+ * without holding the connection. Awaiting one of these inside a knex
+ * transaction fails at once: the transaction holds the one connection.
+ * Undefined on PostgreSQL, where knex goes on doing the work.
  */
 export interface PreparedStatements {
   get(sql: string, parameters: unknown[]): Promise<Record<string, unknown> | undefined>;
@@ -95,6 +101,8 @@ interface QueuedStatement {
   kind: 'get' | 'all' | 'run';
   sql: string;
   parameters: unknown[];
+  /** When it was queued: a statement kept busy beyond the busy wait limit fails. */
+  queuedAt: number;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -107,80 +115,125 @@ const largestBatch = 64;
 /** One set per database, so that every caller's statements share one queue and batch together. */
 const preparedByDatabase = new WeakMap<Database, PreparedStatements>();
 
+function execute(connection: DatabaseSync, queued: QueuedStatement): Outcome {
+  try {
+    // Every statement runs to its end, even for one row, so no read
+    // transaction stays open between calls.
+    const outcome = executeSql(connection, queued.sql, queued.parameters);
+    const rows = 'rows' in outcome ? outcome.rows : [];
+    if (queued.kind === 'run') return { ok: true, value: 'rows' in outcome ? outcome.rows.length : outcome.changes };
+    return { ok: true, value: queued.kind === 'get' ? rows[0] : rows };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/**
+ * Runs one batch on the connection and settles every statement whose outcome
+ * is known; returns those that did not run, or ran and left nothing behind
+ * because another process held the lock, to be run again.
+ *
+ * Exact outcomes: a statement is reported done only when what it wrote is
+ * committed, failed only when nothing of it persists. When SQLite rolls the
+ * batch's transaction back by itself (SQLITE_FULL, SQLITE_IOERR), the
+ * statements that ran in it fail with that error and the rest run again in
+ * a later batch, never in autocommit behind the caller's back; when the
+ * COMMIT fails, every statement of the batch fails (reads too: they may have
+ * seen the batch's own writes).
+ */
+function runBatch(connection: DatabaseSync, batch: QueuedStatement[]): QueuedStatement[] {
+  const settle = (queued: QueuedStatement, outcome: Outcome): void => (outcome.ok ? queued.resolve(outcome.value) : queued.reject(storageError(outcome.error)));
+  if (batch.filter((queued) => queued.kind === 'run').length < 2) {
+    // Each statement on its own (autocommit). A busy one changed nothing: it
+    // and those after it run again later, still in their order.
+    for (const [index, queued] of batch.entries()) {
+      const outcome = execute(connection, queued);
+      if (!outcome.ok && isSqliteBusy(outcome.error)) return batch.slice(index);
+      settle(queued, outcome);
+    }
+    return [];
+  }
+  try {
+    connection.exec('BEGIN IMMEDIATE');
+  } catch (error) {
+    if (isSqliteBusy(error)) return batch;
+    for (const queued of batch) queued.reject(storageError(error));
+    return [];
+  }
+  const outcomes: Outcome[] = [];
+  for (const [index, queued] of batch.entries()) {
+    const outcome = execute(connection, queued);
+    if (!outcome.ok && !connection.isTransaction) {
+      // SQLite rolled the batch back: what ran so far is undone.
+      for (const ran of batch.slice(0, index + 1)) ran.reject(storageError(outcome.error));
+      return batch.slice(index + 1);
+    }
+    outcomes.push(outcome);
+  }
+  try {
+    connection.exec('COMMIT');
+  } catch (error) {
+    if (connection.isTransaction) connection.exec('ROLLBACK');
+    if (isSqliteBusy(error)) return batch;
+    for (const queued of batch) queued.reject(storageError(error));
+    return [];
+  }
+  batch.forEach((queued, index) => settle(queued, outcomes[index]!));
+  return [];
+}
+
+/** Why a prepared statement awaited inside a knex transaction would hang, for the private detail. */
+const heldConnectionDetail =
+  'a prepared statement (preparedStatements) was awaited inside a knex transaction on SQLite: the transaction holds the single connection, so the statement would wait for it until knex\'s acquire timeout; use the transaction\'s repositories instead';
+
 export function preparedStatements(database: Database): PreparedStatements | undefined {
   if (databaseClient(database) !== 'sqlite') return undefined;
   const existing = preparedByDatabase.get(database);
   if (existing) return existing;
-  const client = database.client as { acquireConnection(): Promise<DatabaseSync>; releaseConnection(connection: DatabaseSync): Promise<void> };
+  const client = database.client as { config: object; acquireConnection(): Promise<DatabaseSync>; releaseConnection(connection: DatabaseSync): Promise<void> };
   const queue: QueuedStatement[] = [];
   let draining = false;
 
-  function execute(connection: DatabaseSync, queued: QueuedStatement): Outcome {
-    try {
-      // Every statement runs to its end, even for one row, so no read
-      // transaction stays open between calls.
-      const outcome = executeSql(connection, queued.sql, queued.parameters);
-      const rows = 'rows' in outcome ? outcome.rows : [];
-      if (queued.kind === 'run') return { ok: true, value: 'rows' in outcome ? outcome.rows.length : outcome.changes };
-      return { ok: true, value: queued.kind === 'get' ? rows[0] : rows };
-    } catch (error) {
-      return { ok: false, error };
-    }
-  }
-
-  function runBatch(connection: DatabaseSync, batch: QueuedStatement[]): void {
-    let grouped = false;
-    if (batch.filter((queued) => queued.kind === 'run').length >= 2) {
-      try {
-        connection.exec('BEGIN IMMEDIATE');
-        grouped = true;
-      } catch {
-        // Each statement then commits on its own.
-      }
-    }
-    const outcomes = batch.map((queued) => execute(connection, queued));
-    if (grouped) {
-      try {
-        connection.exec('COMMIT');
-      } catch (error) {
-        try {
-          connection.exec('ROLLBACK');
-        } catch {
-          // Nothing left to roll back.
-        }
-        for (const queued of batch) queued.reject(error);
-        return;
-      }
-    }
-    batch.forEach((queued, index) => {
-      const outcome = outcomes[index]!;
-      if (outcome.ok) queued.resolve(outcome.value);
-      else queued.reject(outcome.error);
-    });
-  }
-
   async function drain(): Promise<void> {
+    let busyRounds = 0;
     while (queue.length > 0) {
       const batch = queue.splice(0, largestBatch);
+      let again: QueuedStatement[] = [];
       try {
         // The single SQLite connection, taken from knex's pool like any
         // query, so statements never interleave with a knex transaction.
         const connection = await client.acquireConnection();
         try {
-          runBatch(connection, batch);
+          again = runBatch(connection, batch);
         } finally {
           await client.releaseConnection(connection);
         }
       } catch (error) {
-        for (const queued of batch) queued.reject(error);
+        for (const queued of batch) queued.reject(storageError(error));
       }
+      if (again.length === 0) {
+        busyRounds = 0;
+        continue;
+      }
+      // Another process holds the write lock: wait without blocking the
+      // event loop (knex's queries go on meanwhile), then run them again,
+      // first, in their order; those kept waiting too long fail.
+      const now = Date.now();
+      const expired = again.filter((queued) => now - queued.queuedAt >= busyWaitLimitMilliseconds);
+      for (const queued of expired) queued.reject(storageUnavailable(`the database stayed locked by another process for ${busyWaitLimitMilliseconds} ms (prepared statement)`));
+      queue.unshift(...again.filter((queued) => !expired.includes(queued)));
+      busyRounds += 1;
+      await pause(busyBackoffMilliseconds(busyRounds));
     }
     draining = false;
   }
 
   function enqueue(kind: QueuedStatement['kind'], sql: string, parameters: unknown[]): Promise<unknown> {
+    if (insideTransaction(client.config)) {
+      return Promise.reject(new BrokerError('server_error', 'Something went wrong on our side. Please try again in a moment.', { detail: heldConnectionDetail }));
+    }
     return new Promise((resolve, reject) => {
-      queue.push({ kind, sql, parameters, resolve, reject });
+      queue.push({ kind, sql, parameters, queuedAt: Date.now(), resolve, reject });
       if (!draining) {
         draining = true;
         // Wait for the rest of this turn of the event loop: under load, the
@@ -197,4 +250,28 @@ export function preparedStatements(database: Database): PreparedStatements | und
   };
   preparedByDatabase.set(database, statements);
   return statements;
+}
+
+/** At most one log line per this many milliseconds about failed checkpoints (the worker tries ten times a second). */
+const checkpointLogIntervalMilliseconds = 60_000;
+
+/**
+ * Reports the checkpoints the SQLite checkpoint worker could not make (a
+ * full disk, an I/O error): `counted` for every one, and an error line in
+ * the broker's log at most once a minute, saying how many failed since the
+ * last. Nothing on PostgreSQL.
+ */
+export function reportCheckpointFailures(database: Database, logger: Logger, counted: () => void): void {
+  if (databaseClient(database) !== 'sqlite') return;
+  let lastLogged = Number.NEGATIVE_INFINITY;
+  let unlogged = 0;
+  (database.client as { on(event: string, listener: (failure: CheckpointFailure) => void): void }).on(checkpointFailureEvent, (failure) => {
+    counted();
+    unlogged += 1;
+    const now = Date.now();
+    if (now - lastLogged < checkpointLogIntervalMilliseconds) return;
+    logger.error({ errcode: failure.errcode, detail: failure.message, failures: unlogged }, 'SQLite checkpoint failed');
+    lastLogged = now;
+    unlogged = 0;
+  });
 }

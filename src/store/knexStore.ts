@@ -26,12 +26,8 @@ import type {
 import type { Repositories, Store } from './store.ts';
 import { databaseClient, preparedStatements, type Database, type PreparedStatements } from './database.ts';
 import { countOf, optionalNumber as number, optionalText as text, pageBounds, parseJson as json, type Executor, type Row } from './rows.ts';
+import { isUniqueViolation } from './storageErrors.ts';
 import { associationFlowRepository, linkRequestRepository, rateLimitRepository } from './associationRepositories.ts';
-
-const isUniqueViolation = (error: unknown): boolean => {
-  const code = (error as { code?: string }).code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT' || /UNIQUE constraint failed/.test(String((error as Error).message));
-};
 
 const toClient = (row: Row): ClientRecord => ({
   id: String(row.id),

@@ -12,8 +12,10 @@
 // exactly that.
 import { createRequire } from 'node:module';
 import { DatabaseSync, type StatementSync, type SQLInputValue } from 'node:sqlite';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Knex } from 'knex';
+import { retryWhileBusy, storageUnavailable } from './storageErrors.ts';
 
 const require = createRequire(import.meta.url);
 // knex ships its dialects as CommonJS classes without type declarations.
@@ -38,26 +40,36 @@ const backstopPragmas = 'PRAGMA wal_autocheckpoint = 10000; PRAGMA journal_size_
  * The checkpoint worker: on its own connection, every interval, it copies
  * committed pages from the log into the database file and syncs it. PASSIVE:
  * it never waits for, nor blocks, the broker's reads and writes; a busy round
- * is simply tried again at the next. Plain JavaScript evaluated in the
- * thread: a TypeScript file would load Node's type stripper there too (17 MB).
+ * is simply tried again at the next. A failure (a full disk, an I/O error, a
+ * file it cannot open) is posted to the main thread, which logs and counts
+ * it. Plain JavaScript evaluated in the thread: a TypeScript file would load
+ * Node's type stripper there too (17 MB).
  */
 const checkpointWorkerSource = `
 const { DatabaseSync } = require('node:sqlite');
 const { parentPort, workerData } = require('node:worker_threads');
-const connection = new DatabaseSync(workerData.filename, { timeout: workerData.busyTimeoutMilliseconds });
+let connection;
 const timer = setInterval(() => {
   try {
+    connection ??= new DatabaseSync(workerData.filename, { timeout: 1000 });
     connection.exec('PRAGMA wal_checkpoint(PASSIVE)');
-  } catch {}
+  } catch (error) {
+    parentPort.postMessage({ errcode: error.errcode, message: String(error.message) });
+  }
 }, workerData.intervalMilliseconds);
 parentPort.once('message', () => {
   clearInterval(timer);
-  connection.close();
+  connection?.close();
   parentPort.close();
 });
 `;
-/** How long a statement waits for another process's write lock (the CLI beside a running broker). */
-const busyTimeoutMilliseconds = 5000;
+/**
+ * The broker's connection never waits for a lock inside SQLite: its busy
+ * timeout would stop the whole event loop while another process (the CLI's
+ * import) holds the write lock. A busy statement is retried asynchronously
+ * instead (retryWhileBusy), bounded by busyWaitLimitMilliseconds.
+ */
+const busyTimeoutMilliseconds = 0;
 /** Prepared statements kept per connection; knex's SQL is parameterized, so few distinct texts recur. */
 const statementCacheSize = 500;
 
@@ -128,28 +140,89 @@ export function executeSql(
   return { changes: Number(result.changes), lastInsertRowid: result.lastInsertRowid };
 }
 
+/** A knex transaction in progress on a SQLite database, known to the code it runs. */
+interface HeldConnection {
+  /** The knex config of the database (a transaction's client is a copy sharing it). */
+  config: object;
+  open: boolean;
+}
+
+const transactionScope = new AsyncLocalStorage<HeldConnection>();
+
+/**
+ * Whether the code calling runs inside a knex transaction on the database
+ * whose knex config is `config`: that transaction holds the database's one
+ * connection until it ends, so anything waiting for the connection there
+ * would wait for itself.
+ */
+export function insideTransaction(config: object): boolean {
+  const held = transactionScope.getStore();
+  return held !== undefined && held.open && held.config === config;
+}
+
+/** A checkpoint the worker could not make. */
+export interface CheckpointFailure {
+  errcode: number | undefined;
+  message: string;
+}
+
+export const checkpointFailureEvent = 'sqlite-checkpoint-failure';
+
+/** Connections with a transaction knex began and has not ended yet. */
+const openTransactions = new WeakSet<DatabaseSync>();
+
+const beginStatement = /^BEGIN;?$/i;
+const endStatement = /^(COMMIT|ROLLBACK);?$/i;
+const rollbackStatement = /^ROLLBACK;?$/i;
+const commitStatement = /^COMMIT;?$/i;
+
+type TransactionContainer = (transaction: unknown) => unknown;
+
 export class NodeSqliteClient extends (BetterSqliteClient as unknown as new (config: Knex.Config) => {
   connectionSettings: { filename: string };
+  config: object;
+  emit(event: string, ...values: unknown[]): boolean;
+  transaction(container: unknown, config?: unknown, outerTransaction?: unknown): unknown;
 }) {
   _driver(): unknown {
     return { DatabaseSync };
   }
 
+  /** Runs the transaction's work knowing it holds the connection (see insideTransaction). */
+  override transaction(container: unknown, config?: unknown, outerTransaction?: unknown): unknown {
+    if (typeof container !== 'function') return super.transaction(container, config, outerTransaction);
+    const held: HeldConnection = { config: this.config, open: true };
+    const work = container as TransactionContainer;
+    return super.transaction(
+      (transaction: unknown) =>
+        transactionScope.run(held, async () => {
+          try {
+            return await work(transaction);
+          } finally {
+            held.open = false;
+          }
+        }),
+      config,
+      outerTransaction,
+    );
+  }
+
   async acquireRawConnection(): Promise<DatabaseSync> {
     const { filename } = this.connectionSettings;
     const connection = new DatabaseSync(filename, { timeout: busyTimeoutMilliseconds });
-    connection.exec(connectionPragmas);
+    await retryWhileBusy(() => connection.exec(connectionPragmas));
     if (filename !== ':memory:') {
-      connection.exec(backstopPragmas);
+      await retryWhileBusy(() => connection.exec(backstopPragmas));
       const worker = new Worker(checkpointWorkerSource, {
         eval: true,
-        workerData: { filename, intervalMilliseconds: checkpointIntervalMilliseconds, busyTimeoutMilliseconds },
+        workerData: { filename, intervalMilliseconds: checkpointIntervalMilliseconds },
         // It allocates next to nothing: a small heap keeps its memory small.
         resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
       });
       // Never what keeps a process alive; a worker that fails leaves the backstop.
       worker.unref();
-      worker.on('error', () => undefined);
+      worker.on('message', (failure: CheckpointFailure) => this.emit(checkpointFailureEvent, failure));
+      worker.on('error', (error: Error) => this.emit(checkpointFailureEvent, { errcode: undefined, message: `checkpoint worker failed: ${error.message}` } satisfies CheckpointFailure));
       checkpointWorkers.set(connection, worker);
     }
     return connection;
@@ -168,9 +241,42 @@ export class NodeSqliteClient extends (BetterSqliteClient as unknown as new (con
     if (connection.isOpen) connection.close();
   }
 
+  /**
+   * Runs one statement of knex's. Transactions begin IMMEDIATE: the write
+   * lock is taken (or waited for, asynchronously) before any statement runs,
+   * so none fails later with SQLITE_BUSY_SNAPSHOT (517) because another
+   * process wrote since the transaction read. When SQLite has rolled a
+   * transaction back by itself (a full disk, an I/O error), no later
+   * statement of it runs outside it in autocommit: each fails, and knex's
+   * ROLLBACK is a no-op that keeps the error which caused it.
+   */
   async _query(connection: DatabaseSync, query: QueryObject): Promise<QueryObject> {
     if (!query.sql) throw new Error('The query is empty');
-    const outcome = executeSql(connection, query.sql, query.bindings ?? []);
+    const sql = query.sql.trim();
+    const inTransaction = openTransactions.has(connection);
+    if (endStatement.test(sql)) openTransactions.delete(connection);
+    if (rollbackStatement.test(sql) && !connection.isTransaction) {
+      query.response = [];
+      return query;
+    }
+    if (inTransaction && !connection.isTransaction) {
+      throw storageUnavailable(`SQLite rolled the transaction back after an earlier failure; not running "${sql.slice(0, 80)}" outside it`);
+    }
+    const text = beginStatement.test(sql) ? 'BEGIN IMMEDIATE' : query.sql;
+    let outcome: ReturnType<typeof executeSql>;
+    try {
+      // A busy statement changed nothing, unless it ended the transaction it ran in.
+      outcome = await retryWhileBusy(
+        () => executeSql(connection, text, query.bindings ?? []),
+        () => !inTransaction || connection.isTransaction,
+      );
+    } catch (error) {
+      // knex does not roll back after a failed COMMIT: nothing of the
+      // transaction is kept, and the connection is left clean for the next.
+      if (commitStatement.test(sql) && connection.isTransaction) connection.exec('ROLLBACK');
+      throw error;
+    }
+    if (text === 'BEGIN IMMEDIATE') openTransactions.add(connection);
     if ('rows' in outcome) {
       query.response = outcome.rows;
       return query;

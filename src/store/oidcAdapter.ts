@@ -9,6 +9,7 @@
 // for Microsoft's own database, may have its payloads sealed whole.
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from 'oidc-provider';
+import { isBrokerError, type BrokerError } from '../errors.ts';
 import type { ClientRecord } from './records.ts';
 import { isSecretHash, secretHash } from '../secrets.ts';
 import { isSealed, type Sealer } from '../sealing.ts';
@@ -89,10 +90,32 @@ const findByUidSql = `select id, payload, expires_at, consumed_at from ${table} 
 const consumeSql = `update ${table} set consumed_at = ? where type = ? and id = ? and consumed_at is null`;
 const destroySql = `delete from ${table} where type = ? and id = ?`;
 
+/**
+ * A storage failure as oidc-provider's own error: its error handler answers
+ * 503 temporarily_unavailable (JSON, or the error page) with the safe
+ * message, instead of a 500 server_error; the BrokerError is its cause.
+ */
+class StorageTemporarilyUnavailable extends errors.OIDCProviderError {
+  constructor(cause: BrokerError) {
+    super(503, 'temporarily_unavailable', { cause, ...(cause.detail === undefined ? {} : { detail: cause.detail }) });
+    this.error_description = cause.publicMessage;
+    this.expose = true;
+    this.allow_redirect = false;
+  }
+}
+
+/** Rethrows a storage failure so that oidc-provider answers 503; any other error as it is. */
+export function rethrowForProvider(error: unknown): never {
+  if (isBrokerError(error) && error.code === 'temporarily_unavailable') throw new StorageTemporarilyUnavailable(error);
+  throw error;
+}
+
+const adapterMethods = ['upsert', 'find', 'findByUid', 'findByUserCode', 'consume', 'destroy', 'revokeByGrantId'] as const;
+
 export function createOidcAdapter(database: Database, options: OidcAdapterOptions) {
   // SQLite: the hot lookups and writes through statements prepared once.
   const prepared = preparedStatements(database);
-  return class KnexAdapter implements Adapter {
+  const KnexAdapter = class KnexAdapter implements Adapter {
     readonly #model: string;
     readonly #hashedId: boolean;
     readonly #clients: { repository: ClientRepository; metadata: NonNullable<OidcAdapterOptions['clientMetadata']> } | undefined;
@@ -191,6 +214,15 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
       await database(table).where({ type: this.#model, grant_id: grantId }).delete();
     }
   };
+  for (const method of adapterMethods) {
+    const original = KnexAdapter.prototype[method] as (...values: unknown[]) => Promise<unknown>;
+    Object.defineProperty(KnexAdapter.prototype, method, {
+      value(this: InstanceType<typeof KnexAdapter>, ...values: unknown[]) {
+        return original.apply(this, values).catch(rethrowForProvider);
+      },
+    });
+  }
+  return KnexAdapter;
 }
 
 async function upsertClient(clients: ClientRepository, id: string, payload: AdapterPayload): Promise<void> {

@@ -52,6 +52,9 @@ export function describeFailure(error: unknown): PublicFailure {
   if (isBrokerError(error)) {
     return { status: error.status, code: error.code, message: error.publicMessage, messageKey: error.messageKey ?? '', messageValues: error.messageValues, detail: error.detail };
   }
+  // A storage failure inside oidc-provider (see rethrowForProvider) carries our own error.
+  const cause = typeof error === 'object' && error !== null ? (error as { cause?: unknown }).cause : undefined;
+  if (isProviderError(error) && isBrokerError(cause)) return describeFailure(cause);
   if (isProviderError(error) && error.status < 500) {
     const sessionLost = error.error === 'session_not_found' || error.name === 'SessionNotFound';
     return {

@@ -4,6 +4,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { BrokerError } from '../../src/errors.ts';
 import type { Database } from '../../src/store/database.ts';
 import { createStore } from '../../src/store/knexStore.ts';
+import { isUniqueViolation } from '../../src/store/storageErrors.ts';
 import type { Store } from '../../src/store/store.ts';
 import { testDatabases } from '../support/databases.ts';
 import { buildProfile } from '../support/factories.ts';
@@ -98,6 +99,20 @@ for (const testDatabase of testDatabases()) {
         await store.identities.create({ accountId: account.id, issuer: 'https://login.example', subject: 'same-subject' }).catch((error: unknown) => (failure = error));
         expect(failure).to.be.instanceOf(BrokerError);
         expect((failure as BrokerError).code).to.equal('conflict');
+      });
+
+      it('tell a duplicate (unique index or primary key) from any other failed insert by the database’s own error code, not its message', async () => {
+        const failureOf = (write: Promise<unknown>): Promise<unknown> => write.then(() => undefined, (error: unknown) => error);
+        const profile = buildProfile();
+        await store.profiles.upsert(profile);
+        const row = (await database('profiles').where({ id: profile.id }).first()) as Record<string, unknown>;
+        expect(isUniqueViolation(await failureOf(database('profiles').insert(row)))).to.equal(true);
+        const { account } = await accountWithIdentity('taken');
+        expect(isUniqueViolation(await failureOf(store.identities.create({ accountId: account.id, issuer: 'https://login.example', subject: 'taken' }).catch((error: BrokerError) => Promise.reject(error.cause))))).to.equal(true);
+        // A foreign key failure whose SQL (in the error's message) reads like a duplicate.
+        const unknownAccount = await failureOf(store.identities.create({ accountId: 'no-such-account', issuer: 'UNIQUE constraint failed', subject: 'duplicate key value violates unique constraint' }));
+        expect(isUniqueViolation(unknownAccount)).to.equal(false);
+        expect(unknownAccount).to.not.be.instanceOf(BrokerError);
       });
 
       it('record sign-ins with the latest hints and update accounts', async () => {

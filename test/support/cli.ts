@@ -11,12 +11,12 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], environment: Record<string, string>): Promise<CliResult> {
+export function runCli(args: string[], environment: Record<string, string>, { timeoutMilliseconds = 30_000 } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [cliPath, ...args],
-      { env: { PATH: process.env.PATH ?? '', ...environment }, timeout: 30_000 },
+      { env: { PATH: process.env.PATH ?? '', ...environment }, timeout: timeoutMilliseconds },
       (error, stdout, stderr) => {
         const exitCode = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ exitCode, stdout, stderr });

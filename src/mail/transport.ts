@@ -8,11 +8,22 @@ export interface MailEnvelope {
   subject: string;
   html: string;
   text: string;
+  /** `<outbox id@sender's domain>`: the same on every attempt, so a repeat is recognizable downstream. */
+  messageId: string;
 }
 
 export interface MailTransport {
   send(message: MailEnvelope): Promise<void>;
   close(): void;
+}
+
+/**
+ * Whether a failed send says something about this one message (the server
+ * refused its recipient) rather than about the mail server (unreachable,
+ * silent, refusing everything).
+ */
+export function isRecipientRefusal(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'EENVELOPE';
 }
 
 /**

@@ -28,7 +28,8 @@ export function isRecipientRefusal(error: unknown): boolean {
 
 /**
  * Bounded waits (nodemailer's defaults allow minutes): a delivery ends, one
- * way or the other, well within the outbox claim (OUTBOX_CLAIM_TIMEOUT).
+ * way or the other, within a minute, and the batch behind it is not held up
+ * for longer (its claims are renewed meanwhile).
  */
 export const smtpTimeouts = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000 } as const;
 

@@ -27,6 +27,20 @@ export function isRecipientRefusal(error: unknown): boolean {
 }
 
 /**
+ * A failed send in a few words fit for a public health answer: nodemailer's
+ * error code, the SMTP command, the system error and the SMTP reply code
+ * (`ESOCKET CONN ECONNREFUSED`, `EAUTH AUTH PLAIN 535`), never the message
+ * itself, which may name hosts, addresses and recipients.
+ */
+export function failureSummary(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return 'failed';
+  const { code, command, responseCode, message } = error as { code?: unknown; command?: unknown; responseCode?: unknown; message?: unknown };
+  const systemCode = typeof message === 'string' ? /\bE[A-Z]{3,}\b/.exec(message)?.[0] : undefined;
+  const parts = [code, command, systemCode === code ? undefined : systemCode, responseCode].filter((part) => typeof part === 'string' || typeof part === 'number');
+  return parts.length > 0 ? parts.join(' ') : 'failed';
+}
+
+/**
  * Bounded waits (nodemailer's defaults allow minutes): a delivery ends, one
  * way or the other, within a minute, and the batch behind it is not held up
  * for longer (its claims are renewed meanwhile).

@@ -7,7 +7,7 @@
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logging.ts';
 import type { Outbox, OutboxMessage } from './outbox.ts';
-import { isRecipientRefusal, type MailTransport } from './transport.ts';
+import { failureSummary, isRecipientRefusal, type MailTransport } from './transport.ts';
 
 export interface OutboxWorkerOptions {
   outbox: Outbox;
@@ -35,7 +35,7 @@ export interface DeliveryObserver {
 
 /** The mail server as the last delivery attempt found it. */
 export interface MailServerStatus {
-  /** Set while the latest attempts failed: when the first of them did, and why the last did. */
+  /** Set while the latest attempts failed: when the first of them did, and why the last did (in a few words, no addresses). */
   failing: { since: number; lastError: string; failedAttempts: number } | undefined;
 }
 
@@ -147,20 +147,24 @@ export class OutboxWorker {
       if (accepted) {
         // Sent, but not recorded: the claim lapses and another attempt repeats the message (same Message-ID).
         logger.error({ outboxId: message.id, err: error }, 'email accepted by SMTP but not marked sent');
-        return true;
+        return this.#accepted(message);
       }
       const attempts = message.attempts + 1;
       const nextAttemptAt = attempts >= maximumAttempts ? Number.MAX_SAFE_INTEGER : clock.now() + retryDelay(message.attempts, this.#options.retry);
       const reason = error instanceof Error ? error.message : String(error);
       await outbox.markFailed(message.id, reason, nextAttemptAt);
       this.#options.observer?.emailFailed(message.kind, attempts >= maximumAttempts);
-      if (!isRecipientRefusal(error)) this.#mailServerAnswered(false, reason);
+      if (!isRecipientRefusal(error)) this.#mailServerAnswered(false, failureSummary(error));
       logger.warn({ outboxId: message.id, kind: message.kind, attempts, err: reason }, attempts >= maximumAttempts ? 'email given up' : 'email delivery failed; will retry');
       return false;
     }
+    return this.#accepted(message);
+  }
+
+  #accepted(message: OutboxMessage): true {
     this.#mailServerAnswered(true);
     this.#options.observer?.emailSent(message.kind);
-    logger.info({ outboxId: message.id, kind: message.kind }, 'email delivered');
+    this.#options.logger.info({ outboxId: message.id, kind: message.kind }, 'email delivered');
     return true;
   }
 

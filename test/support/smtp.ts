@@ -94,6 +94,8 @@ export class TestSmtpServer {
       server.once('error', reject);
       server.listen(this.port, '127.0.0.1', () => resolve());
     });
+    // A client killed mid-session resets its connection: expected here, not a failure of the test.
+    server.on('error', () => undefined);
     this.#server = server;
   }
 

@@ -46,8 +46,6 @@ export const defaultClaimMilliseconds = 5_000;
 export interface OutboxOptions {
   /** OUTBOX_CLAIM_TIMEOUT: how long a claim lasts unless renewed. */
   claimMilliseconds?: number;
-  /** Names this process's claims (a new one per process by default). */
-  instanceId?: string;
 }
 
 const toSummary = (row: Row): OutboxSummary => ({
@@ -70,8 +68,8 @@ export class Outbox {
   readonly #clock: Clock;
   readonly #claimMilliseconds: number;
   readonly #sealer: Sealer;
-  /** Written into `claimed_by` of every row this process claims. */
-  readonly instanceId: string;
+  /** Written into `claimed_by` of every row this outbox claims: one per process. */
+  readonly instanceId = randomUUID();
   readonly #queuedListeners = new Set<() => void>();
 
   /** `keyEncryptionKey`: KEY_ENCRYPTION_KEY (or the development key), under which bodies are sealed. */
@@ -80,7 +78,6 @@ export class Outbox {
     this.#clock = clock;
     this.#sealer = outboxSealer(keyEncryptionKey);
     this.#claimMilliseconds = options.claimMilliseconds ?? defaultClaimMilliseconds;
-    this.instanceId = options.instanceId ?? randomUUID();
   }
 
   /** How long a claim lasts unless renewed. */

@@ -301,11 +301,20 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   }
 
   const demos = demoPortalsEnabled(config);
-  const outbox = new Outbox(database, clock, keyEncryption.key, config.outboxClaimTimeout * 1000);
+  const outbox = new Outbox(database, clock, keyEncryption.key, { claimMilliseconds: config.outboxClaimTimeout * 1000 });
   const devMailbox = config.smtpUrl ? undefined : new DevMailbox();
   const transport: MailTransport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : devMailbox!;
   outboxForMetrics = outbox;
-  const outboxWorker = new OutboxWorker({ outbox, transport, clock, logger, from: config.mailFrom, observer: metrics, concurrency: smtpPool.maxConnections });
+  const outboxWorker = new OutboxWorker({
+    outbox,
+    transport,
+    clock,
+    logger,
+    from: config.mailFrom,
+    observer: metrics,
+    concurrency: smtpPool.maxConnections,
+    retry: { firstMilliseconds: config.outboxRetryFirst * 1000, longestMilliseconds: config.outboxRetryLongest * 1000 },
+  });
   const csrf = createCsrfTokens(live.cookieKeys);
   const emailRenderer = createEmailRenderer({ cache: config.nodeEnv !== 'development' });
   const association = associationRoutes({
@@ -357,6 +366,7 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
         pendingMigrations: () => pendingMigrations(database),
         signingKeys: () => signingKeyCount,
         oldestOverdueEmail: () => outbox.oldestOverdue(),
+        mailServer: () => outboxWorker.mailServerStatus(),
       },
       clock,
       outboxStuckAfter: config.outboxStuckAfter * 1000,
@@ -447,6 +457,8 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   }, config.sweepInterval * 1000);
   sweeper.unref();
   live.start(config.keyRefreshInterval, (error) => logger.error({ err: error }, 'reading the keys in force failed'));
+  const released = await outbox.releaseClaimsOfPredecessor();
+  if (released > 0) logger.warn({ emails: released }, 'took over the emails the previous process had claimed');
   outboxWorker.start(config.outboxInterval);
 
   let server: Server | undefined;

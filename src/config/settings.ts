@@ -238,8 +238,20 @@ export const settings = {
   outboxClaimTimeout: {
     env: 'OUTBOX_CLAIM_TIMEOUT',
     schema: positiveInteger,
+    defaultValue: '5',
+    description: 'Seconds a claim on emails taken for delivery lasts unless renewed; the instance renews it every third of this while it delivers, however long SMTP takes. Emails held by an instance that died go out through another (or the restarted one on PostgreSQL) once it lapses; a broker restarted on SQLite takes its predecessor’s at once.',
+  },
+  outboxRetryFirst: {
+    env: 'OUTBOX_RETRY_FIRST',
+    schema: positiveInteger,
+    defaultValue: '10',
+    description: 'Seconds before a failed email is tried again the first time; each next wait doubles, up to `OUTBOX_RETRY_LONGEST`. An email that first failed N s before the mail server came back goes out within min(N + this, `OUTBOX_RETRY_LONGEST`) s of its return.',
+  },
+  outboxRetryLongest: {
+    env: 'OUTBOX_RETRY_LONGEST',
+    schema: positiveInteger,
     defaultValue: '300',
-    description: 'Seconds an instance holds the emails it took for delivery; emails held by an instance that died go out through another after this. Keep it above the SMTP timeouts (60 s).',
+    description: 'Longest wait, in seconds, between two attempts at a failed email. An email is given up (`outbox retry` sends it again) after 40 failed attempts: about 3 hours with the defaults.',
   },
   outboxInterval: {
     env: 'OUTBOX_INTERVAL',

@@ -36,12 +36,17 @@ export interface OutboxSummary extends Omit<OutgoingMessage, 'html' | 'text'> {
 export interface OutboxMessage extends OutboxSummary, OutgoingMessage {}
 
 /**
- * How long a claimed message is reserved for the worker that claimed it, by
- * default: longer than the slowest delivery (the SMTP transport gives up
- * sooner), so that no live worker's message is sent twice, while a message
- * held by an instance that died goes out through another one after it.
+ * How long a claim lasts unless renewed, by default: short, so that the mail
+ * of an instance that died goes out through another within seconds. The
+ * worker renews the claims of the batch in hand every third of this while it
+ * delivers (a heartbeat), however long the SMTP server takes.
  */
-export const defaultClaimMilliseconds = 5 * 60 * 1000;
+export const defaultClaimMilliseconds = 5_000;
+
+export interface OutboxOptions {
+  /** OUTBOX_CLAIM_TIMEOUT: how long a claim lasts unless renewed. */
+  claimMilliseconds?: number;
+}
 
 const toSummary = (row: Row): OutboxSummary => ({
   id: String(row.id),
@@ -63,14 +68,21 @@ export class Outbox {
   readonly #clock: Clock;
   readonly #claimMilliseconds: number;
   readonly #sealer: Sealer;
+  /** Written into `claimed_by` of every row this outbox claims: one per process. */
+  readonly instanceId = randomUUID();
   readonly #queuedListeners = new Set<() => void>();
 
   /** `keyEncryptionKey`: KEY_ENCRYPTION_KEY (or the development key), under which bodies are sealed. */
-  constructor(database: Database, clock: Clock, keyEncryptionKey: string, claimMilliseconds: number = defaultClaimMilliseconds) {
+  constructor(database: Database, clock: Clock, keyEncryptionKey: string, options: OutboxOptions = {}) {
     this.#database = database;
     this.#clock = clock;
     this.#sealer = outboxSealer(keyEncryptionKey);
-    this.#claimMilliseconds = claimMilliseconds;
+    this.#claimMilliseconds = options.claimMilliseconds ?? defaultClaimMilliseconds;
+  }
+
+  /** How long a claim lasts unless renewed. */
+  get claimMilliseconds(): number {
+    return this.#claimMilliseconds;
   }
 
   /** Queues a message; pass the caller's transaction so it commits with the decision to send. */
@@ -119,22 +131,60 @@ export class Outbox {
           .where({ id: row.id })
           .whereNull('sent_at')
           .where((query) => query.whereNull('claimed_until').orWhere('claimed_until', '<', now))
-          .update({ claimed_until: now + this.#claimMilliseconds });
+          .update({ claimed_until: now + this.#claimMilliseconds, claimed_by: this.instanceId });
         if (updated > 0) claimed.push(toMessage(row, this.#sealer));
       }
       return claimed;
     });
   }
 
-  /** Records the delivery and drops the bodies: a delivered link has no business on the disk. */
-  async markSent(id: string): Promise<void> {
-    await this.#database('outbox').where({ id }).update({ sent_at: this.#clock.now(), claimed_until: null, last_error: null, sealed_body: null });
+  /**
+   * Extends this process's claims on `ids` by a full claim; returns the ids
+   * it still holds (a claim that lapsed, say while the process stood still,
+   * may have been taken by another instance: that one delivers it). A lapsed
+   * claim nobody took is still this process's and is extended.
+   */
+  async renew(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const now = this.#clock.now();
+    const own = () => this.#database('outbox').whereIn('id', ids).where({ claimed_by: this.instanceId }).whereNull('sent_at');
+    await own().update({ claimed_until: now + this.#claimMilliseconds });
+    const held = (await own().select('id')) as Array<{ id: string }>;
+    return new Set(held.map((row) => String(row.id)));
   }
 
+  /**
+   * Releases, at start, the claims of unsent messages held by any other
+   * process — on SQLite only, where one process serves the file: those
+   * claims are its dead predecessor's, and waiting for them to lapse would
+   * only delay the mail. On PostgreSQL another instance may be alive and
+   * delivering; its claims lapse by themselves if it is not.
+   */
+  async releaseClaimsOfPredecessor(): Promise<number> {
+    if (databaseClient(this.#database) !== 'sqlite') return 0;
+    return this.#database('outbox')
+      .whereNull('sent_at')
+      .whereNotNull('claimed_until')
+      .where((query) => query.whereNull('claimed_by').orWhereNot('claimed_by', this.instanceId))
+      .update({ claimed_until: null, claimed_by: null });
+  }
+
+  /**
+   * Records the delivery and drops the bodies: a delivered link has no
+   * business on the disk. One statement, run the moment SMTP accepted, so
+   * that a crash between acceptance and this commit (the one window in
+   * which a message can go out twice) stays as short as a commit.
+   */
+  async markSent(id: string): Promise<void> {
+    await this.#database('outbox').where({ id }).update({ sent_at: this.#clock.now(), claimed_until: null, claimed_by: null, last_error: null, sealed_body: null });
+  }
+
+  /** Records a failed attempt, unless the claim passed to another instance meanwhile (that one's record counts). */
   async markFailed(id: string, error: string, nextAttemptAt: number): Promise<void> {
     await this.#database('outbox')
-      .where({ id })
-      .update({ attempts: this.#database.raw('?? + 1', ['attempts']), last_error: error.slice(0, 2000), next_attempt_at: nextAttemptAt, claimed_until: null });
+      .where({ id, claimed_by: this.instanceId })
+      .whereNull('sent_at')
+      .update({ attempts: this.#database.raw('?? + 1', ['attempts']), last_error: error.slice(0, 2000), next_attempt_at: nextAttemptAt, claimed_until: null, claimed_by: null });
   }
 
   async list(query: PageRequest & { pending?: boolean } = {}): Promise<Page<OutboxSummary>> {
@@ -148,7 +198,7 @@ export class Outbox {
 
   /** Makes an unsent message due now (after an outage, or once given up on). */
   async retry(id: string): Promise<void> {
-    const updated = await this.#database('outbox').where({ id }).whereNull('sent_at').update({ next_attempt_at: this.#clock.now(), claimed_until: null, attempts: 0 });
+    const updated = await this.#database('outbox').where({ id }).whereNull('sent_at').update({ next_attempt_at: this.#clock.now(), claimed_until: null, claimed_by: null, attempts: 0 });
     if (updated === 0) throw notFound(`No unsent message with id ${id}`);
   }
 

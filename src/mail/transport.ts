@@ -8,6 +8,8 @@ export interface MailEnvelope {
   subject: string;
   html: string;
   text: string;
+  /** `<outbox id@sender's domain>`: the same on every attempt, so a repeat is recognizable downstream. */
+  messageId: string;
 }
 
 export interface MailTransport {
@@ -16,8 +18,32 @@ export interface MailTransport {
 }
 
 /**
+ * Whether a failed send says something about this one message (the server
+ * refused its recipient) rather than about the mail server (unreachable,
+ * silent, refusing everything).
+ */
+export function isRecipientRefusal(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'EENVELOPE';
+}
+
+/**
+ * A failed send in a few words fit for a public health answer: nodemailer's
+ * error code, the SMTP command, the system error and the SMTP reply code
+ * (`ESOCKET CONN ECONNREFUSED`, `EAUTH AUTH PLAIN 535`), never the message
+ * itself, which may name hosts, addresses and recipients.
+ */
+export function failureSummary(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return 'failed';
+  const { code, command, responseCode, message } = error as { code?: unknown; command?: unknown; responseCode?: unknown; message?: unknown };
+  const systemCode = typeof message === 'string' ? /\bE[A-Z]{3,}\b/.exec(message)?.[0] : undefined;
+  const parts = [code, command, systemCode === code ? undefined : systemCode, responseCode].filter((part) => typeof part === 'string' || typeof part === 'number');
+  return parts.length > 0 ? parts.join(' ') : 'failed';
+}
+
+/**
  * Bounded waits (nodemailer's defaults allow minutes): a delivery ends, one
- * way or the other, well within the outbox claim (OUTBOX_CLAIM_TIMEOUT).
+ * way or the other, within a minute, and the batch behind it is not held up
+ * for longer (its claims are renewed meanwhile).
  */
 export const smtpTimeouts = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000 } as const;
 

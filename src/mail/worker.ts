@@ -1,10 +1,13 @@
-// Delivers the outbox: claims due messages, sends them, and on failure tries
-// again later with exponential backoff, so an SMTP outage delays mail but
-// loses none. Message bodies carry secret links and are never logged.
+// Delivers the outbox: claims due messages, keeps the claims alive while it
+// sends them (a heartbeat), marks each sent the moment SMTP accepts it, and
+// on failure tries again on an explicit backoff schedule, so an SMTP outage
+// delays mail but loses none. It remembers whether the mail server is
+// failing, for health and metrics. Bodies carry secret links and are never
+// logged.
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logging.ts';
 import type { Outbox, OutboxMessage } from './outbox.ts';
-import type { MailTransport } from './transport.ts';
+import { failureSummary, isRecipientRefusal, type MailTransport } from './transport.ts';
 
 export interface OutboxWorkerOptions {
   outbox: Outbox;
@@ -17,6 +20,8 @@ export interface OutboxWorkerOptions {
   concurrency?: number;
   /** After this many failed attempts a message waits for `outbox retry`. */
   maximumAttempts?: number;
+  /** When failed attempts are tried again (OUTBOX_RETRY_FIRST, OUTBOX_RETRY_LONGEST). */
+  retry?: RetrySchedule;
   /** Told of each delivery and failure (metrics). */
   observer?: DeliveryObserver;
 }
@@ -24,14 +29,43 @@ export interface OutboxWorkerOptions {
 export interface DeliveryObserver {
   emailSent(kind: string): void;
   emailFailed(kind: string, givenUp: boolean): void;
+  /** After each attempt that says whether the mail server works (a refused recipient says nothing). */
+  mailServerUp(up: boolean): void;
 }
 
-const firstRetryMilliseconds = 30_000;
-const longestRetryMilliseconds = 60 * 60 * 1000;
+/** The mail server as the last delivery attempt found it. */
+export interface MailServerStatus {
+  /** Set while the latest attempts failed: when the first of them did, and why the last did (in a few words, no addresses). */
+  failing: { since: number; lastError: string; failedAttempts: number } | undefined;
+}
 
-/** 30 s, 1 min, 2 min, … capped at one hour. */
-export function retryDelay(attempts: number): number {
-  return Math.min(firstRetryMilliseconds * 2 ** attempts, longestRetryMilliseconds);
+export interface RetrySchedule {
+  firstMilliseconds: number;
+  longestMilliseconds: number;
+}
+
+/** 10 s, 20 s, 40 s, … capped at 5 minutes. */
+export const defaultRetrySchedule: RetrySchedule = { firstMilliseconds: 10_000, longestMilliseconds: 5 * 60 * 1000 };
+
+/**
+ * The wait after the `attempts + 1`-th failed attempt: the first retry after
+ * `firstMilliseconds`, each next wait doubled, none longer than
+ * `longestMilliseconds`. Each wait is at most the time already spent failing
+ * plus the first, so mail that first failed N ms before the server came back
+ * goes out within min(N + first, longest) ms of its return (plus one
+ * OUTBOX_INTERVAL round).
+ */
+export function retryDelay(attempts: number, schedule: RetrySchedule = defaultRetrySchedule): number {
+  return Math.min(schedule.firstMilliseconds * 2 ** attempts, schedule.longestMilliseconds);
+}
+
+/** Failed attempts before a message is given up: about 3 hours of retries with the default schedule. */
+export const defaultMaximumAttempts = 40;
+
+/** `<outbox id@domain of the sender>`: the Message-ID of every attempt at one message. */
+export function messageIdFor(outboxId: string, from: string): string {
+  const domain = /@([A-Za-z0-9.-]+)>?\s*$/.exec(from)?.[1] ?? 'mbs-broker.invalid';
+  return `<${outboxId}@${domain}>`;
 }
 
 export class OutboxWorker {
@@ -42,9 +76,15 @@ export class OutboxWorker {
   #runAgain = false;
   #wakeScheduled = false;
   #stopListening: (() => void) | undefined;
+  #mailServer: MailServerStatus = { failing: undefined };
 
   constructor(options: OutboxWorkerOptions) {
     this.#options = options;
+  }
+
+  /** Whether the latest delivery attempts failed on the mail server (health). */
+  mailServerStatus(): MailServerStatus {
+    return this.#mailServer;
   }
 
   /** Delivers what is due now; resolves with the number of messages sent. */
@@ -60,37 +100,78 @@ export class OutboxWorker {
   }
 
   async #deliverDue(): Promise<number> {
-    const messages = await this.#options.outbox.claimDue(this.#options.batchSize ?? 20);
+    const { outbox, logger } = this.#options;
+    const messages = await outbox.claimDue(this.#options.batchSize ?? 20);
+    if (messages.length === 0) return 0;
+    // Claims are short; the heartbeat renews those of the batch not done yet.
+    // One that passed to another instance (this process stood still past its
+    // claim) is left to that instance.
+    const unfinished = new Set(messages.map((message) => message.id));
+    const heartbeat = setInterval(() => {
+      outbox.renew([...unfinished]).then(
+        (held) => unfinished.forEach((id) => held.has(id) || unfinished.delete(id)),
+        (error: unknown) => logger.warn({ err: error }, 'renewing the outbox claims failed'),
+      );
+    }, outbox.claimMilliseconds / 3);
+    heartbeat.unref();
     let next = 0;
     let sent = 0;
     // A few deliveries at a time, each on its own SMTP connection of the pool.
     const lanes = Array.from({ length: Math.min(this.#options.concurrency ?? 5, messages.length) }, async () => {
       while (next < messages.length) {
-        if (await this.#deliver(messages[next++]!)) sent += 1;
+        const message = messages[next++]!;
+        if (!unfinished.has(message.id)) continue;
+        if (await this.#deliver(message)) sent += 1;
+        unfinished.delete(message.id);
       }
     });
-    await Promise.all(lanes);
+    try {
+      await Promise.all(lanes);
+    } finally {
+      clearInterval(heartbeat);
+    }
     return sent;
   }
 
   /** Sends one message and records the outcome; true when it was sent. */
   async #deliver(message: OutboxMessage): Promise<boolean> {
     const { outbox, transport, clock, logger, from } = this.#options;
-    const maximumAttempts = this.#options.maximumAttempts ?? 10;
+    const maximumAttempts = this.#options.maximumAttempts ?? defaultMaximumAttempts;
+    let accepted = false;
     try {
-      await transport.send({ from, to: message.recipient, subject: message.subject, html: message.html, text: message.text });
+      await transport.send({ from, to: message.recipient, subject: message.subject, html: message.html, text: message.text, messageId: messageIdFor(message.id, from) });
+      accepted = true;
+      // At once, before anything else: until this commits, a crash sends the message again.
       await outbox.markSent(message.id);
-      this.#options.observer?.emailSent(message.kind);
-      logger.info({ outboxId: message.id, kind: message.kind }, 'email delivered');
-      return true;
     } catch (error) {
+      if (accepted) {
+        // Sent, but not recorded: the claim lapses and another attempt repeats the message (same Message-ID).
+        logger.error({ outboxId: message.id, err: error }, 'email accepted by SMTP but not marked sent');
+        return this.#accepted(message);
+      }
       const attempts = message.attempts + 1;
-      const nextAttemptAt = attempts >= maximumAttempts ? Number.MAX_SAFE_INTEGER : clock.now() + retryDelay(message.attempts);
-      await outbox.markFailed(message.id, (error as Error).message ?? String(error), nextAttemptAt);
+      const nextAttemptAt = attempts >= maximumAttempts ? Number.MAX_SAFE_INTEGER : clock.now() + retryDelay(message.attempts, this.#options.retry);
+      const reason = error instanceof Error ? error.message : String(error);
+      await outbox.markFailed(message.id, reason, nextAttemptAt);
       this.#options.observer?.emailFailed(message.kind, attempts >= maximumAttempts);
-      logger.warn({ outboxId: message.id, kind: message.kind, attempts, err: (error as Error).message }, attempts >= maximumAttempts ? 'email given up' : 'email delivery failed; will retry');
+      if (!isRecipientRefusal(error)) this.#mailServerAnswered(false, failureSummary(error));
+      logger.warn({ outboxId: message.id, kind: message.kind, attempts, err: reason }, attempts >= maximumAttempts ? 'email given up' : 'email delivery failed; will retry');
       return false;
     }
+    return this.#accepted(message);
+  }
+
+  #accepted(message: OutboxMessage): true {
+    this.#mailServerAnswered(true);
+    this.#options.observer?.emailSent(message.kind);
+    this.#options.logger.info({ outboxId: message.id, kind: message.kind }, 'email delivered');
+    return true;
+  }
+
+  #mailServerAnswered(up: boolean, reason = ''): void {
+    const failing = this.#mailServer.failing;
+    this.#mailServer = { failing: up ? undefined : { since: failing?.since ?? this.#options.clock.now(), lastError: reason, failedAttempts: (failing?.failedAttempts ?? 0) + 1 } };
+    this.#options.observer?.mailServerUp(up);
   }
 
   /**
@@ -125,7 +206,8 @@ export class OutboxWorker {
     this.#wakeScheduled = true;
     setImmediate(() => {
       this.#wakeScheduled = false;
-      this.#runLogged();
+      // Not once stopped meanwhile.
+      if (this.#timer) this.#runLogged();
     });
   }
 

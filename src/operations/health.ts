@@ -1,7 +1,9 @@
 // Liveness and readiness for load balancers and orchestrators: /healthz says
 // the process answers; /readyz says this instance can serve sign-ins now —
 // database reachable, migrations current, keys loaded, outbox moving — with
-// each check's result as JSON, and 503 when any fails.
+// each check's result as JSON, and 503 when any fails. A failing mail
+// server is reported ("degraded") without taking the instance out of
+// service: sign-ins go on and the outbox keeps the mail until it is back.
 import type { Context, Next } from 'koa';
 import type { Clock } from '../clock.ts';
 
@@ -14,6 +16,8 @@ export interface ReadinessProbes {
   signingKeys(): number;
   /** When the longest-overdue unsent email fell due, if any. */
   oldestOverdueEmail(): Promise<number | undefined>;
+  /** Set while this instance's latest delivery attempts failed on the mail server. */
+  mailServer(): { failing: { since: number; lastError: string; failedAttempts: number } | undefined };
 }
 
 export interface HealthOptions {
@@ -25,7 +29,10 @@ export interface HealthOptions {
   checkTimeout: number;
 }
 
-type CheckResult = { status: 'ok' | 'failing'; detail?: string | number };
+/** `degraded`: impaired, reported, but not a reason to take the instance out of service. */
+type CheckResult = { status: 'ok' | 'degraded' | 'failing'; detail?: string | number };
+
+const firstLine = (text: string) => text.split('\n')[0]!.slice(0, 200);
 
 function withTimeout<Value>(work: Promise<Value>, milliseconds: number): Promise<Value> {
   let timer: NodeJS.Timeout | undefined;
@@ -41,7 +48,7 @@ export async function readiness(options: HealthOptions): Promise<{ ready: boolea
     try {
       return await withTimeout(work(), options.checkTimeout);
     } catch (error) {
-      return { status: 'failing', detail: error instanceof Error ? error.message.split('\n')[0]!.slice(0, 200) : 'failed' };
+      return { status: 'failing', detail: error instanceof Error ? firstLine(error.message) : 'failed' };
     }
   };
   const database = await check(async () => {
@@ -65,8 +72,12 @@ export async function readiness(options: HealthOptions): Promise<{ ready: boolea
       : Promise.resolve<CheckResult>({ status: 'failing', detail: 'database unreachable' }),
   ]);
   const keys: CheckResult = probes.signingKeys() > 0 ? { status: 'ok', detail: probes.signingKeys() } : { status: 'failing', detail: 'no signing keys' };
-  const checks = { database, migrations, keys, outbox };
-  return { ready: Object.values(checks).every((result) => result.status === 'ok'), checks };
+  const failing = probes.mailServer().failing;
+  const mail: CheckResult = failing
+    ? { status: 'degraded', detail: `mail server failing for ${Math.round((clock.now() - failing.since) / 1000)} s (${failing.failedAttempts} failed attempts; emails are kept and retried): ${firstLine(failing.lastError)}` }
+    : { status: 'ok' };
+  const checks = { database, migrations, keys, outbox, mail };
+  return { ready: Object.values(checks).every((result) => result.status !== 'failing'), checks };
 }
 
 /** Serves GET /healthz and GET /readyz; never cached. */

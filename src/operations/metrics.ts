@@ -70,6 +70,11 @@ export class BrokerMetrics {
   });
   readonly #bindings = new Counter({ name: 'mbs_profile_bindings_total', help: 'Profile bindings created, moved or removed', labelNames: ['change'], registers: [this.registry] });
   readonly #emails = new Counter({ name: 'mbs_emails_total', help: 'Emails by kind and event (queued, sent, failed, given_up)', labelNames: ['kind', 'event'], registers: [this.registry] });
+  readonly #mailServerUp = new Gauge({
+    name: 'mbs_mail_server_up',
+    help: 'Whether the latest delivery attempt of this instance reached a working mail server (1) or failed on it (0)',
+    registers: [this.registry],
+  });
   readonly #rateLimited = new Counter({ name: 'mbs_rate_limit_rejections_total', help: 'Requests refused by a rate limit, by limit', labelNames: ['limit'], registers: [this.registry] });
   readonly #queryDuration = new Histogram({
     name: 'mbs_database_query_duration_seconds',
@@ -87,6 +92,7 @@ export class BrokerMetrics {
 
   constructor(options: { outboxDepth: () => Promise<number> }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'mbs_' });
+    this.#mailServerUp.set(1);
     new Gauge({
       name: 'mbs_outbox_depth',
       help: 'Emails waiting in the outbox',
@@ -123,6 +129,10 @@ export class BrokerMetrics {
 
   checkpointFailed(): void {
     this.#checkpointFailures.inc();
+  }
+
+  mailServerUp(up: boolean): void {
+    this.#mailServerUp.set(up ? 1 : 0);
   }
 
   /** Times every query of the knex instance. */

@@ -1,12 +1,13 @@
 // The mail room on real parts: a real SMTP server, the outbox on every database.
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { ManualClock } from '../../src/clock.ts';
+import { ManualClock, systemClock } from '../../src/clock.ts';
 import { BrokerError } from '../../src/errors.ts';
 import { Outbox } from '../../src/mail/outbox.ts';
 import { createEmailRenderer } from '../../src/mail/render.ts';
 import { DevMailbox, createSmtpTransport, type MailTransport } from '../../src/mail/transport.ts';
 import { OutboxWorker, retryDelay } from '../../src/mail/worker.ts';
+import { databaseClient } from '../../src/store/database.ts';
 import type { Database } from '../../src/store/database.ts';
 import { freePort } from '../support/broker.ts';
 import { testDatabases } from '../support/databases.ts';
@@ -132,6 +133,79 @@ for (const testDatabase of testDatabases()) {
       await outbox.retry(id);
       expect(await worker(mailbox).runOnce()).to.equal(1);
       expect(mailbox.messages()[0]).to.deep.include({ to: 'jane@contoso.example', from });
+    });
+
+    it('gives every attempt at a message the same Message-ID, derived from its outbox id', async () => {
+      await smtp.start();
+      const id = await outbox.queue(database, message('jane@contoso.example'));
+      const attempted: string[] = [];
+      const refusing: MailTransport = { send: (envelope) => (attempted.push(envelope.messageId), Promise.reject(new Error('451 try again later'))), close: () => undefined };
+      expect(await worker(refusing).runOnce()).to.equal(0);
+      clock.advance(retryDelay(0));
+      const transport = createSmtpTransport(smtp.url);
+      expect(await worker(transport).runOnce()).to.equal(1);
+      transport.close();
+      expect(attempted).to.deep.equal([`<${id}@broker.example>`]);
+      expect(smtp.received.map((mail) => mail.messageId)).to.deep.equal([`<${id}@broker.example>`]);
+    });
+
+    it('retries on the configured schedule: first wait, doubling, capped', async () => {
+      expect([0, 1, 2, 3, 4, 5, 6].map((attempts) => retryDelay(attempts))).to.deep.equal([10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000]);
+      const schedule = { firstMilliseconds: 1_000, longestMilliseconds: 4_000 };
+      expect([0, 1, 2, 3].map((attempts) => retryDelay(attempts, schedule))).to.deep.equal([1_000, 2_000, 4_000, 4_000]);
+      await outbox.queue(database, message('jane@contoso.example'));
+      const transport = createSmtpTransport(smtp.url);
+      const scheduled = new OutboxWorker({ outbox, transport, clock, logger, from, retry: schedule });
+      expect(await scheduled.runOnce()).to.equal(0);
+      expect(scheduled.mailServerStatus().failing).to.deep.include({ failedAttempts: 1 });
+      expect(scheduled.mailServerStatus().failing?.lastError).to.equal('ESOCKET CONN ECONNREFUSED');
+      await smtp.start();
+      clock.advance(999);
+      expect(await scheduled.runOnce(), 'not before the first wait').to.equal(0);
+      clock.advance(1);
+      expect(await scheduled.runOnce()).to.equal(1);
+      transport.close();
+      expect(scheduled.mailServerStatus().failing).to.equal(undefined);
+    });
+
+    it('keeps the claim of a delivery in flight alive past its length (heartbeat): no other worker takes it', async () => {
+      await smtp.start();
+      smtp.holding = true;
+      const live = new Outbox(database, systemClock, keyEncryptionKey, { claimMilliseconds: 300 });
+      const other = new Outbox(database, systemClock, keyEncryptionKey, { claimMilliseconds: 300 });
+      await live.queue(database, message('jane@contoso.example'));
+      const transport = createSmtpTransport(smtp.url);
+      const delivering = new OutboxWorker({ outbox: live, transport, clock: systemClock, logger, from }).runOnce();
+      await within(5, async () => (smtp.heldCount === 1 ? true : undefined));
+      // Three claim lengths while SMTP holds its answer: the other worker finds nothing due.
+      for (let check = 0; check < 9; check += 1) {
+        expect(await other.claimDue(10)).to.deep.equal([]);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      smtp.release();
+      expect(await delivering).to.equal(1);
+      transport.close();
+      expect(smtp.received).to.have.length(1);
+    });
+
+    it('hands the claims of a process that died to its successor: at once on SQLite, once they lapse on PostgreSQL', async () => {
+      await outbox.queue(database, message('jane@contoso.example'));
+      const dead = new Outbox(database, clock, keyEncryptionKey, { claimMilliseconds: 5_000 });
+      expect(await dead.claimDue(10)).to.have.length(1);
+      const successor = new Outbox(database, clock, keyEncryptionKey, { claimMilliseconds: 5_000 });
+      const released = await successor.releaseClaimsOfPredecessor();
+      if (databaseClient(database) === 'sqlite') {
+        expect(released).to.equal(1);
+        expect(await successor.claimDue(10)).to.have.length(1);
+      } else {
+        // Another instance may be alive and sending it: its claim is left to lapse.
+        expect(released).to.equal(0);
+        expect(await successor.claimDue(10)).to.have.length(0);
+        clock.advance(5_001);
+        expect(await successor.claimDue(10)).to.have.length(1);
+      }
+      // The dead process's claim is gone: a renewal by it (had it lived on) holds nothing.
+      expect([...(await dead.renew([String((await database('outbox').first()).id)]))]).to.deep.equal([]);
     });
 
     describe('bodies at rest', () => {

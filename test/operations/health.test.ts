@@ -1,9 +1,10 @@
 // /healthz and /readyz as a load balancer sees them: alive while the process
 // answers; ready only with the database reachable, migrations current, keys
-// loaded and the outbox moving — each check named in the JSON.
+// loaded and the outbox moving — each check named in the JSON; a failing
+// mail server named too, without taking the instance out of service.
 import { expect } from 'chai';
 import { ManualClock } from '../../src/clock.ts';
-import { startBroker, type RunningBroker } from '../support/broker.ts';
+import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 
 interface Readiness {
   status: string;
@@ -26,7 +27,8 @@ describe('health checks', function () {
       const ready = await get(running, '/readyz');
       expect(ready.status).to.equal(200);
       expect(ready.body.status).to.equal('ready');
-      expect(Object.keys(ready.body.checks)).to.have.members(['database', 'migrations', 'keys', 'outbox']);
+      expect(Object.keys(ready.body.checks)).to.have.members(['database', 'migrations', 'keys', 'outbox', 'mail']);
+      expect(ready.body.checks.mail?.status).to.equal('ok');
       expect(ready.body.checks.keys?.detail).to.equal(3);
     } finally {
       await running.stop();
@@ -58,9 +60,30 @@ describe('health checks', function () {
       expect((await get(running, '/readyz')).status).to.equal(200);
       clock.advance(2_000);
       const stuck = await get(running, '/readyz');
-      expect(stuck.status).to.equal(503);
+      expect(stuck.status, JSON.stringify(stuck.body)).to.equal(503);
       expect(stuck.body.checks.outbox?.status).to.equal('failing');
       expect(String(stuck.body.checks.outbox?.detail)).to.match(/overdue by 601 s/);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it('say the mail server is failing while it is, and stay ready: sign-ins go on, the outbox keeps the mail', async () => {
+    const running = await startBroker({ SMTP_URL: `smtp://127.0.0.1:${await freePort()}` });
+    try {
+      await running.broker.outboxWorker.stop();
+      await running.broker.outbox.queue(running.broker.database, { kind: 'test', recipient: 'someone@contoso.example', subject: 'Held', html: '<p>Held</p>', text: 'Held' });
+      expect(await running.broker.outboxWorker.runOnce()).to.equal(0);
+      const ready = await get(running, '/readyz');
+      expect(ready.status).to.equal(200);
+      expect(ready.body.status).to.equal('ready');
+      expect(ready.body.checks.mail?.status).to.equal('degraded');
+      expect(String(ready.body.checks.mail?.detail)).to.match(/^mail server failing for \d+ s \(1 failed attempts; emails are kept and retried\): ESOCKET CONN ECONNREFUSED$/);
+      // A public answer: the error in a few words, not the message naming the host.
+      expect(String(ready.body.checks.mail?.detail)).to.not.contain('127.0.0.1');
+      const metrics = await (await fetch(`${running.issuer}/metrics`)).text();
+      expect(metrics).to.match(/^mbs_mail_server_up 0$/m);
+      expect(metrics).to.match(/^mbs_emails_total\{kind="test",event="failed"\} 1$/m);
     } finally {
       await running.stop();
     }

@@ -42,7 +42,7 @@ import type { Store } from './store/store.ts';
 import type { Portal } from './store/records.ts';
 import { createDevUpstream } from './upstream/devUpstream.ts';
 import { createUpstream } from './upstream/index.ts';
-import { errorPageContext, renderErrors } from './web/errorAnswers.ts';
+import { adviseRetryWhenUnavailable, errorPageContext, renderErrors } from './web/errorAnswers.ts';
 import { refuseUnimplementedMethods } from './web/methods.ts';
 import { securityHeaders } from './web/securityHeaders.ts';
 import type { Upstream } from './upstream/upstream.ts';
@@ -355,6 +355,7 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   const publicPaths = new Set(['/.well-known/openid-configuration', new URL(provider.urlFor('jwks')).pathname, `${devUpstreamPath}/.well-known/openid-configuration`, `${devUpstreamPath}/jwks`]);
   app.use(requestLogging(logger, metrics));
   app.use(securityHeaders({ isPublic: (path) => publicPaths.has(path) || path.startsWith('/static/'), mayBeFramed: (path) => path.startsWith(devUpstreamPath) }));
+  app.use(adviseRetryWhenUnavailable());
   app.use(renderErrors(pages, logger, errorPageContext(provider)));
   app.use(refuseUnimplementedMethods);
   app.use(

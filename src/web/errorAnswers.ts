@@ -3,7 +3,8 @@
 // broker's own errors say what they are; oidc-provider's and the body
 // parsers' (http-errors: 413 too large, 415 unknown charset, 400 unreadable)
 // keep their 4xx status; anything else is a 500 whose detail only the logs
-// see — never a stack trace or a file path in an answer.
+// see — never a stack trace or a file path in an answer. A 503 says when to
+// try again.
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { isBrokerError } from '../errors.ts';
@@ -85,6 +86,24 @@ export function errorPageContext(provider: Provider) {
       return { portal: brandingPortal(client), locale: pageLocale(ctx, details.params.ui_locales) };
     } catch {
       return { locale: pageLocale(ctx) };
+    }
+  };
+}
+
+/** Seconds a client should wait before trying a 503 again (a full disk, a lock held by the CLI). */
+const retryAfterSeconds = 5;
+
+/**
+ * Tells the caller of any 503 when to try again — the broker's own pages and
+ * JSON as well as oidc-provider's endpoints, whose storage failures answer
+ * 503 too — so a relying party's retry does not hammer a full disk.
+ */
+export function adviseRetryWhenUnavailable() {
+  return async function adviseRetry(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } finally {
+      if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', String(retryAfterSeconds));
     }
   };
 }

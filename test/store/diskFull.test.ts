@@ -41,17 +41,19 @@ const storedCount = async (database: Database, type: string): Promise<number> =>
 const basicAuthorization = (service: { client_id: string; client_secret: string }): string => `Basic ${Buffer.from(`${service.client_id}:${service.client_secret}`).toString('base64')}`;
 
 /** A client_credentials token request, answered as it was sent. */
-async function requestServiceToken(issuer: string, service: { client_id: string; client_secret: string }): Promise<{ status: number; body: string; contentType: string }> {
+async function requestServiceToken(issuer: string, service: { client_id: string; client_secret: string }): Promise<{ status: number; body: string; contentType: string; retryAfter: string | null }> {
   const response = await fetch(`${issuer}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuthorization(service), accept: 'application/json' },
     body: new URLSearchParams({ grant_type: 'client_credentials' }),
   });
-  return { status: response.status, body: await response.text(), contentType: response.headers.get('content-type') ?? '' };
+  return { status: response.status, body: await response.text(), contentType: response.headers.get('content-type') ?? '', retryAfter: response.headers.get('retry-after') };
 }
 
-function expectUnavailableJson(answer: { status: number; body: string; contentType: string }): void {
+function expectUnavailableJson(answer: { status: number; body: string; contentType: string; retryAfter: string | null }): void {
   expect(answer.status, answer.body).to.equal(503);
+  // A client told when to try again (RFC 9110) need not guess.
+  expect(answer.retryAfter).to.match(/^[1-9]\d*$/);
   expect(answer.contentType).to.match(/json/);
   expect(JSON.parse(answer.body)).to.deep.include({ error: 'temporarily_unavailable' });
   expect(answer.body).to.not.match(/\.ts\b|\bat [\w.]+ \(|SQLITE|sqlite/);

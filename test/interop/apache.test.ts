@@ -11,11 +11,11 @@ import { ClientAdministration } from '../../src/admin/clientAdministration.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 import { chromiumAvailable, launchChromium, ScreenshotAlbum } from '../support/chromium.ts';
 import { buildProfile } from '../support/factories.ts';
-import { bindDevAccount, linkOf, mailFor } from '../support/journey.ts';
+import { bindDevAccount } from '../support/journey.ts';
 import { TestSmtpServer } from '../support/smtp.ts';
 import { within } from '../support/within.ts';
 import { apacheAvailable, apacheVersion, modAuthOpenidcVersion, PortalApplication, prepareApache, siteOrigin, startApache, type ApacheSetup, type PortalSite, type RunningApache } from './peers/apache.ts';
-import { continueToPortal, signInUpstream, signInUpstreamIfAsked } from './peers/chromiumJourney.ts';
+import { associateFirstProfile, signInUpstream, signInUpstreamIfAsked } from './peers/chromiumJourney.ts';
 
 // The broker's access tokens live 62 s and the example refreshes 60 s before
 // expiry: every page view 2 s after a token was issued refreshes it.
@@ -100,22 +100,7 @@ describe('Apache httpd + mod_auth_openidc as portals', function () {
     // First login: Apache sends the browser to the broker, the upstream, the MBS email.
     await tab.goto(`${partnerOrigin}/`);
     expect(await tab.locator('h1').textContent()).to.equal('Sign in to PartnerSource');
-    await tab.getByRole('link', { name: 'Sign in with a Microsoft account' }).click();
-    await signInUpstream(tab, 'jane-apache');
-    await tab.getByLabel('MBS email address').fill(email);
-    await tab.getByRole('button', { name: 'Continue' }).click();
-    expect(await tab.locator('h1').textContent()).to.equal('Check your inbox');
-
-    // One email per profile; the PartnerSource link, the same Microsoft account again.
-    const mails = await mailFor(smtp, 2);
-    expect(mails).to.have.length(2);
-    const partnerLink = linkOf(mails.find((mail) => mail.text.includes('Contoso Partners'))!);
-    const customerLink = linkOf(mails.find((mail) => mail.text.includes('Contoso Retail'))!);
-    const linkTab = await context.newPage();
-    await linkTab.goto(partnerLink);
-    await linkTab.getByRole('button', { name: 'Sign in and associate' }).click();
-    await signInUpstream(linkTab, 'jane-apache');
-    await continueToPortal(linkTab, partnerOrigin);
+    const { linkTab, customerLink } = await associateFirstProfile(context, tab, smtp, { accountName: 'jane-apache', email, portalOrigin: partnerOrigin });
     await album.take(linkTab, 'partnersource-signed-in');
 
     // The portal sees the profiles through the module's flattened claims.

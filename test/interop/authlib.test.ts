@@ -10,10 +10,9 @@ import { ClientAdministration } from '../../src/admin/clientAdministration.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 import { chromiumAvailable, launchChromium, ScreenshotAlbum } from '../support/chromium.ts';
 import { buildProfile } from '../support/factories.ts';
-import { linkOf, mailFor } from '../support/journey.ts';
 import { TestSmtpServer } from '../support/smtp.ts';
 import { AuthlibPortal, authlibVersions } from './peers/authlib.ts';
-import { continueToPortal, signInUpstream, signInUpstreamIfAsked } from './peers/chromiumJourney.ts';
+import { associateFirstProfile, signInUpstream, signInUpstreamIfAsked } from './peers/chromiumJourney.ts';
 
 // Access tokens that expire within seconds, so that authlib refreshes one
 // before a userinfo request in the test.
@@ -80,21 +79,7 @@ describe('Python authlib (Flask client) as portals', function () {
     await tab.goto(`${partnerSource.origin}/`);
     await tab.locator('#sign-in').click();
     expect(await tab.locator('h1').textContent()).to.equal('Sign in to PartnerSource');
-    await tab.getByRole('link', { name: 'Sign in with a Microsoft account' }).click();
-    await signInUpstream(tab, 'jane-authlib');
-    await tab.getByLabel('MBS email address').fill(email);
-    await tab.getByRole('button', { name: 'Continue' }).click();
-    expect(await tab.locator('h1').textContent()).to.equal('Check your inbox');
-
-    const mails = await mailFor(smtp, 2);
-    expect(mails).to.have.length(2);
-    const partnerLink = linkOf(mails.find((mail) => mail.text.includes('Contoso Partners'))!);
-    const customerLink = linkOf(mails.find((mail) => mail.text.includes('Contoso Retail'))!);
-    const linkTab = await context.newPage();
-    await linkTab.goto(partnerLink);
-    await linkTab.getByRole('button', { name: 'Sign in and associate' }).click();
-    await signInUpstream(linkTab, 'jane-authlib');
-    await continueToPortal(linkTab, partnerSource.origin);
+    const { linkTab, customerLink } = await associateFirstProfile(context, tab, smtp, { accountName: 'jane-authlib', email, portalOrigin: partnerSource.origin });
     await album.take(linkTab, 'partnersource-signed-in');
 
     // authlib validated the ID token (JWKS, iss, aud, nonce); userinfo has the profiles.

@@ -11,10 +11,9 @@ import { ClientAdministration } from '../../src/admin/clientAdministration.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 import { chromiumAvailable, launchChromium, ScreenshotAlbum } from '../support/chromium.ts';
 import { buildProfile } from '../support/factories.ts';
-import { linkOf, mailFor } from '../support/journey.ts';
 import { TestSmtpServer } from '../support/smtp.ts';
 import { within } from '../support/within.ts';
-import { continueToPortal, signInUpstream, signInUpstreamIfAsked } from './peers/chromiumJourney.ts';
+import { associateFirstProfile, signInUpstream, signInUpstreamIfAsked } from './peers/chromiumJourney.ts';
 import { ExpressPortal, expressVersions } from './peers/express.ts';
 
 // Access tokens that expire within seconds, so that the portal refreshes one
@@ -90,21 +89,7 @@ describe('express-openid-connect (Express) as portals', function () {
     // First login: requiresAuth() sends the browser to the broker, the upstream, the MBS email.
     await tab.goto(`${partnerSource.origin}/`);
     expect(await tab.locator('h1').textContent()).to.equal('Sign in to PartnerSource');
-    await tab.getByRole('link', { name: 'Sign in with a Microsoft account' }).click();
-    await signInUpstream(tab, 'jane-express');
-    await tab.getByLabel('MBS email address').fill(email);
-    await tab.getByRole('button', { name: 'Continue' }).click();
-    expect(await tab.locator('h1').textContent()).to.equal('Check your inbox');
-
-    const mails = await mailFor(smtp, 2);
-    expect(mails).to.have.length(2);
-    const partnerLink = linkOf(mails.find((mail) => mail.text.includes('Contoso Partners'))!);
-    const customerLink = linkOf(mails.find((mail) => mail.text.includes('Contoso Retail'))!);
-    const linkTab = await context.newPage();
-    await linkTab.goto(partnerLink);
-    await linkTab.getByRole('button', { name: 'Sign in and associate' }).click();
-    await signInUpstream(linkTab, 'jane-express');
-    await continueToPortal(linkTab, partnerSource.origin);
+    const { linkTab, customerLink } = await associateFirstProfile(context, tab, smtp, { accountName: 'jane-express', email, portalOrigin: partnerSource.origin });
     await album.take(linkTab, 'partnersource-signed-in');
 
     // The middleware validated the ID token; its claims (req.oidc.user) and userinfo carry the profiles.

@@ -10,9 +10,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 import { chromiumAvailable, launchChromium, ScreenshotAlbum } from '../support/chromium.ts';
 import { buildProfile } from '../support/factories.ts';
-import { linkOf, mailFor } from '../support/journey.ts';
 import { TestSmtpServer } from '../support/smtp.ts';
-import { continueToPortal, signInUpstream, signInUpstreamIfAsked } from './peers/chromiumJourney.ts';
+import { associateFirstProfile, signInUpstream, signInUpstreamIfAsked } from './peers/chromiumJourney.ts';
 import { oidcClientTsVersion, SpaPortal } from './peers/oidcClientTs.ts';
 
 describe('oidc-client-ts (public single-page client) as portals', function () {
@@ -107,22 +106,8 @@ describe('oidc-client-ts (public single-page client) as portals', function () {
     const authorization = new URL(navigations.find((url) => url.startsWith(`${running.issuer}/auth?`))!);
     expect(authorization.searchParams.get('code_challenge_method')).to.equal('S256');
     expect(authorization.searchParams.get('client_id')).to.have.length.greaterThan(0);
-    await tab.getByRole('link', { name: 'Sign in with a Microsoft account' }).click();
-    await signInUpstream(tab, 'jane-spa');
-    await tab.getByLabel('MBS email address').fill(email);
-    await tab.getByRole('button', { name: 'Continue' }).click();
-    expect(await tab.locator('h1').textContent()).to.equal('Check your inbox');
-
-    const mails = await mailFor(smtp, 2);
-    expect(mails).to.have.length(2);
-    const partnerLink = linkOf(mails.find((mail) => mail.text.includes('Contoso Partners'))!);
-    const customerLink = linkOf(mails.find((mail) => mail.text.includes('Contoso Retail'))!);
     // The same browser (the state the library keeps in localStorage reaches the link's tab).
-    const linkTab = await context.newPage();
-    await linkTab.goto(partnerLink);
-    await linkTab.getByRole('button', { name: 'Sign in and associate' }).click();
-    await signInUpstream(linkTab, 'jane-spa');
-    await continueToPortal(linkTab, partnerSource.origin);
+    const { linkTab, customerLink } = await associateFirstProfile(context, tab, smtp, { accountName: 'jane-spa', email, portalOrigin: partnerSource.origin });
 
     // signinRedirectCallback: the code exchanged with the verifier, no secret, userinfo read with the access token, both over CORS.
     expect(await heading(linkTab, 'PartnerSource: signed in')).to.equal('PartnerSource: signed in');

@@ -327,7 +327,8 @@ describe('first-login association', function () {
     const { issuer, subject } = await runCliJson<{ issuer: string; subject: string }>(['dev-subject', 'lee-sso-portal-fit'], running.environment);
     await runCliJson(['bindings', 'add', '--profile', customerOnly.id, '--issuer', issuer, '--subject', subject], running.environment);
     const atCustomerSource = await lee.startSignIn(customerSource);
-    expect(atCustomerSource.location, 'CustomerSource gets a code').to.not.equal(undefined);
+    expect(atCustomerSource.location?.searchParams.get('code'), 'CustomerSource gets a code').to.be.a('string');
+    expect(atCustomerSource.location?.searchParams.get('error'), 'and no error').to.equal(null);
     const atPartnerSource = await lee.startSignIn(partnerSource);
     expect(atPartnerSource.location, 'PartnerSource gets no code').to.equal(undefined);
     expect(atPartnerSource.page?.status).to.equal(403);

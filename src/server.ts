@@ -16,7 +16,7 @@ import { ClientAdministration } from './admin/clientAdministration.ts';
 import { DirectoryAdministration } from './admin/directoryAdministration.ts';
 import { demoPortalUrl, startDemoPortals, type RunningDemoPortals } from './demo/demoPortals.ts';
 import { createCsrfTokens } from './flows/csrf.ts';
-import { createPageRenderer, pageLocale, stylesheet } from './flows/pages.ts';
+import { createPageRenderer, pageLocale, stylesheet } from './web/pages.ts';
 import { signInRoutes, upstreamCallbackPath } from './flows/signIn.ts';
 import { associationRoutes } from './flows/association.ts';
 import { Outbox } from './mail/outbox.ts';

@@ -24,7 +24,7 @@ import type { Upstream } from '../upstream/upstream.ts';
 import { assertFlowValid, statesLeadingTo } from './associationFlow.ts';
 import type { CsrfTokens } from './csrf.ts';
 import { interactionHelpers, queryValue, sessionExpired, type InteractionDetails } from './interactions.ts';
-import { pageLocale, type PageRenderer } from './pages.ts';
+import { pageLocale, type PageRenderer } from '../web/pages.ts';
 import type { NotAssociated } from './signIn.ts';
 
 export interface AssociationDependencies {

@@ -17,7 +17,7 @@ import type { UpstreamIdentityRecord } from '../store/records.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import type { CsrfTokens } from './csrf.ts';
 import { interactionHelpers, queryValue, sessionExpired, type InteractionDetails, type ProviderClient } from './interactions.ts';
-import { pageLocale, type PageRenderer } from './pages.ts';
+import { pageLocale, type PageRenderer } from '../web/pages.ts';
 
 export interface SignInDependencies {
   provider: Provider;

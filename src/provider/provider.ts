@@ -9,7 +9,7 @@ import { clientPortals, type ClientPortal, type ClientRecord, type ProfileRecord
 import { brandingPortal, clientPortal } from '../directory/portals.ts';
 import type { AccountRepository, ProfileBindingRepository } from '../store/store.ts';
 import { rethrowForProvider } from '../store/oidcAdapter.ts';
-import type { PageRenderer } from '../flows/pages.ts';
+import type { PageRenderer } from '../web/pages.ts';
 import { locales, negotiateLocale, type Locale } from '../i18n.ts';
 
 /** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */

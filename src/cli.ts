@@ -14,7 +14,7 @@ import { isBrokerError } from './errors.ts';
 import { KeyManager } from './provider/keys.ts';
 import { clientMetadata, createProvider, issueInitialAccessToken } from './provider/provider.ts';
 import { createOidcAdapter } from './store/oidcAdapter.ts';
-import { createPageRenderer } from './flows/pages.ts';
+import { createPageRenderer } from './web/pages.ts';
 import { createBroker, devUpstreamPath } from './server.ts';
 import { devSubject } from './upstream/devUpstream.ts';
 import { openDatabase, type Database } from './store/database.ts';

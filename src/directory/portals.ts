@@ -1,6 +1,9 @@
-// The two portals in front of which the broker stands, and how each is
-// branded on pages and in emails (name, accent colour, logo text).
-import type { Portal, ProfileRecord } from '../store/records.ts';
+// The two portals in front of which the broker stands, how each is branded
+// on pages and in emails (name, accent colour, logo text), and which portal a
+// registered client belongs to — read by the provider (claims, login policy),
+// the interaction flows and the error pages alike, so it lives here and not
+// in any one of them.
+import { clientPortals, type ClientPortal, type Portal, type ProfileRecord } from '../store/records.ts';
 
 export interface PortalBranding {
   name: string;
@@ -27,4 +30,32 @@ export function profileEmailData(profile: Pick<ProfileRecord, 'id' | 'portal' | 
     organization: profile.organization,
     supportEmail,
   };
+}
+
+/**
+ * The broker's own metadata on an oidc-provider Client (written by the
+ * provider's clientMetadata from the stored record); read duck-typed so
+ * this module needs no oidc-provider type.
+ */
+interface ClientWithMetadata {
+  metadata(): { portal?: ClientPortal; first_party?: boolean };
+}
+
+const brokerMetadata = (client: unknown) =>
+  typeof (client as ClientWithMetadata | undefined)?.metadata === 'function' ? (client as ClientWithMetadata).metadata() : {};
+
+/** The portal a client belongs to, as declared at registration. */
+export function clientPortal(client: unknown): ClientPortal {
+  const portal = brokerMetadata(client).portal;
+  return portal && clientPortals.includes(portal) ? portal : 'both';
+}
+
+export function isFirstPartyClient(client: unknown): boolean {
+  return brokerMetadata(client).first_party === true;
+}
+
+/** The portal a page should be branded for, when the client belongs to exactly one. */
+export function brandingPortal(client: unknown): Portal | undefined {
+  const portal = client ? clientPortal(client) : 'both';
+  return portal === 'both' ? undefined : portal;
 }

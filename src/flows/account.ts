@@ -16,7 +16,7 @@ import type { Outbox } from '../mail/outbox.ts';
 import type { EmailRenderer } from '../mail/render.ts';
 import type { Store } from '../store/store.ts';
 import type { CsrfTokens } from './csrf.ts';
-import { pageLocale, type PageRenderer } from './pages.ts';
+import { pageLocale, type PageRenderer } from '../web/pages.ts';
 import { latestIdentity } from './signIn.ts';
 
 /** The broker's own client, through which the account page signs people in. */

@@ -14,8 +14,8 @@ import { parseEmail } from '../directory/email.ts';
 import type { Logger } from '../logging.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { EmailRenderer, RenderedEmail } from '../mail/render.ts';
-import { associationRequested, brandingPortal, clientPortal } from '../provider/provider.ts';
-import { portalBranding, portalName, profileEmailData } from '../directory/portals.ts';
+import { associationRequested } from '../provider/provider.ts';
+import { brandingPortal, clientPortal, portalBranding, portalName, profileEmailData } from '../directory/portals.ts';
 import type { Locale } from '../i18n.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
 import type { AssociationFlowRecord, LinkRequestRecord, Portal, ProfileRecord } from '../store/records.ts';
@@ -24,7 +24,7 @@ import type { Upstream } from '../upstream/upstream.ts';
 import { assertFlowValid, statesLeadingTo } from './associationFlow.ts';
 import type { CsrfTokens } from './csrf.ts';
 import { interactionHelpers, queryValue, sessionExpired, type InteractionDetails } from './interactions.ts';
-import { pageLocale, type PageRenderer } from './pages.ts';
+import { pageLocale, type PageRenderer } from '../web/pages.ts';
 import type { NotAssociated } from './signIn.ts';
 
 export interface AssociationDependencies {

@@ -10,13 +10,14 @@ import type Provider from 'oidc-provider';
 import type { Clock } from '../clock.ts';
 import { BrokerError, invalidRequest } from '../errors.ts';
 import type { Logger } from '../logging.ts';
-import { associationRequested, brandingPortal, clientPortal, isFirstPartyClient } from '../provider/provider.ts';
+import { associationRequested } from '../provider/provider.ts';
+import { brandingPortal, clientPortal, isFirstPartyClient } from '../directory/portals.ts';
 import type { Store } from '../store/store.ts';
 import type { UpstreamIdentityRecord } from '../store/records.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import type { CsrfTokens } from './csrf.ts';
 import { interactionHelpers, queryValue, sessionExpired, type InteractionDetails, type ProviderClient } from './interactions.ts';
-import { pageLocale, type PageRenderer } from './pages.ts';
+import { pageLocale, type PageRenderer } from '../web/pages.ts';
 
 export interface SignInDependencies {
   provider: Provider;

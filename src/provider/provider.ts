@@ -5,10 +5,11 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { JWK } from 'jose';
 import { verifySecret } from '../secrets.ts';
 import { isLoopbackHost } from '../loopback.ts';
-import { clientPortals, type ClientPortal, type ClientRecord, type Portal, type ProfileRecord } from '../store/records.ts';
+import { clientPortals, type ClientPortal, type ClientRecord, type ProfileRecord } from '../store/records.ts';
+import { brandingPortal, clientPortal } from '../directory/portals.ts';
 import type { AccountRepository, ProfileBindingRepository } from '../store/store.ts';
 import { rethrowForProvider } from '../store/oidcAdapter.ts';
-import type { PageRenderer } from '../flows/pages.ts';
+import type { PageRenderer } from '../web/pages.ts';
 import { locales, negotiateLocale, type Locale } from '../i18n.ts';
 
 /** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */
@@ -51,29 +52,6 @@ export function clientMetadata(client: ClientRecord): Record<string, unknown> {
     portal: client.portal,
     first_party: client.firstParty,
   };
-}
-
-interface ClientWithMetadata {
-  metadata(): { portal?: ClientPortal; first_party?: boolean };
-}
-
-const brokerMetadata = (client: unknown) =>
-  typeof (client as ClientWithMetadata | undefined)?.metadata === 'function' ? (client as ClientWithMetadata).metadata() : {};
-
-/** The portal a client belongs to, as declared at registration. */
-export function clientPortal(client: unknown): ClientPortal {
-  const portal = brokerMetadata(client).portal;
-  return portal && clientPortals.includes(portal) ? portal : 'both';
-}
-
-export function isFirstPartyClient(client: unknown): boolean {
-  return brokerMetadata(client).first_party === true;
-}
-
-/** The portal a page should be branded for, when the client belongs to exactly one. */
-export function brandingPortal(client: unknown): Portal | undefined {
-  const portal = client ? clientPortal(client) : 'both';
-  return portal === 'both' ? undefined : portal;
 }
 
 /** oidc-provider errors a person may see, each with a message in the catalogues. */

@@ -9,8 +9,8 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { isBrokerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
-import { brandingPortal } from '../provider/provider.ts';
-import { pageLocale, type PageContext, type PageRenderer } from '../flows/pages.ts';
+import { brandingPortal } from '../directory/portals.ts';
+import { pageLocale, type PageContext, type PageRenderer } from './pages.ts';
 import type { MessageValues } from '../i18n.ts';
 
 export interface PublicFailure {

@@ -4,7 +4,7 @@
 import { readdirSync } from 'node:fs';
 import { expect } from 'chai';
 import { catalogue, locales } from '../../src/i18n.ts';
-import { createPageRenderer } from '../../src/flows/pages.ts';
+import { createPageRenderer } from '../../src/web/pages.ts';
 
 const titles: Record<string, string> = {
   'landing.eta': 'landing.title',

@@ -5,8 +5,8 @@ import type { Outbox } from '../mail/outbox.ts';
 import type { Store } from '../store/store.ts';
 import { ClientAdministration } from './clientAdministration.ts';
 import { DirectoryAdministration } from './directoryAdministration.ts';
-import { InitialAccessTokens, type IssueInitialAccessToken } from './initialAccessTokens.ts';
-import { KeyAdministration, type KeyOperations } from './keyAdministration.ts';
+import { initialAccessTokens, type InitialAccessTokens, type IssueInitialAccessToken } from './initialAccessTokens.ts';
+import { keyAdministration, type KeyAdministration, type KeyOperations } from './keyAdministration.ts';
 
 export interface AdminServices {
   clients: ClientAdministration;
@@ -28,8 +28,8 @@ export function adminServices(parts: AdminServiceParts, actor: string): AdminSer
   return {
     clients: new ClientAdministration(parts.store.clients, parts.store.auditEvents, actor),
     directory: new DirectoryAdministration(parts.store),
-    initialAccessTokens: new InitialAccessTokens(parts.issueInitialAccessToken, parts.store.auditEvents, actor),
-    keys: new KeyAdministration(parts.keys, parts.store.auditEvents, actor),
+    initialAccessTokens: initialAccessTokens(parts.issueInitialAccessToken, parts.store.auditEvents, actor),
+    keys: keyAdministration(parts.keys, parts.store.auditEvents, actor),
     outbox: parts.outbox,
   };
 }

@@ -7,21 +7,17 @@ import type { AuditEventRepository } from '../store/store.ts';
 /** Makes an initial access token for `portal` clients (oidc-provider's InitialAccessToken). */
 export type IssueInitialAccessToken = (portal: ClientPortal, expiresInSeconds: number) => Promise<{ token: string; expiresAt: number }>;
 
-export class InitialAccessTokens {
-  readonly #issue: IssueInitialAccessToken;
-  readonly #audit: AuditEventRepository;
-  readonly #actor: string;
+export interface InitialAccessTokens {
+  /** Issues one token (shown once) and audits it as `actor`'s. */
+  issue: IssueInitialAccessToken;
+}
 
-  constructor(issue: IssueInitialAccessToken, audit: AuditEventRepository, actor: string) {
-    this.#issue = issue;
-    this.#audit = audit;
-    this.#actor = actor;
-  }
-
-  /** Issues one token (shown once, never stored in clear by the caller). */
-  async issue(portal: ClientPortal, expiresInSeconds: number): Promise<{ token: string; expiresAt: number }> {
-    const issued = await this.#issue(portal, expiresInSeconds);
-    await this.#audit.record({ type: 'registration.initial_access_token_issued', outcome: 'success', actor: this.#actor, details: { portal, expiresInSeconds } });
-    return issued;
-  }
+export function initialAccessTokens(issue: IssueInitialAccessToken, audit: AuditEventRepository, actor: string): InitialAccessTokens {
+  return {
+    async issue(portal, expiresInSeconds) {
+      const issued = await issue(portal, expiresInSeconds);
+      await audit.record({ type: 'registration.initial_access_token_issued', outcome: 'success', actor, details: { portal, expiresInSeconds } });
+      return issued;
+    },
+  };
 }

@@ -11,31 +11,22 @@ export interface KeyOperations {
   rotateCookieKey(): Promise<void>;
 }
 
-export class KeyAdministration {
-  readonly #keys: KeyOperations;
-  readonly #audit: AuditEventRepository;
-  readonly #actor: string;
+/** The same operations, each rotation audited as `actor`'s. */
+export type KeyAdministration = KeyOperations;
 
-  constructor(keys: KeyOperations, audit: AuditEventRepository, actor: string) {
-    this.#keys = keys;
-    this.#audit = audit;
-    this.#actor = actor;
-  }
-
-  list(): Promise<SigningKeyRecord[]> {
-    return this.#keys.list();
-  }
-
-  /** Adds a new signing key per algorithm; old keys keep verifying. */
-  async rotateSigningKeys(): Promise<SigningKeyRecord[]> {
-    const keys = await this.#keys.rotateSigningKeys();
-    await this.#audit.record({ type: 'signing_keys.rotated', outcome: 'success', actor: this.#actor, details: { active: keys.filter((key) => key.status === 'active').map((key) => key.kid) } });
-    return keys;
-  }
-
-  /** Adds a new cookie key; older keys keep verifying, so nobody is signed out. */
-  async rotateCookieKey(): Promise<void> {
-    await this.#keys.rotateCookieKey();
-    await this.#audit.record({ type: 'cookie_keys.rotated', outcome: 'success', actor: this.#actor });
-  }
+export function keyAdministration(keys: KeyOperations, audit: AuditEventRepository, actor: string): KeyAdministration {
+  return {
+    list: () => keys.list(),
+    // Adds a new signing key per algorithm; old keys keep verifying.
+    async rotateSigningKeys() {
+      const rotated = await keys.rotateSigningKeys();
+      await audit.record({ type: 'signing_keys.rotated', outcome: 'success', actor, details: { active: rotated.filter((key) => key.status === 'active').map((key) => key.kid) } });
+      return rotated;
+    },
+    // Adds a new cookie key; older keys keep verifying, so nobody is signed out.
+    async rotateCookieKey() {
+      await keys.rotateCookieKey();
+      await audit.record({ type: 'cookie_keys.rotated', outcome: 'success', actor });
+    },
+  };
 }

@@ -42,36 +42,7 @@ const secretShownOnce = 'Store the secret now: it is shown only once.';
 
 export function registerClients(program: Command): void {
   const clients = program.command('clients').description('register and manage relying parties');
-  clients
-    .command('add')
-    .description('register a client; a confidential client’s secret is printed once')
-    .requiredOption('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
-    .addOption(portalOption('portal of the client'))
-    .option('--id <clientId>', 'client id (default: a random UUID)')
-    .option('--name <name>', 'display name')
-    .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
-    .addOption(new Option('--grant-type <grant>', 'grant type (repeatable; default authorization_code and refresh_token)').choices([...grantTypes]).argParser(collect as (value: string, previous: string[]) => string[]))
-    .option('--public', 'public client (no secret, PKCE required)')
-    .option('--first-party', 'first-party client (no consent screen)')
-    .option('--backchannel-logout-uri <uri>', 'where the client hears of sign-outs (OpenID Connect Back-Channel Logout)')
-    .action(async (options: AddOptions, command: Command) => {
-      const { client, clientSecret } = await administer((services) =>
-        services.clients.register({
-          id: options.id,
-          name: options.name,
-          portal: options.portal,
-          redirectUris: options.redirectUri,
-          postLogoutRedirectUris: options.postLogoutRedirectUri ?? [],
-          grantTypes: options.grantType,
-          public: options.public ?? false,
-          firstParty: options.firstParty ?? false,
-          ...(options.backchannelLogoutUri ? { backchannelLogoutUri: options.backchannelLogoutUri } : {}),
-        }),
-      );
-      outputFor(command)({ ...clientJson(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>
-        [describeClient(client), ...(clientSecret ? [`client_secret:             ${clientSecret}`, '', secretShownOnce] : [])].join('\n'),
-      );
-    });
+  registerAdd(clients);
   clients
     .command('list')
     .description('list registered clients')
@@ -102,6 +73,43 @@ export function registerClients(program: Command): void {
       const { client, clientSecret } = await administer((services) => services.clients.rotateSecret(clientId));
       outputFor(command)({ ...clientJson(client), client_secret: clientSecret }, () => `client_secret: ${clientSecret}\n\n${secretShownOnce}`);
     });
+  registerInitialAccessToken(clients);
+}
+
+function registerAdd(clients: Command): void {
+  clients
+    .command('add')
+    .description('register a client; a confidential client’s secret is printed once')
+    .requiredOption('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
+    .addOption(portalOption('portal of the client'))
+    .option('--id <clientId>', 'client id (default: a random UUID)')
+    .option('--name <name>', 'display name')
+    .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
+    .addOption(new Option('--grant-type <grant>', 'grant type (repeatable; default authorization_code and refresh_token)').choices([...grantTypes]).argParser(collect as (value: string, previous: string[]) => string[]))
+    .option('--public', 'public client (no secret, PKCE required)')
+    .option('--first-party', 'first-party client (no consent screen)')
+    .option('--backchannel-logout-uri <uri>', 'where the client hears of sign-outs (OpenID Connect Back-Channel Logout)')
+    .action(async (options: AddOptions, command: Command) => {
+      const { client, clientSecret } = await administer((services) =>
+        services.clients.register({
+          id: options.id,
+          name: options.name,
+          portal: options.portal,
+          redirectUris: options.redirectUri,
+          postLogoutRedirectUris: options.postLogoutRedirectUri ?? [],
+          grantTypes: options.grantType,
+          public: options.public ?? false,
+          firstParty: options.firstParty ?? false,
+          ...(options.backchannelLogoutUri ? { backchannelLogoutUri: options.backchannelLogoutUri } : {}),
+        }),
+      );
+      outputFor(command)({ ...clientJson(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>
+        [describeClient(client), ...(clientSecret ? [`client_secret:             ${clientSecret}`, '', secretShownOnce] : [])].join('\n'),
+      );
+    });
+}
+
+function registerInitialAccessToken(clients: Command): void {
   clients
     .command('initial-access-token')
     .description('issue an initial access token for dynamic client registration (RFC 7591); printed once')

@@ -15,13 +15,6 @@ const repository = fileURLToPath(new URL('..', import.meta.url));
 const sourceRoot = join(repository, 'src');
 const roots = ['server.ts', 'cli.ts'];
 
-/**
- * Imports the table forbids but the branch still has, each with the reason
- * it is tolerated for now. cli.ts builds its provider from server.ts until
- * the CLI's own wiring lands (issue 15: "cli.ts imports no server").
- */
-const knownExceptions = [{ from: 'cli.ts', to: 'server.ts' }];
-
 interface Import {
   /** Both paths relative to src/ (or to the repository, for a target outside src/). */
   from: string;
@@ -93,7 +86,6 @@ function circles(edges: Map<string, Set<string>>): string[][] {
   return found;
 }
 
-const isKnownException = (edge: Import) => knownExceptions.some((exception) => exception.from === edge.from && exception.to === edge.to);
 const crossing = (edge: Import) => edge.fromRoom !== edge.toRoom;
 const describeEdge = (edge: Import) => `src/${edge.from} imports ${edge.to} (${edge.fromRoom} -> ${edge.toRoom})`;
 
@@ -131,7 +123,7 @@ describe('the rooms of src/ (ARCHITECTURE.md)', () => {
 
   it('has no two rooms importing each other, directly or round a circle, in the code or in the table', () => {
     const edges = new Map<string, Set<string>>();
-    for (const edge of imports.filter(crossing).filter((edge) => !isKnownException(edge))) {
+    for (const edge of imports.filter(crossing)) {
       edges.set(edge.fromRoom, (edges.get(edge.fromRoom) ?? new Set()).add(edge.toRoom));
     }
     expect(circles(edges).map((circle) => circle.join(' -> ')), 'in the code').to.deep.equal([]);
@@ -140,7 +132,7 @@ describe('the rooms of src/ (ARCHITECTURE.md)', () => {
   });
 
   it('imports neither composition root (server.ts, cli.ts)', () => {
-    const intoRoots = imports.filter((edge) => roots.includes(edge.toRoom) && !isKnownException(edge)).map(describeEdge);
+    const intoRoots = imports.filter((edge) => roots.includes(edge.toRoom)).map(describeEdge);
     expect(intoRoots).to.deep.equal([]);
   });
 });

@@ -145,6 +145,8 @@ describe('mbs-broker command line', function () {
     const listed = await runCli(['clients', 'list'], environment);
     const shown = await runCli(['--json', 'clients', 'show', 'customer-portal'], environment);
     expect(listed.stdout + shown.stdout).to.not.contain(added.client_secret);
+    // The admin API's client shape, from the one record-to-JSON function.
+    expect(JSON.parse(shown.stdout)).to.include({ client_id: 'customer-portal', disabled: false, public: false }).and.to.have.property('updated_at');
     const rotated = await runCliJson<{ client_secret: string }>(['clients', 'rotate-secret', 'customer-portal'], environment);
     expect(rotated.client_secret).to.not.equal(added.client_secret);
     const publicClient = await runCliJson<{ client_secret?: string; token_endpoint_auth_method: string }>(['clients', 'add', '--portal', 'both', '--public', '--redirect-uri', 'http://localhost:8080/cb'], environment);
@@ -183,6 +185,11 @@ describe('mbs-broker command line', function () {
     const after = await runCliJson<Array<{ kid: string; status: string }>>(['keys', 'rotate'], environment);
     expect(after.filter((key) => key.status === 'active')).to.have.length(3);
     expect(after.filter((key) => key.status === 'retired').map((key) => key.kid).sort()).to.deep.equal(before.map((key) => key.kid).sort());
+    // Audited by the same key service as the admin API's rotation, with the CLI as actor.
+    const events = await runCliJson<{ items: Array<{ type: string; actor: string; details: { active: string[] } }> }>(['audit', 'list', '--type', 'signing_keys.rotated'], environment);
+    expect(events.items).to.have.length(1);
+    expect(events.items[0]).to.include({ actor: 'cli' });
+    expect(events.items[0]!.details.active.sort()).to.deep.equal(after.filter((key) => key.status === 'active').map((key) => key.kid).sort());
   });
 
   it('keys: rotate-cookie-key adds a cookie key and audits it', async () => {

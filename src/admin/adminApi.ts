@@ -9,31 +9,18 @@ import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import { BrokerError, invalidRequest, isBrokerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
-import type { Outbox, OutboxSummary } from '../mail/outbox.ts';
 import { constantTimeEqual } from '../secrets.ts';
 import { describeFailure } from '../web/errorAnswers.ts';
-import type { AuditEventRecord, ClientRecord, LinkRequestRecord, SigningKeyRecord } from '../store/records.ts';
-import type { AuditEventRepository, ClientRepository } from '../store/store.ts';
-import { ClientAdministration, grantTypes } from './clientAdministration.ts';
-import type { DirectoryAdministration } from './directoryAdministration.ts';
+import type { AdminServices } from './adminServices.ts';
+import { grantTypes } from './clientAdministration.ts';
+import { auditJson, clientJson, linkJson, outboxJson, signingKeyJson } from './recordJson.ts';
 
 export const adminApiPrefix = '/admin/api';
 
-export interface AdminApiDependencies {
+/** The administration services acting as 'admin-api', and who may call them. */
+export interface AdminApiDependencies extends AdminServices {
   tokens: string[];
-  clients: ClientRepository;
-  audit: AuditEventRepository;
-  directory: DirectoryAdministration;
-  outbox: Outbox;
   logger: Logger;
-  /** Issues an initial access token for dynamic registration of `portal` clients. */
-  issueInitialAccessToken(portal: 'partnersource' | 'customersource' | 'both', expiresInSeconds: number): Promise<{ token: string; expiresAt: number }>;
-  /** Token signing and cookie keys; a rotation is published at once and signs after the activation delay. */
-  keys: {
-    list(): Promise<SigningKeyRecord[]>;
-    rotateSigningKeys(): Promise<SigningKeyRecord[]>;
-    rotateCookieKey(): Promise<void>;
-  };
 }
 
 const paging = {
@@ -93,50 +80,6 @@ interface RouteDeclaration {
   handle(input: { params: Record<string, string>; query: Record<string, unknown>; body: unknown; ctx: Context }): Promise<unknown>;
 }
 
-const clientJson = (client: ClientRecord) => ({
-  client_id: client.id,
-  portal: client.portal,
-  first_party: client.firstParty,
-  public: !client.secretHash,
-  disabled: client.disabledAt !== undefined,
-  ...client.metadata,
-  created_at: new Date(client.createdAt).toISOString(),
-  updated_at: new Date(client.updatedAt).toISOString(),
-});
-
-const linkJson = (link: LinkRequestRecord) => ({
-  id: link.id,
-  profile_id: link.profileId,
-  issuer: link.issuer,
-  subject: link.subject,
-  created_at: new Date(link.createdAt).toISOString(),
-  expires_at: new Date(link.expiresAt).toISOString(),
-});
-
-// Bodies hold secret association links: never returned.
-const outboxJson = (message: OutboxSummary) => ({
-  id: message.id,
-  kind: message.kind,
-  recipient: message.recipient,
-  subject: message.subject,
-  attempts: message.attempts,
-  sent_at: message.sentAt === undefined ? null : new Date(message.sentAt).toISOString(),
-  next_attempt_at: new Date(message.nextAttemptAt).toISOString(),
-  last_error: message.lastError ?? null,
-  created_at: new Date(message.createdAt).toISOString(),
-});
-
-// Public parts only: the private JWK never leaves the database.
-const signingKeyJson = (key: SigningKeyRecord) => ({
-  kid: key.kid,
-  alg: key.alg,
-  status: key.status,
-  created_at: new Date(key.createdAt).toISOString(),
-  retired_at: key.retiredAt === undefined ? null : new Date(key.retiredAt).toISOString(),
-});
-
-const auditJson = (event: AuditEventRecord) => ({ ...event, occurredAt: new Date(event.occurredAt).toISOString() });
-
 const pageOf = <Item, Shown>(page: { items: Item[]; total: number }, query: Record<string, unknown>, show: (item: Item) => Shown) => ({
   items: page.items.map(show),
   total: page.total,
@@ -145,8 +88,7 @@ const pageOf = <Item, Shown>(page: { items: Item[]; total: number }, query: Reco
 });
 
 function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
-  const { directory, outbox } = dependencies;
-  const clients = new ClientAdministration(dependencies.clients, dependencies.audit, 'admin-api');
+  const { clients, directory, outbox } = dependencies;
   return [
     // Clients.
     { method: 'post', path: '/clients', tag: 'clients', summary: 'Register a client; a confidential client’s secret is returned once', body: clientBody, status: 201,
@@ -176,8 +118,7 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
       body: z.object({ portal: z.enum(['partnersource', 'customersource', 'both']), expiresInSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(86_400) }).strict(), status: 201,
       handle: async ({ body }) => {
         const { portal, expiresInSeconds } = body as { portal: 'partnersource' | 'customersource' | 'both'; expiresInSeconds: number };
-        const issued = await dependencies.issueInitialAccessToken(portal, expiresInSeconds);
-        await dependencies.audit.record({ type: 'registration.initial_access_token_issued', outcome: 'success', actor: 'admin-api', details: { portal, expiresInSeconds } });
+        const issued = await dependencies.initialAccessTokens.issue(portal, expiresInSeconds);
         return { initial_access_token: issued.token, portal, expires_at: new Date(issued.expiresAt).toISOString() };
       } },
 
@@ -246,14 +187,11 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
       handle: async () => ({ items: (await dependencies.keys.list()).map(signingKeyJson) }) },
     { method: 'post', path: '/signing-keys/rotate', tag: 'keys', summary: 'Add a new signing key per algorithm: published by every instance within KEY_REFRESH_INTERVAL, signing after twice that; old keys keep verifying',
       handle: async () => {
-        const keys = await dependencies.keys.rotateSigningKeys();
-        await dependencies.audit.record({ type: 'signing_keys.rotated', outcome: 'success', actor: 'admin-api', details: { active: keys.filter((key) => key.status === 'active').map((key) => key.kid) } });
-        return { items: keys.map(signingKeyJson) };
+        return { items: (await dependencies.keys.rotateSigningKeys()).map(signingKeyJson) };
       } },
     { method: 'post', path: '/cookie-keys/rotate', tag: 'keys', summary: 'Add a new cookie key: it signs cookies after twice KEY_REFRESH_INTERVAL; older keys keep verifying', status: 204,
       handle: async () => {
         await dependencies.keys.rotateCookieKey();
-        await dependencies.audit.record({ type: 'cookie_keys.rotated', outcome: 'success', actor: 'admin-api' });
         return undefined;
       } },
 

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config, type Environment } from '../../src/config/config.ts';
-import { createBroker, type Broker } from '../../src/server.ts';
+import { createBroker, type Broker } from '../../src/assembly/broker.ts';
 import { createLogger } from '../../src/logging.ts';
 import type { Clock } from '../../src/clock.ts';
 

@@ -6,13 +6,12 @@
 // RP-initiated logout, and a returning sign-in.
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ClientAdministration } from '../../src/admin/clientAdministration.ts';
-import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
-import { chromiumAvailable, launchChromium, ScreenshotAlbum } from '../support/chromium.ts';
-import { buildProfile } from '../support/factories.ts';
-import { TestSmtpServer } from '../support/smtp.ts';
+import type { RunningBroker } from '../support/broker.ts';
+import { chromiumAvailable, ScreenshotAlbum } from '../support/chromium.ts';
+import type { TestSmtpServer } from '../support/smtp.ts';
 import { AuthlibPortal, authlibVersions } from './peers/authlib.ts';
 import { associateFirstProfile, signInUpstream, signInUpstreamIfAsked } from './peers/chromiumJourney.ts';
+import { contosoProfiles, registerConfidentialPortal, startInteropWorld, type InteropWorld } from './peers/interopWorld.ts';
 
 // Access tokens that expire within seconds, so that authlib refreshes one
 // before a userinfo request in the test.
@@ -26,8 +25,8 @@ describe('Python authlib (Flask client) as portals', function () {
   const partnerSource = new AuthlibPortal('PartnerSource');
   const customerSource = new AuthlibPortal('CustomerSource');
   const email = 'jane.authlib@contoso.example';
-  const partnerProfile = buildProfile({ id: 'PS-3001', portal: 'partnersource', email, organization: 'Contoso Partners', roles: ['partner-admin'] });
-  const customerProfile = buildProfile({ id: 'CS-4001', portal: 'customersource', email, organization: 'Contoso Retail', roles: ['customer-admin', 'billing'] });
+  const { partnerProfile, customerProfile } = contosoProfiles(email, { partner: 'PS-3001', customer: 'CS-4001' });
+  let world: InteropWorld | undefined;
 
   before(async function () {
     const versions = chromiumAvailable() ? authlibVersions() : undefined;
@@ -36,29 +35,16 @@ describe('Python authlib (Flask client) as portals', function () {
       this.skip();
     }
     console.log(`    authlib ${versions.authlib}, Flask ${versions.flask}, requests ${versions.requests}`);
-    smtp = new TestSmtpServer(await freePort());
-    await smtp.start();
-    running = await startBroker({ SMTP_URL: smtp.url, OUTBOX_INTERVAL: '25', ACCESS_TOKEN_TTL: String(accessTokenTtl) });
-    const clients = new ClientAdministration(running.broker.store.clients);
-    for (const [portal, kind] of [
-      [partnerSource, 'partnersource'],
-      [customerSource, 'customersource'],
-    ] as const) {
-      const origin = await portal.reserve();
-      const registered = await clients.register({ name: portal.name, portal: kind, firstParty: true, redirectUris: [`${origin}/callback`], postLogoutRedirectUris: [`${origin}/signed-out`] });
-      await portal.start(running.issuer, registered.client.id, registered.clientSecret!);
-    }
-    for (const profile of [partnerProfile, customerProfile]) await running.broker.store.profiles.upsert(profile);
-    chromium = await launchChromium();
+    world = await startInteropWorld({
+      portals: [partnerSource, customerSource],
+      profiles: [partnerProfile, customerProfile],
+      environment: { ACCESS_TOKEN_TTL: String(accessTokenTtl) },
+      registerAndStart: registerConfidentialPortal(),
+    });
+    ({ running, smtp, chromium } = world);
   });
 
-  after(async () => {
-    await chromium?.close();
-    await partnerSource.stop();
-    await customerSource.stop();
-    await running?.stop();
-    await smtp?.stop();
-  });
+  after(() => world?.stop());
 
   afterEach(function () {
     if (this.currentTest?.state === 'failed') for (const portal of [partnerSource, customerSource]) console.log(`--- ${portal.name}\n${portal.output.slice(-4000)}`);

@@ -7,13 +7,12 @@
 // portal through the middleware's endpoint, and a returning sign-in with SSO.
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ClientAdministration } from '../../src/admin/clientAdministration.ts';
-import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
-import { chromiumAvailable, launchChromium, ScreenshotAlbum } from '../support/chromium.ts';
-import { buildProfile } from '../support/factories.ts';
-import { TestSmtpServer } from '../support/smtp.ts';
+import type { RunningBroker } from '../support/broker.ts';
+import { chromiumAvailable, ScreenshotAlbum } from '../support/chromium.ts';
+import type { TestSmtpServer } from '../support/smtp.ts';
 import { within } from '../support/within.ts';
 import { associateFirstProfile, signInUpstream, signInUpstreamIfAsked } from './peers/chromiumJourney.ts';
+import { contosoProfiles, registerConfidentialPortal, startInteropWorld, type InteropWorld } from './peers/interopWorld.ts';
 import { ExpressPortal, expressVersions } from './peers/express.ts';
 
 // Access tokens that expire within seconds, so that the portal refreshes one
@@ -28,8 +27,8 @@ describe('express-openid-connect (Express) as portals', function () {
   const partnerSource = new ExpressPortal('PartnerSource');
   const customerSource = new ExpressPortal('CustomerSource');
   const email = 'jane.express@contoso.example';
-  const partnerProfile = buildProfile({ id: 'PS-5001', portal: 'partnersource', email, organization: 'Contoso Partners', roles: ['partner-admin'] });
-  const customerProfile = buildProfile({ id: 'CS-6001', portal: 'customersource', email, organization: 'Contoso Retail', roles: ['customer-admin', 'billing'] });
+  const { partnerProfile, customerProfile } = contosoProfiles(email, { partner: 'PS-5001', customer: 'CS-6001' });
+  let world: InteropWorld | undefined;
 
   before(async function () {
     if (!chromiumAvailable()) {
@@ -38,36 +37,16 @@ describe('express-openid-connect (Express) as portals', function () {
     }
     const versions = expressVersions();
     console.log(`    express-openid-connect ${versions['express-openid-connect']}, express ${versions.express}`);
-    smtp = new TestSmtpServer(await freePort());
-    await smtp.start();
-    running = await startBroker({ SMTP_URL: smtp.url, OUTBOX_INTERVAL: '25', ACCESS_TOKEN_TTL: String(accessTokenTtl) });
-    const clients = new ClientAdministration(running.broker.store.clients);
-    for (const [portal, kind] of [
-      [partnerSource, 'partnersource'],
-      [customerSource, 'customersource'],
-    ] as const) {
-      const origin = await portal.reserve();
-      const registered = await clients.register({
-        name: portal.name,
-        portal: kind,
-        firstParty: true,
-        redirectUris: [`${origin}/callback`],
-        postLogoutRedirectUris: [`${origin}/signed-out`],
-        backchannelLogoutUri: `${origin}/backchannel-logout`,
-      });
-      await portal.start(running.issuer, registered.client.id, registered.clientSecret!);
-    }
-    for (const profile of [partnerProfile, customerProfile]) await running.broker.store.profiles.upsert(profile);
-    chromium = await launchChromium();
+    world = await startInteropWorld({
+      portals: [partnerSource, customerSource],
+      profiles: [partnerProfile, customerProfile],
+      environment: { ACCESS_TOKEN_TTL: String(accessTokenTtl) },
+      registerAndStart: registerConfidentialPortal((origin) => ({ backchannelLogoutUri: `${origin}/backchannel-logout` })),
+    });
+    ({ running, smtp, chromium } = world);
   });
 
-  after(async () => {
-    await chromium?.close();
-    await partnerSource.stop();
-    await customerSource.stop();
-    await running?.stop();
-    await smtp?.stop();
-  });
+  after(() => world?.stop());
 
   afterEach(function () {
     if (this.currentTest?.state === 'failed') for (const portal of [partnerSource, customerSource]) console.log(`--- ${portal.name}\n${portal.output.slice(-4000)}`);

@@ -7,11 +7,11 @@
 // logout with revocation, and a sign-in that asks again.
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
-import { chromiumAvailable, launchChromium, ScreenshotAlbum } from '../support/chromium.ts';
-import { buildProfile } from '../support/factories.ts';
-import { TestSmtpServer } from '../support/smtp.ts';
+import type { RunningBroker } from '../support/broker.ts';
+import { chromiumAvailable, ScreenshotAlbum } from '../support/chromium.ts';
+import type { TestSmtpServer } from '../support/smtp.ts';
 import { associateFirstProfile, signInUpstream, signInUpstreamIfAsked } from './peers/chromiumJourney.ts';
+import { contosoProfiles, startInteropWorld, type InteropWorld } from './peers/interopWorld.ts';
 import { oidcClientTsVersion, SpaPortal } from './peers/oidcClientTs.ts';
 
 describe('oidc-client-ts (public single-page client) as portals', function () {
@@ -22,8 +22,8 @@ describe('oidc-client-ts (public single-page client) as portals', function () {
   const partnerSource = new SpaPortal('PartnerSource');
   const customerSource = new SpaPortal('CustomerSource');
   const email = 'jane.spa@contoso.example';
-  const partnerProfile = buildProfile({ id: 'PS-5001', portal: 'partnersource', email, organization: 'Contoso Partners', roles: ['partner-admin'] });
-  const customerProfile = buildProfile({ id: 'CS-6001', portal: 'customersource', email, organization: 'Contoso Retail', roles: ['customer-admin', 'billing'] });
+  const { partnerProfile, customerProfile } = contosoProfiles(email, { partner: 'PS-5001', customer: 'CS-6001' });
+  let world: InteropWorld | undefined;
   const adminToken = 'admin-token-for-the-spa-test';
 
   before(async function () {
@@ -33,36 +33,27 @@ describe('oidc-client-ts (public single-page client) as portals', function () {
       this.skip();
     }
     console.log(`    oidc-client-ts ${version}`);
-    smtp = new TestSmtpServer(await freePort());
-    await smtp.start();
-    running = await startBroker({ SMTP_URL: smtp.url, OUTBOX_INTERVAL: '25', ADMIN_TOKEN: adminToken });
-    for (const [portal, kind] of [
-      [partnerSource, 'partnersource'],
-      [customerSource, 'customersource'],
-    ] as const) {
-      await portal.reserve();
-      // Through the admin API, as an operator registers a single-page app: public, no secret.
-      const answer = await fetch(`${running.issuer}/admin/api/clients`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name: portal.name, portal: kind, public: true, firstParty: true, redirectUris: [portal.redirectUri], postLogoutRedirectUris: [portal.postLogoutRedirectUri] }),
-      });
-      const registered = (await answer.json()) as { client_id: string; client_secret?: string; public: boolean; token_endpoint_auth_method: string };
-      expect(answer.status).to.equal(201);
-      expect(registered).to.include({ public: true, token_endpoint_auth_method: 'none' }).and.not.have.property('client_secret');
-      await portal.start(running.issuer, registered.client_id);
-    }
-    for (const profile of [partnerProfile, customerProfile]) await running.broker.store.profiles.upsert(profile);
-    chromium = await launchChromium();
+    world = await startInteropWorld({
+      portals: [partnerSource, customerSource],
+      profiles: [partnerProfile, customerProfile],
+      environment: { ADMIN_TOKEN: adminToken },
+      async registerAndStart(portal, kind, _origin, broker) {
+        // Through the admin API, as an operator registers a single-page app: public, no secret.
+        const answer = await fetch(`${broker.issuer}/admin/api/clients`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ name: portal.name, portal: kind, public: true, firstParty: true, redirectUris: [portal.redirectUri], postLogoutRedirectUris: [portal.postLogoutRedirectUri] }),
+        });
+        const registered = (await answer.json()) as { client_id: string; client_secret?: string; public: boolean; token_endpoint_auth_method: string };
+        expect(answer.status).to.equal(201);
+        expect(registered).to.include({ public: true, token_endpoint_auth_method: 'none' }).and.not.have.property('client_secret');
+        await portal.start(broker.issuer, registered.client_id);
+      },
+    });
+    ({ running, smtp, chromium } = world);
   });
 
-  after(async () => {
-    await chromium?.close();
-    await partnerSource.stop();
-    await customerSource.stop();
-    await running?.stop();
-    await smtp?.stop();
-  });
+  after(() => world?.stop());
 
   const text = (page: Page, id: string) => page.locator(`#${id}`).textContent();
   /** The page's h1 once it reads `title` (the library redirects and renders after its own requests). */

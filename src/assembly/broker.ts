@@ -18,7 +18,8 @@ import { accountCallbackPath, accountClientId, accountRoutes } from '../flows/ac
 import { associationRoutes } from '../flows/association.ts';
 import { createCsrfTokens } from '../flows/csrf.ts';
 import { createPageRenderer, stylesheet, type PageRenderer } from '../web/pages.ts';
-import { signInRoutes, upstreamCallbackPath } from '../flows/signIn.ts';
+import { signInRoutes } from '../flows/signIn.ts';
+import { upstreamCallbackPath } from '../flows/interactions.ts';
 import { createLogger, type Logger } from '../logging.ts';
 import { Outbox } from '../mail/outbox.ts';
 import { createEmailRenderer } from '../mail/render.ts';

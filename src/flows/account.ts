@@ -56,9 +56,7 @@ export function accountRoutes(dependencies: AccountDependencies): Router {
 
   function verifyForm(ctx: Context, accountId: string): void {
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
-    if (!csrf.verify('account', accountId, body.csrf)) {
-      throw new BrokerError('forbidden', 'This form has expired. Open your account page again.', { detail: 'account csrf mismatch', messageKey: 'error.form_expired' });
-    }
+    csrf.require('account', accountId, body.csrf, 'account');
   }
 
   /** Starts an authorization request of the account client; `associate` asks for the email step. */

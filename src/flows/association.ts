@@ -23,7 +23,7 @@ import type { Repositories, Store } from '../store/store.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import { assertFlowValid, statesLeadingTo } from './associationFlow.ts';
 import type { CsrfTokens } from './csrf.ts';
-import { interactionHelpers, queryValue, sessionExpired, type InteractionDetails } from './interactions.ts';
+import { interactionHelpers, queryValue, sessionExpired, upstreamCallbackPath, type InteractionDetails } from './interactions.ts';
 import { pageLocale, type PageRenderer } from '../web/pages.ts';
 import type { NotAssociated } from './signIn.ts';
 
@@ -51,7 +51,6 @@ export interface AssociationDependencies {
 const hour = 60 * 60 * 1000;
 const linkStateCookie = 'mbs_link_state';
 const waitingBrowserCookie = 'mbs_association';
-const upstreamCallbackPath = '/upstream/callback';
 /** How long the success page stays before it continues the sign-in by itself (guide step 9). */
 const successPageSeconds = 8;
 /** How long the waiting tab of that browser leaves the continuation to the success page. */
@@ -159,9 +158,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     const flow = await activeFlow(details);
     const client = await interactions.client(details);
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
-    if (!csrf.verify('email', flow.id, body.csrf)) {
-      throw new BrokerError('forbidden', 'This form has expired. Go back to the portal and sign in again.', { detail: 'email form csrf mismatch', messageKey: 'error.form_expired' });
-    }
+    csrf.require('email', flow.id, body.csrf, 'portal');
     const email = parseEmail(body.email);
     if (!email) {
       ctx.status = 400;
@@ -226,9 +223,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     const details = await interactions.load(ctx);
     const flow = await activeFlow(details);
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
-    if (!csrf.verify('email', flow.id, body.csrf)) {
-      throw new BrokerError('forbidden', 'This form has expired. Go back to the portal and sign in again.', { detail: 'cancel csrf mismatch', messageKey: 'error.form_expired' });
-    }
+    csrf.require('email', flow.id, body.csrf, 'portal');
     await store.associationFlows.transition(flow.id, statesLeadingTo('cancelled'), 'cancelled');
     await store.auditEvents.record({ type: 'association.cancelled', outcome: 'success', clientId: flow.clientId, ip: ctx.ip });
     await interactions.finish(ctx, { error: 'access_denied', error_description: 'The association was cancelled.' });
@@ -406,9 +401,7 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     const loaded = await loadLink(ctx).catch(rethrowUnlessHandled);
     if (!loaded) return;
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
-    if (!csrf.verify('link', loaded.link.id, body.csrf)) {
-      throw new BrokerError('forbidden', 'This form has expired. Open the link from the email again.', { detail: 'link form csrf mismatch', messageKey: 'error.link_form_expired' });
-    }
+    csrf.require('link', loaded.link.id, body.csrf, 'link');
     const start = await upstream.startAuthorization({ redirectUri: callbackUri, prompt: 'login' });
     await store.upstreamTransactions.create({
       state: start.state,

@@ -2,21 +2,40 @@
 // interaction uid, a link request) under a server secret, so a token cannot be
 // forged cross-site nor replayed against another flow. The secrets are the
 // cookie keys in force: the first signs, all verify, so a form served before a
-// key rotation still submits after it.
+// key rotation still submits after it. A form whose token does not verify
+// was served too long ago (keys rotated away) or elsewhere: one refusal says
+// so, and where to get a fresh form.
 import { createHmac } from 'node:crypto';
+import { BrokerError } from '../errors.ts';
 import { constantTimeEqual } from '../secrets.ts';
+
+/** Where a person gets a fresh form: the portal (sign-in forms), the email's link, or the account page. */
+export type FreshFormAt = 'portal' | 'link' | 'account';
+
+const expiredForm: Record<FreshFormAt, { message: string; messageKey: string }> = {
+  portal: { message: 'This form has expired. Go back to the portal and sign in again.', messageKey: 'error.form_expired' },
+  link: { message: 'This form has expired. Open the link from the email again.', messageKey: 'error.link_form_expired' },
+  account: { message: 'This form has expired. Open your account page again.', messageKey: 'error.account_form_expired' },
+};
 
 export interface CsrfTokens {
   issue(purpose: string, subject: string): string;
-  verify(purpose: string, subject: string, presented: unknown): boolean;
+  /** Throws the 403 "form expired" refusal, pointing to `freshFormAt`, unless `presented` verifies. */
+  require(purpose: string, subject: string, presented: unknown, freshFormAt: FreshFormAt): void;
 }
 
 /** `secrets` may change in place (key rotation); each call reads it afresh. */
 export function createCsrfTokens(secrets: readonly string[]): CsrfTokens {
   const tokenUnder = (secret: string, purpose: string, subject: string): string =>
     createHmac('sha256', secret).update(`${purpose}\u0000${subject}`).digest('base64url');
+  const verify = (purpose: string, subject: string, presented: unknown): boolean =>
+    typeof presented === 'string' && secrets.some((secret) => constantTimeEqual(tokenUnder(secret, purpose, subject), presented));
   return {
     issue: (purpose, subject) => tokenUnder(secrets[0]!, purpose, subject),
-    verify: (purpose, subject, presented) => typeof presented === 'string' && secrets.some((secret) => constantTimeEqual(tokenUnder(secret, purpose, subject), presented)),
+    require(purpose, subject, presented, freshFormAt) {
+      if (verify(purpose, subject, presented)) return;
+      const { message, messageKey } = expiredForm[freshFormAt];
+      throw new BrokerError('forbidden', message, { detail: `${purpose} form: CSRF token missing or not ours`, messageKey });
+    },
   };
 }

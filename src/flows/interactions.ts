@@ -8,6 +8,13 @@ export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails
 export type InteractionResult = Parameters<Provider['interactionResult']>[2];
 export type ProviderClient = NonNullable<Awaited<ReturnType<Provider['Client']['find']>>>;
 
+/**
+ * Where the upstream sends every sign-in back, the portal's and an
+ * association link's alike: one redirect URI registered at Microsoft; the
+ * stored upstream round trip says which flow it belongs to.
+ */
+export const upstreamCallbackPath = '/upstream/callback';
+
 export const sessionExpired = (detail: string): BrokerError =>
   new BrokerError('session_expired', 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.', { detail, messageKey: 'error.session_expired' });
 

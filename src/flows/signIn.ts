@@ -8,7 +8,7 @@ import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Clock } from '../clock.ts';
-import { BrokerError, invalidRequest } from '../errors.ts';
+import { invalidRequest } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { associationRequested } from '../provider/provider.ts';
 import { brandingPortal, clientPortal, isFirstPartyClient } from '../directory/portals.ts';
@@ -16,7 +16,7 @@ import type { Store } from '../store/store.ts';
 import type { UpstreamIdentityRecord } from '../store/records.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import type { CsrfTokens } from './csrf.ts';
-import { interactionHelpers, queryValue, sessionExpired, type InteractionDetails, type ProviderClient } from './interactions.ts';
+import { interactionHelpers, queryValue, sessionExpired, upstreamCallbackPath, type InteractionDetails, type ProviderClient } from './interactions.ts';
 import { pageLocale, type PageRenderer } from '../web/pages.ts';
 
 export interface SignInDependencies {
@@ -56,7 +56,6 @@ export function latestIdentity(identities: UpstreamIdentityRecord[]): UpstreamId
 }
 
 /** The one redirect URI registered at the upstream. */
-export const upstreamCallbackPath = '/upstream/callback';
 
 
 export function signInRoutes(dependencies: SignInDependencies): Router {
@@ -231,9 +230,7 @@ export function signInRoutes(dependencies: SignInDependencies): Router {
   router.post('/interaction/:uid/consent', bodyParser({ enableTypes: ['form'] }), async (ctx) => {
     const details = await loadInteraction(ctx);
     const form = (ctx.request.body ?? {}) as Record<string, unknown>;
-    if (!csrf.verify('consent', details.uid, form.csrf)) {
-      throw new BrokerError('forbidden', 'This form has expired. Go back to the portal and sign in again.', { detail: 'consent csrf mismatch', messageKey: 'error.form_expired' });
-    }
+    csrf.require('consent', details.uid, form.csrf, 'portal');
     if (details.prompt.name !== 'consent') throw sessionExpired('consent posted outside a consent prompt');
     if (form.decision !== 'allow') {
       await finish(ctx, { error: 'access_denied', error_description: 'The user denied access.' });

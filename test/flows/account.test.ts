@@ -80,7 +80,10 @@ describe('the account page', function () {
     expect(removed.items[0]).to.include({ actor: 'user', outcome: 'success' });
 
     // Another person's profile, or a form without its CSRF token, is refused.
-    expect((await person.browser.post(`${running.issuer}/account/profiles/${kept.id}/unlink/confirm`, { csrf: 'forged' })).status).to.equal(403);
+    const forged = await person.browser.post(`${running.issuer}/account/profiles/${kept.id}/unlink/confirm`, { csrf: 'forged' });
+    expect(forged.status).to.equal(403);
+    // The refusal sends the person back to the account page, not to a portal sign-in.
+    expect(forged.body).to.contain('This form has expired. Open your account page again.');
     const other = await postForm(person, page, '/account/profiles/NOT-MINE/unlink');
     expect(other.status).to.equal(404);
   });

@@ -278,6 +278,7 @@ describe('first-login association', function () {
     const page = (await jane.startSignIn(partnerSource)).page!;
     const forged = await jane.browser.post(new URL(formAction(page.body), page.url).href, { email });
     expect(forged.status).to.equal(403);
+    expect(forged.body).to.contain('This form has expired. Go back to the portal and sign in again.');
     const invalid = await jane.submitEmail(page, 'not an email');
     expect(invalid.status).to.equal(400);
     expect(invalid.body).to.contain('aria-describedby="email-problem"');

@@ -77,6 +77,24 @@ export const isBrokerError = (value: unknown): value is BrokerError => value ins
 export const invalidRequest = (message: string, options?: BrokerErrorOptions): BrokerError =>
   new BrokerError('invalid_request', message, options);
 
+/** What a schema validator (zod) says about one refused value. */
+export interface InputIssue {
+  path: readonly PropertyKey[];
+  message: string;
+}
+
+/**
+ * The 400 for input a schema refused, the same for the CLI, the admin API
+ * and imports: each issue under its field's path (below `where`, such as
+ * `body` or `query`, when given) in `fields`, and a message naming them all
+ * after "Invalid <what>".
+ */
+export function invalidInput(what: string, issues: readonly InputIssue[], where?: string): BrokerError {
+  const fields: Record<string, string> = {};
+  for (const issue of issues) fields[[...(where ? [where] : []), ...issue.path.map(String)].join('.') || 'input'] = issue.message;
+  return invalidRequest(`Invalid ${what}: ${Object.entries(fields).map(([field, message]) => `${field}: ${message}`).join('; ')}`, { fields });
+}
+
 export const notFound = (message: string, options?: BrokerErrorOptions): BrokerError =>
   new BrokerError('not_found', message, options);
 

@@ -7,7 +7,7 @@ import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
-import { BrokerError, invalidRequest, isBrokerError } from '../errors.ts';
+import { BrokerError, invalidInput, invalidRequest, isBrokerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { constantTimeEqual } from '../secrets.ts';
 import { describeFailure } from '../web/errorAnswers.ts';
@@ -216,11 +216,6 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
   ];
 }
 
-function validationFailure(error: z.ZodError, where: string): BrokerError {
-  const fields: Record<string, string> = {};
-  for (const issue of error.issues) fields[[where, ...issue.path.map(String)].join('.')] = issue.message;
-  return invalidRequest(`Invalid ${where}: ${Object.entries(fields).map(([field, message]) => `${field}: ${message}`).join('; ')}`, { fields });
-}
 
 /** The OpenAPI 3.1 document of the declared routes. */
 export function openApiDocument(routes: RouteDeclaration[], serverUrl: string): Record<string, unknown> {
@@ -335,13 +330,13 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
   for (const route of routes) {
     router[route.method](route.path, authenticate, json, async (ctx) => {
       const query = route.query ? route.query.safeParse(ctx.query) : undefined;
-      if (query && !query.success) throw validationFailure(query.error, 'query');
+      if (query && !query.success) throw invalidInput('query', query.error.issues, 'query');
       let body: unknown = ctx.request.body;
       if (route.body) {
         if (!(route.textBody && typeof body === 'string')) {
           if (!ctx.is('application/json')) throw invalidRequest('Send a JSON body (Content-Type: application/json).', { fields: { body: 'expected JSON' } });
           const parsed = route.body.safeParse(body);
-          if (!parsed.success) throw validationFailure(parsed.error, 'body');
+          if (!parsed.success) throw invalidInput('body', parsed.error.issues, 'body');
           body = parsed.data;
         }
       }

@@ -3,7 +3,7 @@
 // caller, and only their hash is stored.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { BrokerError, invalidRequest, notFound } from '../errors.ts';
+import { BrokerError, invalidInput, invalidRequest, notFound } from '../errors.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
 import { clientPortals, type ClientPortal, type ClientRecord } from '../store/records.ts';
 import type { AuditEventRepository, ClientRepository } from '../store/store.ts';
@@ -48,11 +48,7 @@ export interface RegisteredClient {
   clientSecret: string | undefined;
 }
 
-function validationError(error: z.ZodError): BrokerError {
-  const fields: Record<string, string> = {};
-  for (const issue of error.issues) fields[issue.path.join('.') || 'input'] = issue.message;
-  return invalidRequest(`Invalid client: ${error.issues.map((issue) => `${issue.path.join('.') || 'input'}: ${issue.message}`).join('; ')}`, { fields });
-}
+const validationError = (error: z.ZodError): BrokerError => invalidInput('client', error.issues);
 
 /** The oidc-provider metadata of a validated registration request. */
 function clientMetadataOf(request: z.output<typeof newClientSchema>): Record<string, unknown> {

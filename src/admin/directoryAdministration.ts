@@ -2,7 +2,7 @@
 // an upstream identity to a profile by hand (admins, support and tests). The
 // CLI and the admin API share this service.
 import { setTimeout as pause } from 'node:timers/promises';
-import { BrokerError, invalidRequest, notFound } from '../errors.ts';
+import { BrokerError, invalidInput, notFound } from '../errors.ts';
 import { parseProfileFile, profileSchema, type RejectedProfileRow } from '../directory/profileImport.ts';
 import type { AuditEventRecord, BoundProfile, LinkRequestRecord, Page, PageRequest, ProfileRecord } from '../store/records.ts';
 import type { ProfileUpsertOutcome, Store } from '../store/store.ts';
@@ -108,11 +108,7 @@ export class DirectoryAdministration {
   /** Creates or replaces one profile (validated like an imported row). */
   async upsertProfile(input: unknown, actor = 'cli'): Promise<{ outcome: ProfileUpsertOutcome; profile: ProfileRecord }> {
     const parsed = profileSchema.safeParse(input);
-    if (!parsed.success) {
-      const fields: Record<string, string> = {};
-      for (const issue of parsed.error.issues) fields[issue.path.join('.') || 'input'] = issue.message;
-      throw invalidRequest(`Invalid profile: ${Object.entries(fields).map(([field, message]) => `${field}: ${message}`).join('; ')}`, { fields });
-    }
+    if (!parsed.success) throw invalidInput('profile', parsed.error.issues);
     return this.#store.transaction(async (repositories) => {
       const outcome = await repositories.profiles.upsert(parsed.data);
       await repositories.auditEvents.record({ type: `profile.${outcome === 'created' ? 'created' : 'updated'}`, outcome: 'success', actor, profileId: parsed.data.id });

@@ -80,6 +80,25 @@ interface RouteDeclaration {
   handle(input: { params: Record<string, string>; query: Record<string, unknown>; body: unknown; ctx: Context }): Promise<unknown>;
 }
 
+type Handled = RouteDeclaration['handle'];
+
+/** A route whose handler gets the query and body as their schemas made them, so no handler re-casts what zod checked. */
+interface TypedRoute<Query extends z.ZodObject | undefined, Body extends Schema | undefined> extends Omit<RouteDeclaration, 'query' | 'body' | 'handle'> {
+  query?: Query;
+  body?: Body;
+  handle(input: {
+    params: Record<string, string>;
+    query: Query extends z.ZodObject ? z.output<Query> : Record<string, never>;
+    body: Body extends Schema ? z.output<Body> : undefined;
+    ctx: Context;
+  }): Promise<unknown>;
+}
+
+/** Declares a typed route; the router validates query and body against the same schemas before the handler runs. */
+function route<Query extends z.ZodObject | undefined = undefined, Body extends Schema | undefined = undefined>(declaration: TypedRoute<Query, Body>): RouteDeclaration {
+  return { ...declaration, handle: declaration.handle as unknown as Handled };
+}
+
 const pageOf = <Item, Shown>(page: { items: Item[]; total: number }, query: Record<string, unknown>, show: (item: Item) => Shown) => ({
   items: page.items.map(show),
   total: page.total,
@@ -91,15 +110,15 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
   const { clients, directory, outbox } = dependencies;
   return [
     // Clients.
-    { method: 'post', path: '/clients', tag: 'clients', summary: 'Register a client; a confidential client’s secret is returned once', body: clientBody, status: 201,
+    route({ method: 'post', path: '/clients', tag: 'clients', summary: 'Register a client; a confidential client’s secret is returned once', body: clientBody, status: 201,
       handle: async ({ body }) => {
-        const registered = await clients.register(body as z.infer<typeof clientBody>);
+        const registered = await clients.register(body);
         return { ...clientJson(registered.client), ...(registered.clientSecret ? { client_secret: registered.clientSecret } : {}) };
-      } },
+      } }),
     { method: 'get', path: '/clients', tag: 'clients', summary: 'List clients (secrets are never shown)', handle: async () => ({ items: (await clients.list()).map(clientJson) }) },
     { method: 'get', path: '/clients/:clientId', tag: 'clients', summary: 'Show a client', handle: async ({ params }) => clientJson(await clients.show(params.clientId!)) },
-    { method: 'patch', path: '/clients/:clientId', tag: 'clients', summary: 'Change name, portal or redirect URIs', body: clientChanges,
-      handle: async ({ params, body }) => clientJson(await clients.update(params.clientId!, body as z.infer<typeof clientChanges>)) },
+    route({ method: 'patch', path: '/clients/:clientId', tag: 'clients', summary: 'Change name, portal or redirect URIs', body: clientChanges,
+      handle: async ({ params, body }) => clientJson(await clients.update(params.clientId!, body)) }),
     { method: 'post', path: '/clients/:clientId/rotate-secret', tag: 'clients', summary: 'Replace the secret; the new one is returned once',
       handle: async ({ params }) => {
         const rotated = await clients.rotateSecret(params.clientId!);
@@ -114,13 +133,13 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
         return undefined;
       } },
 
-    { method: 'post', path: '/initial-access-tokens', tag: 'clients', summary: 'Issue an initial access token for dynamic registration (RFC 7591); clients registered with it belong to its portal. Returned once.',
+    route({ method: 'post', path: '/initial-access-tokens', tag: 'clients', summary: 'Issue an initial access token for dynamic registration (RFC 7591); clients registered with it belong to its portal. Returned once.',
       body: z.object({ portal: z.enum(['partnersource', 'customersource', 'both']), expiresInSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(86_400) }).strict(), status: 201,
       handle: async ({ body }) => {
-        const { portal, expiresInSeconds } = body as { portal: 'partnersource' | 'customersource' | 'both'; expiresInSeconds: number };
+        const { portal, expiresInSeconds } = body;
         const issued = await dependencies.initialAccessTokens.issue(portal, expiresInSeconds);
         return { initial_access_token: issued.token, portal, expires_at: new Date(issued.expiresAt).toISOString() };
-      } },
+      } }),
 
     // Profiles.
     { method: 'post', path: '/profiles/import', tag: 'profiles', summary: 'Import profiles from CSV (text/csv) or JSON (an array of profiles)', textBody: true,
@@ -129,14 +148,14 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
         const csv = typeof body === 'string';
         return directory.importProfiles(csv ? 'import.csv' : 'import.json', csv ? body : JSON.stringify(body), 'admin-api');
       } },
-    { method: 'put', path: '/profiles/:profileId', tag: 'profiles', summary: 'Create or replace one profile', body: profileBody,
+    route({ method: 'put', path: '/profiles/:profileId', tag: 'profiles', summary: 'Create or replace one profile', body: profileBody,
       handle: async ({ params, body, ctx }) => {
-        const { outcome, profile } = await directory.upsertProfile({ ...(body as object), id: params.profileId }, 'admin-api');
+        const { outcome, profile } = await directory.upsertProfile({ ...body, id: params.profileId }, 'admin-api');
         if (outcome === 'created') ctx.status = 201;
         return profile;
-      } },
-    { method: 'get', path: '/profiles', tag: 'profiles', summary: 'List profiles, optionally by email', query: z.object({ ...paging, email: z.string().optional().describe('normalised email') }),
-      handle: async ({ query }) => pageOf(await directory.listProfiles(query as { limit: number; offset: number; email?: string }), query, (profile) => profile) },
+      } }),
+    route({ method: 'get', path: '/profiles', tag: 'profiles', summary: 'List profiles, optionally by email', query: z.object({ ...paging, email: z.string().optional().describe('normalised email') }),
+      handle: async ({ query }) => pageOf(await directory.listProfiles(query), query, (profile) => profile) }),
     { method: 'delete', path: '/profiles/:profileId', tag: 'profiles', summary: 'Delete a profile and its binding', status: 204,
       handle: async ({ params }) => {
         await directory.removeProfile(params.profileId!, 'admin-api');
@@ -144,20 +163,20 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
       } },
 
     // Bindings.
-    { method: 'get', path: '/bindings', tag: 'bindings', summary: 'List bindings by account, profile or email',
+    route({ method: 'get', path: '/bindings', tag: 'bindings', summary: 'List bindings by account, profile or email',
       query: z.object({ ...paging, account: z.string().optional(), profile: z.string().optional(), email: z.string().optional() }),
       handle: async ({ query }) =>
         pageOf(
           await directory.listBindings({
-            limit: query.limit as number,
-            offset: query.offset as number,
-            ...(query.account ? { accountId: String(query.account) } : {}),
-            ...(query.profile ? { profileId: String(query.profile) } : {}),
-            ...(query.email ? { email: String(query.email) } : {}),
+            limit: query.limit,
+            offset: query.offset,
+            ...(query.account ? { accountId: query.account } : {}),
+            ...(query.profile ? { profileId: query.profile } : {}),
+            ...(query.email ? { email: query.email } : {}),
           }),
           query,
           (binding) => binding,
-        ) },
+        ) }),
     { method: 'delete', path: '/bindings/:profileId', tag: 'bindings', summary: 'Unbind a profile', status: 204,
       handle: async ({ params }) => {
         await directory.unbind(params.profileId!, 'admin-api');
@@ -165,8 +184,8 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
       } },
 
     // Link requests.
-    { method: 'get', path: '/link-requests', tag: 'link requests', summary: 'List pending association links (tokens are never stored, so never shown)', query: z.object({ ...paging }),
-      handle: async ({ query }) => pageOf(await directory.listPendingLinks(query as { limit: number; offset: number }), query, linkJson) },
+    route({ method: 'get', path: '/link-requests', tag: 'link requests', summary: 'List pending association links (tokens are never stored, so never shown)', query: z.object({ ...paging }),
+      handle: async ({ query }) => pageOf(await directory.listPendingLinks(query), query, linkJson) }),
     { method: 'post', path: '/link-requests/:linkId/revoke', tag: 'link requests', summary: 'Revoke an unused association link', status: 204,
       handle: async ({ params }) => {
         await directory.revokeLink(params.linkId!, 'admin-api');
@@ -174,8 +193,8 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
       } },
 
     // Outbox.
-    { method: 'get', path: '/outbox', tag: 'outbox', summary: 'List queued and sent emails (bodies are never shown)', query: z.object({ ...paging, pending: z.enum(['true', 'false']).optional() }),
-      handle: async ({ query }) => pageOf(await outbox.list({ limit: query.limit as number, offset: query.offset as number, pending: query.pending === 'true' }), query, outboxJson) },
+    route({ method: 'get', path: '/outbox', tag: 'outbox', summary: 'List queued and sent emails (bodies are never shown)', query: z.object({ ...paging, pending: z.enum(['true', 'false']).optional() }),
+      handle: async ({ query }) => pageOf(await outbox.list({ limit: query.limit, offset: query.offset, pending: query.pending === 'true' }), query, outboxJson) }),
     { method: 'post', path: '/outbox/:messageId/retry', tag: 'outbox', summary: 'Make an unsent email due now', status: 204,
       handle: async ({ params }) => {
         await outbox.retry(params.messageId!);
@@ -196,23 +215,23 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
       } },
 
     // Audit events.
-    { method: 'get', path: '/audit-events', tag: 'audit', summary: 'Audit events, newest first, filtered by type, account, profile, client and time range',
+    route({ method: 'get', path: '/audit-events', tag: 'audit', summary: 'Audit events, newest first, filtered by type, account, profile, client and time range',
       query: z.object({ ...paging, type: z.string().optional(), account: z.string().optional(), profile: z.string().optional(), client: z.string().optional(), since: timestamp.optional(), until: timestamp.optional() }),
       handle: async ({ query }) =>
         pageOf(
           await directory.listAuditEvents({
-            limit: query.limit as number,
-            offset: query.offset as number,
-            ...(query.type ? { type: String(query.type) } : {}),
-            ...(query.account ? { accountId: String(query.account) } : {}),
-            ...(query.profile ? { profileId: String(query.profile) } : {}),
-            ...(query.client ? { clientId: String(query.client) } : {}),
-            ...(query.since ? { since: Date.parse(String(query.since)) } : {}),
-            ...(query.until ? { until: Date.parse(String(query.until)) } : {}),
+            limit: query.limit,
+            offset: query.offset,
+            ...(query.type ? { type: query.type } : {}),
+            ...(query.account ? { accountId: query.account } : {}),
+            ...(query.profile ? { profileId: query.profile } : {}),
+            ...(query.client ? { clientId: query.client } : {}),
+            ...(query.since ? { since: Date.parse(query.since) } : {}),
+            ...(query.until ? { until: Date.parse(query.until) } : {}),
           }),
           query,
           auditJson,
-        ) },
+        ) }),
   ];
 }
 

@@ -167,13 +167,7 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
       query: z.object({ ...paging, account: z.string().optional(), profile: z.string().optional(), email: z.string().optional() }),
       handle: async ({ query }) =>
         pageOf(
-          await directory.listBindings({
-            limit: query.limit,
-            offset: query.offset,
-            ...(query.account ? { accountId: query.account } : {}),
-            ...(query.profile ? { profileId: query.profile } : {}),
-            ...(query.email ? { email: query.email } : {}),
-          }),
+          await directory.listBindings(query),
           query,
           (binding) => binding,
         ) }),
@@ -219,16 +213,7 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
       query: z.object({ ...paging, type: z.string().optional(), account: z.string().optional(), profile: z.string().optional(), client: z.string().optional(), since: timestamp.optional(), until: timestamp.optional() }),
       handle: async ({ query }) =>
         pageOf(
-          await directory.listAuditEvents({
-            limit: query.limit,
-            offset: query.offset,
-            ...(query.type ? { type: query.type } : {}),
-            ...(query.account ? { accountId: query.account } : {}),
-            ...(query.profile ? { profileId: query.profile } : {}),
-            ...(query.client ? { clientId: query.client } : {}),
-            ...(query.since ? { since: Date.parse(query.since) } : {}),
-            ...(query.until ? { until: Date.parse(query.until) } : {}),
-          }),
+          await directory.listAuditEvents({ ...query, since: query.since ? Date.parse(query.since) : undefined, until: query.until ? Date.parse(query.until) : undefined }),
           query,
           auditJson,
         ) }),

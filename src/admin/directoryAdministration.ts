@@ -3,6 +3,7 @@
 // CLI and the admin API share this service.
 import { setTimeout as pause } from 'node:timers/promises';
 import { BrokerError, invalidInput, notFound } from '../errors.ts';
+import { normalizeEmail } from '../directory/email.ts';
 import { parseProfileFile, profileSchema, type RejectedProfileRow } from '../directory/profileImport.ts';
 import type { AuditEventRecord, BoundProfile, LinkRequestRecord, Page, PageRequest, ProfileRecord } from '../store/records.ts';
 import type { ProfileUpsertOutcome, Store } from '../store/store.ts';
@@ -31,6 +32,31 @@ export interface ManualBinding {
   subject: string;
   actor?: string;
 }
+
+/** How the CLI and the admin API ask for profiles: an email as a person types it. */
+export interface ProfileQuery extends PageRequest {
+  email?: string | undefined;
+}
+
+/** How the CLI and the admin API ask for bindings: their flags and query parameters carry these names. */
+export interface BindingQuery extends PageRequest {
+  account?: string | undefined;
+  profile?: string | undefined;
+  email?: string | undefined;
+}
+
+/** How the CLI and the admin API ask for audit events (times in epoch milliseconds). */
+export interface AuditEventQuery extends PageRequest {
+  type?: string | undefined;
+  account?: string | undefined;
+  profile?: string | undefined;
+  client?: string | undefined;
+  since?: number | undefined;
+  until?: number | undefined;
+}
+
+/** Emails are stored normalised: "Jane@Contoso.com " finds jane@contoso.com from any surface. */
+const normalizedEmail = (email: string | undefined): string | undefined => (email ? normalizeEmail(email) : undefined);
 
 export class DirectoryAdministration {
   readonly #store: Store;
@@ -71,12 +97,12 @@ export class DirectoryAdministration {
     return report;
   }
 
-  listProfiles(query: PageRequest & { email?: string } = {}): Promise<Page<ProfileRecord>> {
-    return this.#store.profiles.list(query);
+  listProfiles(query: ProfileQuery = {}): Promise<Page<ProfileRecord>> {
+    return this.#store.profiles.list({ limit: query.limit, offset: query.offset, email: normalizedEmail(query.email) });
   }
 
-  listBindings(query: PageRequest & { accountId?: string; profileId?: string; email?: string } = {}): Promise<Page<BoundProfile>> {
-    return this.#store.profileBindings.list(query);
+  listBindings(query: BindingQuery = {}): Promise<Page<BoundProfile>> {
+    return this.#store.profileBindings.list({ limit: query.limit, offset: query.offset, accountId: query.account, profileId: query.profile, email: normalizedEmail(query.email) });
   }
 
   /**
@@ -137,8 +163,9 @@ export class DirectoryAdministration {
     });
   }
 
-  listAuditEvents(query: Parameters<Store['auditEvents']['list']>[0] = {}): Promise<Page<AuditEventRecord>> {
-    return this.#store.auditEvents.list(query);
+  listAuditEvents(query: AuditEventQuery = {}): Promise<Page<AuditEventRecord>> {
+    const { account, profile, client, ...rest } = query;
+    return this.#store.auditEvents.list({ ...rest, accountId: account, profileId: profile, clientId: client });
   }
 
   async unbind(profileId: string, actor = 'cli'): Promise<void> {

@@ -29,18 +29,7 @@ export function registerAudit(program: Command): void {
     .option('--limit <n>', 'page size', integer, 50)
     .option('--offset <n>', 'events to skip', integer, 0)
     .action(async (options: AuditListOptions, command: Command) => {
-      const page = await administer((services) =>
-        services.directory.listAuditEvents({
-          limit: options.limit,
-          offset: options.offset,
-          ...(options.type ? { type: options.type } : {}),
-          ...(options.account ? { accountId: options.account } : {}),
-          ...(options.profile ? { profileId: options.profile } : {}),
-          ...(options.client ? { clientId: options.client } : {}),
-          ...(options.since === undefined ? {} : { since: options.since }),
-          ...(options.until === undefined ? {} : { until: options.until }),
-        }),
-      );
+      const page = await administer((services) => services.directory.listAuditEvents(options));
       const shown = { items: page.items.map(auditJson), total: page.total };
       outputFor(command)(shown, () =>
         pageText(shown, (event) => [event.occurredAt, event.type, event.outcome, event.actor ?? '-', event.accountId ?? '-', event.profileId ?? '-', event.clientId ?? '-', event.ip ?? '-'].join('\t')),

@@ -12,13 +12,7 @@ export function registerBindings(program: Command): void {
     .option('--profile <profileId>', 'only this profile')
     .option('--email <email>', 'only profiles registered to this email')
     .action(async (options: { account?: string; profile?: string; email?: string }, command: Command) => {
-      const page = await administer((services) =>
-        services.directory.listBindings({
-          ...(options.account ? { accountId: options.account } : {}),
-          ...(options.profile ? { profileId: options.profile } : {}),
-          ...(options.email ? { email: options.email.trim().toLowerCase() } : {}),
-        }),
-      );
+      const page = await administer((services) => services.directory.listBindings(options));
       outputFor(command)(page, () => pageText(page, (bound) => `${bound.id}\t${bound.portal}\t${bound.email}\taccount ${bound.binding.accountId}\t${bound.binding.method}`));
     });
   bindings

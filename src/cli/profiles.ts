@@ -33,7 +33,7 @@ export function registerProfiles(program: Command): void {
     .option('--offset <n>', 'skip this many', integer, 0)
     .action(async (options: { email?: string; limit: number; offset: number }, command: Command) => {
       const page = await administer((services) =>
-        services.directory.listProfiles({ ...(options.email ? { email: options.email.trim().toLowerCase() } : {}), limit: options.limit, offset: options.offset }),
+        services.directory.listProfiles(options),
       );
       outputFor(command)(page, () => pageText(page, (profile) => `${profile.id}\t${profile.portal}\t${profile.email}\t${profile.organization}\t${profile.displayName}`));
     });

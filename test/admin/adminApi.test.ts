@@ -117,6 +117,8 @@ describe('admin API', function () {
 
     const byEmail = await call('GET', '/profiles?email=ann@contoso.example');
     expect(byEmail.body.items!.map((profile) => profile.id)).to.have.members(['API-1', 'API-3']);
+    // As a person types it: the address is normalised, as the CLI does.
+    expect((await call('GET', `/profiles?email=${encodeURIComponent(' Ann@Contoso.EXAMPLE ')}`)).body.total).to.equal(2);
     const first = await call('GET', '/profiles?limit=2&offset=0');
     const second = await call('GET', '/profiles?limit=2&offset=2');
     expect(first.body.items).to.have.length(2);
@@ -147,6 +149,7 @@ describe('admin API', function () {
     });
     expect((await call('GET', `/bindings?account=${accountId}`)).body.total).to.equal(1);
     expect((await call('GET', '/bindings?email=bo@contoso.example')).body.total).to.equal(1);
+    expect((await call('GET', '/bindings?email=Bo@Contoso.Example')).body.total).to.equal(1);
     expect((await call('DELETE', '/bindings/BIND-1')).status).to.equal(204);
     expect((await call('DELETE', '/bindings/BIND-1')).status).to.equal(404);
     expect((await call('GET', `/bindings?account=${accountId}`)).body.total).to.equal(0);

@@ -1,18 +1,23 @@
-// The outbox table: queue a rendered message in the caller's transaction,
-// claim due messages (no two workers take the same row), record the outcome.
-// Bodies are sealed at rest (they carry association links) and dropped once
-// SMTP accepted the message; kind, recipient, subject and the delivery
-// record stay for `outbox list` and the admin API.
+// The outbox as the mail room uses it: queue a rendered message in the
+// caller's transaction, claim due messages for delivery, record the outcome.
+// Bodies are sealed at rest here (they carry association links) and opened
+// only for delivery; the rows themselves, their leases and the operators'
+// queries are the store's (src/store/outboxRepository.ts). Once SMTP
+// accepted a message its body is dropped; kind, recipient, subject and the
+// delivery record stay for `outbox list` and the admin API.
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Clock } from '../clock.ts';
 import { notFound } from '../errors.ts';
 import type { Database } from '../store/database.ts';
 import { databaseClient } from '../store/database.ts';
+import { outboxRepository, type OutboxRepository, type OutboxSummary } from '../store/outboxRepository.ts';
 import type { Page, PageRequest } from '../store/records.ts';
-import { countOf, optionalNumber, optionalText, pageBounds, type Executor, type Row } from '../store/rows.ts';
+import type { Executor } from '../store/rows.ts';
 import type { Sealer } from '../sealing.ts';
 import { openBodies, outboxSealer, sealBodies } from './sealedMessage.ts';
+
+export type { OutboxSummary } from '../store/outboxRepository.ts';
 
 export interface OutgoingMessage {
   kind: string;
@@ -20,16 +25,6 @@ export interface OutgoingMessage {
   subject: string;
   html: string;
   text: string;
-}
-
-/** A message as listed: everything but its bodies (which may be gone: delivered). */
-export interface OutboxSummary extends Omit<OutgoingMessage, 'html' | 'text'> {
-  id: string;
-  attempts: number;
-  nextAttemptAt: number;
-  sentAt: number | undefined;
-  lastError: string | undefined;
-  createdAt: number;
 }
 
 /** A message claimed for delivery, its bodies opened. */
@@ -48,24 +43,9 @@ export interface OutboxOptions {
   claimMilliseconds?: number;
 }
 
-const toSummary = (row: Row): OutboxSummary => ({
-  id: String(row.id),
-  kind: String(row.kind),
-  recipient: String(row.recipient),
-  subject: String(row.subject),
-  attempts: Number(row.attempts),
-  nextAttemptAt: Number(row.next_attempt_at),
-  sentAt: optionalNumber(row.sent_at),
-  lastError: optionalText(row.last_error),
-  createdAt: Number(row.created_at),
-});
-
-/** Opens the bodies; a wrong KEY_ENCRYPTION_KEY is a clear error, never garbage sent. */
-const toMessage = (row: Row, sealer: Sealer): OutboxMessage => ({ ...toSummary(row), ...openBodies(sealer, String(row.id), String(row.sealed_body)) });
-
 export class Outbox {
   readonly #database: Database;
-  readonly #clock: Clock;
+  readonly #rows: OutboxRepository;
   readonly #claimMilliseconds: number;
   readonly #sealer: Sealer;
   /** Written into `claimed_by` of every row this outbox claims: one per process. */
@@ -75,7 +55,7 @@ export class Outbox {
   /** `keyEncryptionKey`: KEY_ENCRYPTION_KEY (or the development key), under which bodies are sealed. */
   constructor(database: Database, clock: Clock, keyEncryptionKey: string, options: OutboxOptions = {}) {
     this.#database = database;
-    this.#clock = clock;
+    this.#rows = outboxRepository(database, clock);
     this.#sealer = outboxSealer(keyEncryptionKey);
     this.#claimMilliseconds = options.claimMilliseconds ?? defaultClaimMilliseconds;
   }
@@ -88,9 +68,8 @@ export class Outbox {
   /** Queues a message; pass the caller's transaction so it commits with the decision to send. */
   async queue(executor: Executor, message: OutgoingMessage): Promise<string> {
     const id = randomUUID();
-    const now = this.#clock.now();
     const { html, text, ...metadata } = message;
-    await executor('outbox').insert({ id, ...metadata, sealed_body: sealBodies(this.#sealer, id, { html, text }), attempts: 0, next_attempt_at: now, created_at: now });
+    await this.#rows.insert(executor, { id, ...metadata, sealedBody: sealBodies(this.#sealer, id, { html, text }) });
     // Listeners hear of it once it is committed: a rolled-back message was never queued.
     const committed = executor.isTransaction ? (executor as Knex.Transaction).executionPromise : Promise.resolve();
     committed.then(
@@ -110,32 +89,11 @@ export class Outbox {
     return () => this.#queuedListeners.delete(listener);
   }
 
-  /** Reserves up to `limit` due, unsent messages for the caller. */
+  /** Reserves up to `limit` due, unsent messages for the caller, bodies opened. */
   async claimDue(limit: number): Promise<OutboxMessage[]> {
-    const now = this.#clock.now();
-    return this.#database.transaction(async (trx) => {
-      const due = trx('outbox')
-        .select('*')
-        .whereNull('sent_at')
-        .where('next_attempt_at', '<=', now)
-        .where((query) => query.whereNull('claimed_until').orWhere('claimed_until', '<', now))
-        .orderBy('next_attempt_at')
-        .limit(limit);
-      // PostgreSQL: rows locked by another instance's claim are skipped, not waited for.
-      if (databaseClient(this.#database) === 'postgres') due.forUpdate().skipLocked();
-      const rows = (await due) as Row[];
-      const claimed: OutboxMessage[] = [];
-      for (const row of rows) {
-        // Conditional on the row still being unclaimed (SQLite has no row locks).
-        const updated = await trx('outbox')
-          .where({ id: row.id })
-          .whereNull('sent_at')
-          .where((query) => query.whereNull('claimed_until').orWhere('claimed_until', '<', now))
-          .update({ claimed_until: now + this.#claimMilliseconds, claimed_by: this.instanceId });
-        if (updated > 0) claimed.push(toMessage(row, this.#sealer));
-      }
-      return claimed;
-    });
+    // Opened in the claiming transaction: a wrong KEY_ENCRYPTION_KEY is a
+    // clear error, never garbage sent, and leaves the messages unclaimed.
+    return this.#rows.claimDue(limit, this.instanceId, this.#claimMilliseconds, ({ sealedBody, ...summary }): OutboxMessage => ({ ...summary, ...openBodies(this.#sealer, summary.id, sealedBody) }));
   }
 
   /**
@@ -145,12 +103,7 @@ export class Outbox {
    * claim nobody took is still this process's and is extended.
    */
   async renew(ids: readonly string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    const now = this.#clock.now();
-    const own = () => this.#database('outbox').whereIn('id', ids).where({ claimed_by: this.instanceId }).whereNull('sent_at');
-    await own().update({ claimed_until: now + this.#claimMilliseconds });
-    const held = (await own().select('id')) as Array<{ id: string }>;
-    return new Set(held.map((row) => String(row.id)));
+    return this.#rows.renew(ids, this.instanceId, this.#claimMilliseconds);
   }
 
   /**
@@ -162,11 +115,7 @@ export class Outbox {
    */
   async releaseClaimsOfPredecessor(): Promise<number> {
     if (databaseClient(this.#database) !== 'sqlite') return 0;
-    return this.#database('outbox')
-      .whereNull('sent_at')
-      .whereNotNull('claimed_until')
-      .where((query) => query.whereNull('claimed_by').orWhereNot('claimed_by', this.instanceId))
-      .update({ claimed_until: null, claimed_by: null });
+    return this.#rows.releaseOthers(this.instanceId);
   }
 
   /**
@@ -176,30 +125,21 @@ export class Outbox {
    * which a message can go out twice) stays as short as a commit.
    */
   async markSent(id: string): Promise<void> {
-    await this.#database('outbox').where({ id }).update({ sent_at: this.#clock.now(), claimed_until: null, claimed_by: null, last_error: null, sealed_body: null });
+    await this.#rows.markSent(id);
   }
 
   /** Records a failed attempt, unless the claim passed to another instance meanwhile (that one's record counts). */
   async markFailed(id: string, error: string, nextAttemptAt: number): Promise<void> {
-    await this.#database('outbox')
-      .where({ id, claimed_by: this.instanceId })
-      .whereNull('sent_at')
-      .update({ attempts: this.#database.raw('?? + 1', ['attempts']), last_error: error.slice(0, 2000), next_attempt_at: nextAttemptAt, claimed_until: null, claimed_by: null });
+    await this.#rows.markFailed(id, this.instanceId, error, nextAttemptAt);
   }
 
   async list(query: PageRequest & { pending?: boolean } = {}): Promise<Page<OutboxSummary>> {
-    const { limit, offset } = pageBounds(query);
-    const builder = this.#database('outbox');
-    if (query.pending) builder.whereNull('sent_at');
-    const total = await countOf(builder);
-    const rows = (await builder.clone().select('*').orderBy('created_at', 'desc').limit(limit).offset(offset)) as Row[];
-    return { items: rows.map(toSummary), total };
+    return this.#rows.list(query);
   }
 
   /** Makes an unsent message due now (after an outage, or once given up on). */
   async retry(id: string): Promise<void> {
-    const updated = await this.#database('outbox').where({ id }).whereNull('sent_at').update({ next_attempt_at: this.#clock.now(), claimed_until: null, claimed_by: null, attempts: 0 });
-    if (updated === 0) throw notFound(`No unsent message with id ${id}`);
+    if (!(await this.#rows.retry(id))) throw notFound(`No unsent message with id ${id}`);
   }
 
   /**
@@ -207,12 +147,11 @@ export class Outbox {
    * long ago means no worker is delivering (given-up messages do not count).
    */
   async oldestOverdue(): Promise<number | undefined> {
-    const row = (await this.#database('outbox').whereNull('sent_at').where('next_attempt_at', '<=', this.#clock.now()).min({ due: 'next_attempt_at' }).first()) as { due: number | string | null } | undefined;
-    return row?.due === null || row?.due === undefined ? undefined : Number(row.due);
+    return this.#rows.oldestOverdue();
   }
 
   /** Unsent messages: the depth an operator watches. */
   async pendingCount(): Promise<number> {
-    return countOf(this.#database('outbox').whereNull('sent_at'));
+    return this.#rows.pendingCount();
   }
 }

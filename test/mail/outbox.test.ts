@@ -3,13 +3,14 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import { ManualClock, systemClock } from '../../src/clock.ts';
 import { BrokerError } from '../../src/errors.ts';
-import { Outbox } from '../../src/mail/outbox.ts';
+import { Outbox, type OutgoingMessage } from '../../src/mail/outbox.ts';
 import { createEmailRenderer } from '../../src/mail/render.ts';
 import { DevMailbox, createSmtpTransport, type MailTransport } from '../../src/mail/transport.ts';
 import { OutboxWorker, retryDelay } from '../../src/mail/worker.ts';
 import { databaseClient } from '../../src/store/database.ts';
 import type { Database } from '../../src/store/database.ts';
 import { freePort } from '../support/broker.ts';
+import { buildOutgoingMessage } from '../support/factories.ts';
 import { testDatabases } from '../support/databases.ts';
 import { TestSmtpServer } from '../support/smtp.ts';
 import { within } from '../support/within.ts';
@@ -17,7 +18,6 @@ import { within } from '../support/within.ts';
 const logger = pino({ level: 'silent' });
 const keyEncryptionKey = 'outbox-test-key-encryption-key-0123456789';
 const from = 'MBS Identity <no-reply@broker.example>';
-const message = (recipient: string, subject = 'Associate your profile') => ({ kind: 'test', recipient, subject, html: `<p>${subject}</p>`, text: subject });
 
 for (const testDatabase of testDatabases()) {
   describe(`outbox delivery on ${testDatabase.name}`, function () {
@@ -43,7 +43,7 @@ for (const testDatabase of testDatabases()) {
 
     it('delivers each queued message exactly once over SMTP', async () => {
       await smtp.start();
-      for (const recipient of ['a@contoso.example', 'b@contoso.example', 'c@contoso.example']) await outbox.queue(database, message(recipient));
+      for (const recipient of ['a@contoso.example', 'b@contoso.example', 'c@contoso.example']) await outbox.queue(database, buildOutgoingMessage({ recipient }));
       const transport = createSmtpTransport(smtp.url);
       expect(await worker(transport).runOnce()).to.equal(3);
       expect(await worker(transport).runOnce()).to.equal(0);
@@ -57,7 +57,7 @@ for (const testDatabase of testDatabases()) {
 
     it('delivers a batch several messages at a time, over connections it keeps open', async () => {
       await smtp.start();
-      for (let index = 0; index < 12; index += 1) await outbox.queue(database, message(`person${index}@contoso.example`));
+      for (let index = 0; index < 12; index += 1) await outbox.queue(database, buildOutgoingMessage());
       const transport = createSmtpTransport(smtp.url);
       expect(await new OutboxWorker({ outbox, transport, clock, logger, from, concurrency: 3 }).runOnce()).to.equal(12);
       transport.close();
@@ -73,13 +73,13 @@ for (const testDatabase of testDatabases()) {
       running.start(3_600_000);
       try {
         await database.transaction(async (trx) => {
-          await outbox.queue(trx, message('jane@contoso.example'));
+          await outbox.queue(trx, buildOutgoingMessage());
           // Not before the commit: the message is not there for the worker yet.
           await new Promise((resolve) => setTimeout(resolve, 100));
           expect(smtp.received).to.have.length(0);
         });
         await within(5, async () => (smtp.received.length === 1 ? true : undefined));
-        await outbox.queue(database, message('john@contoso.example'));
+        await outbox.queue(database, buildOutgoingMessage());
         await within(5, async () => (smtp.received.length === 2 ? true : undefined));
       } finally {
         await running.stop();
@@ -88,7 +88,7 @@ for (const testDatabase of testDatabases()) {
     });
 
     it('keeps mail through an SMTP outage and delivers it once the server is back (clock moved, no sleeping)', async () => {
-      await outbox.queue(database, message('jane@contoso.example'));
+      await outbox.queue(database, buildOutgoingMessage());
       const transport = createSmtpTransport(smtp.url);
       expect(await worker(transport).runOnce()).to.equal(0);
       const [failed] = (await outbox.list({ pending: true })).items;
@@ -107,7 +107,7 @@ for (const testDatabase of testDatabases()) {
     it('queues nothing when the transaction that queued it rolls back', async () => {
       await database
         .transaction(async (trx) => {
-          await outbox.queue(trx, message('jane@contoso.example'));
+          await outbox.queue(trx, buildOutgoingMessage());
           throw new Error('the decision to send was undone');
         })
         .catch(() => undefined);
@@ -115,7 +115,7 @@ for (const testDatabase of testDatabases()) {
     });
 
     it('never sends a message twice when two workers run at once', async () => {
-      for (let index = 0; index < 20; index += 1) await outbox.queue(database, message(`person${index}@contoso.example`));
+      for (let index = 0; index < 20; index += 1) await outbox.queue(database, buildOutgoingMessage());
       const mailbox = new DevMailbox();
       const [first, second] = await Promise.all([worker(mailbox).runOnce(), new OutboxWorker({ outbox: new Outbox(database, clock, keyEncryptionKey), transport: mailbox, clock, logger, from, batchSize: 20 }).runOnce()]);
       expect(first + second).to.equal(20);
@@ -124,7 +124,7 @@ for (const testDatabase of testDatabases()) {
     });
 
     it('lets an operator retry a message that was given up on', async () => {
-      const id = await outbox.queue(database, message('jane@contoso.example'));
+      const id = await outbox.queue(database, buildOutgoingMessage({ recipient: 'jane@contoso.example' }));
       const failing: MailTransport = { send: () => Promise.reject(new Error('mailbox full')), close: () => undefined };
       await new OutboxWorker({ outbox, transport: failing, clock, logger, from, maximumAttempts: 1 }).runOnce();
       clock.advance(24 * 60 * 60 * 1000);
@@ -137,7 +137,7 @@ for (const testDatabase of testDatabases()) {
 
     it('gives every attempt at a message the same Message-ID, derived from its outbox id', async () => {
       await smtp.start();
-      const id = await outbox.queue(database, message('jane@contoso.example'));
+      const id = await outbox.queue(database, buildOutgoingMessage());
       const attempted: string[] = [];
       const refusing: MailTransport = { send: (envelope) => (attempted.push(envelope.messageId), Promise.reject(new Error('451 try again later'))), close: () => undefined };
       expect(await worker(refusing).runOnce()).to.equal(0);
@@ -153,7 +153,7 @@ for (const testDatabase of testDatabases()) {
       expect([0, 1, 2, 3, 4, 5, 6].map((attempts) => retryDelay(attempts))).to.deep.equal([10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000]);
       const schedule = { firstMilliseconds: 1_000, longestMilliseconds: 4_000 };
       expect([0, 1, 2, 3].map((attempts) => retryDelay(attempts, schedule))).to.deep.equal([1_000, 2_000, 4_000, 4_000]);
-      await outbox.queue(database, message('jane@contoso.example'));
+      await outbox.queue(database, buildOutgoingMessage());
       const transport = createSmtpTransport(smtp.url);
       const scheduled = new OutboxWorker({ outbox, transport, clock, logger, from, retry: schedule });
       expect(await scheduled.runOnce()).to.equal(0);
@@ -173,7 +173,7 @@ for (const testDatabase of testDatabases()) {
       smtp.holding = true;
       const live = new Outbox(database, systemClock, keyEncryptionKey, { claimMilliseconds: 300 });
       const other = new Outbox(database, systemClock, keyEncryptionKey, { claimMilliseconds: 300 });
-      await live.queue(database, message('jane@contoso.example'));
+      await live.queue(database, buildOutgoingMessage());
       const transport = createSmtpTransport(smtp.url);
       const delivering = new OutboxWorker({ outbox: live, transport, clock: systemClock, logger, from }).runOnce();
       await within(5, async () => (smtp.heldCount === 1 ? true : undefined));
@@ -189,7 +189,7 @@ for (const testDatabase of testDatabases()) {
     });
 
     it('hands the claims of a process that died to its successor: at once on SQLite, once they lapse on PostgreSQL', async () => {
-      await outbox.queue(database, message('jane@contoso.example'));
+      await outbox.queue(database, buildOutgoingMessage());
       const dead = new Outbox(database, clock, keyEncryptionKey, { claimMilliseconds: 5_000 });
       expect(await dead.claimDue(10)).to.have.length(1);
       const successor = new Outbox(database, clock, keyEncryptionKey, { claimMilliseconds: 5_000 });
@@ -210,11 +210,11 @@ for (const testDatabase of testDatabases()) {
 
     describe('bodies at rest', () => {
       const secretLink = 'https://broker.example/link/Wm9vLXRoaXMtaXMtYS1zZWNyZXQtbGluay10b2tlbg';
-      const linkMessage = (recipient: string) => ({ kind: 'association_link', recipient, subject: 'Associate your profile', html: `<a href="${secretLink}">associate</a>`, text: `Open ${secretLink}` });
+      const linkMessage = (overrides: Partial<OutgoingMessage> = {}) => buildOutgoingMessage({ kind: 'association_link', html: `<a href="${secretLink}">associate</a>`, text: `Open ${secretLink}`, ...overrides });
       const rowText = async () => JSON.stringify(await database('outbox').select('*'));
 
       it('are sealed in the row: no HTML, no text, no link, only AES-256-GCM', async () => {
-        await outbox.queue(database, linkMessage('jane@contoso.example'));
+        await outbox.queue(database, linkMessage());
         const [row] = (await database('outbox').select('*')) as Array<Record<string, unknown>>;
         expect(row).to.not.have.property('html');
         expect(row).to.not.have.property('text');
@@ -226,7 +226,7 @@ for (const testDatabase of testDatabases()) {
 
       it('are gone once SMTP accepted the message, while `outbox list` keeps what an operator needs', async () => {
         await smtp.start();
-        const id = await outbox.queue(database, linkMessage('jane@contoso.example'));
+        const id = await outbox.queue(database, linkMessage({ recipient: 'jane@contoso.example', subject: 'Associate your profile' }));
         const transport = createSmtpTransport(smtp.url);
         expect(await worker(transport).runOnce()).to.equal(1);
         transport.close();
@@ -242,7 +242,7 @@ for (const testDatabase of testDatabases()) {
       });
 
       it('stay sealed through failed attempts, for the retry', async () => {
-        await outbox.queue(database, linkMessage('jane@contoso.example'));
+        await outbox.queue(database, linkMessage());
         const failing: MailTransport = { send: () => Promise.reject(new Error('mailbox full')), close: () => undefined };
         await worker(failing).runOnce();
         expect(String(((await database('outbox').first()) as Record<string, unknown>).sealed_body)).to.match(/^sealed:v1:/);
@@ -253,7 +253,7 @@ for (const testDatabase of testDatabases()) {
       });
 
       it('under another KEY_ENCRYPTION_KEY are a clear error, never garbage sent, and stay queued', async () => {
-        await outbox.queue(database, linkMessage('jane@contoso.example'));
+        await outbox.queue(database, linkMessage());
         const stranger = new Outbox(database, clock, 'another-key-encryption-key-0123456789abcdef');
         let refusal: unknown;
         await stranger.claimDue(10).catch((error: unknown) => (refusal = error));
@@ -268,8 +268,8 @@ for (const testDatabase of testDatabases()) {
       });
 
       it('cannot be moved to another row: each is bound to its message id', async () => {
-        const first = await outbox.queue(database, linkMessage('jane@contoso.example'));
-        const second = await outbox.queue(database, { ...linkMessage('mallory@contoso.example'), html: '<p>other</p>', text: 'other' });
+        const first = await outbox.queue(database, linkMessage());
+        const second = await outbox.queue(database, buildOutgoingMessage({ subject: 'other' }));
         const { sealed_body: sealed } = (await database('outbox').where({ id: first }).first()) as { sealed_body: string };
         await database('outbox').where({ id: second }).update({ sealed_body: sealed });
         let refusal: unknown;

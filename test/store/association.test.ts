@@ -6,7 +6,7 @@ import { createStore } from '../../src/store/knexStore.ts';
 import type { Store } from '../../src/store/store.ts';
 import { secretHash, generateSecret } from '../../src/secrets.ts';
 import { testDatabases } from '../support/databases.ts';
-import { buildProfile } from '../support/factories.ts';
+import { buildAssociationFlow, buildLinkRequest, buildProfile } from '../support/factories.ts';
 
 for (const testDatabase of testDatabases()) {
   describe(`association store on ${testDatabase.name}`, () => {
@@ -22,7 +22,7 @@ for (const testDatabase of testDatabases()) {
       store = createStore(database, clock);
     });
 
-    const newFlow = () => store.associationFlows.create({ interactionUid: 'uid-1', clientId: 'portal', issuer: 'https://login.example', subject: 'subject-1', expiresAt: clock.now() + 3_600_000 });
+    const newFlow = () => store.associationFlows.create(buildAssociationFlow({ interactionUid: 'uid-1', expiresAt: clock.now() + 3_600_000 }));
 
     it('moves a flow only from the expected states, so concurrent requests cannot both move it', async () => {
       const flow = await newFlow();
@@ -38,7 +38,7 @@ for (const testDatabase of testDatabases()) {
       await store.profiles.upsert(profile);
       const flow = await newFlow();
       const token = generateSecret();
-      const link = await store.linkRequests.create({ tokenHash: secretHash(token), flowId: flow.id, profileId: profile.id, issuer: flow.issuer, subject: flow.subject, interactionUid: 'uid-1', expiresAt: clock.now() + 86_400_000 });
+      const link = await store.linkRequests.create(buildLinkRequest(profile.id, { tokenHash: secretHash(token), flowId: flow.id, issuer: flow.issuer, subject: flow.subject, interactionUid: 'uid-1', expiresAt: clock.now() + 86_400_000 }));
       const stored = (await database('link_requests').where({ id: link.id }).first()) as Record<string, unknown>;
       expect(JSON.stringify(stored)).to.not.contain(token);
       expect((await store.linkRequests.findByTokenHash(secretHash(token)))?.id).to.equal(link.id);
@@ -51,7 +51,7 @@ for (const testDatabase of testDatabases()) {
     it('refuses to consume an expired link (clock moved, no sleeping)', async () => {
       const profile = buildProfile();
       await store.profiles.upsert(profile);
-      const link = await store.linkRequests.create({ tokenHash: secretHash(generateSecret()), flowId: undefined, profileId: profile.id, issuer: 'i', subject: 's', interactionUid: undefined, expiresAt: clock.now() + 1000 });
+      const link = await store.linkRequests.create(buildLinkRequest(profile.id, { expiresAt: clock.now() + 1000 }));
       clock.advance(1000);
       expect(await store.linkRequests.consume(link.id)).to.equal(false);
     });

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { cachedClients } from '../../src/store/clientCache.ts';
 import type { ClientRecord } from '../../src/store/records.ts';
 import type { ClientRepository } from '../../src/store/store.ts';
+import { buildClient } from '../support/factories.ts';
 
 function countingRepository() {
   const rows = new Map<string, ClientRecord>();
@@ -40,7 +41,7 @@ describe('client cache', () => {
     let now = 1_000;
     const backing = countingRepository();
     const clients = cachedClients(backing.repository, 2000, () => now);
-    await clients.create({ id: 'portal', metadata: {}, portal: 'both', firstParty: false, secretHash: undefined });
+    await clients.create(buildClient({ id: 'portal' }));
     for (let index = 0; index < 10; index += 1) expect((await clients.find('portal'))?.id).to.equal('portal');
     expect(backing.reads()).to.equal(1);
     now += 2001;
@@ -51,7 +52,7 @@ describe('client cache', () => {
   it('shows changes and removals made through it at once', async () => {
     const backing = countingRepository();
     const clients = cachedClients(backing.repository, 60_000);
-    await clients.create({ id: 'portal', metadata: {}, portal: 'both', firstParty: false, secretHash: undefined });
+    await clients.create(buildClient({ id: 'portal' }));
     await clients.find('portal');
     await clients.update('portal', { disabledAt: 5 });
     expect((await clients.find('portal'))?.disabledAt).to.equal(5);

@@ -7,7 +7,7 @@ import { createStore } from '../../src/store/knexStore.ts';
 import { isUniqueViolation } from '../../src/store/storageErrors.ts';
 import type { Store } from '../../src/store/store.ts';
 import { testDatabases } from '../support/databases.ts';
-import { buildProfile } from '../support/factories.ts';
+import { buildAuditEvent, buildClient, buildIdentity, buildProfile, buildUpstreamTransaction, createAccountWithIdentity } from '../support/factories.ts';
 
 for (const testDatabase of testDatabases()) {
   describe(`store conformance on ${testDatabase.name}`, () => {
@@ -27,29 +27,24 @@ for (const testDatabase of testDatabases()) {
       store = createStore(database, clock);
     });
 
-    async function accountWithIdentity(subject = `subject-${Math.random()}`) {
-      const account = await store.accounts.create({ email: 'jane@contoso.example', emailVerified: true, name: 'Jane' });
-      const identity = await store.identities.create({ accountId: account.id, issuer: 'https://login.example', subject, emailHint: 'jane@hotmail.example' });
-      return { account, identity };
-    }
-
     describe('clients', () => {
       it('round-trip metadata, portal, first-party flag and secret hash; update and remove', async () => {
-        await store.clients.create({ id: 'portal', metadata: { redirect_uris: ['https://a.example/cb'] }, portal: 'partnersource', firstParty: true, secretHash: 'sha256:x' });
-        expect(await store.clients.find('portal')).to.deep.include({ id: 'portal', portal: 'partnersource', firstParty: true, secretHash: 'sha256:x', metadata: { redirect_uris: ['https://a.example/cb'] } });
+        const client = buildClient({ portal: 'partnersource', firstParty: true, secretHash: 'sha256:x' });
+        await store.clients.create(client);
+        expect(await store.clients.find(client.id)).to.deep.include(client);
         clock.advance(1000);
-        const updated = await store.clients.update('portal', { portal: 'both', secretHash: 'sha256:y' });
+        const updated = await store.clients.update(client.id, { portal: 'both', secretHash: 'sha256:y' });
         expect(updated).to.deep.include({ portal: 'both', secretHash: 'sha256:y', firstParty: true });
         expect(updated!.updatedAt).to.be.greaterThan(updated!.createdAt);
-        expect((await store.clients.list()).map((client) => client.id)).to.deep.equal(['portal']);
+        expect((await store.clients.list()).map((listed) => listed.id)).to.deep.equal([client.id]);
         expect(await store.clients.update('nobody', { portal: 'both' })).to.equal(undefined);
-        expect(await store.clients.remove('portal')).to.equal(true);
-        expect(await store.clients.remove('portal')).to.equal(false);
-        expect(await store.clients.find('portal')).to.equal(undefined);
+        expect(await store.clients.remove(client.id)).to.equal(true);
+        expect(await store.clients.remove(client.id)).to.equal(false);
+        expect(await store.clients.find(client.id)).to.equal(undefined);
       });
 
       it('refuse a second client with a taken id as a conflict', async () => {
-        const client = { id: 'taken', metadata: {}, portal: 'both', firstParty: false, secretHash: undefined } as const;
+        const client = buildClient();
         await store.clients.create(client);
         let failure: unknown;
         await store.clients.create(client).catch((error: unknown) => (failure = error));
@@ -82,7 +77,7 @@ for (const testDatabase of testDatabases()) {
       it('removing a profile removes its binding', async () => {
         const profile = buildProfile();
         await store.profiles.upsert(profile);
-        const { account, identity } = await accountWithIdentity();
+        const { account, identity } = await createAccountWithIdentity(store);
         await store.profileBindings.bind({ profileId: profile.id, accountId: account.id, identityId: identity.id, method: 'admin' });
         expect(await store.profiles.remove(profile.id)).to.equal(true);
         expect(await store.profileBindings.findByProfile(profile.id)).to.equal(undefined);
@@ -92,11 +87,11 @@ for (const testDatabase of testDatabases()) {
 
     describe('accounts and upstream identities', () => {
       it('key identities by issuer and subject, refusing a duplicate', async () => {
-        const { account, identity } = await accountWithIdentity('same-subject');
+        const { account, identity } = await createAccountWithIdentity(store, { identity: { subject: 'same-subject' } });
         expect(await store.identities.findByIssuerAndSubject('https://login.example', 'same-subject')).to.deep.include({ id: identity.id, accountId: account.id });
         expect(await store.identities.findByIssuerAndSubject('https://other.example', 'same-subject')).to.equal(undefined);
         let failure: unknown;
-        await store.identities.create({ accountId: account.id, issuer: 'https://login.example', subject: 'same-subject' }).catch((error: unknown) => (failure = error));
+        await store.identities.create(buildIdentity(account.id, { subject: 'same-subject' })).catch((error: unknown) => (failure = error));
         expect(failure).to.be.instanceOf(BrokerError);
         expect((failure as BrokerError).code).to.equal('conflict');
       });
@@ -107,8 +102,8 @@ for (const testDatabase of testDatabases()) {
         await store.profiles.upsert(profile);
         const row = (await database('profiles').where({ id: profile.id }).first()) as Record<string, unknown>;
         expect(isUniqueViolation(await failureOf(database('profiles').insert(row)))).to.equal(true);
-        const { account } = await accountWithIdentity('taken');
-        expect(isUniqueViolation(await failureOf(store.identities.create({ accountId: account.id, issuer: 'https://login.example', subject: 'taken' }).catch((error: BrokerError) => Promise.reject(error.cause))))).to.equal(true);
+        const { account } = await createAccountWithIdentity(store, { identity: { subject: 'taken' } });
+        expect(isUniqueViolation(await failureOf(store.identities.create(buildIdentity(account.id, { subject: 'taken' })).catch((error: BrokerError) => Promise.reject(error.cause))))).to.equal(true);
         // A foreign key failure whose SQL (in the error's message) reads like a duplicate.
         const unknownAccount = await failureOf(store.identities.create({ accountId: 'no-such-account', issuer: 'UNIQUE constraint failed', subject: 'duplicate key value violates unique constraint' }));
         expect(isUniqueViolation(unknownAccount)).to.equal(false);
@@ -116,13 +111,13 @@ for (const testDatabase of testDatabases()) {
       });
 
       it('record sign-ins with the latest hints and update accounts', async () => {
-        const { account, identity } = await accountWithIdentity();
+        const { account, identity } = await createAccountWithIdentity(store);
         clock.advance(5000);
         await store.identities.recordSignIn(identity.id, { emailHint: 'new@hotmail.example', nameHint: 'J' });
         expect(await store.identities.find(identity.id)).to.deep.include({ emailHint: 'new@hotmail.example', nameHint: 'J', lastSignInAt: clock.now() });
         expect((await store.identities.listByAccount(account.id)).map((item) => item.id)).to.deep.equal([identity.id]);
         await store.accounts.update(account.id, { name: 'Jane Doe', emailVerified: false });
-        expect(await store.accounts.find(account.id)).to.deep.include({ name: 'Jane Doe', emailVerified: false, email: 'jane@contoso.example' });
+        expect(await store.accounts.find(account.id)).to.deep.include({ name: 'Jane Doe', emailVerified: false, email: account.email });
       });
     });
 
@@ -130,8 +125,8 @@ for (const testDatabase of testDatabases()) {
       it('bind a profile to at most one account: binding it again moves it', async () => {
         const profile = buildProfile({ portal: 'customersource' });
         await store.profiles.upsert(profile);
-        const first = await accountWithIdentity();
-        const second = await accountWithIdentity();
+        const first = await createAccountWithIdentity(store);
+        const second = await createAccountWithIdentity(store);
         const initial = await store.profileBindings.bind({ profileId: profile.id, accountId: first.account.id, identityId: first.identity.id, method: 'association' });
         expect(initial.previous).to.equal(undefined);
         const moved = await store.profileBindings.bind({ profileId: profile.id, accountId: second.account.id, identityId: second.identity.id, method: 'admin' });
@@ -144,7 +139,7 @@ for (const testDatabase of testDatabases()) {
       it('bind one profile under 50 parallel binds from different accounts: no error, one binding, each move reporting the one it replaced', async () => {
         const profile = buildProfile({ portal: 'partnersource' });
         await store.profiles.upsert(profile);
-        const accounts = await Promise.all(Array.from({ length: 50 }, () => accountWithIdentity()));
+        const accounts = await Promise.all(Array.from({ length: 50 }, () => createAccountWithIdentity(store)));
         const results = await Promise.all(accounts.map(({ account, identity }) => store.profileBindings.bind({ profileId: profile.id, accountId: account.id, identityId: identity.id, method: 'association' })));
         const holders = (await Promise.all(accounts.map(({ account }) => store.profileBindings.listProfilesByAccount(account.id)))).filter((bound) => bound.length > 0);
         expect(holders).to.have.length(1);
@@ -154,7 +149,7 @@ for (const testDatabase of testDatabases()) {
       });
 
       it('list an account’s profiles by portal, and all bindings by account, profile or email', async () => {
-        const { account, identity } = await accountWithIdentity();
+        const { account, identity } = await createAccountWithIdentity(store);
         const partner = buildProfile({ portal: 'partnersource', email: 'jane@contoso.example' });
         const customer = buildProfile({ portal: 'customersource', email: 'jane@contoso.example' });
         for (const profile of [partner, customer]) {
@@ -173,10 +168,10 @@ for (const testDatabase of testDatabases()) {
 
     describe('audit events', () => {
       it('are recorded and filtered by type, account, client and time, newest first', async () => {
-        await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: 'a1', clientId: 'c1', ip: '127.0.0.1', details: { via: 'test' } });
+        await store.auditEvents.record(buildAuditEvent({ accountId: 'a1', clientId: 'c1', ip: '127.0.0.1', details: { via: 'test' } }));
         clock.advance(60_000);
-        await store.auditEvents.record({ type: 'sign_in', outcome: 'failure', clientId: 'c2' });
-        await store.auditEvents.record({ type: 'binding.created', outcome: 'success', accountId: 'a1', profileId: 'p1' });
+        await store.auditEvents.record(buildAuditEvent({ outcome: 'failure', clientId: 'c2' }));
+        await store.auditEvents.record(buildAuditEvent({ type: 'binding.created', accountId: 'a1', profileId: 'p1' }));
         expect((await store.auditEvents.list({ type: 'sign_in' })).total).to.equal(2);
         const forAccount = await store.auditEvents.list({ accountId: 'a1' });
         expect(forAccount.items.map((event) => event.type)).to.deep.equal(['binding.created', 'sign_in']);
@@ -188,10 +183,10 @@ for (const testDatabase of testDatabases()) {
 
       it('are kept for the retention period and swept after it (clock moved)', async () => {
         const before = (await store.auditEvents.list({ limit: 500 })).total;
-        await store.auditEvents.record({ type: 'logout', outcome: 'success', accountId: 'retained' });
+        await store.auditEvents.record(buildAuditEvent({ accountId: 'retained' }));
         const day = 24 * 60 * 60 * 1000;
         clock.advance(30 * day);
-        await store.auditEvents.record({ type: 'logout', outcome: 'success', accountId: 'recent' });
+        await store.auditEvents.record(buildAuditEvent({ accountId: 'recent' }));
         await store.sweepExpired({ auditRetentionMilliseconds: 31 * day });
         expect((await store.auditEvents.list({ accountId: 'retained' })).total).to.equal(1);
         clock.advance(2 * day);
@@ -203,21 +198,21 @@ for (const testDatabase of testDatabases()) {
     });
 
     describe('upstream transactions', () => {
-      const transaction = (state: string, expiresAt: number) => ({ state, purpose: 'sign_in' as const, interactionUid: 'uid-1', codeVerifier: 'verifier', nonce: 'nonce', context: { maxAge: 60 }, expiresAt });
-
       it('are used once: of 20 concurrent consumers exactly one gets the transaction', async () => {
-        await store.upstreamTransactions.create(transaction('state-1', clock.now() + 60_000));
-        expect(await store.upstreamTransactions.find('state-1')).to.deep.include({ interactionUid: 'uid-1', context: { maxAge: 60 } });
-        const results = await Promise.all(Array.from({ length: 20 }, () => store.upstreamTransactions.consume('state-1')));
+        const transaction = buildUpstreamTransaction({ context: { maxAge: 60 }, expiresAt: clock.now() + 60_000 });
+        await store.upstreamTransactions.create(transaction);
+        expect(await store.upstreamTransactions.find(transaction.state)).to.deep.include({ interactionUid: transaction.interactionUid, codeVerifier: transaction.codeVerifier, context: { maxAge: 60 } });
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.upstreamTransactions.consume(transaction.state)));
         expect(results.filter((result) => result !== undefined)).to.have.length(1);
-        expect(await store.upstreamTransactions.find('state-1')).to.equal(undefined);
+        expect(await store.upstreamTransactions.find(transaction.state)).to.equal(undefined);
       });
 
       it('expire at the clock’s now and are swept', async () => {
-        await store.upstreamTransactions.create(transaction('state-2', clock.now() + 60_000));
+        const transaction = buildUpstreamTransaction({ expiresAt: clock.now() + 60_000 });
+        await store.upstreamTransactions.create(transaction);
         clock.advance(60_001);
-        expect(await store.upstreamTransactions.find('state-2')).to.equal(undefined);
-        expect(await store.upstreamTransactions.consume('state-2')).to.equal(undefined);
+        expect(await store.upstreamTransactions.find(transaction.state)).to.equal(undefined);
+        expect(await store.upstreamTransactions.consume(transaction.state)).to.equal(undefined);
         expect(await store.sweepExpired()).to.equal(1);
         expect(await database('upstream_transactions').count({ total: '*' })).to.deep.equal([{ total: 0 }]);
       });
@@ -229,7 +224,7 @@ for (const testDatabase of testDatabases()) {
         await store
           .transaction(async (repositories) => {
             await repositories.profiles.upsert(profile);
-            await repositories.auditEvents.record({ type: 'profiles.import', outcome: 'success' });
+            await repositories.auditEvents.record(buildAuditEvent());
             throw new Error('abort');
           })
           .catch(() => undefined);

@@ -9,6 +9,7 @@ import { createOidcAdapter } from '../../src/store/oidcAdapter.ts';
 import { createSealer } from '../../src/sealing.ts';
 import { secretHash } from '../../src/secrets.ts';
 import { testDatabases } from '../support/databases.ts';
+import { buildClient } from '../support/factories.ts';
 
 // Every model oidc-provider 9 persists through an adapter (Client aside).
 const models = [
@@ -162,16 +163,17 @@ for (const testDatabase of testDatabases()) {
 
     it('reads clients from the clients table, with the secret hash and portal', async () => {
       const store = createStore(database, systemClock);
-      await store.clients.create({ id: 'adapter-client', metadata: { redirect_uris: ['https://a.example/cb'] }, portal: 'customersource', firstParty: false, secretHash: 'sha256:abc' });
-      expect(await adapterFor('Client').find('adapter-client')).to.deep.equal({
-        redirect_uris: ['https://a.example/cb'],
-        client_id: 'adapter-client',
+      const client = buildClient({ portal: 'customersource', secretHash: 'sha256:abc' });
+      await store.clients.create(client);
+      expect(await adapterFor('Client').find(client.id)).to.deep.equal({
+        ...client.metadata,
+        client_id: client.id,
         client_secret: 'sha256:abc',
         portal: 'customersource',
         first_party: false,
       });
       expect(await adapterFor('Client').find('nobody')).to.equal(undefined);
-      await store.clients.remove('adapter-client');
+      await store.clients.remove(client.id);
     });
   });
 }

@@ -45,12 +45,6 @@ const clockTicks = 100; // Linux USER_HZ
 
 // ---------------------------------------------------------------- processes
 
-interface Server {
-  process: ChildProcess;
-  url: string;
-  ready: Record<string, unknown>;
-}
-
 function spawnNode(script: string, args: string[], env: Record<string, string>, nodeFlags: string[] = []): ChildProcess {
   return spawn(process.execPath, [...nodeFlags, join(root, script), ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
 }

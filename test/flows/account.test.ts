@@ -6,7 +6,6 @@ import { expect } from 'chai';
 import * as client from 'openid-client';
 import { formAction, hiddenField, type Page } from '../support/browser.ts';
 import { startBroker, type RunningBroker } from '../support/broker.ts';
-import { runCliJson } from '../support/cli.ts';
 import { buildProfile } from '../support/factories.ts';
 import { bindDevAccount, Person, registerPortal, type Portal } from '../support/journey.ts';
 

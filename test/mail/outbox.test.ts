@@ -4,7 +4,6 @@ import { pino } from 'pino';
 import { ManualClock, systemClock } from '../../src/clock.ts';
 import { BrokerError } from '../../src/errors.ts';
 import { Outbox, type OutgoingMessage } from '../../src/mail/outbox.ts';
-import { createEmailRenderer } from '../../src/mail/render.ts';
 import { DevMailbox, createSmtpTransport, type MailTransport } from '../../src/mail/transport.ts';
 import { OutboxWorker, retryDelay } from '../../src/mail/worker.ts';
 import { databaseClient } from '../../src/store/database.ts';

@@ -23,7 +23,7 @@ import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import { assertFlowValid } from './associationFlow.ts';
 import { AssociationService, LinkRequestsLimited, type LinkDescription } from './associationService.ts';
 import type { CsrfTokens, FreshFormAt } from './csrf.ts';
-import { interactionHelpers, queryValue, upstreamCallbackPath, type InteractionDetails, type ProviderClient } from './interactions.ts';
+import { interactionHelpers, queryValue, upstreamCallbackPath, type InteractionDetails, type InteractionHelpers, type ProviderClient } from './interactions.ts';
 import { pageLocale, type PageRenderer } from '../web/pages.ts';
 import type { NotAssociated } from './signIn.ts';
 
@@ -70,96 +70,101 @@ const successPageHoldSeconds = 15;
 const successPageCookie = 'mbs_association_shown';
 const invalidLinkStatus: Record<Exclude<LinkDescription['status'], 'valid'>, number> = { unknown: 404, used: 410, expired: 410, profile_gone: 410 };
 
+const formParser = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
 const formBody = (ctx: StepContext): Record<string, unknown> => (ctx.request.body ?? {}) as Record<string, unknown>;
 
-export function associationRoutes(dependencies: AssociationDependencies): { router: Router<AssociationState>; onNotAssociated: (ctx: Context, situation: NotAssociated) => Promise<void> } {
-  const { provider, pages, csrf, clock, issuer } = dependencies;
-  const service = new AssociationService({ ...dependencies, callbackUri: `${issuer}${upstreamCallbackPath}` });
-  const interactions = interactionHelpers(provider);
-  const router = new Router<AssociationState>({ sensitive: true, strict: true });
-  const formParser = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
-  const form: Step = (ctx, next) => formParser(ctx, next);
-  const interactionLocale = (ctx: StepContext) => pageLocale(ctx, ctx.state.details.params.ui_locales);
+/** The small steps the routes are lists of, over the service; bound, so a route names them. */
+class AssociationSteps {
+  readonly #dependencies: AssociationDependencies;
+  readonly #service: AssociationService;
+  readonly #interactions: InteractionHelpers;
 
-  // ── The small steps the routes below are lists of ──
+  constructor(dependencies: AssociationDependencies, service: AssociationService) {
+    this.#dependencies = dependencies;
+    this.#service = service;
+    this.#interactions = interactionHelpers(dependencies.provider);
+  }
 
-  const loadInteraction: Step = async (ctx, next) => {
-    ctx.state.details = await interactions.load(ctx);
+  readonly form: Step = (ctx, next) => formParser(ctx, next);
+  readonly #interactionLocale = (ctx: StepContext) => pageLocale(ctx, ctx.state.details.params.ui_locales);
+
+  readonly loadInteraction: Step = async (ctx, next) => {
+    ctx.state.details = await this.#interactions.load(ctx);
     await next();
   };
-  const loadFlow: Step = async (ctx, next) => {
-    ctx.state.flow = await service.activeFlow(ctx.state.details.uid);
+  readonly loadFlow: Step = async (ctx, next) => {
+    ctx.state.flow = await this.#service.activeFlow(ctx.state.details.uid);
     await next();
   };
-  const loadClient: Step = async (ctx, next) => {
-    ctx.state.client = await interactions.client(ctx.state.details);
+  readonly loadClient: Step = async (ctx, next) => {
+    ctx.state.client = await this.#interactions.client(ctx.state.details);
     await next();
   };
-  const requireCsrf = (purpose: 'email' | 'link', freshFormAt: FreshFormAt): Step => async (ctx, next) => {
-    csrf.require(purpose, purpose === 'email' ? ctx.state.flow.id : ctx.state.link.id, formBody(ctx).csrf, freshFormAt);
+  readonly requireCsrf = (purpose: 'email' | 'link', freshFormAt: FreshFormAt): Step => async (ctx, next) => {
+    this.#dependencies.csrf.require(purpose, purpose === 'email' ? ctx.state.flow.id : ctx.state.link.id, formBody(ctx).csrf, freshFormAt);
     await next();
   };
-  const showEmailForm = (ctx: StepContext, problem?: string, typed = ''): void => {
+  readonly showEmailForm = (ctx: StepContext, problem?: string, typed = ''): void => {
     const { details, flow, client } = ctx.state;
-    page(ctx, 'email-entry.eta', {
+    this.#page(ctx, 'email-entry.eta', {
       titleKey: 'email_entry.title',
       action: `/interaction/${details.uid}/email`,
       cancel: `/interaction/${details.uid}/cancel`,
-      csrf: csrf.issue('email', flow.id),
+      csrf: this.#dependencies.csrf.issue('email', flow.id),
       problem,
       typed,
-    }, brandingPortal(client), interactionLocale(ctx));
+    }, brandingPortal(client), this.#interactionLocale(ctx));
   };
-  const parseEmailForm: Step = async (ctx, next) => {
+  readonly parseEmailForm: Step = async (ctx, next) => {
     const typed = formBody(ctx).email;
     const email = parseEmail(typed);
     if (!email) {
       ctx.status = 400;
-      showEmailForm(ctx, 'email_entry.invalid', typeof typed === 'string' ? typed.slice(0, 320) : '');
+      this.showEmailForm(ctx, 'email_entry.invalid', typeof typed === 'string' ? typed.slice(0, 320) : '');
       return;
     }
     ctx.state.email = email;
     await next();
   };
-  const requestLinks: Step = async (ctx, next) => {
+  readonly requestLinks: Step = async (ctx, next) => {
     const { flow, email, client } = ctx.state;
     try {
-      await service.requestLinks(flow, email, { clientId: client.clientId, ip: ctx.ip, locale: interactionLocale(ctx) });
+      await this.#service.requestLinks(flow, email, { clientId: client.clientId, ip: ctx.ip, locale: this.#interactionLocale(ctx) });
     } catch (error) {
       if (error instanceof LinkRequestsLimited) ctx.set('Retry-After', String(error.retryAfterSeconds));
       throw error;
     }
     await next();
   };
-  const rememberWaitingBrowser: Step = async (ctx, next) => {
-    ctx.cookies.set(waitingBrowserCookie, ctx.state.flow.id, { signed: true, httpOnly: true, sameSite: 'lax', path: '/', maxAge: dependencies.flowTtl });
+  readonly rememberWaitingBrowser: Step = async (ctx, next) => {
+    ctx.cookies.set(waitingBrowserCookie, ctx.state.flow.id, { signed: true, httpOnly: true, sameSite: 'lax', path: '/', maxAge: this.#dependencies.flowTtl });
     await next();
   };
-  const redirectToCheckInbox: Step = (ctx) => {
+  readonly redirectToCheckInbox: Step = (ctx) => {
     ctx.status = 303;
     ctx.redirect(`/interaction/${ctx.state.details.uid}/sent`);
   };
-  const cancelFlow: Step = async (ctx, next) => {
-    await service.cancel(ctx.state.flow, ctx.ip);
+  readonly cancelFlow: Step = async (ctx, next) => {
+    await this.#service.cancel(ctx.state.flow, ctx.ip);
     await next();
   };
-  const finishDenied: Step = (ctx) => interactions.finish(ctx, { error: 'access_denied', error_description: 'The association was cancelled.' });
+  readonly finishDenied: Step = (ctx) => this.#interactions.finish(ctx, { error: 'access_denied', error_description: 'The association was cancelled.' });
 
   /** The sign-in already resumed in another tab of this browser (the link's): this waiting tab says so instead of showing an error. */
-  const loadInteractionOrSayResumed: Step = async (ctx, next) => {
+  readonly loadInteractionOrSayResumed: Step = async (ctx, next) => {
     try {
-      ctx.state.details = await interactions.load(ctx);
+      ctx.state.details = await this.#interactions.load(ctx);
     } catch (error) {
-      const flow = await service.findFlow(String(ctx.params.uid));
+      const flow = await this.#service.findFlow(String(ctx.params.uid));
       if (flow?.state !== 'bound') throw error;
-      page(ctx, 'associated.eta', { titleKey: 'associated.title', elsewhere: true, portalLinks: portalLinks() }, brandingPortal(flow.clientId ? await provider.Client.find(flow.clientId) : undefined), pageLocale(ctx));
+      this.#page(ctx, 'associated.eta', { titleKey: 'associated.title', elsewhere: true, portalLinks: this.#portalLinks() }, brandingPortal(flow.clientId ? await this.#dependencies.provider.Client.find(flow.clientId) : undefined), pageLocale(ctx));
       return;
     }
     await next();
   };
   /** Any state: a bound flow resumes, an ended one is refused by requireLiveFlow. */
-  const loadStoredFlow: Step = async (ctx, next) => {
-    const flow = await service.findFlow(ctx.state.details.uid);
+  readonly loadStoredFlow: Step = async (ctx, next) => {
+    const flow = await this.#service.findFlow(ctx.state.details.uid);
     if (flow) ctx.state.flow = flow;
     await next();
   };
@@ -170,18 +175,18 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
    * is the one that reaches the portal. Afterwards it continues as usual
    * (the success tab may have been closed).
    */
-  const holdForSuccessPage: Step = async (ctx, next) => {
+  readonly holdForSuccessPage: Step = async (ctx, next) => {
     const { flow } = ctx.state;
     const held = flow?.state === 'bound' && ctx.query.from !== 'success' && ctx.cookies.get(successPageCookie, { signed: true }) === flow.id;
-    if (held) return showCheckInbox(ctx, next);
+    if (held) return this.showCheckInbox(ctx, next);
     await next();
   };
   /** Resumes the sign-in when the identity now has a profile of the asking portal. */
-  const resumeIfBound: Step = async (ctx, next) => {
+  readonly resumeIfBound: Step = async (ctx, next) => {
     const { flow, details } = ctx.state;
     const accountId = flow
-      ? await service.resume(flow, async () => {
-          const client = await interactions.client(details);
+      ? await this.#service.resume(flow, async () => {
+          const client = await this.#interactions.client(details);
           const fromAccountPage = ((details.prompt.reasons ?? []) as string[]).includes(associationRequested);
           return { clientId: client.clientId, portal: clientPortal(client), fromAccountPage, ip: ctx.ip };
         })
@@ -189,67 +194,67 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
     if (!accountId) return next();
     ctx.cookies.set(waitingBrowserCookie, null, { path: '/' });
     ctx.cookies.set(successPageCookie, null, { path: '/interaction' });
-    await interactions.finish(ctx, { login: { accountId } });
+    await this.#interactions.finish(ctx, { login: { accountId } });
   };
-  const requireLiveFlow: Step = async (ctx, next) => {
-    assertFlowValid(ctx.state.flow as AssociationFlowRecord | undefined, clock);
+  readonly requireLiveFlow: Step = async (ctx, next) => {
+    assertFlowValid(ctx.state.flow as AssociationFlowRecord | undefined, this.#dependencies.clock);
     await next();
   };
-  const showCheckInbox: Step = async (ctx) => {
+  readonly showCheckInbox: Step = async (ctx) => {
     const { details, flow } = ctx.state;
-    const client = await interactions.client(details);
+    const client = await this.#interactions.client(details);
     ctx.set('Refresh', '5');
-    page(ctx, 'check-inbox.eta', { titleKey: 'check_inbox.title', email: flow.email ?? '', again: `/interaction/${details.uid}/email`, here: `/interaction/${details.uid}/sent` }, brandingPortal(client), interactionLocale(ctx));
+    this.#page(ctx, 'check-inbox.eta', { titleKey: 'check_inbox.title', email: flow.email ?? '', again: `/interaction/${details.uid}/email`, here: `/interaction/${details.uid}/sent` }, brandingPortal(client), this.#interactionLocale(ctx));
   };
 
-  const showInvalidLink = (ctx: StepContext, reason: keyof typeof invalidLinkStatus, status = invalidLinkStatus[reason]): void => {
+  readonly #showInvalidLink = (ctx: StepContext, reason: keyof typeof invalidLinkStatus, status = invalidLinkStatus[reason]): void => {
     ctx.status = status;
-    page(ctx, 'link-invalid.eta', { titleKey: `link_invalid.${reason}.title`, messageKey: `link_invalid.${reason}.message` }, undefined, pageLocale(ctx));
+    this.#page(ctx, 'link-invalid.eta', { titleKey: `link_invalid.${reason}.title`, messageKey: `link_invalid.${reason}.message` }, undefined, pageLocale(ctx));
   };
-  const loadLink: Step = async (ctx, next) => {
-    const described = await service.describeLink(String(ctx.params.token ?? ''));
-    if (described.status !== 'valid') return showInvalidLink(ctx, described.status);
+  readonly loadLink: Step = async (ctx, next) => {
+    const described = await this.#service.describeLink(String(ctx.params.token ?? ''));
+    if (described.status !== 'valid') return this.#showInvalidLink(ctx, described.status);
     ctx.state.link = described.link;
     ctx.state.profile = described.profile;
     await next();
   };
-  const recordLinkOpened: Step = async (ctx, next) => {
-    await service.recordLinkOpened(ctx.state.profile, ctx.ip);
+  readonly recordLinkOpened: Step = async (ctx, next) => {
+    await this.#service.recordLinkOpened(ctx.state.profile, ctx.ip);
     await next();
   };
-  const showLinkConfirm: Step = (ctx) => {
+  readonly showLinkConfirm: Step = (ctx) => {
     const { link, profile } = ctx.state;
-    page(ctx, 'link-confirm.eta', {
+    this.#page(ctx, 'link-confirm.eta', {
       titleKey: 'link_confirm.title',
       organization: profile.organization,
       displayName: profile.displayName,
       profileId: profile.id,
       action: `/link/${String(ctx.params.token)}`,
-      csrf: csrf.issue('link', link.id),
+      csrf: this.#dependencies.csrf.issue('link', link.id),
     }, profile.portal, pageLocale(ctx));
   };
-  const startConfirmation: Step = async (ctx) => {
-    const { url, state } = await service.startConfirmation(ctx.state.link);
-    ctx.cookies.set(linkStateCookie, state, { signed: true, httpOnly: true, sameSite: 'lax', path: '/link', maxAge: dependencies.upstreamTransactionTtl });
+  readonly startConfirmation: Step = async (ctx) => {
+    const { url, state } = await this.#service.startConfirmation(ctx.state.link);
+    ctx.cookies.set(linkStateCookie, state, { signed: true, httpOnly: true, sameSite: 'lax', path: '/link', maxAge: this.#dependencies.upstreamTransactionTtl });
     ctx.redirect(url.href);
   };
   /** The round trip must come back to the browser that started it. */
-  const finishReauthentication: Step = async (ctx, next) => {
+  readonly finishReauthentication: Step = async (ctx, next) => {
     const state = queryValue(ctx, 'state');
     if (!state || ctx.cookies.get(linkStateCookie, { signed: true }) !== state) {
       throw new BrokerError('session_expired', 'This confirmation was started in another browser or took too long. Open the link from the email again.', { detail: 'link state cookie mismatch', messageKey: 'error.link_state' });
     }
     ctx.cookies.set(linkStateCookie, null, { path: '/link' });
-    ctx.state.reauthenticated = await service.finishReauthentication(state, new URL(ctx.originalUrl, issuer));
+    ctx.state.reauthenticated = await this.#service.finishReauthentication(state, new URL(ctx.originalUrl, this.#dependencies.issuer));
     await next();
   };
-  const confirm: Step = async (ctx, next) => {
+  readonly confirm: Step = async (ctx, next) => {
     const { linkTokenHash, identity } = ctx.state.reauthenticated;
-    const confirmed = await service.confirm(linkTokenHash, identity, { ip: ctx.ip, locale: pageLocale(ctx) });
-    if (confirmed.outcome === 'used') return showInvalidLink(ctx, 'used');
+    const confirmed = await this.#service.confirm(linkTokenHash, identity, { ip: ctx.ip, locale: pageLocale(ctx) });
+    if (confirmed.outcome === 'used') return this.#showInvalidLink(ctx, 'used');
     if (confirmed.outcome === 'identity_mismatch') {
       ctx.status = 403;
-      return page(ctx, 'mismatch.eta', { titleKey: 'mismatch.title', signedIn: confirmed.signedIn }, confirmed.profile.portal, pageLocale(ctx));
+      return this.#page(ctx, 'mismatch.eta', { titleKey: 'mismatch.title', signedIn: confirmed.signedIn }, confirmed.profile.portal, pageLocale(ctx));
     }
     ctx.state.link = confirmed.link;
     ctx.state.profile = confirmed.profile;
@@ -261,40 +266,61 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
    * (and, after a few seconds, the page itself) continues it; elsewhere the
    * page offers the portals, and the waiting tab continues by itself.
    */
-  const showAssociated: Step = async (ctx) => {
+  readonly showAssociated: Step = async (ctx) => {
     const { link, profile } = ctx.state;
     const waitingFlow = ctx.cookies.get(waitingBrowserCookie, { signed: true });
     const originating = link.interactionUid !== undefined && waitingFlow !== undefined && waitingFlow === link.flowId;
     const continueUrl = originating ? `/interaction/${encodeURIComponent(link.interactionUid!)}/sent?from=success` : undefined;
-    const flow = originating ? await service.findFlow(link.interactionUid!) : undefined;
-    const askingPortal = flow?.clientId ? brandingPortal(await provider.Client.find(flow.clientId)) : undefined;
+    const flow = originating ? await this.#service.findFlow(link.interactionUid!) : undefined;
+    const askingPortal = flow?.clientId ? brandingPortal(await this.#dependencies.provider.Client.find(flow.clientId)) : undefined;
     if (continueUrl) {
       ctx.set('Refresh', `${successPageSeconds}; url=${continueUrl}`);
       ctx.cookies.set(successPageCookie, link.flowId, { signed: true, httpOnly: true, sameSite: 'lax', path: '/interaction', maxAge: successPageHoldSeconds * 1000 });
     }
-    page(ctx, 'associated.eta', {
+    this.#page(ctx, 'associated.eta', {
       titleKey: 'associated.title',
       profileId: profile.id,
       organization: profile.organization,
       displayName: profile.displayName,
       portalName: portalName(profile.portal),
       email: profile.email,
-      otherProfiles: await service.otherProfilesAwaiting(link, profile),
+      otherProfiles: await this.#service.otherProfilesAwaiting(link, profile),
       continueUrl,
       continueTo: askingPortal ? portalName(askingPortal) : 'Microsoft Dynamics',
       seconds: successPageSeconds,
-      portalLinks: continueUrl ? [] : portalLinks(),
+      portalLinks: continueUrl ? [] : this.#portalLinks(),
     }, profile.portal, pageLocale(ctx));
   };
 
-  function page(ctx: Context, template: string, data: { titleKey: string } & Record<string, unknown>, portal: Portal | undefined, locale: ReturnType<typeof pageLocale>): void {
+  readonly #page = (ctx: Context, template: string, data: { titleKey: string } & Record<string, unknown>, portal: Portal | undefined, locale: ReturnType<typeof pageLocale>): void => {
     ctx.type = 'html';
-    ctx.body = pages.render(template, data, { portal, locale });
+    ctx.body = this.#dependencies.pages.render(template, data, { portal, locale });
   }
-  const portalLinks = () =>
-    (Object.keys(portalBranding) as Portal[]).flatMap((portal) => (dependencies.portalUrls[portal] ? [{ name: portalName(portal), url: dependencies.portalUrls[portal] }] : []));
+  readonly #portalLinks = () =>
+    (Object.keys(portalBranding) as Portal[]).flatMap((portal) => (this.#dependencies.portalUrls[portal] ? [{ name: portalName(portal), url: this.#dependencies.portalUrls[portal] }] : []));
 
-  // ── The routes ──
+  /** The sign-in's hand-over: start a flow, then ask for the email (or say which portals the account has). */
+  readonly onNotAssociated = async (ctx: Context, situation: NotAssociated): Promise<void> => {
+    const { details, client, identity, accountId } = situation;
+    const started = await this.#service.start({ interactionUid: details.uid, clientId: client.clientId, identity, accountId, portal: brandingPortal(client), ip: ctx.ip });
+    if (started.next === 'portal_fit') {
+      // Bound, but not to this portal: say so instead of asking as if nothing was known.
+      ctx.status = 403;
+      this.#page(ctx, 'portal-fit.eta', { titleKey: 'portal_fit.title', otherPortals: started.otherPortals, action: `/interaction/${details.uid}/email` }, brandingPortal(client), pageLocale(ctx, details.params.ui_locales));
+      return;
+    }
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${details.uid}/email`);
+  }
+}
+
+export function associationRoutes(dependencies: AssociationDependencies): { router: Router<AssociationState>; onNotAssociated: (ctx: Context, situation: NotAssociated) => Promise<void> } {
+  const service = new AssociationService({ ...dependencies, callbackUri: `${dependencies.issuer}${upstreamCallbackPath}` });
+  const steps = new AssociationSteps(dependencies, service);
+  const { form, loadInteraction, loadFlow, loadClient, requireCsrf, showEmailForm, parseEmailForm, requestLinks, rememberWaitingBrowser, redirectToCheckInbox, cancelFlow, finishDenied } = steps;
+  const { loadInteractionOrSayResumed, loadStoredFlow, holdForSuccessPage, resumeIfBound, requireLiveFlow, showCheckInbox } = steps;
+  const { loadLink, recordLinkOpened, showLinkConfirm, startConfirmation, finishReauthentication, confirm, showAssociated } = steps;
+  const router = new Router<AssociationState>({ sensitive: true, strict: true });
 
   // Step 4: the MBS email.
   router.get('/interaction/:uid/email', loadInteraction, loadFlow, loadClient, (ctx) => showEmailForm(ctx));
@@ -311,19 +337,5 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
   // Step 8: re-authenticate upstream with prompt=login and a state of its own.
   router.post('/link/:token', form, loadLink, requireCsrf('link', 'link'), startConfirmation);
 
-  /** The sign-in's hand-over: start a flow, then ask for the email (or say which portals the account has). */
-  async function onNotAssociated(ctx: Context, situation: NotAssociated): Promise<void> {
-    const { details, client, identity, accountId } = situation;
-    const started = await service.start({ interactionUid: details.uid, clientId: client.clientId, identity, accountId, portal: brandingPortal(client), ip: ctx.ip });
-    if (started.next === 'portal_fit') {
-      // Bound, but not to this portal: say so instead of asking as if nothing was known.
-      ctx.status = 403;
-      page(ctx, 'portal-fit.eta', { titleKey: 'portal_fit.title', otherPortals: started.otherPortals, action: `/interaction/${details.uid}/email` }, brandingPortal(client), pageLocale(ctx, details.params.ui_locales));
-      return;
-    }
-    ctx.status = 303;
-    ctx.redirect(`/interaction/${details.uid}/email`);
-  }
-
-  return { router, onNotAssociated };
+  return { router, onNotAssociated: steps.onNotAssociated };
 }

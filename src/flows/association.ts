@@ -23,7 +23,7 @@ import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import { assertFlowValid } from './associationFlow.ts';
 import { AssociationService, LinkRequestsLimited, type LinkDescription } from './associationService.ts';
 import type { CsrfTokens, FreshFormAt } from './csrf.ts';
-import { interactionHelpers, queryValue, upstreamCallbackPath, type InteractionDetails, type InteractionHelpers, type ProviderClient } from './interactions.ts';
+import { InteractionSteps, queryValue, upstreamCallbackPath, type InteractionDetails, type ProviderClient } from './interactions.ts';
 import { pageLocale, type PageRenderer } from '../web/pages.ts';
 import type { NotAssociated } from './signIn.ts';
 
@@ -74,34 +74,24 @@ const formParser = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
 const formBody = (ctx: StepContext): Record<string, unknown> => (ctx.request.body ?? {}) as Record<string, unknown>;
 
 /** The small steps the routes are lists of, over the service; bound, so a route names them. */
-class AssociationSteps {
-  readonly #dependencies: AssociationDependencies;
-  readonly #service: AssociationService;
-  readonly #interactions: InteractionHelpers;
-
-  constructor(dependencies: AssociationDependencies, service: AssociationService) {
-    this.#dependencies = dependencies;
-    this.#service = service;
-    this.#interactions = interactionHelpers(dependencies.provider);
-  }
-
+class AssociationSteps extends InteractionSteps<AssociationDependencies, AssociationService> {
   readonly form: Step = (ctx, next) => formParser(ctx, next);
   readonly #interactionLocale = (ctx: StepContext) => pageLocale(ctx, ctx.state.details.params.ui_locales);
 
   readonly loadInteraction: Step = async (ctx, next) => {
-    ctx.state.details = await this.#interactions.load(ctx);
+    ctx.state.details = await this.interactions.load(ctx);
     await next();
   };
   readonly loadFlow: Step = async (ctx, next) => {
-    ctx.state.flow = await this.#service.activeFlow(ctx.state.details.uid);
+    ctx.state.flow = await this.service.activeFlow(ctx.state.details.uid);
     await next();
   };
   readonly loadClient: Step = async (ctx, next) => {
-    ctx.state.client = await this.#interactions.client(ctx.state.details);
+    ctx.state.client = await this.interactions.client(ctx.state.details);
     await next();
   };
   readonly requireCsrf = (purpose: 'email' | 'link', freshFormAt: FreshFormAt): Step => async (ctx, next) => {
-    this.#dependencies.csrf.require(purpose, purpose === 'email' ? ctx.state.flow.id : ctx.state.link.id, formBody(ctx).csrf, freshFormAt);
+    this.dependencies.csrf.require(purpose, purpose === 'email' ? ctx.state.flow.id : ctx.state.link.id, formBody(ctx).csrf, freshFormAt);
     await next();
   };
   readonly showEmailForm = (ctx: StepContext, problem?: string, typed = ''): void => {
@@ -110,7 +100,7 @@ class AssociationSteps {
       titleKey: 'email_entry.title',
       action: `/interaction/${details.uid}/email`,
       cancel: `/interaction/${details.uid}/cancel`,
-      csrf: this.#dependencies.csrf.issue('email', flow.id),
+      csrf: this.dependencies.csrf.issue('email', flow.id),
       problem,
       typed,
     }, brandingPortal(client), this.#interactionLocale(ctx));
@@ -129,7 +119,7 @@ class AssociationSteps {
   readonly requestLinks: Step = async (ctx, next) => {
     const { flow, email, client } = ctx.state;
     try {
-      await this.#service.requestLinks(flow, email, { clientId: client.clientId, ip: ctx.ip, locale: this.#interactionLocale(ctx) });
+      await this.service.requestLinks(flow, email, { clientId: client.clientId, ip: ctx.ip, locale: this.#interactionLocale(ctx) });
     } catch (error) {
       if (error instanceof LinkRequestsLimited) ctx.set('Retry-After', String(error.retryAfterSeconds));
       throw error;
@@ -137,7 +127,7 @@ class AssociationSteps {
     await next();
   };
   readonly rememberWaitingBrowser: Step = async (ctx, next) => {
-    ctx.cookies.set(waitingBrowserCookie, ctx.state.flow.id, { signed: true, httpOnly: true, sameSite: 'lax', path: '/', maxAge: this.#dependencies.flowTtl });
+    ctx.cookies.set(waitingBrowserCookie, ctx.state.flow.id, { signed: true, httpOnly: true, sameSite: 'lax', path: '/', maxAge: this.dependencies.flowTtl });
     await next();
   };
   readonly redirectToCheckInbox: Step = (ctx) => {
@@ -145,26 +135,26 @@ class AssociationSteps {
     ctx.redirect(`/interaction/${ctx.state.details.uid}/sent`);
   };
   readonly cancelFlow: Step = async (ctx, next) => {
-    await this.#service.cancel(ctx.state.flow, ctx.ip);
+    await this.service.cancel(ctx.state.flow, ctx.ip);
     await next();
   };
-  readonly finishDenied: Step = (ctx) => this.#interactions.finish(ctx, { error: 'access_denied', error_description: 'The association was cancelled.' });
+  readonly finishDenied: Step = (ctx) => this.interactions.finish(ctx, { error: 'access_denied', error_description: 'The association was cancelled.' });
 
   /** The sign-in already resumed in another tab of this browser (the link's): this waiting tab says so instead of showing an error. */
   readonly loadInteractionOrSayResumed: Step = async (ctx, next) => {
     try {
-      ctx.state.details = await this.#interactions.load(ctx);
+      ctx.state.details = await this.interactions.load(ctx);
     } catch (error) {
-      const flow = await this.#service.findFlow(String(ctx.params.uid));
+      const flow = await this.service.findFlow(String(ctx.params.uid));
       if (flow?.state !== 'bound') throw error;
-      this.#page(ctx, 'associated.eta', { titleKey: 'associated.title', elsewhere: true, portalLinks: this.#portalLinks() }, brandingPortal(flow.clientId ? await this.#dependencies.provider.Client.find(flow.clientId) : undefined), pageLocale(ctx));
+      this.#page(ctx, 'associated.eta', { titleKey: 'associated.title', elsewhere: true, portalLinks: this.#portalLinks() }, brandingPortal(flow.clientId ? await this.dependencies.provider.Client.find(flow.clientId) : undefined), pageLocale(ctx));
       return;
     }
     await next();
   };
   /** Any state: a bound flow resumes, an ended one is refused by requireLiveFlow. */
   readonly loadStoredFlow: Step = async (ctx, next) => {
-    const flow = await this.#service.findFlow(ctx.state.details.uid);
+    const flow = await this.service.findFlow(ctx.state.details.uid);
     if (flow) ctx.state.flow = flow;
     await next();
   };
@@ -185,8 +175,8 @@ class AssociationSteps {
   readonly resumeIfBound: Step = async (ctx, next) => {
     const { flow, details } = ctx.state;
     const accountId = flow
-      ? await this.#service.resume(flow, async () => {
-          const client = await this.#interactions.client(details);
+      ? await this.service.resume(flow, async () => {
+          const client = await this.interactions.client(details);
           const fromAccountPage = ((details.prompt.reasons ?? []) as string[]).includes(associationRequested);
           return { clientId: client.clientId, portal: clientPortal(client), fromAccountPage, ip: ctx.ip };
         })
@@ -194,15 +184,15 @@ class AssociationSteps {
     if (!accountId) return next();
     ctx.cookies.set(waitingBrowserCookie, null, { path: '/' });
     ctx.cookies.set(successPageCookie, null, { path: '/interaction' });
-    await this.#interactions.finish(ctx, { login: { accountId } });
+    await this.interactions.finish(ctx, { login: { accountId } });
   };
   readonly requireLiveFlow: Step = async (ctx, next) => {
-    assertFlowValid(ctx.state.flow as AssociationFlowRecord | undefined, this.#dependencies.clock);
+    assertFlowValid(ctx.state.flow as AssociationFlowRecord | undefined, this.dependencies.clock);
     await next();
   };
   readonly showCheckInbox: Step = async (ctx) => {
     const { details, flow } = ctx.state;
-    const client = await this.#interactions.client(details);
+    const client = await this.interactions.client(details);
     ctx.set('Refresh', '5');
     this.#page(ctx, 'check-inbox.eta', { titleKey: 'check_inbox.title', email: flow.email ?? '', again: `/interaction/${details.uid}/email`, here: `/interaction/${details.uid}/sent` }, brandingPortal(client), this.#interactionLocale(ctx));
   };
@@ -212,14 +202,14 @@ class AssociationSteps {
     this.#page(ctx, 'link-invalid.eta', { titleKey: `link_invalid.${reason}.title`, messageKey: `link_invalid.${reason}.message` }, undefined, pageLocale(ctx));
   };
   readonly loadLink: Step = async (ctx, next) => {
-    const described = await this.#service.describeLink(String(ctx.params.token ?? ''));
+    const described = await this.service.describeLink(String(ctx.params.token ?? ''));
     if (described.status !== 'valid') return this.#showInvalidLink(ctx, described.status);
     ctx.state.link = described.link;
     ctx.state.profile = described.profile;
     await next();
   };
   readonly recordLinkOpened: Step = async (ctx, next) => {
-    await this.#service.recordLinkOpened(ctx.state.profile, ctx.ip);
+    await this.service.recordLinkOpened(ctx.state.profile, ctx.ip);
     await next();
   };
   readonly showLinkConfirm: Step = (ctx) => {
@@ -230,12 +220,12 @@ class AssociationSteps {
       displayName: profile.displayName,
       profileId: profile.id,
       action: `/link/${String(ctx.params.token)}`,
-      csrf: this.#dependencies.csrf.issue('link', link.id),
+      csrf: this.dependencies.csrf.issue('link', link.id),
     }, profile.portal, pageLocale(ctx));
   };
   readonly startConfirmation: Step = async (ctx) => {
-    const { url, state } = await this.#service.startConfirmation(ctx.state.link);
-    ctx.cookies.set(linkStateCookie, state, { signed: true, httpOnly: true, sameSite: 'lax', path: '/link', maxAge: this.#dependencies.upstreamTransactionTtl });
+    const { url, state } = await this.service.startConfirmation(ctx.state.link);
+    ctx.cookies.set(linkStateCookie, state, { signed: true, httpOnly: true, sameSite: 'lax', path: '/link', maxAge: this.dependencies.upstreamTransactionTtl });
     ctx.redirect(url.href);
   };
   /** The round trip must come back to the browser that started it. */
@@ -245,12 +235,12 @@ class AssociationSteps {
       throw new BrokerError('session_expired', 'This confirmation was started in another browser or took too long. Open the link from the email again.', { detail: 'link state cookie mismatch', messageKey: 'error.link_state' });
     }
     ctx.cookies.set(linkStateCookie, null, { path: '/link' });
-    ctx.state.reauthenticated = await this.#service.finishReauthentication(state, new URL(ctx.originalUrl, this.#dependencies.issuer));
+    ctx.state.reauthenticated = await this.service.finishReauthentication(state, new URL(ctx.originalUrl, this.dependencies.issuer));
     await next();
   };
   readonly confirm: Step = async (ctx, next) => {
     const { linkTokenHash, identity } = ctx.state.reauthenticated;
-    const confirmed = await this.#service.confirm(linkTokenHash, identity, { ip: ctx.ip, locale: pageLocale(ctx) });
+    const confirmed = await this.service.confirm(linkTokenHash, identity, { ip: ctx.ip, locale: pageLocale(ctx) });
     if (confirmed.outcome === 'used') return this.#showInvalidLink(ctx, 'used');
     if (confirmed.outcome === 'identity_mismatch') {
       ctx.status = 403;
@@ -271,8 +261,8 @@ class AssociationSteps {
     const waitingFlow = ctx.cookies.get(waitingBrowserCookie, { signed: true });
     const originating = link.interactionUid !== undefined && waitingFlow !== undefined && waitingFlow === link.flowId;
     const continueUrl = originating ? `/interaction/${encodeURIComponent(link.interactionUid!)}/sent?from=success` : undefined;
-    const flow = originating ? await this.#service.findFlow(link.interactionUid!) : undefined;
-    const askingPortal = flow?.clientId ? brandingPortal(await this.#dependencies.provider.Client.find(flow.clientId)) : undefined;
+    const flow = originating ? await this.service.findFlow(link.interactionUid!) : undefined;
+    const askingPortal = flow?.clientId ? brandingPortal(await this.dependencies.provider.Client.find(flow.clientId)) : undefined;
     if (continueUrl) {
       ctx.set('Refresh', `${successPageSeconds}; url=${continueUrl}`);
       ctx.cookies.set(successPageCookie, link.flowId, { signed: true, httpOnly: true, sameSite: 'lax', path: '/interaction', maxAge: successPageHoldSeconds * 1000 });
@@ -284,7 +274,7 @@ class AssociationSteps {
       displayName: profile.displayName,
       portalName: portalName(profile.portal),
       email: profile.email,
-      otherProfiles: await this.#service.otherProfilesAwaiting(link, profile),
+      otherProfiles: await this.service.otherProfilesAwaiting(link, profile),
       continueUrl,
       continueTo: askingPortal ? portalName(askingPortal) : 'Microsoft Dynamics',
       seconds: successPageSeconds,
@@ -294,15 +284,15 @@ class AssociationSteps {
 
   readonly #page = (ctx: Context, template: string, data: { titleKey: string } & Record<string, unknown>, portal: Portal | undefined, locale: ReturnType<typeof pageLocale>): void => {
     ctx.type = 'html';
-    ctx.body = this.#dependencies.pages.render(template, data, { portal, locale });
+    ctx.body = this.dependencies.pages.render(template, data, { portal, locale });
   }
   readonly #portalLinks = () =>
-    (Object.keys(portalBranding) as Portal[]).flatMap((portal) => (this.#dependencies.portalUrls[portal] ? [{ name: portalName(portal), url: this.#dependencies.portalUrls[portal] }] : []));
+    (Object.keys(portalBranding) as Portal[]).flatMap((portal) => (this.dependencies.portalUrls[portal] ? [{ name: portalName(portal), url: this.dependencies.portalUrls[portal] }] : []));
 
   /** The sign-in's hand-over: start a flow, then ask for the email (or say which portals the account has). */
   readonly onNotAssociated = async (ctx: Context, situation: NotAssociated): Promise<void> => {
     const { details, client, identity, accountId } = situation;
-    const started = await this.#service.start({ interactionUid: details.uid, clientId: client.clientId, identity, accountId, portal: brandingPortal(client), ip: ctx.ip });
+    const started = await this.service.start({ interactionUid: details.uid, clientId: client.clientId, identity, accountId, portal: brandingPortal(client), ip: ctx.ip });
     if (started.next === 'portal_fit') {
       // Bound, but not to this portal: say so instead of asking as if nothing was known.
       ctx.status = 403;

@@ -17,7 +17,7 @@ import type { EmailRenderer } from '../mail/render.ts';
 import type { Store } from '../store/store.ts';
 import type { CsrfTokens } from './csrf.ts';
 import { pageLocale, type PageRenderer } from '../web/pages.ts';
-import { latestIdentity } from './signIn.ts';
+import { latestIdentity } from './signInService.ts';
 
 /** The broker's own client, through which the account page signs people in. */
 export const accountClientId = 'mbs-account';

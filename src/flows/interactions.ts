@@ -51,3 +51,19 @@ export function queryValue(ctx: Context, name: string): string | undefined {
   const value = ctx.query[name];
   return typeof value === 'string' && value.length > 0 && value.length <= 2048 ? value : undefined;
 }
+
+/**
+ * What the steps of a route set stand on (association.ts, signIn.ts): their
+ * dependencies, the service they wrap, and the interaction helpers.
+ */
+export abstract class InteractionSteps<Dependencies extends { provider: Provider }, Service> {
+  protected readonly dependencies: Dependencies;
+  protected readonly service: Service;
+  protected readonly interactions: InteractionHelpers;
+
+  constructor(dependencies: Dependencies, service: Service) {
+    this.dependencies = dependencies;
+    this.service = service;
+    this.interactions = interactionHelpers(dependencies.provider);
+  }
+}

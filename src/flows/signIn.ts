@@ -1,9 +1,10 @@
-// The sign-in interaction (guide steps 2, 3 and the returning user): sends
-// the browser to the upstream, takes the callback back under the interaction
-// path (where the interaction cookie is sent), resolves the upstream identity
-// (issuer + subject, never the email) to a broker account bound to a profile
-// of the asking portal, and finishes the login; consent for third parties.
-import Router from '@koa/router';
+// The routes of the sign-in interaction (guide steps 1–3 and the returning
+// user), each a short list of named steps over the SignInService
+// (signInService.ts), which holds the domain: the upstream round trip and
+// the returning-user decision. What stays here is HTTP and oidc-provider:
+// the interaction, its prompt, CSRF, the landing and consent pages, grants,
+// redirects, and the hand-over to the association flow.
+import Router, { type RouterMiddleware } from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -13,10 +14,10 @@ import type { Logger } from '../logging.ts';
 import { associationRequested } from '../provider/provider.ts';
 import { brandingPortal, clientPortal, isFirstPartyClient } from '../directory/portals.ts';
 import type { Store } from '../store/store.ts';
-import type { UpstreamIdentityRecord } from '../store/records.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import type { CsrfTokens } from './csrf.ts';
-import { interactionHelpers, queryValue, sessionExpired, upstreamCallbackPath, type InteractionDetails, type ProviderClient } from './interactions.ts';
+import { InteractionSteps, queryValue, sessionExpired, upstreamCallbackPath, type InteractionDetails, type ProviderClient } from './interactions.ts';
+import { SignInService, type SignInDecision } from './signInService.ts';
 import { pageLocale, type PageRenderer } from '../web/pages.ts';
 
 export interface SignInDependencies {
@@ -43,53 +44,134 @@ export interface NotAssociated {
   accountId: string | undefined;
 }
 
-/** Where the upstream callback continues for each purpose of an upstream round trip. */
-export function callbackContinuation(purpose: string, interactionUid: string | undefined): string | undefined {
-  if (purpose === 'sign_in' && interactionUid) return `/interaction/${encodeURIComponent(interactionUid)}/upstream`;
-  if (purpose === 'link') return '/link/callback';
-  return undefined;
+/** What the steps of one request hand on; each field is set by the step named beside it, before any reader. */
+interface SignInState {
+  details: InteractionDetails; // loadInteraction
+  client: ProviderClient; // loadClient
+  roundTrip: Awaited<ReturnType<SignInService['consumeRoundTrip']>>; // consumeRoundTrip
+  identity: UpstreamIdentity; // finishUpstream
+  decision: SignInDecision; // decide
 }
+type Step = RouterMiddleware<SignInState>;
+type StepContext = Parameters<Step>[0];
 
-/** The upstream identity an account signed in with last (an account may have several). */
-export function latestIdentity(identities: UpstreamIdentityRecord[]): UpstreamIdentityRecord | undefined {
-  return [...identities].sort((left, right) => (right.lastSignInAt ?? right.createdAt) - (left.lastSignInAt ?? left.createdAt))[0];
-}
+const consentParser = bodyParser({ enableTypes: ['form'] });
+const reasonsOf = (details: InteractionDetails): string[] => (details.prompt.reasons ?? []) as string[];
+const isLogin = (ctx: StepContext): boolean => ctx.state.details.prompt.name === 'login';
+const isConsent = (ctx: StepContext): boolean => ctx.state.details.prompt.name === 'consent';
 
-/** The one redirect URI registered at the upstream. */
+/** The small steps the routes are lists of, over the service; bound, so a route names them. */
+class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
+  readonly consentForm: Step = (ctx, next) => consentParser(ctx, next);
+  readonly #asking = (ctx: StepContext) => ({ clientId: ctx.state.client.clientId, portal: clientPortal(ctx.state.client), ip: ctx.ip });
+  readonly #page = (ctx: StepContext, template: string, data: { titleKey: string } & Record<string, unknown>): void => {
+    ctx.type = 'html';
+    ctx.body = this.dependencies.pages.render(template, data, { portal: brandingPortal(ctx.state.client), locale: pageLocale(ctx, ctx.state.details.params.ui_locales) });
+  };
 
-
-export function signInRoutes(dependencies: SignInDependencies): Router {
-  const { provider, upstream, store, pages, csrf, clock, logger, issuer } = dependencies;
-  const router = new Router({ sensitive: true, strict: true });
-  const callbackUri = new URL(upstreamCallbackPath, issuer).href;
-  const interactions = interactionHelpers(provider);
-  const loadInteraction = interactions.load;
-  const loadClient = interactions.client;
-  const finish = interactions.finish;
-
-  async function sendUpstream(ctx: Context, details: InteractionDetails): Promise<void> {
-    const reasons = (details.prompt.reasons ?? []) as string[];
-    const maxAge = typeof details.params.max_age === 'number' ? details.params.max_age : undefined;
-    const loginHint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
-    const start = await upstream.startAuthorization({
-      redirectUri: callbackUri,
-      ...(reasons.includes('login_prompt') ? { prompt: 'login' } : {}),
-      ...(maxAge === undefined ? {} : { maxAge }),
-      ...(loginHint === undefined ? {} : { loginHint }),
+  readonly loadInteraction: Step = async (ctx, next) => {
+    ctx.state.details = await this.interactions.load(ctx);
+    await next();
+  };
+  readonly loadClient: Step = async (ctx, next) => {
+    ctx.state.client = await this.interactions.client(ctx.state.details);
+    await next();
+  };
+  /** From the account page: the email step for the identity the account signs in with. */
+  readonly associateFromAccountPage: Step = async (ctx, next) => {
+    const { details, client } = ctx.state;
+    if (!isLogin(ctx) || !details.session?.accountId || !reasonsOf(details).includes(associationRequested)) return next();
+    const identity = await this.service.identityToAssociate(details.session.accountId);
+    await this.dependencies.onNotAssociated(ctx, { details, client, identity, accountId: undefined });
+  };
+  /**
+   * Step 3, also when signed in already but asked again (no profile of this
+   * portal, max_age, prompt=login): to the upstream, which decides silently or not.
+   */
+  readonly sendUpstream: Step = async (ctx) => {
+    const { details } = ctx.state;
+    const url = await this.service.startUpstream(details.uid, {
+      forceLogin: reasonsOf(details).includes('login_prompt'),
+      maxAge: typeof details.params.max_age === 'number' ? details.params.max_age : undefined,
+      loginHint: typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined,
     });
-    await store.upstreamTransactions.create({
-      state: start.state,
-      purpose: 'sign_in',
-      interactionUid: details.uid,
-      codeVerifier: start.codeVerifier,
-      nonce: start.nonce,
-      context: maxAge === undefined ? {} : { maxAge },
-      expiresAt: clock.now() + dependencies.upstreamTransactionTtl,
+    ctx.redirect(url.href);
+  };
+  readonly reauthenticateSignedIn: Step = async (ctx, next) => (isLogin(ctx) && ctx.state.details.session?.accountId ? this.sendUpstream(ctx, next) : next());
+  /** Guide step 1: say which account to use, with the upstream's sign-up and reset pages. */
+  readonly showLanding: Step = async (ctx, next) => {
+    if (!isLogin(ctx)) return next();
+    const { uid } = ctx.state.details;
+    const { upstream } = this.dependencies;
+    this.#page(ctx, 'landing.eta', { titleKey: 'landing.title', continueUrl: `/interaction/${uid}/sign-in`, cancelUrl: `/interaction/${uid}/abort`, signUpUrl: upstream.signUpUrl, passwordResetUrl: upstream.passwordResetUrl });
+  };
+  readonly consentFirstParty: Step = async (ctx, next) => (isConsent(ctx) && isFirstPartyClient(ctx.state.client) ? this.grantConsent(ctx, next) : next());
+  readonly showConsent: Step = async (ctx, next) => {
+    if (!isConsent(ctx)) return next();
+    const { details, client } = ctx.state;
+    this.#page(ctx, 'consent.eta', {
+      titleKey: 'consent.title',
+      clientName: client.clientName ?? client.clientId,
+      scopes: String(details.params.scope ?? '').split(' ').filter(Boolean),
+      action: `/interaction/${details.uid}/consent`,
+      csrf: this.dependencies.csrf.issue('consent', details.uid),
     });
-    ctx.redirect(start.url.href);
-  }
+  };
+  readonly refuseUnsupportedPrompt: Step = (ctx) => {
+    throw invalidRequest('This sign-in step is not supported.', { detail: `prompt ${ctx.state.details.prompt.name}`, messageKey: 'error.step_unsupported' });
+  };
+  readonly requireLoginPrompt: Step = async (ctx, next) => {
+    if (!isLogin(ctx)) throw sessionExpired(`sign-in asked for during a ${ctx.state.details.prompt.name} prompt`);
+    await next();
+  };
 
-  async function grantConsent(details: InteractionDetails): Promise<string> {
+  /** The one upstream callback: on to where the round trip of its state continues (this interaction, or a link's confirmation). */
+  readonly continueUpstreamCallback: Step = async (ctx) => {
+    const continuation = await this.service.continuationOf(queryValue(ctx, 'state'));
+    ctx.status = 303;
+    ctx.redirect(`${continuation}?${ctx.querystring}`);
+  };
+  readonly consumeRoundTrip: Step = async (ctx, next) => {
+    ctx.state.roundTrip = await this.service.consumeRoundTrip(queryValue(ctx, 'state'), ctx.state.details.uid);
+    await next();
+  };
+  /** A person who cancelled at the upstream ends the sign-in with access_denied; other failures are errors. */
+  readonly finishUpstream: Step = async (ctx, next) => {
+    try {
+      ctx.state.identity = await this.service.finishUpstream(ctx.state.roundTrip, new URL(ctx.originalUrl, this.dependencies.issuer), this.#asking(ctx));
+    } catch (error) {
+      if (queryValue(ctx, 'error') !== 'access_denied') throw error;
+      return this.interactions.finish(ctx, { error: 'access_denied', error_description: 'The sign-in was cancelled at the Microsoft account.' });
+    }
+    await next();
+  };
+  readonly decide: Step = async (ctx, next) => {
+    ctx.state.decision = await this.service.decide(ctx.state.identity, this.#asking(ctx), ctx.state.details.uid);
+    await next();
+  };
+  readonly finishSignIn: Step = async (ctx) => {
+    const { details, client, identity, decision } = ctx.state;
+    if (decision.outcome === 'not_associated') return this.dependencies.onNotAssociated(ctx, { details, client, identity, accountId: decision.accountId });
+    await this.interactions.finish(ctx, { login: { accountId: decision.accountId } });
+  };
+
+  readonly requireConsentCsrf: Step = async (ctx, next) => {
+    const form = (ctx.request.body ?? {}) as Record<string, unknown>;
+    this.dependencies.csrf.require('consent', ctx.state.details.uid, form.csrf, 'portal');
+    if (!isConsent(ctx)) throw sessionExpired('consent posted outside a consent prompt');
+    await next();
+  };
+  readonly denyUnlessAllowed: Step = async (ctx, next) => {
+    if (((ctx.request.body ?? {}) as Record<string, unknown>).decision === 'allow') return next();
+    await this.interactions.finish(ctx, { error: 'access_denied', error_description: 'The user denied access.' });
+  };
+  readonly grantConsent: Step = async (ctx) => {
+    await this.interactions.finish(ctx, { consent: { grantId: await this.#saveGrant(ctx.state.details) } });
+  };
+  readonly finishCancelled: Step = (ctx) => this.interactions.finish(ctx, { error: 'access_denied', error_description: 'The sign-in was cancelled.' });
+
+  async #saveGrant(details: InteractionDetails): Promise<string> {
+    const { provider } = this.dependencies;
     const { prompt, params, session, grantId } = details;
     const accountId = session?.accountId;
     if (!accountId) throw sessionExpired('consent prompt without a session account');
@@ -103,146 +185,23 @@ export function signInRoutes(dependencies: SignInDependencies): Router {
     }
     return grant.save();
   }
+}
 
-  router.get('/interaction/:uid', async (ctx) => {
-    const details = await loadInteraction(ctx);
-    const client = await loadClient(details);
-    const reasons = (details.prompt.reasons ?? []) as string[];
-    if (details.prompt.name === 'login' && details.session?.accountId && reasons.includes(associationRequested)) {
-      // From the account page: the email step for the identity the account signs in with.
-      const identities = await store.identities.listByAccount(details.session.accountId);
-      const latest = latestIdentity(identities);
-      if (!latest) throw sessionExpired(`account ${details.session.accountId} has no upstream identity`);
-      await dependencies.onNotAssociated(ctx, { details, client, identity: { issuer: latest.issuer, subject: latest.subject }, accountId: undefined });
-      return;
-    }
-    if (details.prompt.name === 'login' && details.session?.accountId) {
-      // Signed in already, but asked again (no profile of this portal, max_age,
-      // prompt=login): straight to the upstream, which decides silently or not.
-      await sendUpstream(ctx, details);
-      return;
-    }
-    if (details.prompt.name === 'login') {
-      // Guide step 1: say which account to use, with the upstream's sign-up and reset pages.
-      ctx.type = 'html';
-      ctx.body = pages.render(
-        'landing.eta',
-        {
-          titleKey: 'landing.title',
-          continueUrl: `/interaction/${details.uid}/sign-in`,
-          cancelUrl: `/interaction/${details.uid}/abort`,
-          signUpUrl: upstream.signUpUrl,
-          passwordResetUrl: upstream.passwordResetUrl,
-        },
-        { portal: brandingPortal(client), locale: pageLocale(ctx, details.params.ui_locales) },
-      );
-      return;
-    }
-    if (details.prompt.name === 'consent') {
-      if (isFirstPartyClient(client)) {
-        await finish(ctx, { consent: { grantId: await grantConsent(details) } });
-        return;
-      }
-      const requested = String(details.params.scope ?? '').split(' ').filter(Boolean);
-      ctx.type = 'html';
-      ctx.body = pages.render(
-        'consent.eta',
-        {
-          titleKey: 'consent.title',
-          clientName: client.clientName ?? client.clientId,
-          scopes: requested,
-          action: `/interaction/${details.uid}/consent`,
-          csrf: csrf.issue('consent', details.uid),
-        },
-        { portal: brandingPortal(client), locale: pageLocale(ctx, details.params.ui_locales) },
-      );
-      return;
-    }
-    throw invalidRequest('This sign-in step is not supported.', { detail: `prompt ${details.prompt.name}`, messageKey: 'error.step_unsupported' });
-  });
+export function signInRoutes(dependencies: SignInDependencies): Router<SignInState> {
+  const callbackUri = new URL(upstreamCallbackPath, dependencies.issuer).href;
+  const steps = new SignInSteps(dependencies, new SignInService({ ...dependencies, callbackUri }));
+  const { loadInteraction, loadClient, associateFromAccountPage, reauthenticateSignedIn, showLanding, consentFirstParty, showConsent, refuseUnsupportedPrompt, requireLoginPrompt, sendUpstream } = steps;
+  const { continueUpstreamCallback, consumeRoundTrip, finishUpstream, decide, finishSignIn, consentForm, requireConsentCsrf, denyUnlessAllowed, grantConsent, finishCancelled } = steps;
+  const router = new Router<SignInState>({ sensitive: true, strict: true });
 
+  // Steps 1–2: what the interaction's prompt asks for, first match wins.
+  router.get('/interaction/:uid', loadInteraction, loadClient, associateFromAccountPage, reauthenticateSignedIn, showLanding, consentFirstParty, showConsent, refuseUnsupportedPrompt);
   // Step 3: off to the upstream with a fresh state, nonce and PKCE verifier.
-  router.get('/interaction/:uid/sign-in', async (ctx) => {
-    const details = await loadInteraction(ctx);
-    if (details.prompt.name !== 'login') throw sessionExpired(`sign-in asked for during a ${details.prompt.name} prompt`);
-    await sendUpstream(ctx, details);
-  });
-
-  router.get(upstreamCallbackPath, async (ctx) => {
-    const state = queryValue(ctx, 'state');
-    const transaction = state ? await store.upstreamTransactions.find(state) : undefined;
-    const continuation = transaction ? callbackContinuation(transaction.purpose, transaction.interactionUid) : undefined;
-    if (!continuation) throw sessionExpired('upstream callback with unknown, used or expired state');
-    ctx.status = 303;
-    ctx.redirect(`${continuation}?${ctx.querystring}`);
-  });
-
-  router.get('/interaction/:uid/upstream', async (ctx) => {
-    const details = await loadInteraction(ctx);
-    const state = queryValue(ctx, 'state');
-    const transaction = state ? await store.upstreamTransactions.consume(state) : undefined;
-    if (!transaction || transaction.purpose !== 'sign_in' || transaction.interactionUid !== details.uid) {
-      throw sessionExpired('upstream state unknown, used, expired or for another interaction');
-    }
-    const client = await loadClient(details);
-    const maxAge = typeof transaction.context.maxAge === 'number' ? transaction.context.maxAge : undefined;
-    let identity: UpstreamIdentity;
-    try {
-      identity = await upstream.finishAuthorization({
-        callbackUrl: new URL(ctx.originalUrl, issuer),
-        redirectUri: callbackUri,
-        state: transaction.state,
-        nonce: transaction.nonce,
-        codeVerifier: transaction.codeVerifier,
-        ...(maxAge === undefined ? {} : { maxAge }),
-      });
-    } catch (error) {
-      await store.auditEvents.record({ type: 'sign_in', outcome: 'failure', clientId: client.clientId, ip: ctx.ip, details: { reason: 'upstream_error' } });
-      if (queryValue(ctx, 'error') === 'access_denied') {
-        await finish(ctx, { error: 'access_denied', error_description: 'The sign-in was cancelled at the Microsoft account.' });
-        return;
-      }
-      throw error;
-    }
-
-    const known = await store.identities.findByIssuerAndSubject(identity.issuer, identity.subject);
-    const portal = clientPortal(client);
-    const boundProfiles = known ? await store.profileBindings.listProfilesByAccount(known.accountId, portal === 'both' ? undefined : portal) : [];
-    if (!known || boundProfiles.length === 0) {
-      await store.auditEvents.record({
-        type: 'sign_in',
-        outcome: 'failure',
-        accountId: known?.accountId,
-        clientId: client.clientId,
-        ip: ctx.ip,
-        details: { reason: known ? 'no_profile_for_portal' : 'not_associated', issuer: identity.issuer },
-      });
-      logger.info({ interaction: details.uid, client: client.clientId, reason: known ? 'no_profile_for_portal' : 'not_associated' }, 'sign-in continues with the association flow');
-      await dependencies.onNotAssociated(ctx, { details, client, identity, accountId: known?.accountId });
-      return;
-    }
-
-    await store.identities.recordSignIn(known.id, { emailHint: identity.email, nameHint: identity.name });
-    await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: known.accountId, clientId: client.clientId, ip: ctx.ip });
-    await finish(ctx, { login: { accountId: known.accountId } });
-  });
-
-  router.post('/interaction/:uid/consent', bodyParser({ enableTypes: ['form'] }), async (ctx) => {
-    const details = await loadInteraction(ctx);
-    const form = (ctx.request.body ?? {}) as Record<string, unknown>;
-    csrf.require('consent', details.uid, form.csrf, 'portal');
-    if (details.prompt.name !== 'consent') throw sessionExpired('consent posted outside a consent prompt');
-    if (form.decision !== 'allow') {
-      await finish(ctx, { error: 'access_denied', error_description: 'The user denied access.' });
-      return;
-    }
-    await finish(ctx, { consent: { grantId: await grantConsent(details) } });
-  });
-
-  router.get('/interaction/:uid/abort', async (ctx) => {
-    await loadInteraction(ctx);
-    await finish(ctx, { error: 'access_denied', error_description: 'The sign-in was cancelled.' });
-  });
-
+  router.get('/interaction/:uid/sign-in', loadInteraction, requireLoginPrompt, sendUpstream);
+  router.get(upstreamCallbackPath, continueUpstreamCallback);
+  // Back under the interaction path, where the interaction cookie is sent: a returning user, or the association flow.
+  router.get('/interaction/:uid/upstream', loadInteraction, consumeRoundTrip, loadClient, finishUpstream, decide, finishSignIn);
+  router.post('/interaction/:uid/consent', consentForm, loadInteraction, requireConsentCsrf, denyUnlessAllowed, grantConsent);
+  router.get('/interaction/:uid/abort', loadInteraction, finishCancelled);
   return router;
 }

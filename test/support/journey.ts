@@ -110,7 +110,7 @@ export class Person {
   }
 }
 
-export const linkOf = (mail: ReceivedMail): string => /https?:\/\/\S+\/link\/[A-Za-z0-9_-]+/.exec(mail.text)![0];
+export const linkOf = (mail: Pick<ReceivedMail, 'text'>): string => /https?:\/\/\S+\/link\/[A-Za-z0-9_-]+/.exec(mail.text)![0];
 
 export const isLinkMail = (mail: ReceivedMail): boolean => /\/link\/[A-Za-z0-9_-]+/.test(mail.text);
 

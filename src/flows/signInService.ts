@@ -1,0 +1,142 @@
+// The sign-in as a service with no HTTP in it: start an upstream round trip
+// for an interaction, say where the upstream's callback continues, finish the
+// round trip, and decide who signed in — a returning user (the upstream
+// identity, issuer + subject and never the email, bound to a profile of the
+// asking portal) or a person for the association flow (unknown, or bound to
+// other portals only: the portal fit). Plain data in and out; refusals are
+// BrokerErrors. The routes in signIn.ts put the interaction and pages around it.
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../logging.ts';
+import type { ClientPortal, UpstreamIdentityRecord } from '../store/records.ts';
+import type { Store } from '../store/store.ts';
+import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
+import { sessionExpired } from './interactions.ts';
+
+export interface SignInServiceDependencies {
+  store: Store;
+  upstream: Upstream;
+  clock: Clock;
+  logger: Logger;
+  /** The one redirect URI registered at the upstream. */
+  callbackUri: string;
+  /** How long an upstream round trip may take, in milliseconds. */
+  upstreamTransactionTtl: number;
+}
+
+/** The client asking, as the decision and the audit trail need it. */
+export interface AskingClient {
+  clientId: string;
+  portal: ClientPortal;
+  ip: string;
+}
+
+export type SignInDecision =
+  /** A returning user: bound to a profile of the asking portal. */
+  | { outcome: 'signed_in'; accountId: string }
+  /** The association flow takes over; `accountId` is set when the identity is bound to other portals only. */
+  | { outcome: 'not_associated'; accountId: string | undefined };
+
+/** Where the upstream callback continues for each purpose of an upstream round trip. */
+export function callbackContinuation(purpose: string, interactionUid: string | undefined): string | undefined {
+  if (purpose === 'sign_in' && interactionUid) return `/interaction/${encodeURIComponent(interactionUid)}/upstream`;
+  if (purpose === 'link') return '/link/callback';
+  return undefined;
+}
+
+/** The upstream identity an account signed in with last (an account may have several). */
+export function latestIdentity(identities: UpstreamIdentityRecord[]): UpstreamIdentityRecord | undefined {
+  return [...identities].sort((left, right) => (right.lastSignInAt ?? right.createdAt) - (left.lastSignInAt ?? left.createdAt))[0];
+}
+
+export class SignInService {
+  readonly #d: SignInServiceDependencies;
+
+  constructor(dependencies: SignInServiceDependencies) {
+    this.#d = dependencies;
+  }
+
+  /** Step 3: a fresh state, nonce and PKCE verifier for the interaction, stored; the caller sends the browser to the URL. */
+  async startUpstream(interactionUid: string, options: { forceLogin: boolean; maxAge: number | undefined; loginHint: string | undefined }): Promise<URL> {
+    const { store, upstream, clock } = this.#d;
+    const { maxAge, loginHint } = options;
+    const start = await upstream.startAuthorization({
+      redirectUri: this.#d.callbackUri,
+      ...(options.forceLogin ? { prompt: 'login' } : {}),
+      ...(maxAge === undefined ? {} : { maxAge }),
+      ...(loginHint === undefined ? {} : { loginHint }),
+    });
+    await store.upstreamTransactions.create({
+      state: start.state,
+      purpose: 'sign_in',
+      interactionUid,
+      codeVerifier: start.codeVerifier,
+      nonce: start.nonce,
+      context: maxAge === undefined ? {} : { maxAge },
+      expiresAt: clock.now() + this.#d.upstreamTransactionTtl,
+    });
+    return start.url;
+  }
+
+  /** Where the one upstream callback continues for `state` (a sign-in's interaction, or a link's confirmation). */
+  async continuationOf(state: string | undefined): Promise<string> {
+    const transaction = state ? await this.#d.store.upstreamTransactions.find(state) : undefined;
+    const continuation = transaction ? callbackContinuation(transaction.purpose, transaction.interactionUid) : undefined;
+    if (!continuation) throw sessionExpired('upstream callback with unknown, used or expired state');
+    return continuation;
+  }
+
+  /** Consumes the sign-in round trip of `state`; throws unless it belongs to this interaction. */
+  async consumeRoundTrip(state: string | undefined, interactionUid: string) {
+    const transaction = state ? await this.#d.store.upstreamTransactions.consume(state) : undefined;
+    if (!transaction || transaction.purpose !== 'sign_in' || transaction.interactionUid !== interactionUid) {
+      throw sessionExpired('upstream state unknown, used, expired or for another interaction');
+    }
+    return transaction;
+  }
+
+  /** Exchanges the code; a failure is audited for the asking client and rethrown. */
+  async finishUpstream(roundTrip: Awaited<ReturnType<SignInService['consumeRoundTrip']>>, callbackUrl: URL, asking: AskingClient): Promise<UpstreamIdentity> {
+    const maxAge = typeof roundTrip.context.maxAge === 'number' ? roundTrip.context.maxAge : undefined;
+    try {
+      return await this.#d.upstream.finishAuthorization({
+        callbackUrl,
+        redirectUri: this.#d.callbackUri,
+        state: roundTrip.state,
+        nonce: roundTrip.nonce,
+        codeVerifier: roundTrip.codeVerifier,
+        ...(maxAge === undefined ? {} : { maxAge }),
+      });
+    } catch (error) {
+      await this.#d.store.auditEvents.record({ type: 'sign_in', outcome: 'failure', clientId: asking.clientId, ip: asking.ip, details: { reason: 'upstream_error' } });
+      throw error;
+    }
+  }
+
+  /**
+   * The returning-user decision: signed in when the identity (issuer +
+   * subject) is bound to a profile of the asking portal (recorded with the
+   * upstream's hints); otherwise the association flow, audited as a failed
+   * sign-in saying why (not associated at all, or no profile of this portal).
+   */
+  async decide(identity: UpstreamIdentity, asking: AskingClient, interactionUid: string): Promise<SignInDecision> {
+    const { store, logger } = this.#d;
+    const known = await store.identities.findByIssuerAndSubject(identity.issuer, identity.subject);
+    const boundProfiles = known ? await store.profileBindings.listProfilesByAccount(known.accountId, asking.portal === 'both' ? undefined : asking.portal) : [];
+    if (!known || boundProfiles.length === 0) {
+      const reason = known ? 'no_profile_for_portal' : 'not_associated';
+      await store.auditEvents.record({ type: 'sign_in', outcome: 'failure', accountId: known?.accountId, clientId: asking.clientId, ip: asking.ip, details: { reason, issuer: identity.issuer } });
+      logger.info({ interaction: interactionUid, client: asking.clientId, reason }, 'sign-in continues with the association flow');
+      return { outcome: 'not_associated', accountId: known?.accountId };
+    }
+    await store.identities.recordSignIn(known.id, { emailHint: identity.email, nameHint: identity.name });
+    await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: known.accountId, clientId: asking.clientId, ip: asking.ip });
+    return { outcome: 'signed_in', accountId: known.accountId };
+  }
+
+  /** From the account page: the identity the account signs in with, for the email step. */
+  async identityToAssociate(accountId: string): Promise<UpstreamIdentity> {
+    const latest = latestIdentity(await this.#d.store.identities.listByAccount(accountId));
+    if (!latest) throw sessionExpired(`account ${accountId} has no upstream identity`);
+    return { issuer: latest.issuer, subject: latest.subject };
+  }
+}

@@ -8,41 +8,27 @@
 import Router, { type RouterMiddleware } from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
-import type { Clock } from '../clock.ts';
 import { BrokerError } from '../errors.ts';
 import { parseEmail } from '../directory/email.ts';
-import type { Logger } from '../logging.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { EmailRenderer } from '../mail/render.ts';
 import { associationRequested } from '../provider/provider.ts';
 import { brandingPortal, clientPortal, portalBranding, portalName } from '../directory/portals.ts';
 import type { AssociationFlowRecord, LinkRequestRecord, Portal, ProfileRecord } from '../store/records.ts';
-import type { Store } from '../store/store.ts';
-import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
+import type { UpstreamIdentity } from '../upstream/upstream.ts';
 import { assertFlowValid } from './associationFlow.ts';
 import { AssociationService, LinkRequestsLimited, type LinkDescription } from './associationService.ts';
-import type { CsrfTokens, FreshFormAt } from './csrf.ts';
-import { InteractionSteps, queryValue, upstreamCallbackPath, type InteractionDetails, type ProviderClient } from './interactions.ts';
-import { pageLocale, type PageRenderer } from '../web/pages.ts';
+import type { FreshFormAt } from './csrf.ts';
+import { InteractionSteps, queryValue, upstreamCallbackPath, type FlowDependencies, type InteractionDetails, type ProviderClient } from './interactions.ts';
+import { pageLocale } from '../web/pages.ts';
 import type { NotAssociated } from './signIn.ts';
 
-export interface AssociationDependencies {
-  provider: Provider;
-  upstream: Upstream;
-  store: Store;
+export interface AssociationDependencies extends FlowDependencies {
   outbox: Outbox;
   emails: EmailRenderer;
-  pages: PageRenderer;
-  csrf: CsrfTokens;
-  clock: Clock;
-  logger: Logger;
-  issuer: string;
-  supportEmail: string;
   /** Milliseconds. */
   flowTtl: number;
   linkTtl: number;
-  upstreamTransactionTtl: number;
   linkRequestsPerHour: number;
   /** Where each portal lives, for the links on the success page. */
   portalUrls: Partial<Record<Portal, string>>;

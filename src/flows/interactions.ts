@@ -2,7 +2,28 @@
 // behind this browser's cookie, its client, and a way to finish it.
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { Clock } from '../clock.ts';
 import { BrokerError, invalidRequest } from '../errors.ts';
+import type { Logger } from '../logging.ts';
+import type { Store } from '../store/store.ts';
+import type { Upstream } from '../upstream/upstream.ts';
+import type { PageRenderer } from '../web/pages.ts';
+import type { CsrfTokens } from './csrf.ts';
+
+/** What every set of interaction routes (sign-in, association) is built with. */
+export interface FlowDependencies {
+  provider: Provider;
+  upstream: Upstream;
+  store: Store;
+  pages: PageRenderer;
+  csrf: CsrfTokens;
+  clock: Clock;
+  logger: Logger;
+  issuer: string;
+  supportEmail: string;
+  /** How long an upstream round trip may take, in milliseconds. */
+  upstreamTransactionTtl: number;
+}
 
 export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
 export type InteractionResult = Parameters<Provider['interactionResult']>[2];

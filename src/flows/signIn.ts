@@ -7,31 +7,15 @@
 import Router, { type RouterMiddleware } from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
-import type { Clock } from '../clock.ts';
 import { invalidRequest } from '../errors.ts';
-import type { Logger } from '../logging.ts';
 import { associationRequested } from '../provider/provider.ts';
 import { brandingPortal, clientPortal, isFirstPartyClient } from '../directory/portals.ts';
-import type { Store } from '../store/store.ts';
-import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
-import type { CsrfTokens } from './csrf.ts';
-import { InteractionSteps, queryValue, sessionExpired, upstreamCallbackPath, type InteractionDetails, type ProviderClient } from './interactions.ts';
+import type { UpstreamIdentity } from '../upstream/upstream.ts';
+import { InteractionSteps, queryValue, sessionExpired, upstreamCallbackPath, type FlowDependencies, type InteractionDetails, type ProviderClient } from './interactions.ts';
 import { SignInService, type SignInDecision } from './signInService.ts';
-import { pageLocale, type PageRenderer } from '../web/pages.ts';
+import { pageLocale } from '../web/pages.ts';
 
-export interface SignInDependencies {
-  provider: Provider;
-  upstream: Upstream;
-  store: Store;
-  pages: PageRenderer;
-  csrf: CsrfTokens;
-  clock: Clock;
-  logger: Logger;
-  issuer: string;
-  supportEmail: string;
-  /** How long an upstream round trip may take, in milliseconds. */
-  upstreamTransactionTtl: number;
+export interface SignInDependencies extends FlowDependencies {
   /** Takes over when the identity has no profile of the asking portal (the association flow). */
   onNotAssociated(ctx: Context, situation: NotAssociated): Promise<void>;
 }

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { BrokerError, invalidInput, invalidRequest, notFound } from '../errors.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
-import { clientPortals, type ClientPortal, type ClientRecord } from '../store/records.ts';
+import { clientPortals, type ClientPortal, type ClientRecord } from '../domain/records.ts';
 import type { AuditEventRepository, ClientRepository } from '../store/store.ts';
 import { isLoopbackHost } from '../loopback.ts';
 

@@ -5,7 +5,7 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { BrokerError, invalidInput, notFound } from '../errors.ts';
 import { normalizeEmail } from '../directory/email.ts';
 import { parseProfileFile, profileSchema, type RejectedProfileRow } from '../directory/profileImport.ts';
-import type { AuditEventRecord, BoundProfile, LinkRequestRecord, Page, PageRequest, ProfileRecord } from '../store/records.ts';
+import type { AuditEventRecord, BoundProfile, LinkRequestRecord, Page, PageRequest, ProfileRecord } from '../domain/records.ts';
 import type { ProfileUpsertOutcome, Store } from '../store/store.ts';
 
 export interface ProfileImportReport {

@@ -1,7 +1,7 @@
 // Initial access tokens for dynamic client registration (RFC 7591) as an
 // administration service: oidc-provider makes the token, this service audits
 // its issue, for the CLI and the admin API alike.
-import type { ClientPortal } from '../store/records.ts';
+import type { ClientPortal } from '../domain/records.ts';
 import type { AuditEventRepository } from '../store/store.ts';
 
 /** Makes an initial access token for `portal` clients (oidc-provider's InitialAccessToken). */

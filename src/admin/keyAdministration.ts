@@ -1,7 +1,7 @@
 // Token signing and cookie keys as an administration service: the CLI and
 // the admin API rotate keys through it, and each rotation is an audit event
 // with the acting surface as actor.
-import type { SigningKeyRecord } from '../store/records.ts';
+import type { SigningKeyRecord } from '../domain/records.ts';
 import type { AuditEventRepository } from '../store/store.ts';
 
 /** What the running broker (or the CLI's store) does with keys; a rotation is published at once where it can be. */

@@ -1,7 +1,7 @@
 // The one JSON shape of each administered record, shared by the admin API
 // and the CLI's --json output (snake_case fields, ISO 8601 times).
 import type { OutboxSummary } from '../mail/outbox.ts';
-import type { AuditEventRecord, ClientRecord, LinkRequestRecord, SigningKeyRecord } from '../store/records.ts';
+import type { AuditEventRecord, ClientRecord, LinkRequestRecord, SigningKeyRecord } from '../domain/records.ts';
 
 export const clientJson = (client: ClientRecord) => ({
   client_id: client.id,

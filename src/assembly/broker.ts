@@ -36,7 +36,7 @@ import { issueInitialAccessToken, notifyBackchannelLogout } from '../provider/pr
 import { auditLogouts, logProviderEvents } from '../provider/providerEvents.ts';
 import { hideStoredClientSecrets } from '../provider/registrationSecrets.ts';
 import { createSealer } from '../sealing.ts';
-import type { Portal } from '../store/records.ts';
+import type { Portal } from '../domain/records.ts';
 import { cachedClients } from '../store/clientCache.ts';
 import { openDatabase, reportCheckpointFailures, withExclusiveLock, type Database } from '../store/database.ts';
 import { pendingMigrations } from '../store/migrations.ts';

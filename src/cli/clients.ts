@@ -5,7 +5,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { grantTypes, type GrantType } from '../admin/clientAdministration.ts';
 import { clientJson } from '../admin/recordJson.ts';
 import { loadConfig } from '../config/config.ts';
-import type { ClientPortal, ClientRecord } from '../store/records.ts';
+import type { ClientPortal, ClientRecord } from '../domain/records.ts';
 import { administer, collect, integer, outputFor } from './context.ts';
 
 const portalOption = (description: string) => new Option('--portal <portal>', description).choices(['partnersource', 'customersource', 'both']).makeOptionMandatory();

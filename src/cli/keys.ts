@@ -2,7 +2,7 @@
 // administration service the admin API uses (each rotation an audit event).
 import type { Command } from 'commander';
 import { signingKeyJson } from '../admin/recordJson.ts';
-import type { SigningKeyRecord } from '../store/records.ts';
+import type { SigningKeyRecord } from '../domain/records.ts';
 import { administer, outputFor } from './context.ts';
 
 function printKeys(command: Command, keys: SigningKeyRecord[]): void {

@@ -10,7 +10,7 @@ import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { portalBranding } from '../directory/portals.ts';
 import type { Logger } from '../logging.ts';
-import type { Portal } from '../store/records.ts';
+import type { Portal } from '../domain/records.ts';
 
 export interface DemoPortalOptions {
   portal: Portal;

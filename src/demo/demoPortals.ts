@@ -7,7 +7,7 @@ import type { ClientAdministration } from '../admin/clientAdministration.ts';
 import type { DirectoryAdministration } from '../admin/directoryAdministration.ts';
 import { portalBranding } from '../directory/portals.ts';
 import type { Logger } from '../logging.ts';
-import type { Portal } from '../store/records.ts';
+import type { Portal } from '../domain/records.ts';
 import { createDemoPortal, type DemoPortal } from './demoPortal.ts';
 
 export const demoProfilesFile = fileURLToPath(new URL('../../config/demo-profiles.csv', import.meta.url));

@@ -3,7 +3,7 @@
 // registered client belongs to — read by the provider (claims, login policy),
 // the interaction flows and the error pages alike, so it lives here and not
 // in any one of them.
-import { clientPortals, type ClientPortal, type Portal, type ProfileRecord } from '../store/records.ts';
+import { clientPortals, type ClientPortal, type Portal, type ProfileRecord } from '../domain/records.ts';
 
 export interface PortalBranding {
   name: string;

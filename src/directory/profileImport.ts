@@ -3,7 +3,7 @@
 // at the first one, so an admin can fix a file in one pass.
 import { parse as parseCsv } from 'csv-parse/sync';
 import { z } from 'zod';
-import { portals, type ProfileInput } from '../store/records.ts';
+import { portals, type ProfileInput } from '../domain/records.ts';
 import { parseEmail } from './email.ts';
 
 export interface RejectedProfileRow {

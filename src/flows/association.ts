@@ -14,7 +14,7 @@ import type { Outbox } from '../mail/outbox.ts';
 import type { EmailRenderer } from '../mail/render.ts';
 import { associationRequested } from '../provider/provider.ts';
 import { brandingPortal, clientPortal, portalBranding, portalName } from '../directory/portals.ts';
-import type { AssociationFlowRecord, LinkRequestRecord, Portal, ProfileRecord } from '../store/records.ts';
+import type { AssociationFlowRecord, LinkRequestRecord, Portal, ProfileRecord } from '../domain/records.ts';
 import type { UpstreamIdentity } from '../upstream/upstream.ts';
 import { assertFlowValid } from './associationFlow.ts';
 import { AssociationService, LinkRequestsLimited, type LinkDescription } from './associationService.ts';

@@ -3,7 +3,7 @@
 // are allowed, and the validity check every handler starts with.
 import type { Clock } from '../clock.ts';
 import { BrokerError } from '../errors.ts';
-import type { AssociationFlowRecord, AssociationFlowState } from '../store/records.ts';
+import type { AssociationFlowRecord, AssociationFlowState } from '../domain/records.ts';
 
 /** For each state, the states it may move to. */
 export const allowedTransitions: Record<AssociationFlowState, readonly AssociationFlowState[]> = {

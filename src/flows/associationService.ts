@@ -13,7 +13,7 @@ import type { Outbox } from '../mail/outbox.ts';
 import type { EmailRenderer, RenderedEmail } from '../mail/render.ts';
 import { portalName, profileEmailData } from '../directory/portals.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
-import type { AssociationFlowRecord, ClientPortal, LinkRequestRecord, Portal, ProfileRecord } from '../store/records.ts';
+import type { AssociationFlowRecord, ClientPortal, LinkRequestRecord, Portal, ProfileRecord } from '../domain/records.ts';
 import type { Store } from '../store/store.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import { assertFlowValid, statesLeadingTo } from './associationFlow.ts';

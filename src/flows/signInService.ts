@@ -7,7 +7,7 @@
 // BrokerErrors. The routes in signIn.ts put the interaction and pages around it.
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logging.ts';
-import type { ClientPortal, UpstreamIdentityRecord } from '../store/records.ts';
+import type { ClientPortal, UpstreamIdentityRecord } from '../domain/records.ts';
 import type { Store } from '../store/store.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import { sessionExpired } from './interactions.ts';

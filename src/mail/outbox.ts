@@ -12,7 +12,7 @@ import { notFound } from '../errors.ts';
 import type { Database } from '../store/database.ts';
 import { databaseClient } from '../store/database.ts';
 import { outboxRepository, type OutboxRepository, type OutboxSummary } from '../store/outboxRepository.ts';
-import type { Page, PageRequest } from '../store/records.ts';
+import type { Page, PageRequest } from '../domain/records.ts';
 import type { Executor } from '../store/rows.ts';
 import type { Sealer } from '../sealing.ts';
 import { openBodies, outboxSealer, sealBodies } from './sealedMessage.ts';

@@ -4,7 +4,7 @@
 // rate-limit rejections, database query latency and failed SQLite checkpoints.
 import type { Knex } from 'knex';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AuditEventInput } from '../store/records.ts';
+import type { AuditEventInput } from '../domain/records.ts';
 
 /** Route templates, so ids and tokens never become label values. */
 const knownRoutes = new Set([

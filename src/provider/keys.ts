@@ -13,7 +13,7 @@ import { BrokerError } from '../errors.ts';
 import { generateSecret } from '../secrets.ts';
 import { createSealer, isSealed, type Sealer } from '../sealing.ts';
 import { systemClock, type Clock } from '../clock.ts';
-import type { CookieKeyRecord, SigningKeyRecord } from '../store/records.ts';
+import type { CookieKeyRecord, SigningKeyRecord } from '../domain/records.ts';
 import type { CookieKeyRepository, SigningKeyRepository } from '../store/store.ts';
 
 /** RS256 for relying parties that know nothing else; ES256 and EdDSA for those that do. */

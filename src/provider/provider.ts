@@ -5,7 +5,7 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { JWK } from 'jose';
 import { verifySecret } from '../secrets.ts';
 import { isLoopbackHost } from '../loopback.ts';
-import { clientPortals, type ClientPortal, type ClientRecord, type ProfileRecord } from '../store/records.ts';
+import { clientPortals, type ClientPortal, type ClientRecord, type ProfileRecord } from '../domain/records.ts';
 import { brandingPortal, clientPortal } from '../directory/portals.ts';
 import type { AccountRepository, ProfileBindingRepository } from '../store/store.ts';
 import { rethrowForProvider } from '../store/oidcAdapter.ts';

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { PreparedStatements } from './database.ts';
-import type { AccountRecord } from './records.ts';
+import type { AccountRecord } from '../domain/records.ts';
 import { optionalText, type Executor, type Row } from './rows.ts';
 import type { AccountRepository } from './store.ts';
 

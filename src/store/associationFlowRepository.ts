@@ -2,7 +2,7 @@
 // bound profile; a state machine moved by conditional UPDATEs.
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
-import type { AssociationFlowRecord, AssociationFlowState } from './records.ts';
+import type { AssociationFlowRecord, AssociationFlowState } from '../domain/records.ts';
 import { optionalText, type Executor, type Row } from './rows.ts';
 import type { AssociationFlowRepository } from './store.ts';
 

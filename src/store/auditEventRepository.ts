@@ -2,7 +2,7 @@
 // `recorded` hears of each event (metrics); in a transaction the store
 // passes it on only once the transaction commits.
 import type { Clock } from '../clock.ts';
-import type { AuditEventInput, AuditEventRecord } from './records.ts';
+import type { AuditEventInput, AuditEventRecord } from '../domain/records.ts';
 import { countOf, optionalText, pageBounds, parseJson, type Executor, type Row } from './rows.ts';
 import type { AuditEventRepository } from './store.ts';
 

@@ -2,7 +2,7 @@
 // change rarely: this keeps each one in memory for a short while. Changes
 // made through this process evict it at once; changes made elsewhere (the
 // CLI, another instance) show within `ttlMilliseconds`.
-import type { ClientRecord } from './records.ts';
+import type { ClientRecord } from '../domain/records.ts';
 import type { ClientRepository } from './store.ts';
 
 export function cachedClients(clients: ClientRepository, ttlMilliseconds: number, now: () => number = Date.now): ClientRepository {

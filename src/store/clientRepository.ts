@@ -2,7 +2,7 @@
 // JSON text, the secret only as its hash, a unique id.
 import type { Clock } from '../clock.ts';
 import { conflict } from '../errors.ts';
-import type { ClientPortal, ClientRecord } from './records.ts';
+import type { ClientPortal, ClientRecord } from '../domain/records.ts';
 import { optionalNumber, optionalText, parseJson, type Executor, type Row } from './rows.ts';
 import type { ClientRepository } from './store.ts';
 import { isUniqueViolation } from './storageErrors.ts';

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { conflict } from '../errors.ts';
-import type { UpstreamIdentityRecord } from './records.ts';
+import type { UpstreamIdentityRecord } from '../domain/records.ts';
 import { optionalNumber, optionalText, type Executor, type Row } from './rows.ts';
 import type { UpstreamIdentityRepository } from './store.ts';
 import { isUniqueViolation } from './storageErrors.ts';

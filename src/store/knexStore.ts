@@ -14,7 +14,7 @@ import { linkRequestRepository } from './linkRequestRepository.ts';
 import { profileBindingRepository } from './profileBindingRepository.ts';
 import { profileRepository } from './profileRepository.ts';
 import { rateLimitRepository } from './rateLimitRepository.ts';
-import type { AuditEventInput } from './records.ts';
+import type { AuditEventInput } from '../domain/records.ts';
 import type { Executor } from './rows.ts';
 import { signingKeyRepository } from './signingKeyRepository.ts';
 import type { Repositories, Store } from './store.ts';

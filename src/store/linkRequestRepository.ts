@@ -2,7 +2,7 @@
 // consumed once by a conditional UPDATE, revocable while unused.
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
-import type { LinkRequestRecord, Page, PageRequest } from './records.ts';
+import type { LinkRequestRecord, Page, PageRequest } from '../domain/records.ts';
 import { countOf, optionalNumber, optionalText, pageBounds, type Executor, type Row } from './rows.ts';
 import type { LinkRequestRepository } from './store.ts';
 

@@ -10,7 +10,7 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import { isBrokerError, type BrokerError } from '../errors.ts';
-import type { ClientRecord } from './records.ts';
+import type { ClientRecord } from '../domain/records.ts';
 import { isSecretHash, secretHash } from '../secrets.ts';
 import { isSealed, type Sealer } from '../sealing.ts';
 import type { ClientRepository } from './store.ts';

@@ -6,7 +6,7 @@
 // opening are the mail room's (src/mail/outbox.ts), this file only stores it.
 import type { Clock } from '../clock.ts';
 import { databaseClient, type Database } from './database.ts';
-import type { Page, PageRequest } from './records.ts';
+import type { Page, PageRequest } from '../domain/records.ts';
 import { countOf, optionalNumber, optionalText, pageBounds, type Executor, type Row } from './rows.ts';
 
 /** A message as listed: everything but its body (which may be gone: delivered). */

@@ -4,7 +4,7 @@
 import type { Clock } from '../clock.ts';
 import type { PreparedStatements } from './database.ts';
 import { toProfile } from './profileRepository.ts';
-import type { BoundProfile, Portal, ProfileBindingRecord } from './records.ts';
+import type { BoundProfile, Portal, ProfileBindingRecord } from '../domain/records.ts';
 import { countOf, optionalText, pageBounds, type Executor, type Row } from './rows.ts';
 import type { ProfileBindingRepository } from './store.ts';
 

@@ -1,7 +1,7 @@
 // MBS profiles as imported from the MBS system: an upsert that says whether
 // anything changed (imports report created/updated/unchanged), roles as JSON.
 import type { Clock } from '../clock.ts';
-import type { Portal, ProfileRecord } from './records.ts';
+import type { Portal, ProfileRecord } from '../domain/records.ts';
 import { countOf, pageBounds, parseJson, type Executor, type Row } from './rows.ts';
 import type { ProfileRepository } from './store.ts';
 

@@ -1,7 +1,7 @@
 // Small helpers for reading rows the same way on SQLite and PostgreSQL, and
 // for paging.
 import type { Knex } from 'knex';
-import type { PageRequest } from './records.ts';
+import type { PageRequest } from '../domain/records.ts';
 
 export type Row = Record<string, unknown>;
 export type Executor = Knex | Knex.Transaction;

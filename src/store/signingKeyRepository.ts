@@ -1,7 +1,7 @@
 // The provider's token signing keys (JWKs; the private part as stored,
 // sealed), newest first, active or retired.
 import type { Clock } from '../clock.ts';
-import type { SigningKeyRecord } from './records.ts';
+import type { SigningKeyRecord } from '../domain/records.ts';
 import { optionalNumber, parseJson, type Executor, type Row } from './rows.ts';
 import type { SigningKeyRepository } from './store.ts';
 

@@ -25,7 +25,7 @@ import type {
   UpstreamIdentityRecord,
   UpstreamTransactionPurpose,
   UpstreamTransactionRecord,
-} from './records.ts';
+} from '../domain/records.ts';
 
 export interface ClientRepository {
   /** Throws BrokerError('conflict') when the id is taken, also by a registration committed meanwhile. */

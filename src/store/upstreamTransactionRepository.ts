@@ -3,7 +3,7 @@
 import type { Clock } from '../clock.ts';
 import { createSealer, type Sealer } from '../sealing.ts';
 import { secretHash } from '../secrets.ts';
-import type { UpstreamTransactionPurpose, UpstreamTransactionRecord } from './records.ts';
+import type { UpstreamTransactionPurpose, UpstreamTransactionRecord } from '../domain/records.ts';
 import { optionalText, parseJson, type Executor, type Row } from './rows.ts';
 import type { UpstreamTransactionRepository } from './store.ts';
 

@@ -8,7 +8,7 @@ import type { Context } from 'koa';
 import { Eta } from 'eta';
 import { portalBranding } from '../directory/portals.ts';
 import { negotiateLocale, translator, type Locale, type MessageValues } from '../i18n.ts';
-import type { Portal } from '../store/records.ts';
+import type { Portal } from '../domain/records.ts';
 
 const viewsDirectory = fileURLToPath(new URL('../../views/', import.meta.url));
 

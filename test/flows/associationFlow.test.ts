@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { ManualClock } from '../../src/clock.ts';
 import { BrokerError } from '../../src/errors.ts';
 import { allowedTransitions, assertFlowValid, statesLeadingTo } from '../../src/flows/associationFlow.ts';
-import type { AssociationFlowRecord } from '../../src/store/records.ts';
+import type { AssociationFlowRecord } from '../../src/domain/records.ts';
 
 const flow = (overrides: Partial<AssociationFlowRecord> = {}): AssociationFlowRecord => ({
   id: 'flow-1',

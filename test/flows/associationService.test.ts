@@ -12,7 +12,7 @@ import { createEmailRenderer, type EmailRenderer } from '../../src/mail/render.t
 import { secretHash } from '../../src/secrets.ts';
 import type { Database } from '../../src/store/database.ts';
 import { createStore } from '../../src/store/knexStore.ts';
-import type { AssociationFlowRecord, ProfileInput } from '../../src/store/records.ts';
+import type { AssociationFlowRecord, ProfileInput } from '../../src/domain/records.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createUpstream } from '../../src/upstream/index.ts';
 import type { UpstreamIdentity } from '../../src/upstream/upstream.ts';

@@ -10,7 +10,7 @@ import { BrokerError } from '../../src/errors.ts';
 import { SignInService } from '../../src/flows/signInService.ts';
 import type { Database } from '../../src/store/database.ts';
 import { createStore } from '../../src/store/knexStore.ts';
-import type { Portal } from '../../src/store/records.ts';
+import type { Portal } from '../../src/domain/records.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createUpstream } from '../../src/upstream/index.ts';
 import { testDatabases } from '../support/databases.ts';

@@ -2,7 +2,7 @@
 // changes made through the cache show at once, and unknown ids are not kept.
 import { expect } from 'chai';
 import { cachedClients } from '../../src/store/clientCache.ts';
-import type { ClientRecord } from '../../src/store/records.ts';
+import type { ClientRecord } from '../../src/domain/records.ts';
 import type { ClientRepository } from '../../src/store/store.ts';
 import { buildClient } from '../support/factories.ts';
 

@@ -2,7 +2,7 @@
 // by field. `build…` returns the input a repository (or the outbox) takes,
 // writing nothing; `create…` writes through the repositories it is given.
 import type { OutgoingMessage } from '../../src/mail/outbox.ts';
-import type { AccountRecord, AuditEventInput, ProfileInput, UpstreamIdentityRecord } from '../../src/store/records.ts';
+import type { AccountRecord, AuditEventInput, ProfileInput, UpstreamIdentityRecord } from '../../src/domain/records.ts';
 import { generateSecret, secretHash } from '../../src/secrets.ts';
 import type {
   AccountRepository,

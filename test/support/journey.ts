@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import * as client from 'openid-client';
 import { Browser, formAction, hiddenField, signInContinueLink, successContinueLink, type Page } from './browser.ts';
 import type { RunningBroker } from './broker.ts';
-import type { ProfileInput } from '../../src/store/records.ts';
+import type { ProfileInput } from '../../src/domain/records.ts';
 import { runCliJson } from './cli.ts';
 import type { ReceivedMail, TestSmtpServer } from './smtp.ts';
 

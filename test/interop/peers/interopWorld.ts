@@ -6,7 +6,7 @@
 import type { Browser } from 'playwright-core';
 import { ClientAdministration, type NewClient } from '../../../src/admin/clientAdministration.ts';
 import type { Environment } from '../../../src/config/config.ts';
-import type { Portal, ProfileInput } from '../../../src/store/records.ts';
+import type { Portal, ProfileInput } from '../../../src/domain/records.ts';
 import { freePort, startBroker, type RunningBroker } from '../../support/broker.ts';
 import { launchChromium } from '../../support/chromium.ts';
 import { buildProfile } from '../../support/factories.ts';

@@ -1,4 +1,5 @@
-// The records the store keeps, as the rest of the broker sees them.
+// The broker's records, as every room sees them: what the store keeps and
+// the services pass around, with no behaviour and no storage of their own.
 // Times are epoch milliseconds.
 
 export type Portal = 'partnersource' | 'customersource';

@@ -10,7 +10,8 @@ import type { DatabaseSync } from 'node:sqlite';
 import { BrokerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { NodeSqliteClient, checkpointFailureEvent, executeSql, insideTransaction, type CheckpointFailure } from './nodeSqliteClient.ts';
-import { busyBackoffMilliseconds, busyWaitLimitMilliseconds, isSqliteBusy, pause, storageError, storageUnavailable } from './storageErrors.ts';
+import { setTimeout as pause } from 'node:timers/promises';
+import { busyBackoffMilliseconds, busyWaitLimitMilliseconds, isSqliteBusy, storageError, storageUnavailable } from './storageErrors.ts';
 
 export type Database = Knex;
 export type DatabaseClient = 'sqlite' | 'postgres';

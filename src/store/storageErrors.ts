@@ -3,6 +3,7 @@
 // PostgreSQL's carry a SQLSTATE (`code`). A full disk, an I/O error or a
 // lock held too long by another process is the storage being unavailable for
 // a moment: a 503 the caller may retry, with the cause in the private detail.
+import { setTimeout as pause } from 'node:timers/promises';
 import { BrokerError } from '../errors.ts';
 
 /** SQLite's primary result codes we act on (the low byte of an extended code). */
@@ -77,7 +78,6 @@ export function busyBackoffMilliseconds(attempt: number): number {
   return ceiling / 2 + Math.random() * (ceiling / 2);
 }
 
-export const pause = (milliseconds: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, milliseconds));
 
 /**
  * Runs `attempt` (a synchronous statement on the connection) and, while it

@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
 import type { DatabaseSync } from 'node:sqlite';
-import { BrokerError } from '../errors.ts';
+import { invalidConfiguration, serverError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { NodeSqliteClient, checkpointFailureEvent, executeSql, insideTransaction, type CheckpointFailure } from './nodeSqliteClient.ts';
 import { setTimeout as pause } from 'node:timers/promises';
@@ -51,7 +51,7 @@ export function openDatabase({ url, poolMax = 10 }: DatabaseOptions): Database {
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     return knex({ client: 'pg', connection: url, pool: { min: 0, max: poolMax } });
   }
-  throw new BrokerError('invalid_configuration', 'DATABASE_URL must start with sqlite: or postgres://', { detail: url });
+  throw invalidConfiguration('error.configuration.database_url', {}, { detail: url });
 }
 
 /**
@@ -231,7 +231,7 @@ export function preparedStatements(database: Database): PreparedStatements | und
 
   function enqueue(kind: QueuedStatement['kind'], sql: string, parameters: unknown[]): Promise<unknown> {
     if (insideTransaction(client.config)) {
-      return Promise.reject(new BrokerError('server_error', 'Something went wrong on our side. Please try again in a moment.', { detail: heldConnectionDetail }));
+      return Promise.reject(serverError(heldConnectionDetail));
     }
     return new Promise((resolve, reject) => {
       queue.push({ kind, sql, parameters, queuedAt: Date.now(), resolve, reject });

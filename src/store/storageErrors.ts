@@ -4,7 +4,7 @@
 // lock held too long by another process is the storage being unavailable for
 // a moment: a 503 the caller may retry, with the cause in the private detail.
 import { setTimeout as pause } from 'node:timers/promises';
-import { BrokerError } from '../errors.ts';
+import { temporarilyUnavailable, type BrokerError } from '../errors.ts';
 
 /** SQLite's primary result codes we act on (the low byte of an extended code). */
 const sqliteBusy = 5;
@@ -37,11 +37,7 @@ export function isUniqueViolation(error: unknown): boolean {
 
 /** A BrokerError (503, retryable) saying the storage cannot take the request right now. */
 export function storageUnavailable(detail: string, cause?: unknown): BrokerError {
-  return new BrokerError('temporarily_unavailable', 'We cannot save anything right now. Please try again in a moment.', {
-    detail,
-    messageKey: 'error.temporarily_unavailable',
-    ...(cause === undefined ? {} : { cause }),
-  });
+  return temporarilyUnavailable(detail, cause);
 }
 
 /** A private detail naming the SQLite failure. */

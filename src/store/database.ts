@@ -253,6 +253,32 @@ export function preparedStatements(database: Database): PreparedStatements | und
   return statements;
 }
 
+/**
+ * The hot statements of a database: each written once, as one SQL text with
+ * `?` placeholders, and run on SQLite as a prepared statement (above) and on
+ * PostgreSQL through knex.raw, which numbers the placeholders ($1, $2, …) —
+ * so the two databases run the same statement and cannot drift apart. The
+ * text must be SQL both understand (`on conflict … do update`, `limit`).
+ */
+export function hotStatements(database: Database): PreparedStatements {
+  return preparedStatements(database) ?? rawStatements(database);
+}
+
+/** PostgreSQL's result of a raw statement: its rows, and how many rows it changed. */
+interface RawResult {
+  rows: Array<Record<string, unknown>>;
+  rowCount: number | null;
+}
+
+function rawStatements(database: Database): PreparedStatements {
+  const raw = (sql: string, parameters: unknown[]) => database.raw<RawResult>(sql, parameters as Knex.RawBinding[]);
+  return {
+    get: async (sql, parameters) => (await raw(sql, parameters)).rows[0],
+    all: async (sql, parameters) => (await raw(sql, parameters)).rows,
+    run: async (sql, parameters) => (await raw(sql, parameters)).rowCount ?? 0,
+  };
+}
+
 /** At most one log line per this many milliseconds about failed checkpoints (the worker tries ten times a second). */
 const checkpointLogIntervalMilliseconds = 60_000;
 

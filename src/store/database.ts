@@ -10,8 +10,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { invalidConfiguration, serverError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { NodeSqliteClient, checkpointFailureEvent, executeSql, insideTransaction, type CheckpointFailure } from './nodeSqliteClient.ts';
-import { setTimeout as pause } from 'node:timers/promises';
-import { busyBackoffMilliseconds, busyWaitLimitMilliseconds, isSqliteBusy, storageError, storageUnavailable } from './storageErrors.ts';
+import { busyWait, isSqliteBusy, storageError } from './storageErrors.ts';
 
 export type Database = Knex;
 export type DatabaseClient = 'sqlite' | 'postgres';
@@ -220,11 +219,11 @@ export function preparedStatements(database: Database): PreparedStatements | und
       // event loop (knex's queries go on meanwhile), then run them again,
       // first, in their order; those kept waiting too long fail.
       const now = Date.now();
-      const expired = again.filter((queued) => now - queued.queuedAt >= busyWaitLimitMilliseconds);
-      for (const queued of expired) queued.reject(storageUnavailable(`the database stayed locked by another process for ${busyWaitLimitMilliseconds} ms (prepared statement)`));
+      const expired = again.filter((queued) => busyWait.isOver(queued.queuedAt, now));
+      for (const queued of expired) queued.reject(busyWait.gaveUp('a prepared statement'));
       queue.unshift(...again.filter((queued) => !expired.includes(queued)));
       busyRounds += 1;
-      await pause(busyBackoffMilliseconds(busyRounds));
+      await busyWait.pause(busyRounds);
     }
     draining = false;
   }

@@ -74,12 +74,27 @@ export function busyBackoffMilliseconds(attempt: number): number {
   return ceiling / 2 + Math.random() * (ceiling / 2);
 }
 
+/**
+ * The one schedule for waiting out a lock another process holds, kept by
+ * both waiters: retryWhileBusy (one statement on a connection it holds) and
+ * the prepared-statement queue (database.ts, which gives the connection back
+ * between tries). Try again after a growing pause until the busy wait limit
+ * has passed since the wait began; then fail as unavailable.
+ */
+export const busyWait = {
+  /** Whether a statement waiting since `since` has waited the whole limit. */
+  isOver: (since: number, now: number = Date.now()): boolean => now - since >= busyWaitLimitMilliseconds,
+  /** Waits before the `attempt`-th retry (from 1). */
+  pause: (attempt: number): Promise<void> => pause(busyBackoffMilliseconds(attempt)),
+  /** The 503 for a statement that waited the whole limit; `statement` says which, for the logs. */
+  gaveUp: (statement: string, cause?: unknown): BrokerError =>
+    storageUnavailable(`the database stayed locked by another process for ${busyWaitLimitMilliseconds} ms: ${statement}`, cause),
+};
 
 /**
  * Runs `attempt` (a synchronous statement on the connection) and, while it
  * fails with SQLITE_BUSY and `retryable` says the failed attempt changed
- * nothing, tries again after a growing pause, for at most the busy wait
- * limit; then fails as unavailable.
+ * nothing, tries again on the busy wait schedule.
  */
 export async function retryWhileBusy<Result>(attempt: () => Result, retryable: () => boolean = () => true): Promise<Result> {
   const started = Date.now();
@@ -88,10 +103,8 @@ export async function retryWhileBusy<Result>(attempt: () => Result, retryable: (
       return attempt();
     } catch (error) {
       if (!isSqliteBusy(error) || !retryable()) throw storageError(error);
-      if (Date.now() - started >= busyWaitLimitMilliseconds) {
-        throw storageUnavailable(`the database stayed locked by another process for ${busyWaitLimitMilliseconds} ms: ${describeSqliteError(error)}`, error);
-      }
-      await pause(busyBackoffMilliseconds(tries));
+      if (busyWait.isOver(started)) throw busyWait.gaveUp(describeSqliteError(error), error);
+      await busyWait.pause(tries);
     }
   }
 }

@@ -7,7 +7,7 @@
 // try again.
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
-import { errorMessage, isBrokerError, type ErrorMessageKey } from '../errors.ts';
+import { errorMessage, isBrokerError, pageNotFound, type ErrorMessageKey } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { brandingPortal } from '../directory/portals.ts';
 import { pageLocale, type PageContext, type PageRenderer } from './pages.ts';
@@ -113,11 +113,7 @@ export function renderErrors(pages: PageRenderer, logger: Logger, contextFor: (c
   return async function renderErrorsMiddleware(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        ctx.status = 404;
-        ctx.type = 'html';
-        ctx.body = pages.render('error.eta', { titleKey: 'error.not_found.title', messageKey: 'error.not_found', code: 'not_found' }, { locale: pageLocale(ctx) });
-      }
+      if (ctx.status === 404 && ctx.body === undefined) throw pageNotFound('no route answered');
     } catch (error) {
       const failure = describeFailure(error);
       if (failure.status >= 500) logger.error({ err: error, path: ctx.path }, 'request failed');
@@ -131,7 +127,7 @@ export function renderErrors(pages: PageRenderer, logger: Logger, contextFor: (c
       ctx.body = pages.render(
         'error.eta',
         {
-          titleKey: failure.status >= 500 ? 'error.title_server' : 'error.title',
+          titleKey: failure.status >= 500 ? 'error.title_server' : failure.messageKey === 'error.not_found' ? 'error.not_found.title' : 'error.title',
           message: failure.message,
           ...(failure.messageKey ? { messageKey: failure.messageKey, messageValues: failure.messageValues } : {}),
           code: failure.code,

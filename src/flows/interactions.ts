@@ -36,6 +36,9 @@ export type ProviderClient = NonNullable<Awaited<ReturnType<Provider['Client']['
  */
 export const upstreamCallbackPath = '/upstream/callback';
 
+/** The factory lives with the other errors (src/errors.ts); kept here for the flows that import it from this module. */
+export { sessionExpired } from '../errors.ts';
+
 
 export interface InteractionHelpers {
   /** The interaction of this browser; throws unless it is the one the path names. */

@@ -6,7 +6,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { isBrokerError } from './errors.ts';
+import { errorMessage, isBrokerError } from './errors.ts';
 import { registerAudit } from './cli/audit.ts';
 import { registerBindings } from './cli/bindings.ts';
 import { registerClients } from './cli/clients.ts';
@@ -41,7 +41,7 @@ export async function runCli(argv: string[]): Promise<void> {
       return;
     }
     const known = isBrokerError(error) || error instanceof CliError;
-    const message = isBrokerError(error) ? error.publicMessage : error instanceof CliError ? error.message : 'unexpected failure (see the log above)';
+    const message = isBrokerError(error) ? error.publicMessage : error instanceof CliError ? error.message : errorMessage('error.cli.unexpected');
     if (!known) console.error(error);
     if (program.opts<GlobalOptions>().json) {
       process.stderr.write(`${JSON.stringify({ error: isBrokerError(error) ? error.code : 'error', error_description: message })}\n`);

@@ -12,6 +12,9 @@ export const defaultLocale: Locale = 'en';
 
 export type MessageValues = Record<string, string | number>;
 
+/** Every key of the catalogues, as English (the reference catalogue) has them; the typecheck refuses any other. */
+export type MessageKey = keyof typeof import('../views/locales/en.json', { with: { type: 'json' } });
+
 export interface Translator {
   readonly locale: Locale;
   /** The message for `key` with `{name}` placeholders filled in (plain text, not escaped). */

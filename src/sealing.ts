@@ -6,13 +6,22 @@
 // copied into another row, or opened with another key, fails instead of
 // decrypting to garbage.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { BrokerError } from './errors.ts';
+import { invalidConfiguration, serverError, type ErrorMessageKey } from './errors.ts';
 
 const sealedPrefix = 'sealed:v1:';
 const hkdfSalt = 'mbs-broker key encryption v1';
 
 /** What a sealed value is for: each purpose has a key of its own. */
 export type SealingPurpose = 'outbox-message' | 'signing-key' | 'cookie-key' | 'upstream-transaction' | 'dev-upstream-payload';
+
+/** What the operator is told when KEY_ENCRYPTION_KEY does not open a purpose's values ("… the queued emails"). */
+const wrongKeyMessages: Record<SealingPurpose, ErrorMessageKey> = {
+  'outbox-message': 'error.sealed.outbox_message',
+  'signing-key': 'error.sealed.signing_key',
+  'cookie-key': 'error.sealed.cookie_key',
+  'upstream-transaction': 'error.sealed.upstream_transaction',
+  'dev-upstream-payload': 'error.sealed.dev_upstream_payload',
+};
 
 export interface Sealer {
   /** Encrypts `plain` for the row named by `rowContext` (its id). */
@@ -29,10 +38,9 @@ function derivedKey(secret: string | Buffer, purpose: string): Buffer {
 
 /**
  * A sealer for `purpose` under `secret` (KEY_ENCRYPTION_KEY, or for an
- * upstream transaction the state only its browser holds). `description`
- * names what is sealed in error messages ("the queued emails").
+ * upstream transaction the state only its browser holds).
  */
-export function createSealer(secret: string | Buffer, purpose: SealingPurpose, description: string): Sealer {
+export function createSealer(secret: string | Buffer, purpose: SealingPurpose): Sealer {
   const key = derivedKey(secret, purpose);
   const associatedData = (rowContext: string) => Buffer.from(`${purpose}\u0000${rowContext}`, 'utf8');
   return {
@@ -46,7 +54,7 @@ export function createSealer(secret: string | Buffer, purpose: SealingPurpose, d
     open(stored, rowContext) {
       const parts = isSealed(stored) ? stored.slice(sealedPrefix.length).split('.') : [];
       if (parts.length !== 3) {
-        throw new BrokerError('server_error', 'Stored data could not be read.', { detail: `${description}: not a sealed value (row ${rowContext})` });
+        throw serverError(`${purpose}: not a sealed value (row ${rowContext})`, 'error.stored_data_unreadable');
       }
       const [iv, tag, sealed] = parts.map((part) => Buffer.from(part, 'base64url')) as [Buffer, Buffer, Buffer];
       try {
@@ -55,10 +63,7 @@ export function createSealer(secret: string | Buffer, purpose: SealingPurpose, d
         decipher.setAuthTag(tag);
         return Buffer.concat([decipher.update(sealed), decipher.final()]).toString('utf8');
       } catch (cause) {
-        throw new BrokerError('invalid_configuration', `KEY_ENCRYPTION_KEY does not open ${description}: it is not the key they were encrypted with`, {
-          detail: `${purpose} row ${rowContext}`,
-          cause,
-        });
+        throw invalidConfiguration(wrongKeyMessages[purpose], {}, { detail: `${purpose} row ${rowContext}`, cause });
       }
     },
   };

@@ -50,7 +50,7 @@ function importsOfSource(): Import[] {
       const from = relative(sourceRoot, file);
       const insideSource = target.startsWith(`${sourceRoot}/`);
       const to = insideSource ? relative(sourceRoot, target) : relative(repository, target);
-      return { from, to, fromRoom: roomOf(from), toRoom: insideSource ? roomOf(to) : 'outside src/' };
+      return { from, to, fromRoom: roomOf(from), toRoom: insideSource ? roomOf(to) : to.startsWith('views/') ? 'views/' : 'outside src/' };
     }),
   );
 }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { translator } from '../src/i18n.ts';
 import { devSubject } from '../src/upstream/devUpstream.ts';
 import { freePort } from './support/broker.ts';
 import { runCli, runCliJson } from './support/cli.ts';
@@ -155,7 +156,8 @@ describe('mbs-broker command line', function () {
     expect((await runCliJson<{ removed: string }>(['clients', 'remove', 'customer-portal'], environment)).removed).to.equal('customer-portal');
     const missing = await runCli(['clients', 'show', 'customer-portal'], environment);
     expect(missing.exitCode).to.equal(1);
-    expect(missing.stderr).to.contain('No client with id customer-portal');
+    // The CLI prints the catalogue's English text, as the admin API's JSON does.
+    expect(missing.stderr).to.equal(`mbs-broker: ${translator('en').t('error.client_not_found', { id: 'customer-portal' })}\n`);
   });
 
   it('profiles and bindings: import is idempotent, bindings add creates the account, remove unbinds', async () => {
@@ -176,7 +178,7 @@ describe('mbs-broker command line', function () {
     expect((await runCliJson<{ total: number }>(['bindings', 'list'], environment)).total).to.equal(0);
     const unknown = await runCli(['bindings', 'add', '--profile', 'nope', '--issuer', issuer, '--subject', subject], environment);
     expect(unknown.exitCode).to.equal(1);
-    expect(unknown.stderr).to.contain('No profile with id nope');
+    expect(unknown.stderr).to.contain(translator('en').t('error.profile_not_found', { id: 'nope' }));
   });
 
   it('keys: list shows one active key per algorithm; rotate adds new active keys and retires the old', async () => {

@@ -7,7 +7,7 @@ import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
-import { BrokerError, invalidInput, invalidRequest, isBrokerError } from '../errors.ts';
+import { adminTokenRequired, errorMessage, invalidInput, invalidRequest, isBrokerError, notFound as notFoundError, type BrokerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { constantTimeEqual } from '../secrets.ts';
 import { describeFailure } from '../web/errorAnswers.ts';
@@ -16,6 +16,9 @@ import { grantTypes } from './clientAdministration.ts';
 import { auditJson, clientJson, linkJson, outboxJson, signingKeyJson } from './recordJson.ts';
 
 export const adminApiPrefix = '/admin/api';
+
+const adminRouteNotFound = (ctx: Context): BrokerError =>
+  notFoundError('error.admin_route_not_found', { messageValues: { method: ctx.method, path: ctx.path } });
 
 /** The administration services acting as 'admin-api', and who may call them. */
 export interface AdminApiDependencies extends AdminServices {
@@ -296,14 +299,14 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
   router.use(async (ctx: Context, next: Next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw new BrokerError('not_found', `No admin API route ${ctx.method} ${ctx.path}`);
+      if (ctx.status === 404 && ctx.body === undefined) throw adminRouteNotFound(ctx);
     } catch (error) {
       // Body-parser refusals keep their status (413 too large, 415 charset, 400 unreadable).
       const failure = describeFailure(error);
       if (failure.status >= 500) {
         dependencies.logger.error({ err: error, path: ctx.path }, 'admin API request failed');
         ctx.status = 500;
-        ctx.body = { error: 'server_error', error_description: 'Something went wrong on our side.' };
+        ctx.body = { error: 'server_error', error_description: errorMessage('error.server_error') };
         return;
       }
       ctx.status = failure.status;
@@ -325,7 +328,7 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
     const matches = presented ? dependencies.tokens.map((token) => constantTimeEqual(presented, token)).includes(true) : false;
     if (!matches) {
       ctx.set('WWW-Authenticate', 'Bearer realm="mbs-broker-admin"');
-      throw new BrokerError('unauthorized', dependencies.tokens.length ? 'A valid admin token is required (Authorization: Bearer …).' : 'The admin API is off: set ADMIN_TOKEN.');
+      throw adminTokenRequired(dependencies.tokens.length > 0);
     }
     await next();
   }
@@ -338,7 +341,7 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
       let body: unknown = ctx.request.body;
       if (route.body) {
         if (!(route.textBody && typeof body === 'string')) {
-          if (!ctx.is('application/json')) throw invalidRequest('Send a JSON body (Content-Type: application/json).', { fields: { body: 'expected JSON' } });
+          if (!ctx.is('application/json')) throw invalidRequest('error.json_body_required', { fields: { body: errorMessage('error.field.json_expected') } });
           const parsed = route.body.safeParse(body);
           if (!parsed.success) throw invalidInput('body', parsed.error.issues, 'body');
           body = parsed.data;
@@ -354,7 +357,7 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
   async function notFound(ctx: Context, next: Next): Promise<void> {
     if (ctx.path !== adminApiPrefix && !ctx.path.startsWith(`${adminApiPrefix}/`)) return next();
     ctx.status = 404;
-    ctx.body = new BrokerError('not_found', `No admin API route ${ctx.method} ${ctx.path}`).toJSON();
+    ctx.body = adminRouteNotFound(ctx).toJSON();
   }
 
   return { router, routes, notFound };

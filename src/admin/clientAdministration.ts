@@ -3,7 +3,7 @@
 // caller, and only their hash is stored.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { BrokerError, invalidInput, invalidRequest, notFound } from '../errors.ts';
+import { clientExists, clientNotFound, errorMessage, invalidInput, invalidRequest, type BrokerError } from '../errors.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
 import { clientPortals, type ClientPortal, type ClientRecord } from '../domain/records.ts';
 import type { AuditEventRepository, ClientRepository } from '../store/store.ts';
@@ -106,7 +106,7 @@ export class ClientAdministration {
       metadata.backchannel_logout_session_required = true;
     }
     const updated = await this.#clients.update(id, { metadata, ...(changes.portal ? { portal: changes.portal } : {}) });
-    if (!updated) throw notFound(`No client with id ${id}`);
+    if (!updated) throw clientNotFound(id);
     await this.#record('client.updated', id, { fields: Object.keys(changes) });
     return updated;
   }
@@ -115,7 +115,7 @@ export class ClientAdministration {
   async setDisabled(id: string, disabled: boolean): Promise<ClientRecord> {
     await this.show(id);
     const updated = await this.#clients.update(id, { disabledAt: disabled ? Date.now() : undefined });
-    if (!updated) throw notFound(`No client with id ${id}`);
+    if (!updated) throw clientNotFound(id);
     await this.#record(disabled ? 'client.disabled' : 'client.enabled', id);
     return updated;
   }
@@ -125,10 +125,10 @@ export class ClientAdministration {
     if (!parsed.success) throw validationError(parsed.error);
     const request = parsed.data;
     if (request.public && request.grantTypes.includes('client_credentials')) {
-      throw invalidRequest('A public client cannot use the client_credentials grant', { fields: { grantTypes: 'client_credentials needs a confidential client' } });
+      throw invalidRequest('error.client_public_credentials', { fields: { grantTypes: errorMessage('error.field.client_credentials_confidential') } });
     }
     const id = request.id ?? randomUUID();
-    if (await this.#clients.find(id)) throw new BrokerError('conflict', `A client with id ${id} already exists`);
+    if (await this.#clients.find(id)) throw clientExists(id);
     const clientSecret = request.public ? undefined : generateSecret(32);
     const metadata = clientMetadataOf(request);
     const client = await this.#clients.create({
@@ -159,7 +159,7 @@ export class ClientAdministration {
       firstParty: request.firstParty,
       secretHash: clientSecret ? secretHash(clientSecret) : undefined,
     });
-    if (!client) throw notFound(`No client with id ${input.id}`);
+    if (!client) throw clientNotFound(input.id);
     return { client, clientSecret };
   }
 
@@ -169,22 +169,22 @@ export class ClientAdministration {
 
   async show(id: string): Promise<ClientRecord> {
     const client = await this.#clients.find(id);
-    if (!client) throw notFound(`No client with id ${id}`);
+    if (!client) throw clientNotFound(id);
     return client;
   }
 
   async remove(id: string): Promise<void> {
-    if (!(await this.#clients.remove(id))) throw notFound(`No client with id ${id}`);
+    if (!(await this.#clients.remove(id))) throw clientNotFound(id);
     await this.#record('client.removed', id);
   }
 
   /** Replaces the secret; the old one stops working at once. */
   async rotateSecret(id: string): Promise<RegisteredClient> {
     const client = await this.show(id);
-    if (!client.secretHash) throw invalidRequest(`Client ${id} is public and has no secret`);
+    if (!client.secretHash) throw invalidRequest('error.client_public_no_secret', { messageValues: { id } });
     const clientSecret = generateSecret(32);
     const updated = await this.#clients.update(id, { secretHash: secretHash(clientSecret) });
-    if (!updated) throw notFound(`No client with id ${id}`);
+    if (!updated) throw clientNotFound(id);
     await this.#record('client.secret_rotated', id);
     return { client: updated, clientSecret };
   }
@@ -192,7 +192,7 @@ export class ClientAdministration {
   /** Changes the portal a client belongs to. */
   async setPortal(id: string, portal: ClientPortal): Promise<ClientRecord> {
     const updated = await this.#clients.update(id, { portal });
-    if (!updated) throw notFound(`No client with id ${id}`);
+    if (!updated) throw clientNotFound(id);
     await this.#record('client.updated', id, { fields: ['portal'] });
     return updated;
   }

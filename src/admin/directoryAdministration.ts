@@ -2,7 +2,7 @@
 // an upstream identity to a profile by hand (admins, support and tests). The
 // CLI and the admin API share this service.
 import { setTimeout as pause } from 'node:timers/promises';
-import { BrokerError, invalidInput, notFound } from '../errors.ts';
+import { conflict, invalidInput, notFound, profileNotFound } from '../errors.ts';
 import { normalizeEmail } from '../directory/email.ts';
 import { parseProfileFile, profileSchema, type RejectedProfileRow } from '../directory/profileImport.ts';
 import type { AuditEventRecord, BoundProfile, LinkRequestRecord, Page, PageRequest, ProfileRecord } from '../domain/records.ts';
@@ -112,7 +112,7 @@ export class DirectoryAdministration {
   async bind(request: ManualBinding): Promise<{ accountId: string; profile: ProfileRecord; movedFrom: string | undefined }> {
     return this.#store.transaction(async (repositories) => {
       const profile = await repositories.profiles.find(request.profileId);
-      if (!profile) throw notFound(`No profile with id ${request.profileId}`);
+      if (!profile) throw profileNotFound(request.profileId);
       let identity = await repositories.identities.findByIssuerAndSubject(request.issuer, request.subject);
       if (!identity) {
         const account = await repositories.accounts.create({ email: profile.email, emailVerified: true, name: profile.displayName });
@@ -146,7 +146,7 @@ export class DirectoryAdministration {
   async removeProfile(profileId: string, actor = 'cli'): Promise<void> {
     await this.#store.transaction(async (repositories) => {
       const binding = await repositories.profileBindings.findByProfile(profileId);
-      if (!(await repositories.profiles.remove(profileId))) throw notFound(`No profile with id ${profileId}`);
+      if (!(await repositories.profiles.remove(profileId))) throw profileNotFound(profileId);
       await repositories.auditEvents.record({ type: 'profile.removed', outcome: 'success', actor, profileId, accountId: binding?.accountId, details: { wasBound: binding !== undefined } });
     });
   }
@@ -158,7 +158,7 @@ export class DirectoryAdministration {
   /** Makes an unused association link unusable. */
   async revokeLink(linkId: string, actor = 'cli'): Promise<void> {
     await this.#store.transaction(async (repositories) => {
-      if (!(await repositories.linkRequests.revoke(linkId))) throw notFound(`No unused link request with id ${linkId}`);
+      if (!(await repositories.linkRequests.revoke(linkId))) throw notFound('error.link_request_not_found', { messageValues: { id: linkId } });
       await repositories.auditEvents.record({ type: 'association.link_revoked', outcome: 'success', actor, details: { linkId } });
     });
   }
@@ -171,8 +171,8 @@ export class DirectoryAdministration {
   async unbind(profileId: string, actor = 'cli'): Promise<void> {
     await this.#store.transaction(async (repositories) => {
       const binding = await repositories.profileBindings.findByProfile(profileId);
-      if (!binding) throw notFound(`Profile ${profileId} is not bound`);
-      if (!(await repositories.profileBindings.remove(profileId))) throw new BrokerError('conflict', `Profile ${profileId} was unbound meanwhile`);
+      if (!binding) throw notFound('error.profile_not_bound', { messageValues: { id: profileId } });
+      if (!(await repositories.profileBindings.remove(profileId))) throw conflict('error.profile_unbound_meanwhile', { messageValues: { id: profileId } });
       await repositories.auditEvents.record({ type: 'binding.removed', outcome: 'success', actor, accountId: binding.accountId, profileId });
     });
   }

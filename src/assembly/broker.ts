@@ -199,7 +199,7 @@ async function chooseBrokerUpstream({ config, issuer, database, storage, live }:
     redirectUri: `${issuer}${upstreamCallbackPath}`,
     cookieKeys: live.cookieKeys,
     // Sealed: its requests carry the broker's upstream state, its sessions the dev accounts.
-    storage: createOidcAdapter(database, { namespace: 'DevUpstream', payloadSealer: createSealer(storage.keyEncryptionKey, 'dev-upstream-payload', 'the dev upstream’s records') }),
+    storage: createOidcAdapter(database, { namespace: 'DevUpstream', payloadSealer: createSealer(storage.keyEncryptionKey, 'dev-upstream-payload') }),
   });
 }
 

@@ -5,6 +5,8 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { AdminServices } from '../admin/adminServices.ts';
 import { withAdministration } from '../assembly/administration.ts';
 import { loadConfig } from '../config/config.ts';
+import { errorMessage, type ErrorMessageKey } from '../errors.ts';
+import type { MessageValues } from '../i18n.ts';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -26,7 +28,11 @@ export function administer<Result>(work: (services: AdminServices) => Promise<Re
 }
 
 /** A refusal of the command line (exit code 1, the message on stderr). */
-export class CliError extends Error {}
+export class CliError extends Error {
+  constructor(messageKey: ErrorMessageKey, values?: MessageValues) {
+    super(errorMessage(messageKey, values));
+  }
+}
 
 /** Repeatable options collect into a list. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -35,7 +41,7 @@ export const integer = (value: string): number => Number.parseInt(value, 10);
 
 export function parseTime(value: string): number {
   const time = Date.parse(value);
-  if (Number.isNaN(time) || !/^\d{4}-\d{2}-\d{2}/.test(value)) throw new InvalidArgumentError('expected an ISO 8601 time such as 2026-11-25T10:00:00Z');
+  if (Number.isNaN(time) || !/^\d{4}-\d{2}-\d{2}/.test(value)) throw new InvalidArgumentError(errorMessage('error.cli.time_expected'));
   return time;
 }
 

@@ -14,7 +14,7 @@ export function registerProfiles(program: Command): void {
       try {
         text = readFileSync(file, 'utf8');
       } catch {
-        throw new CliError(`cannot read ${file}`);
+        throw new CliError('error.cli.file_unreadable', { file });
       }
       const report = await administer((services) => services.directory.importProfiles(file, text));
       outputFor(command)(report, () =>

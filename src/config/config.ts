@@ -3,7 +3,7 @@
 // settings with messages that say what to fix.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { BrokerError } from '../errors.ts';
+import { invalidConfiguration } from '../errors.ts';
 import { settings, type SettingDefinition, type SettingName } from './settings.ts';
 import { isLoopbackHost } from '../loopback.ts';
 
@@ -18,10 +18,10 @@ function readConfigFile(path: string): Environment {
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (cause) {
-    throw new BrokerError('invalid_configuration', `CONFIG_FILE ${path} could not be read as JSON`, { cause });
+    throw invalidConfiguration('error.configuration.file_unreadable', { path }, { cause });
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new BrokerError('invalid_configuration', `CONFIG_FILE ${path} must hold a JSON object of settings`);
+    throw invalidConfiguration('error.configuration.file_not_object', { path });
   }
   const values: Environment = {};
   for (const [key, value] of Object.entries(parsed)) {
@@ -50,12 +50,12 @@ export function loadConfig(environment: Environment = process.env): Config {
     }
   }
   if (problems.length > 0) {
-    throw new BrokerError('invalid_configuration', `Invalid configuration:\n  ${problems.join('\n  ')}`);
+    throw invalidConfiguration('error.configuration.invalid', { problems: problems.join('\n  ') });
   }
   const config = values as Config;
   const ruleViolations = [...upstreamProblems(config), ...(config.nodeEnv === 'production' ? productionProblems(config) : [])];
   if (ruleViolations.length > 0) {
-    throw new BrokerError('invalid_configuration', `Refusing to start:\n  ${ruleViolations.join('\n  ')}`);
+    throw invalidConfiguration('error.configuration.refused', { problems: ruleViolations.join('\n  ') });
   }
   return config;
 }

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { BrokerError } from '../errors.ts';
+import { invalidConfiguration } from '../errors.ts';
 import type { Config } from './config.ts';
 
 export interface KeyEncryptionKey {
@@ -37,7 +37,7 @@ function keyFromFile(file: string): { key: string; created: boolean } {
   try {
     return { key: readFileSync(file, 'utf8').trim(), created: false };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new BrokerError('invalid_configuration', `The development key file ${file} could not be read`, { cause: error });
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw invalidConfiguration('error.configuration.key_file_unreadable', { file }, { cause: error });
   }
   mkdirSync(dirname(file), { recursive: true });
   const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
@@ -56,7 +56,7 @@ function keyFromFile(file: string): { key: string; created: boolean } {
 /** The key in force for `config` (see the header for the development rules). */
 export function resolveKeyEncryptionKey(config: Pick<Config, 'keyEncryptionKey' | 'nodeEnv' | 'databaseUrl'>): KeyEncryptionKey {
   if (config.keyEncryptionKey) return { key: config.keyEncryptionKey, source: 'setting' };
-  if (config.nodeEnv === 'production') throw new BrokerError('invalid_configuration', 'KEY_ENCRYPTION_KEY must be set in production');
+  if (config.nodeEnv === 'production') throw invalidConfiguration('error.configuration.key_required');
   const file = developmentKeyFile(config.databaseUrl);
   if (!file) {
     let key = memoryKeys.get(config.databaseUrl);
@@ -64,6 +64,6 @@ export function resolveKeyEncryptionKey(config: Pick<Config, 'keyEncryptionKey' 
     return { key, source: 'memory' };
   }
   const { key, created } = keyFromFile(file);
-  if (key.length < 32) throw new BrokerError('invalid_configuration', `The development key file ${file} holds no usable key; delete it (and the data sealed with it) or set KEY_ENCRYPTION_KEY`);
+  if (key.length < 32) throw invalidConfiguration('error.configuration.key_file_unusable', { file });
   return { key, source: { file, created } };
 }

@@ -8,7 +8,7 @@
 import Router, { type RouterMiddleware } from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
-import { BrokerError } from '../errors.ts';
+import { BrokerError, errorMessage } from '../errors.ts';
 import { parseEmail } from '../directory/email.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { EmailRenderer } from '../mail/render.ts';
@@ -124,7 +124,7 @@ class AssociationSteps extends InteractionSteps<AssociationDependencies, Associa
     await this.service.cancel(ctx.state.flow, ctx.ip);
     await next();
   };
-  readonly finishDenied: Step = (ctx) => this.interactions.finish(ctx, { error: 'access_denied', error_description: 'The association was cancelled.' });
+  readonly finishDenied: Step = (ctx) => this.interactions.finish(ctx, { error: 'access_denied', error_description: errorMessage('error.association_cancelled') });
 
   /** The sign-in already resumed in another tab of this browser (the link's): this waiting tab says so instead of showing an error. */
   readonly loadInteractionOrSayResumed: Step = async (ctx, next) => {
@@ -218,7 +218,7 @@ class AssociationSteps extends InteractionSteps<AssociationDependencies, Associa
   readonly finishReauthentication: Step = async (ctx, next) => {
     const state = queryValue(ctx, 'state');
     if (!state || ctx.cookies.get(linkStateCookie, { signed: true }) !== state) {
-      throw new BrokerError('session_expired', 'This confirmation was started in another browser or took too long. Open the link from the email again.', { detail: 'link state cookie mismatch', messageKey: 'error.link_state' });
+      throw new BrokerError('session_expired', 'error.link_state', { detail: 'link state cookie mismatch' });
     }
     ctx.cookies.set(linkStateCookie, null, { path: '/link' });
     ctx.state.reauthenticated = await this.service.finishReauthentication(state, new URL(ctx.originalUrl, this.dependencies.issuer));

@@ -27,12 +27,12 @@ export const isTerminal = (state: AssociationFlowState): boolean => allowedTrans
  */
 export function assertFlowValid(flow: AssociationFlowRecord | undefined, clock: Clock): asserts flow is AssociationFlowRecord {
   if (!flow) {
-    throw new BrokerError('session_expired', 'This association request could not be found. Go back to the portal and sign in again.', { detail: 'no flow', messageKey: 'error.flow_missing' });
+    throw new BrokerError('session_expired', 'error.flow_missing', { detail: 'no flow' });
   }
   if (isTerminal(flow.state)) {
-    throw new BrokerError('session_expired', 'This association request has ended. Go back to the portal and sign in again.', { detail: `flow ${flow.id} is ${flow.state}`, messageKey: 'error.flow_ended' });
+    throw new BrokerError('session_expired', 'error.flow_ended', { detail: `flow ${flow.id} is ${flow.state}` });
   }
   if (flow.expiresAt <= clock.now()) {
-    throw new BrokerError('session_expired', 'This association request has expired. Go back to the portal and sign in again.', { detail: `flow ${flow.id} expired at ${flow.expiresAt}`, messageKey: 'error.flow_expired' });
+    throw new BrokerError('session_expired', 'error.flow_expired', { detail: `flow ${flow.id} expired at ${flow.expiresAt}` });
   }
 }

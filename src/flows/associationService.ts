@@ -6,7 +6,7 @@
 // Inputs and outputs are plain data; refusals are BrokerErrors. The routes
 // in association.ts put cookies, redirects and pages around it.
 import type { Clock } from '../clock.ts';
-import { BrokerError } from '../errors.ts';
+import { BrokerError, sessionExpired } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { Locale } from '../i18n.ts';
 import type { Outbox } from '../mail/outbox.ts';
@@ -17,7 +17,6 @@ import type { AssociationFlowRecord, ClientPortal, LinkRequestRecord, Portal, Pr
 import type { Store } from '../store/store.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import { assertFlowValid, statesLeadingTo } from './associationFlow.ts';
-import { sessionExpired } from './interactions.ts';
 
 export interface AssociationServiceDependencies {
   store: Store;
@@ -82,9 +81,8 @@ export class LinkRequestsLimited extends BrokerError {
   readonly retryAfterSeconds: number;
   constructor(retryAfterMilliseconds: number) {
     const minutes = Math.max(1, Math.ceil(retryAfterMilliseconds / 60_000));
-    super('rate_limited', `Too many association emails were requested. Please wait ${minutes} minutes and try again.`, {
+    super('rate_limited', 'error.rate_limited', {
       detail: 'link request rate limit',
-      messageKey: 'error.rate_limited',
       messageValues: { minutes },
     });
     this.retryAfterSeconds = Math.ceil(retryAfterMilliseconds / 1000);

@@ -6,17 +6,10 @@
 // was served too long ago (keys rotated away) or elsewhere: one refusal says
 // so, and where to get a fresh form.
 import { createHmac } from 'node:crypto';
-import { BrokerError } from '../errors.ts';
+import { formExpired, type FreshFormAt } from '../errors.ts';
 import { constantTimeEqual } from '../secrets.ts';
 
-/** Where a person gets a fresh form: the portal (sign-in forms), the email's link, or the account page. */
-export type FreshFormAt = 'portal' | 'link' | 'account';
-
-const expiredForm: Record<FreshFormAt, { message: string; messageKey: string }> = {
-  portal: { message: 'This form has expired. Go back to the portal and sign in again.', messageKey: 'error.form_expired' },
-  link: { message: 'This form has expired. Open the link from the email again.', messageKey: 'error.link_form_expired' },
-  account: { message: 'This form has expired. Open your account page again.', messageKey: 'error.account_form_expired' },
-};
+export type { FreshFormAt };
 
 export interface CsrfTokens {
   issue(purpose: string, subject: string): string;
@@ -34,8 +27,7 @@ export function createCsrfTokens(secrets: readonly string[]): CsrfTokens {
     issue: (purpose, subject) => tokenUnder(secrets[0]!, purpose, subject),
     require(purpose, subject, presented, freshFormAt) {
       if (verify(purpose, subject, presented)) return;
-      const { message, messageKey } = expiredForm[freshFormAt];
-      throw new BrokerError('forbidden', message, { detail: `${purpose} form: CSRF token missing or not ours`, messageKey });
+      throw formExpired(freshFormAt, `${purpose} form: CSRF token missing or not ours`);
     },
   };
 }

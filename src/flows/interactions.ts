@@ -3,7 +3,7 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Clock } from '../clock.ts';
-import { BrokerError, invalidRequest } from '../errors.ts';
+import { invalidRequest, sessionExpired } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { Store } from '../store/store.ts';
 import type { Upstream } from '../upstream/upstream.ts';
@@ -36,8 +36,9 @@ export type ProviderClient = NonNullable<Awaited<ReturnType<Provider['Client']['
  */
 export const upstreamCallbackPath = '/upstream/callback';
 
-export const sessionExpired = (detail: string): BrokerError =>
-  new BrokerError('session_expired', 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.', { detail, messageKey: 'error.session_expired' });
+/** The factory lives with the other errors (src/errors.ts); kept here for the flows that import it from this module. */
+export { sessionExpired } from '../errors.ts';
+
 
 export interface InteractionHelpers {
   /** The interaction of this browser; throws unless it is the one the path names. */
@@ -56,7 +57,7 @@ export function interactionHelpers(provider: Provider): InteractionHelpers {
     },
     async client(details) {
       const client = await provider.Client.find(String(details.params.client_id));
-      if (!client) throw invalidRequest('The application asking you to sign in is no longer registered.', { detail: `client ${String(details.params.client_id)} vanished`, messageKey: 'error.client_gone' });
+      if (!client) throw invalidRequest('error.client_gone', { detail: `client ${String(details.params.client_id)} vanished` });
       return client;
     },
     async finish(ctx, result) {

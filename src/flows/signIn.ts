@@ -7,11 +7,11 @@
 import Router, { type RouterMiddleware } from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
-import { invalidRequest } from '../errors.ts';
+import { errorMessage, invalidRequest, sessionExpired } from '../errors.ts';
 import { associationRequested } from '../provider/provider.ts';
 import { brandingPortal, clientPortal, isFirstPartyClient } from '../directory/portals.ts';
 import type { UpstreamIdentity } from '../upstream/upstream.ts';
-import { InteractionSteps, queryValue, sessionExpired, upstreamCallbackPath, type FlowDependencies, type InteractionDetails, type ProviderClient } from './interactions.ts';
+import { InteractionSteps, queryValue, upstreamCallbackPath, type FlowDependencies, type InteractionDetails, type ProviderClient } from './interactions.ts';
 import { SignInService, type SignInDecision } from './signInService.ts';
 import { pageLocale } from '../web/pages.ts';
 
@@ -102,7 +102,7 @@ class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
     });
   };
   readonly refuseUnsupportedPrompt: Step = (ctx) => {
-    throw invalidRequest('This sign-in step is not supported.', { detail: `prompt ${ctx.state.details.prompt.name}`, messageKey: 'error.step_unsupported' });
+    throw invalidRequest('error.step_unsupported', { detail: `prompt ${ctx.state.details.prompt.name}` });
   };
   readonly requireLoginPrompt: Step = async (ctx, next) => {
     if (!isLogin(ctx)) throw sessionExpired(`sign-in asked for during a ${ctx.state.details.prompt.name} prompt`);
@@ -125,7 +125,7 @@ class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
       ctx.state.identity = await this.service.finishUpstream(ctx.state.roundTrip, new URL(ctx.originalUrl, this.dependencies.issuer), this.#asking(ctx));
     } catch (error) {
       if (queryValue(ctx, 'error') !== 'access_denied') throw error;
-      return this.interactions.finish(ctx, { error: 'access_denied', error_description: 'The sign-in was cancelled at the Microsoft account.' });
+      return this.interactions.finish(ctx, { error: 'access_denied', error_description: errorMessage('error.upstream_cancelled') });
     }
     await next();
   };
@@ -147,12 +147,12 @@ class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
   };
   readonly denyUnlessAllowed: Step = async (ctx, next) => {
     if (((ctx.request.body ?? {}) as Record<string, unknown>).decision === 'allow') return next();
-    await this.interactions.finish(ctx, { error: 'access_denied', error_description: 'The user denied access.' });
+    await this.interactions.finish(ctx, { error: 'access_denied', error_description: errorMessage('error.consent_denied') });
   };
   readonly grantConsent: Step = async (ctx) => {
     await this.interactions.finish(ctx, { consent: { grantId: await this.#saveGrant(ctx.state.details) } });
   };
-  readonly finishCancelled: Step = (ctx) => this.interactions.finish(ctx, { error: 'access_denied', error_description: 'The sign-in was cancelled.' });
+  readonly finishCancelled: Step = (ctx) => this.interactions.finish(ctx, { error: 'access_denied', error_description: errorMessage('error.oauth.access_denied') });
 
   async #saveGrant(details: InteractionDetails): Promise<string> {
     const { provider } = this.dependencies;

@@ -10,7 +10,7 @@ import type { Logger } from '../logging.ts';
 import type { ClientPortal, UpstreamIdentityRecord } from '../domain/records.ts';
 import type { Store } from '../store/store.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
-import { sessionExpired } from './interactions.ts';
+import { sessionExpired } from '../errors.ts';
 
 export interface SignInServiceDependencies {
   store: Store;

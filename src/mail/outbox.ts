@@ -139,7 +139,7 @@ export class Outbox {
 
   /** Makes an unsent message due now (after an outage, or once given up on). */
   async retry(id: string): Promise<void> {
-    if (!(await this.#rows.retry(id))) throw notFound(`No unsent message with id ${id}`);
+    if (!(await this.#rows.retry(id))) throw notFound('error.message_not_found', { messageValues: { id } });
   }
 
   /**

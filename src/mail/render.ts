@@ -4,7 +4,7 @@
 // mjml validation errors fail the rendering rather than sending broken mail.
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
-import { BrokerError } from '../errors.ts';
+import { serverError } from '../errors.ts';
 import { translator, type Locale, type MessageValues } from '../i18n.ts';
 import { MjmlCompiler } from './mjmlCompiler.ts';
 
@@ -38,7 +38,7 @@ export function createEmailRenderer(options: { cache: boolean; mjmlIdleMilliseco
       const source = html.render(`${template}.mjml`, values);
       const compiled = await mjml.compile(source);
       if (compiled.errors.length > 0) {
-        throw new BrokerError('server_error', 'An email could not be prepared.', { detail: `mjml errors in ${template}: ${compiled.errors.join('; ')}` });
+        throw serverError(`mjml errors in ${template}: ${compiled.errors.join('; ')}`, 'error.email_unprepared');
       }
       return { subject: t(`emails.${template.replaceAll('-', '_')}.subject`, data), html: compiled.html, text: text.render(`${template}.txt`, values) };
     },

@@ -10,7 +10,7 @@ export interface MessageBodies {
 }
 
 /** The sealer of outbox bodies under KEY_ENCRYPTION_KEY. */
-export const outboxSealer = (keyEncryptionKey: string): Sealer => createSealer(keyEncryptionKey, 'outbox-message', 'the queued emails');
+export const outboxSealer = (keyEncryptionKey: string): Sealer => createSealer(keyEncryptionKey, 'outbox-message');
 
 export const sealBodies = (sealer: Sealer, messageId: string, bodies: MessageBodies): string => sealer.seal(JSON.stringify({ html: bodies.html, text: bodies.text }), messageId);
 

@@ -1,6 +1,7 @@
 // GET /metrics: the broker's Prometheus metrics, behind a bearer token when
 // METRICS_TOKEN is set (compared in constant time).
 import type { Context, Next } from 'koa';
+import { errorMessage } from '../errors.ts';
 import { constantTimeEqual } from '../secrets.ts';
 import type { BrokerMetrics } from './metrics.ts';
 
@@ -13,7 +14,7 @@ export function metricsRoute(metrics: BrokerMetrics, token: string | undefined) 
       if (!constantTimeEqual(presented, token)) {
         ctx.status = 401;
         ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
-        ctx.body = { error: 'unauthorized', error_description: 'This endpoint needs the metrics token.' };
+        ctx.body = { error: 'unauthorized', error_description: errorMessage('error.metrics_token_required') };
         return;
       }
     }

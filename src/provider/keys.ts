@@ -9,7 +9,7 @@
 // instance signs a token or a cookie that another cannot yet verify.
 import { createDecipheriv, createHash } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { BrokerError } from '../errors.ts';
+import { invalidConfiguration } from '../errors.ts';
 import { generateSecret } from '../secrets.ts';
 import { createSealer, isSealed, type Sealer } from '../sealing.ts';
 import { systemClock, type Clock } from '../clock.ts';
@@ -31,7 +31,7 @@ function openLegacyPrivateJwk(stored: string, keyEncryptionKey: string, kid: str
     decipher.setAuthTag(tag!);
     return JSON.parse(Buffer.concat([decipher.update(sealed!), decipher.final()]).toString('utf8')) as JWK;
   } catch (cause) {
-    throw new BrokerError('invalid_configuration', 'KEY_ENCRYPTION_KEY does not open the stored signing keys', { detail: `kid ${kid}`, cause });
+    throw invalidConfiguration('error.sealed.signing_key', {}, { detail: `kid ${kid}`, cause });
   }
 }
 
@@ -92,8 +92,8 @@ export class KeyManager {
     this.#signingKeys = options.signingKeys;
     this.#cookieKeys = options.cookieKeys;
     this.#keyEncryptionKey = options.keyEncryptionKey;
-    this.#signingKeySealer = createSealer(options.keyEncryptionKey, 'signing-key', 'the stored signing keys');
-    this.#cookieKeySealer = createSealer(options.keyEncryptionKey, 'cookie-key', 'the stored cookie keys');
+    this.#signingKeySealer = createSealer(options.keyEncryptionKey, 'signing-key');
+    this.#cookieKeySealer = createSealer(options.keyEncryptionKey, 'cookie-key');
     this.#clock = options.clock ?? systemClock;
     this.#activationDelay = options.activationDelay ?? 0;
   }

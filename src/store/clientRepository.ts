@@ -1,7 +1,7 @@
 // The registered OIDC clients (portals and relying parties): metadata as
 // JSON text, the secret only as its hash, a unique id.
 import type { Clock } from '../clock.ts';
-import { conflict } from '../errors.ts';
+import { clientExists } from '../errors.ts';
 import type { ClientPortal, ClientRecord } from '../domain/records.ts';
 import { optionalNumber, optionalText, parseJson, type Executor, type Row } from './rows.ts';
 import type { ClientRepository } from './store.ts';
@@ -34,7 +34,7 @@ export function clientRepository(db: Executor, clock: Clock): ClientRepository {
         });
       } catch (error) {
         // Two registrations of one id at once: both passed the caller's lookup.
-        if (isUniqueViolation(error)) throw conflict(`A client with id ${client.id} already exists`, { detail: client.id, cause: error });
+        if (isUniqueViolation(error)) throw clientExists(client.id, error);
         throw error;
       }
       return { ...client, createdAt: now, updatedAt: now };

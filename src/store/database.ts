@@ -7,11 +7,10 @@ import { dirname, resolve } from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
 import type { DatabaseSync } from 'node:sqlite';
-import { BrokerError } from '../errors.ts';
+import { invalidConfiguration, serverError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { NodeSqliteClient, checkpointFailureEvent, executeSql, insideTransaction, type CheckpointFailure } from './nodeSqliteClient.ts';
-import { setTimeout as pause } from 'node:timers/promises';
-import { busyBackoffMilliseconds, busyWaitLimitMilliseconds, isSqliteBusy, storageError, storageUnavailable } from './storageErrors.ts';
+import { busyWait, isSqliteBusy, storageError } from './storageErrors.ts';
 
 export type Database = Knex;
 export type DatabaseClient = 'sqlite' | 'postgres';
@@ -51,7 +50,7 @@ export function openDatabase({ url, poolMax = 10 }: DatabaseOptions): Database {
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     return knex({ client: 'pg', connection: url, pool: { min: 0, max: poolMax } });
   }
-  throw new BrokerError('invalid_configuration', 'DATABASE_URL must start with sqlite: or postgres://', { detail: url });
+  throw invalidConfiguration('error.configuration.database_url', {}, { detail: url });
 }
 
 /**
@@ -220,18 +219,18 @@ export function preparedStatements(database: Database): PreparedStatements | und
       // event loop (knex's queries go on meanwhile), then run them again,
       // first, in their order; those kept waiting too long fail.
       const now = Date.now();
-      const expired = again.filter((queued) => now - queued.queuedAt >= busyWaitLimitMilliseconds);
-      for (const queued of expired) queued.reject(storageUnavailable(`the database stayed locked by another process for ${busyWaitLimitMilliseconds} ms (prepared statement)`));
+      const expired = again.filter((queued) => busyWait.isOver(queued.queuedAt, now));
+      for (const queued of expired) queued.reject(busyWait.gaveUp('a prepared statement'));
       queue.unshift(...again.filter((queued) => !expired.includes(queued)));
       busyRounds += 1;
-      await pause(busyBackoffMilliseconds(busyRounds));
+      await busyWait.pause(busyRounds);
     }
     draining = false;
   }
 
   function enqueue(kind: QueuedStatement['kind'], sql: string, parameters: unknown[]): Promise<unknown> {
     if (insideTransaction(client.config)) {
-      return Promise.reject(new BrokerError('server_error', 'Something went wrong on our side. Please try again in a moment.', { detail: heldConnectionDetail }));
+      return Promise.reject(serverError(heldConnectionDetail));
     }
     return new Promise((resolve, reject) => {
       queue.push({ kind, sql, parameters, queuedAt: Date.now(), resolve, reject });
@@ -251,6 +250,32 @@ export function preparedStatements(database: Database): PreparedStatements | und
   };
   preparedByDatabase.set(database, statements);
   return statements;
+}
+
+/**
+ * The hot statements of a database: each written once, as one SQL text with
+ * `?` placeholders, and run on SQLite as a prepared statement (above) and on
+ * PostgreSQL through knex.raw, which numbers the placeholders ($1, $2, …) —
+ * so the two databases run the same statement and cannot drift apart. The
+ * text must be SQL both understand (`on conflict … do update`, `limit`).
+ */
+export function hotStatements(database: Database): PreparedStatements {
+  return preparedStatements(database) ?? rawStatements(database);
+}
+
+/** PostgreSQL's result of a raw statement: its rows, and how many rows it changed. */
+interface RawResult {
+  rows: Array<Record<string, unknown>>;
+  rowCount: number | null;
+}
+
+function rawStatements(database: Database): PreparedStatements {
+  const raw = (sql: string, parameters: unknown[]) => database.raw<RawResult>(sql, parameters as Knex.RawBinding[]);
+  return {
+    get: async (sql, parameters) => (await raw(sql, parameters)).rows[0],
+    all: async (sql, parameters) => (await raw(sql, parameters)).rows,
+    run: async (sql, parameters) => (await raw(sql, parameters)).rowCount ?? 0,
+  };
 }
 
 /** At most one log line per this many milliseconds about failed checkpoints (the worker tries ten times a second). */

@@ -55,7 +55,7 @@ export function identityRepository(db: Executor, clock: Clock): UpstreamIdentity
           created_at: now,
         });
       } catch (error) {
-        if (isUniqueViolation(error)) throw conflict('This upstream identity is already known', { detail: `${identity.issuer} ${identity.subject}`, cause: error });
+        if (isUniqueViolation(error)) throw conflict('error.identity_exists', { detail: `${identity.issuer} ${identity.subject}`, cause: error });
         throw error;
       }
       return record;

@@ -14,7 +14,7 @@ import type { ClientRecord } from '../domain/records.ts';
 import { isSecretHash, secretHash } from '../secrets.ts';
 import { isSealed, type Sealer } from '../sealing.ts';
 import type { ClientRepository } from './store.ts';
-import { preparedStatements, type Database } from './database.ts';
+import { hotStatements, type Database } from './database.ts';
 
 export interface OidcAdapterOptions {
   /** The broker's clients; without them, Client rows are stored like any model. */
@@ -83,12 +83,16 @@ export async function revokeAccount(database: Database, accountId: string): Prom
   return database(table).where({ account_id: accountId }).whereIn('type', ['Session', 'Grant', 'AuthorizationCode', 'AccessToken', 'RefreshToken']).delete();
 }
 
+// Every statement of the adapter, once: SQLite runs them prepared, PostgreSQL
+// through knex.raw (see hotStatements).
 const upsertSql = `insert into ${table} (type, id, payload, grant_id, uid, user_code, account_id, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?)
   on conflict (type, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code, account_id = excluded.account_id, expires_at = excluded.expires_at`;
 const findSql = `select id, payload, expires_at, consumed_at from ${table} where type = ? and id = ?`;
 const findByUidSql = `select id, payload, expires_at, consumed_at from ${table} where type = ? and uid = ? limit 1`;
+const findByUserCodeSql = `select id, payload, expires_at, consumed_at from ${table} where type = ? and user_code = ? limit 1`;
 const consumeSql = `update ${table} set consumed_at = ? where type = ? and id = ? and consumed_at is null`;
 const destroySql = `delete from ${table} where type = ? and id = ?`;
+const revokeByGrantIdSql = `delete from ${table} where type = ? and grant_id = ?`;
 
 /**
  * A storage failure as oidc-provider's own error: its error handler answers
@@ -113,8 +117,7 @@ export function rethrowForProvider(error: unknown): never {
 const adapterMethods = ['upsert', 'find', 'findByUid', 'findByUserCode', 'consume', 'destroy', 'revokeByGrantId'] as const;
 
 export function createOidcAdapter(database: Database, options: OidcAdapterOptions) {
-  // SQLite: the hot lookups and writes through statements prepared once.
-  const prepared = preparedStatements(database);
+  const statements = hotStatements(database);
   const KnexAdapter = class KnexAdapter implements Adapter {
     readonly #model: string;
     readonly #hashedId: boolean;
@@ -156,11 +159,7 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
         account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
         expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
       };
-      if (prepared) {
-        await prepared.run(upsertSql, [row.type, row.id, row.payload, row.grant_id, row.uid, row.user_code, row.account_id, row.expires_at]);
-        return;
-      }
-      await database(table).insert(row).onConflict(['type', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'account_id', 'expires_at']);
+      await statements.run(upsertSql, [row.type, row.id, row.payload, row.grant_id, row.uid, row.user_code, row.account_id, row.expires_at]);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -169,35 +168,27 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
         // A disabled client is unknown to the provider: invalid_client everywhere.
         return client && client.disabledAt === undefined ? (this.#clients.metadata(client) as AdapterPayload | undefined) : undefined;
       }
-      const payload = prepared ? toPayload((await prepared.get(findSql, [this.#model, this.#key(id)])) as StoredRow | undefined, this.#open) : await this.#findWhere({ id: this.#key(id) });
+      const payload = await this.#findOne(findSql, this.#key(id));
       if (payload && this.#hashedId) payload.jti = id;
       return payload;
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
       // Every interaction step looks its session up by uid.
-      return prepared ? toPayload((await prepared.get(findByUidSql, [this.#model, uid])) as StoredRow | undefined, this.#open) : this.#findWhere({ uid });
+      return this.#findOne(findByUidSql, uid);
     }
 
     findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      return this.#findWhere({ user_code: userCode });
+      return this.#findOne(findByUserCodeSql, userCode);
     }
 
-    async #findWhere(condition: Record<string, string>): Promise<AdapterPayload | undefined> {
-      const row = (await database(table)
-        .select('id', 'payload', 'expires_at', 'consumed_at')
-        .where({ type: this.#model, ...condition })
-        .first()) as StoredRow | undefined;
-      return toPayload(row, this.#open);
+    /** The payload of this model's row that `sql` finds by one value. */
+    async #findOne(sql: string, value: string): Promise<AdapterPayload | undefined> {
+      return toPayload((await statements.get(sql, [this.#model, value])) as StoredRow | undefined, this.#open);
     }
 
     async consume(id: string): Promise<void> {
-      const updated = prepared
-        ? await prepared.run(consumeSql, [Date.now(), this.#model, this.#key(id)])
-        : await database(table)
-        .where({ type: this.#model, id: this.#key(id) })
-        .whereNull('consumed_at')
-        .update({ consumed_at: Date.now() });
+      const updated = await statements.run(consumeSql, [Date.now(), this.#model, this.#key(id)]);
       if (updated === 0) throw new errors.InvalidGrant('grant already consumed');
     }
 
@@ -206,12 +197,11 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
         await this.#clients.repository.remove(id);
         return;
       }
-      if (prepared) await prepared.run(destroySql, [this.#model, this.#key(id)]);
-      else await database(table).where({ type: this.#model, id: this.#key(id) }).delete();
+      await statements.run(destroySql, [this.#model, this.#key(id)]);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await database(table).where({ type: this.#model, grant_id: grantId }).delete();
+      await statements.run(revokeByGrantIdSql, [this.#model, grantId]);
     }
   };
   for (const method of adapterMethods) {

@@ -4,7 +4,7 @@
 // lock held too long by another process is the storage being unavailable for
 // a moment: a 503 the caller may retry, with the cause in the private detail.
 import { setTimeout as pause } from 'node:timers/promises';
-import { BrokerError } from '../errors.ts';
+import { temporarilyUnavailable, type BrokerError } from '../errors.ts';
 
 /** SQLite's primary result codes we act on (the low byte of an extended code). */
 const sqliteBusy = 5;
@@ -37,11 +37,7 @@ export function isUniqueViolation(error: unknown): boolean {
 
 /** A BrokerError (503, retryable) saying the storage cannot take the request right now. */
 export function storageUnavailable(detail: string, cause?: unknown): BrokerError {
-  return new BrokerError('temporarily_unavailable', 'We cannot save anything right now. Please try again in a moment.', {
-    detail,
-    messageKey: 'error.temporarily_unavailable',
-    ...(cause === undefined ? {} : { cause }),
-  });
+  return temporarilyUnavailable(detail, cause);
 }
 
 /** A private detail naming the SQLite failure. */
@@ -78,12 +74,27 @@ export function busyBackoffMilliseconds(attempt: number): number {
   return ceiling / 2 + Math.random() * (ceiling / 2);
 }
 
+/**
+ * The one schedule for waiting out a lock another process holds, kept by
+ * both waiters: retryWhileBusy (one statement on a connection it holds) and
+ * the prepared-statement queue (database.ts, which gives the connection back
+ * between tries). Try again after a growing pause until the busy wait limit
+ * has passed since the wait began; then fail as unavailable.
+ */
+export const busyWait = {
+  /** Whether a statement waiting since `since` has waited the whole limit. */
+  isOver: (since: number, now: number = Date.now()): boolean => now - since >= busyWaitLimitMilliseconds,
+  /** Waits before the `attempt`-th retry (from 1). */
+  pause: (attempt: number): Promise<void> => pause(busyBackoffMilliseconds(attempt)),
+  /** The 503 for a statement that waited the whole limit; `statement` says which, for the logs. */
+  gaveUp: (statement: string, cause?: unknown): BrokerError =>
+    storageUnavailable(`the database stayed locked by another process for ${busyWaitLimitMilliseconds} ms: ${statement}`, cause),
+};
 
 /**
  * Runs `attempt` (a synchronous statement on the connection) and, while it
  * fails with SQLITE_BUSY and `retryable` says the failed attempt changed
- * nothing, tries again after a growing pause, for at most the busy wait
- * limit; then fails as unavailable.
+ * nothing, tries again on the busy wait schedule.
  */
 export async function retryWhileBusy<Result>(attempt: () => Result, retryable: () => boolean = () => true): Promise<Result> {
   const started = Date.now();
@@ -92,10 +103,8 @@ export async function retryWhileBusy<Result>(attempt: () => Result, retryable: (
       return attempt();
     } catch (error) {
       if (!isSqliteBusy(error) || !retryable()) throw storageError(error);
-      if (Date.now() - started >= busyWaitLimitMilliseconds) {
-        throw storageUnavailable(`the database stayed locked by another process for ${busyWaitLimitMilliseconds} ms: ${describeSqliteError(error)}`, error);
-      }
-      await pause(busyBackoffMilliseconds(tries));
+      if (busyWait.isOver(started)) throw busyWait.gaveUp(describeSqliteError(error), error);
+      await busyWait.pause(tries);
     }
   }
 }

@@ -13,7 +13,7 @@ import type { UpstreamTransactionRepository } from './store.ts';
  * the browser coming back with the state can use the row, and a copy of the
  * database holds nothing that completes someone's sign-in.
  */
-const transactionSealer = (state: string): Sealer => createSealer(state, 'upstream-transaction', 'an upstream sign-in in progress');
+const transactionSealer = (state: string): Sealer => createSealer(state, 'upstream-transaction');
 
 const toTransaction = (row: Row, state: string, sealer = transactionSealer(state)): UpstreamTransactionRecord => ({
   state,

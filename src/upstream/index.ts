@@ -1,5 +1,5 @@
 // Builds the upstream named by the configuration.
-import { BrokerError } from '../errors.ts';
+import { invalidConfiguration } from '../errors.ts';
 import { createMicrosoftUpstream } from './microsoftUpstream.ts';
 import { OidcUpstream } from './oidcUpstream.ts';
 import type { Upstream } from './upstream.ts';
@@ -14,7 +14,7 @@ export interface UpstreamSettings {
 }
 
 export function createUpstream(settings: UpstreamSettings): Upstream {
-  if (!settings.clientId) throw new BrokerError('invalid_configuration', 'UPSTREAM_CLIENT_ID is required');
+  if (!settings.clientId) throw invalidConfiguration('error.configuration.setting_required', { setting: 'UPSTREAM_CLIENT_ID' });
   if (settings.kind === 'microsoft') {
     return createMicrosoftUpstream({
       clientId: settings.clientId,
@@ -24,7 +24,7 @@ export function createUpstream(settings: UpstreamSettings): Upstream {
       passwordResetUrl: settings.passwordResetUrl,
     });
   }
-  if (!settings.issuer) throw new BrokerError('invalid_configuration', 'UPSTREAM_ISSUER is required');
+  if (!settings.issuer) throw invalidConfiguration('error.configuration.setting_required', { setting: 'UPSTREAM_ISSUER' });
   return new OidcUpstream({
     kind: settings.kind,
     issuer: settings.issuer,

@@ -11,10 +11,10 @@ export const personalAccountsTenant = '9188040d-6c67-4c5b-b112-36a304b66dad';
 export function verifyPersonalMicrosoftAccount(claims: IdTokenClaims, base = 'https://login.microsoftonline.com'): void {
   const tenant = claims.tid;
   if (tenant !== personalAccountsTenant) {
-    throw new BrokerError('upstream_error', 'Sign in with a personal Microsoft account (work and school accounts are not accepted).', { detail: `tid ${String(tenant)}`, messageKey: 'error.upstream_work_account' });
+    throw new BrokerError('upstream_error', 'error.upstream_work_account', { detail: `tid ${String(tenant)}` });
   }
   if (claims.iss !== `${base}/${tenant}/v2.0`) {
-    throw new BrokerError('upstream_error', 'The Microsoft account sign-in could not be verified.', { detail: `iss ${claims.iss} does not carry tid ${tenant}`, messageKey: 'error.upstream_unverified' });
+    throw new BrokerError('upstream_error', 'error.upstream_unverified', { detail: `iss ${claims.iss} does not carry tid ${tenant}` });
   }
 }
 

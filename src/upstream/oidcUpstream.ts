@@ -3,7 +3,7 @@
 // state, nonce, PKCE S256, client_secret_basic, ID-token validation, and an
 // optional extra check of the ID token's claims (the Microsoft tenant check).
 import * as client from 'openid-client';
-import { BrokerError } from '../errors.ts';
+import { BrokerError, type ErrorMessageKey } from '../errors.ts';
 import type { Upstream, UpstreamAuthorizationOptions, UpstreamAuthorizationStart, UpstreamCallback, UpstreamIdentity } from './upstream.ts';
 import { isLoopbackHost } from '../loopback.ts';
 
@@ -22,8 +22,7 @@ export interface OidcUpstreamOptions {
 
 
 /** An upstream failure: `messageKey` names the message in the catalogues (views/locales). */
-export const upstreamError = (messageKey: string, message: string, detail: string, cause?: unknown): BrokerError =>
-  new BrokerError('upstream_error', message, { detail, cause, messageKey });
+export const upstreamError = (messageKey: ErrorMessageKey, detail: string, cause?: unknown): BrokerError => new BrokerError('upstream_error', messageKey, { detail, cause });
 
 /** openid-client wraps the telling message in `cause`; keep the whole chain for the logs. */
 function describeFailure(error: unknown): string {
@@ -66,7 +65,7 @@ export class OidcUpstream implements Upstream {
         .catch((error: unknown) => {
           // Forget the failure so the next sign-in tries discovery again.
           this.#configuration = undefined;
-          throw upstreamError('error.upstream_unreachable', 'The Microsoft account service cannot be reached right now. Please try again in a moment.', `discovery of ${issuer.href} failed`, error);
+          throw upstreamError('error.upstream_unreachable', `discovery of ${issuer.href} failed`, error);
         });
     }
     return this.#configuration;
@@ -97,7 +96,6 @@ export class OidcUpstream implements Upstream {
     if (error) {
       throw upstreamError(
         error === 'access_denied' ? 'error.upstream_cancelled' : 'error.upstream_refused',
-        error === 'access_denied' ? 'The sign-in was cancelled at the Microsoft account.' : 'The Microsoft account could not sign you in.',
         `upstream returned error=${error}`,
       );
     }
@@ -121,9 +119,9 @@ export class OidcUpstream implements Upstream {
       );
       claims = tokens.claims() as IdTokenClaims | undefined;
     } catch (cause) {
-      throw upstreamError('error.upstream_unverified', 'The Microsoft account sign-in could not be verified. Please try again.', `code exchange or ID token validation failed: ${describeFailure(cause)}`, cause);
+      throw upstreamError('error.upstream_unverified', `code exchange or ID token validation failed: ${describeFailure(cause)}`, cause);
     }
-    if (!claims) throw upstreamError('error.upstream_unverified', 'The Microsoft account sign-in could not be verified.', 'no ID token claims');
+    if (!claims) throw upstreamError('error.upstream_unverified', 'no ID token claims');
     this.#options.verifyClaims?.(claims);
     return {
       issuer: claims.iss,

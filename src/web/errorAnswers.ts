@@ -7,7 +7,7 @@
 // try again.
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
-import { isBrokerError } from '../errors.ts';
+import { errorMessage, isBrokerError, pageNotFound, type ErrorMessageKey } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { brandingPortal } from '../directory/portals.ts';
 import { pageLocale, type PageContext, type PageRenderer } from './pages.ts';
@@ -16,9 +16,10 @@ import type { MessageValues } from '../i18n.ts';
 export interface PublicFailure {
   status: number;
   code: string;
-  /** English message, for JSON answers and pages without a catalogue key. */
+  /** The English text of `messageKey`: what JSON answers say. */
   message: string;
-  messageKey: string;
+  /** Absent only for an English literal (src/flows/account.ts, until it moves to the factories). */
+  messageKey?: ErrorMessageKey | undefined;
   messageValues?: MessageValues | undefined;
   /** What the logs get (never shown). */
   detail?: string | undefined;
@@ -41,36 +42,35 @@ function clientHttpErrorStatus(error: unknown): number | undefined {
   return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
 }
 
-const serverError: PublicFailure = {
-  status: 500,
-  code: 'server_error',
-  message: 'Something went wrong on our side. Please try again in a moment.',
-  messageKey: 'error.server_error',
-};
+/** A failure told with a catalogue message (its English text for JSON). */
+const failure = (status: number, code: string, messageKey: ErrorMessageKey, detail?: string, messageValues?: MessageValues): PublicFailure => ({
+  status,
+  code,
+  message: errorMessage(messageKey, messageValues),
+  messageKey,
+  messageValues,
+  detail,
+});
 
 /** What the caller of a failed request is told; `undefined` detail for 500s (their error is logged whole). */
 export function describeFailure(error: unknown): PublicFailure {
   if (isBrokerError(error)) {
-    return { status: error.status, code: error.code, message: error.publicMessage, messageKey: error.messageKey ?? '', messageValues: error.messageValues, detail: error.detail };
+    if (!error.messageKey) return { status: error.status, code: error.code, message: error.publicMessage, detail: error.detail };
+    return failure(error.status, error.code, error.messageKey, error.detail, error.messageValues);
   }
   // A storage failure inside oidc-provider (see rethrowForProvider) carries our own error.
   const cause = typeof error === 'object' && error !== null ? (error as { cause?: unknown }).cause : undefined;
   if (isProviderError(error) && isBrokerError(cause)) return describeFailure(cause);
   if (isProviderError(error) && error.status < 500) {
     const sessionLost = error.error === 'session_not_found' || error.name === 'SessionNotFound';
-    return {
-      status: error.status,
-      code: error.error,
-      message: sessionLost ? 'Your sign-in took too long or was started in another browser. Go back to the portal and sign in again.' : 'The request could not be completed.',
-      messageKey: sessionLost ? 'error.session_expired' : 'error.request_refused',
-      detail: error.error_description,
-    };
+    return failure(error.status, error.error, sessionLost ? 'error.session_expired' : 'error.request_refused', error.error_description);
   }
   const status = clientHttpErrorStatus(error) ?? (error instanceof URIError ? 400 : undefined);
-  if (status === 413) return { status, code: 'payload_too_large', message: 'What was sent is too large.', messageKey: 'error.too_large', detail: (error as Error).message };
-  if (status === 415) return { status, code: 'unsupported_media_type', message: 'What was sent is in a format that cannot be read here.', messageKey: 'error.unreadable', detail: (error as Error).message };
-  if (status !== undefined) return { status, code: 'invalid_request', message: 'The request could not be read.', messageKey: 'error.unreadable', detail: (error as Error).message };
-  return serverError;
+  const detail = (error as Error | undefined)?.message;
+  if (status === 413) return failure(status, 'payload_too_large', 'error.too_large', detail);
+  if (status === 415) return failure(status, 'unsupported_media_type', 'error.unreadable', detail);
+  if (status !== undefined) return failure(status, 'invalid_request', 'error.unreadable', detail);
+  return failure(500, 'server_error', 'error.server_error');
 }
 
 /**
@@ -113,11 +113,7 @@ export function renderErrors(pages: PageRenderer, logger: Logger, contextFor: (c
   return async function renderErrorsMiddleware(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        ctx.status = 404;
-        ctx.type = 'html';
-        ctx.body = pages.render('error.eta', { titleKey: 'error.not_found.title', messageKey: 'error.not_found', code: 'not_found' }, { locale: pageLocale(ctx) });
-      }
+      if (ctx.status === 404 && ctx.body === undefined) throw pageNotFound('no route answered');
     } catch (error) {
       const failure = describeFailure(error);
       if (failure.status >= 500) logger.error({ err: error, path: ctx.path }, 'request failed');
@@ -131,7 +127,7 @@ export function renderErrors(pages: PageRenderer, logger: Logger, contextFor: (c
       ctx.body = pages.render(
         'error.eta',
         {
-          titleKey: failure.status >= 500 ? 'error.title_server' : 'error.title',
+          titleKey: failure.status >= 500 ? 'error.title_server' : failure.messageKey === 'error.not_found' ? 'error.not_found.title' : 'error.title',
           message: failure.message,
           ...(failure.messageKey ? { messageKey: failure.messageKey, messageValues: failure.messageValues } : {}),
           code: failure.code,

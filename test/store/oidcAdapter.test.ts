@@ -87,7 +87,7 @@ for (const testDatabase of testDatabases()) {
     });
 
     it('seals whole payloads when given a sealer (the dev upstream), bound to their row', async () => {
-      const Sealed = createOidcAdapter(database, { namespace: 'DevUpstream', payloadSealer: createSealer('k'.repeat(40), 'dev-upstream-payload', 'the dev upstream’s records') });
+      const Sealed = createOidcAdapter(database, { namespace: 'DevUpstream', payloadSealer: createSealer('k'.repeat(40), 'dev-upstream-payload') });
       const payload = { jti: 'interaction-2', kind: 'Interaction', uid: 'interaction-2', params: { state: 'the-brokers-upstream-state-0123456789' } };
       await new Sealed('Interaction').upsert('interaction-2', payload, 60);
       const rows = (await database('oidc_payloads').where({ type: 'DevUpstream:Interaction' })) as Array<{ payload: string }>;

@@ -6,14 +6,15 @@ import type { Clock } from '../clock.ts';
 import { BrokerError, invalidRequest } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { Store } from '../store/store.ts';
-import type { Upstream } from '../upstream/upstream.ts';
+import type { Upstreams } from '../upstream/upstreams.ts';
 import type { PageRenderer } from '../web/pages.ts';
 import type { CsrfTokens } from './csrf.ts';
 
 /** What every set of interaction routes (sign-in, association) is built with. */
 export interface FlowDependencies {
   provider: Provider;
-  upstream: Upstream;
+  /** The configured upstreams, in the sign-in page's order. */
+  upstreams: Upstreams;
   store: Store;
   pages: PageRenderer;
   csrf: CsrfTokens;
@@ -60,6 +61,9 @@ export function interactionHelpers(provider: Provider): InteractionHelpers {
       return client;
     },
     async finish(ctx, result) {
+      // A fresh upstream sign-in is also the account selection a portal asked
+      // for with prompt=select_account (the upstream was asked to let the person switch).
+      if (result.login) result = { ...result, select_account: {} };
       const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
       ctx.status = 303;
       ctx.redirect(returnTo);

@@ -61,9 +61,6 @@ export function interactionHelpers(provider: Provider): InteractionHelpers {
       return client;
     },
     async finish(ctx, result) {
-      // A fresh upstream sign-in is also the account selection a portal asked
-      // for with prompt=select_account (the upstream was asked to let the person switch).
-      if (result.login) result = { ...result, select_account: {} };
       const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
       ctx.status = 303;
       ctx.redirect(returnTo);

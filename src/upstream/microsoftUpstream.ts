@@ -38,7 +38,8 @@ export function verifyAllowedTenant(claims: IdTokenClaims, allowedTenants: reado
   const tenant = claims.tid;
   if (typeof tenant !== 'string' || !/^[0-9a-f-]{36}$/i.test(tenant)) throw unverified(`tid ${String(tenant)} is not a tenant id`);
   if (!allowedTenants.some((allowed) => allowed.toLowerCase() === tenant.toLowerCase())) {
-    throw new BrokerError('upstream_error', 'Accounts of your organization cannot sign in here.', { detail: `tenant ${tenant} is not allowed`, messageKey: 'error.upstream_tenant_not_allowed' });
+    // A refusal (403), not an upstream failure: the account is fine, its organization is not let in.
+    throw new BrokerError('forbidden', 'Accounts of your organization cannot sign in here.', { detail: `tenant ${tenant} is not allowed`, messageKey: 'error.upstream_tenant_not_allowed' });
   }
   verifyIssuerCarriesTenant(claims, tenant, base);
 }

@@ -110,7 +110,8 @@ for (const testDatabase of testDatabases()) {
       const later = await store.identities.create({ accountId, issuer: upstreamIssuer, subject: uniqueName('second') });
       await store.identities.recordSignIn(later.id, {});
 
-      expect(await service.identityToAssociate(accountId)).to.deep.equal({ issuer: upstreamIssuer, subject: later.subject });
+      // Recorded before several upstreams (no upstream id): the first configured one.
+      expect(await service.identityToAssociate(accountId)).to.deep.equal({ upstreamId: 'oidc', issuer: upstreamIssuer, subject: later.subject });
       clock.advance(1_000);
       await store.identities.recordSignIn((await store.identities.findByIssuerAndSubject(identity.issuer, identity.subject))!.id, {});
       expect(await service.identityToAssociate(accountId)).to.deep.equal({ issuer: upstreamIssuer, subject: identity.subject });

@@ -89,9 +89,9 @@ for (const implementation of implementations) {
     });
     after(() => new Promise<void>((resolve) => running.server.close(() => resolve())));
 
-    it('returns who signed in as issuer and subject, with the email only as a hint', async () => {
+    it('returns who signed in as issuer and subject, with the email only as a hint, through which upstream', async () => {
       const { identity } = await signIn(upstream, new Browser(), 'Jane');
-      expect(identity).to.deep.equal({ issuer: running.issuer, subject: devSubject('jane'), email: 'Jane@hotmail.example', name: 'Jane' });
+      expect(identity).to.deep.equal({ upstreamId: upstream.id, issuer: running.issuer, subject: devSubject('jane'), email: 'Jane@hotmail.example', name: 'Jane' });
     });
 
     it('gives the same account the same subject and another account another', async () => {

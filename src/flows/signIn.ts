@@ -48,6 +48,13 @@ const stringParameter = (details: InteractionDetails, name: string): string | un
   return typeof value === 'string' && value.length > 0 ? value : undefined;
 };
 
+/** The portal's max_age in seconds: oidc-provider checks it but keeps it as the string the portal sent. */
+function maxAgeOf(details: InteractionDetails): number | undefined {
+  const value = details.params.max_age;
+  if (typeof value === 'number') return value;
+  return typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : undefined;
+}
+
 /**
  * What goes upstream from the portal's request: prompt=login (as the
  * provider's login_prompt reason) and prompt=select_account, so a portal can
@@ -59,7 +66,7 @@ function upstreamRequest(details: InteractionDetails): UpstreamRequest {
   const prompts = [...(reasonsOf(details).includes('login_prompt') ? ['login'] : []), ...(asked.has('select_account') ? ['select_account'] : [])];
   return {
     prompt: prompts.length > 0 ? prompts.join(' ') : undefined,
-    maxAge: typeof details.params.max_age === 'number' ? details.params.max_age : undefined,
+    maxAge: maxAgeOf(details),
     loginHint: stringParameter(details, 'login_hint'),
     domainHint: stringParameter(details, 'domain_hint'),
   };

@@ -222,7 +222,7 @@ export const settings = {
   demoPortals: {
     env: 'DEMO_PORTALS',
     schema: booleanFlag.optional(),
-    description: 'Run the PartnerSource and CustomerSource demo portals beside the broker and seed the demo profiles on first start. Unset: on when `NODE_ENV=development` and `UPSTREAM=dev`. Refused in production.',
+    description: 'Run the PartnerSource and CustomerSource demo portals beside the broker and seed the demo profiles on first start. Unset: on when `NODE_ENV=development` and an upstream is the dev upstream (`UPSTREAM=dev`, the default). Refused in production.',
   },
   partnerSourceDemoPort: {
     env: 'PARTNERSOURCE_DEMO_PORT',

@@ -114,7 +114,7 @@ for (const testDatabase of testDatabases()) {
       expect(await service.identityToAssociate(accountId)).to.deep.equal({ upstreamId: 'oidc', issuer: upstreamIssuer, subject: later.subject });
       clock.advance(1_000);
       await store.identities.recordSignIn((await store.identities.findByIssuerAndSubject(identity.issuer, identity.subject))!.id, {});
-      expect(await service.identityToAssociate(accountId)).to.deep.equal({ issuer: upstreamIssuer, subject: identity.subject });
+      expect(await service.identityToAssociate(accountId)).to.deep.equal({ upstreamId: 'oidc', issuer: upstreamIssuer, subject: identity.subject });
     });
   });
 }

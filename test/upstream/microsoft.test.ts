@@ -35,6 +35,7 @@ describe('Microsoft presets against Microsoft imitated under its real host name'
     const upstreams = [
       { id: 'microsoft', kind: 'microsoft', ...client },
       { id: 'work', kind: 'microsoft-work', ...client, tenants: [contoso.tid.toUpperCase()], domains: ['contoso.example'] },
+      { id: 'common', kind: 'microsoft-work', name: 'Any Microsoft account', issuer: `${microsoftLoginOrigin}/common/v2.0`, ...client, tenants: [contoso.tid] },
     ];
     running = await startBroker({ UPSTREAMS: JSON.stringify(upstreams) }, { port, upstreamFetch: imitation.fetch, logLines });
     portal = await registerPortal(running, 'partnersource');
@@ -87,6 +88,15 @@ describe('Microsoft presets against Microsoft imitated under its real host name'
     expect([asked.get('login_hint'), asked.get('domain_hint')]).to.deep.equal(['john@contoso.example', 'contoso.example']);
     const identity = await running.broker.store.identities.findByIssuerAndSubject(`${microsoftLoginOrigin}/${contoso.tid}/v2.0`, devSubject('john'));
     expect(identity).to.include({ upstreamId: 'work' });
+  });
+
+  it('signs a work account of an allowed tenant in through /common/v2.0 too (the same {tenantid} template)', async () => {
+    imitation.homeTenant = contoso;
+    const person = await boundPerson('joan', contoso);
+    const started = await person.startSignIn(portal);
+    const { location } = await person.follow(choice(started.page!, 'common'));
+    expect(location, 'back at the portal').to.not.equal(undefined);
+    expect(await running.broker.store.identities.findByIssuerAndSubject(`${microsoftLoginOrigin}/${contoso.tid}/v2.0`, devSubject('joan'))).to.include({ upstreamId: 'common' });
   });
 
   it('refuses a work account of a tenant not on the allow-list with a clear page, and binds nothing', async () => {

@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import type { Browser as Chromium, BrowserContext } from 'playwright-core';
 import { signInContinueLink, type Page } from '../support/browser.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
-import { chromiumAvailable, launchChromium, seriousAccessibilityViolations } from '../support/chromium.ts';
+import { chromiumAvailable, launchChromium, ScreenshotAlbum, seriousAccessibilityViolations } from '../support/chromium.ts';
 import { serveDevUpstream, type ServedDevUpstream } from '../support/devUpstreams.ts';
 import { buildProfile, createAccountWithIdentity } from '../support/factories.ts';
 import { Person, redirectUri, registerPortal, type Portal } from '../support/journey.ts';
@@ -94,6 +94,7 @@ describe('several upstreams: the choice on the sign-in page', function () {
       const choices = page.getByRole('list', { name: 'Sign in with' });
       expect(await choices.getByRole('link').allTextContents()).to.deep.equal(['Sign in with Northwind ID', 'Sign in with Fabrikam Login']);
       expect(await seriousAccessibilityViolations(page)).to.deep.equal([]);
+      await new ScreenshotAlbum('upstream-choice').take(page, 'sign-in-page-with-two-upstreams');
 
       await page.getByRole('link', { name: 'Sign in with Fabrikam Login' }).click();
       await page.waitForURL(`${fabrikam.issuer}/**`);

@@ -42,8 +42,9 @@ import { openDatabase, reportCheckpointFailures, withExclusiveLock, type Databas
 import { pendingMigrations } from '../store/migrations.ts';
 import { createOidcAdapter, revokeAccount, sessionsOfAccount } from '../store/oidcAdapter.ts';
 import type { Store } from '../store/store.ts';
-import { chooseUpstream, devUpstreamPath, type UpstreamChoice } from '../upstream/choice.ts';
-import type { Upstream } from '../upstream/upstream.ts';
+import { chooseUpstreams, devUpstreamPath, type UpstreamChoice } from '../upstream/choice.ts';
+import type { UpstreamFetch } from '../upstream/oidcUpstream.ts';
+import type { Upstreams } from '../upstream/upstreams.ts';
 import { devMailboxRoute, stylesheetRoute } from '../web/assetRoutes.ts';
 import { adviseRetryWhenUnavailable, errorPageContext, renderErrors } from '../web/errorAnswers.ts';
 import { refuseUnimplementedMethods } from '../web/methods.ts';
@@ -63,8 +64,12 @@ export interface BrokerOptions {
   config: Config;
   clock?: Clock;
   logger?: Logger;
-  /** Replaces the upstream named by the configuration (tests). */
-  upstream?: Upstream;
+  /**
+   * The HTTP client the upstreams' discovery, token and key requests use
+   * (tests: Microsoft's host name routed to a local imitation). Code only:
+   * no setting reaches it, so a production configuration cannot turn it on.
+   */
+  upstreamFetch?: UpstreamFetch;
 }
 
 export interface Broker {
@@ -130,8 +135,8 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   const provided = await startLiveProvider(config, { database, storage, pages, logger });
   const parts: Parts = { config, clock, logger, issuer, database, storage, metrics, pages, ...provided };
   mail = createMail(parts);
-  const upstream = await chooseBrokerUpstream(parts, options.upstream);
-  const app = composeApp(parts, mail, upstream);
+  const upstreams = await chooseBrokerUpstreams(parts, options.upstreamFetch);
+  const app = composeApp(parts, mail, upstreams);
   const stopBackgroundWork = await startBackgroundWork({ config, logger, sweepExpired: (sweep) => storage.store.sweepExpired(sweep), live: parts.live, outbox: mail.outbox, outboxWorker: mail.outboxWorker });
   return runningBroker(parts, mail, app, stopBackgroundWork);
 }
@@ -191,16 +196,19 @@ function createMail({ config, database, clock, logger, metrics, storage }: Parts
   return { outbox, devMailbox, transport, outboxWorker, emails };
 }
 
-/** The upstream given (tests), else the one configured; UPSTREAM=dev embeds the dev upstream, its records in the broker's database. */
-async function chooseBrokerUpstream({ config, issuer, database, storage, live }: Parts, given: Upstream | undefined): Promise<UpstreamChoice> {
-  if (given) return { upstream: given, devUpstream: undefined };
-  return chooseUpstream(config, {
-    issuer,
-    redirectUri: `${issuer}${upstreamCallbackPath}`,
-    cookieKeys: live.cookieKeys,
-    // Sealed: its requests carry the broker's upstream state, its sessions the dev accounts.
-    storage: createOidcAdapter(database, { namespace: 'DevUpstream', payloadSealer: createSealer(storage.keyEncryptionKey, 'dev-upstream-payload') }),
-  });
+/** The upstreams configured; one of kind dev embeds the dev upstream, its records in the broker's database. */
+async function chooseBrokerUpstreams({ config, issuer, database, storage, live }: Parts, upstreamFetch: UpstreamFetch | undefined): Promise<UpstreamChoice> {
+  return chooseUpstreams(
+    config,
+    {
+      issuer,
+      redirectUri: `${issuer}${upstreamCallbackPath}`,
+      cookieKeys: live.cookieKeys,
+      // Sealed: its requests carry the broker's upstream state, its sessions the dev accounts.
+      storage: createOidcAdapter(database, { namespace: 'DevUpstream', payloadSealer: createSealer(storage.keyEncryptionKey, 'dev-upstream-payload') }),
+    },
+    { fetch: upstreamFetch },
+  );
 }
 
 /** Where each portal lives, for the success page: as configured, else the demo portals. */
@@ -218,7 +226,7 @@ function portalUrls(config: Config): Partial<Record<Portal, string>> {
 }
 
 /** The association, sign-in and account routes over one set of shared parts. */
-function flowRoutes(parts: Parts, mail: Mail, upstream: Upstream) {
+function flowRoutes(parts: Parts, mail: Mail, upstreams: Upstreams) {
   const { config, clock, logger, issuer, pages, database } = parts;
   const { store } = parts.storage;
   const provider = parts.live.provider;
@@ -226,7 +234,7 @@ function flowRoutes(parts: Parts, mail: Mail, upstream: Upstream) {
   const shared = { provider, store, pages, csrf, issuer, supportEmail: config.supportEmail };
   const association = associationRoutes({
     ...shared,
-    upstream,
+    upstreams,
     outbox: mail.outbox,
     emails: mail.emails,
     clock,
@@ -237,7 +245,7 @@ function flowRoutes(parts: Parts, mail: Mail, upstream: Upstream) {
     linkRequestsPerHour: config.linkRequestsPerHour,
     portalUrls: portalUrls(config),
   });
-  const signIn = signInRoutes({ ...shared, upstream, clock, logger, upstreamTransactionTtl: upstreamTransactionMilliseconds, onNotAssociated: association.onNotAssociated });
+  const signIn = signInRoutes({ ...shared, upstreams, clock, logger, upstreamTransactionTtl: upstreamTransactionMilliseconds, onNotAssociated: association.onNotAssociated });
   const account = accountRoutes({
     ...shared,
     outbox: mail.outbox,
@@ -298,7 +306,7 @@ function health({ config, clock, database, signingKeyCount }: Parts, mail: Mail)
 }
 
 /** The application: one middleware list, in the order a request meets it. */
-function composeApp(parts: Parts, mail: Mail, { upstream, devUpstream }: UpstreamChoice): Koa {
+function composeApp(parts: Parts, mail: Mail, { upstreams, devUpstream }: UpstreamChoice): Koa {
   const { config, logger, metrics, pages, live } = parts;
   const { provider } = live;
   const app = new Koa();
@@ -307,7 +315,7 @@ function composeApp(parts: Parts, mail: Mail, { upstream, devUpstream }: Upstrea
   // Mounted oidc-provider signs its cookies with the host application's keys
   // (the live array: rotations land in place).
   app.keys = live.cookieSigner;
-  const flows = flowRoutes(parts, mail, upstream);
+  const flows = flowRoutes(parts, mail, upstreams);
   const admin = adminRoutes(parts, mail);
   // Answers anyone may cache: everything else is no-store (see src/web/securityHeaders.ts).
   const publicPaths = new Set(['/.well-known/openid-configuration', new URL(provider.urlFor('jwks')).pathname, `${devUpstreamPath}/.well-known/openid-configuration`, `${devUpstreamPath}/jwks`]);

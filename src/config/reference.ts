@@ -29,6 +29,7 @@ export function maskedConfiguration(config: Config): Record<string, string | num
   for (const [name, setting] of Object.entries(settings) as Array<[SettingName, SettingDefinition]>) {
     const value = config[name] as unknown;
     if (value === undefined || value === null) entries[setting.env] = null;
+    else if (Array.isArray(value)) entries[setting.env] = JSON.stringify(value.map((entry: Record<string, unknown>) => ('clientSecret' in entry ? { ...entry, clientSecret: '********' } : entry)));
     else if (setting.secret) entries[setting.env] = maskSecret(setting.env, String(value));
     else entries[setting.env] = typeof value === 'number' || typeof value === 'boolean' ? value : String(value);
   }

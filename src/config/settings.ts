@@ -20,6 +20,41 @@ const booleanFlag = z
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 const optionalUrl = z.string().url().optional();
 
+const tenantId = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be an Entra ID tenant id (a GUID)');
+const emailDomain = z.string().regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/, 'must be a domain such as contoso.com');
+
+/** One entry of UPSTREAMS. */
+export const upstreamEntry = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be lower-case letters, digits, - or _ (at most 64)'),
+    kind: z.enum(['dev', 'oidc', 'microsoft', 'microsoft-work']),
+    name: z.string().min(1).max(100).optional(),
+    issuer: z.string().url().optional(),
+    clientId: z.string().min(1).optional(),
+    clientSecret: z.string().min(1).optional(),
+    tenants: z.array(tenantId).optional(),
+    domains: z.array(emailDomain).optional(),
+    signUpUrl: z.string().url().optional(),
+    passwordResetUrl: z.string().url().optional(),
+  })
+  .strict();
+
+export type UpstreamEntry = z.output<typeof upstreamEntry>;
+
+/** A JSON list of upstreams: a string in the environment, a list in the config file (the loader passes it as JSON). */
+const upstreamList = z
+  .string()
+  .transform((text, context) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      context.addIssue({ code: 'custom', message: 'must be a JSON list of upstreams' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.array(upstreamEntry).min(1, 'must list at least one upstream'))
+  .optional();
+
 export const settings = {
   nodeEnv: {
     env: 'NODE_ENV',
@@ -67,7 +102,14 @@ export const settings = {
     env: 'UPSTREAM',
     schema: z.enum(['dev', 'oidc', 'microsoft']),
     defaultValue: 'dev',
-    description: 'Upstream identity provider: `dev` (embedded, development only), `oidc` (any OpenID provider) or `microsoft` (Microsoft personal accounts).',
+    description: 'The one upstream identity provider, unless `UPSTREAMS` lists several: `dev` (embedded, development only), `oidc` (any OpenID provider) or `microsoft` (Microsoft personal accounts).',
+  },
+  upstreams: {
+    env: 'UPSTREAMS',
+    schema: upstreamList,
+    description:
+      'Several upstreams, as a JSON list (in `CONFIG_FILE`, a list under this key); replaces `UPSTREAM` and the `UPSTREAM_*` settings. Each entry: `id` (stored with every identity it signs in: do not rename), `kind` (`microsoft`, `microsoft-work`, `oidc`, `dev`), `clientId`, `clientSecret`, and as needed `issuer`, `name` (the button’s text, required for `oidc`), `tenants` (allowed Entra ID tenant ids, required for `microsoft-work`), `domains` (email domains whose `login_hint` picks it), `signUpUrl`, `passwordResetUrl`. See [Several upstreams](#several-upstreams).',
+    secret: true,
   },
   upstreamIssuer: {
     env: 'UPSTREAM_ISSUER',
@@ -180,7 +222,7 @@ export const settings = {
   demoPortals: {
     env: 'DEMO_PORTALS',
     schema: booleanFlag.optional(),
-    description: 'Run the PartnerSource and CustomerSource demo portals beside the broker and seed the demo profiles on first start. Unset: on when `NODE_ENV=development` and `UPSTREAM=dev`. Refused in production.',
+    description: 'Run the PartnerSource and CustomerSource demo portals beside the broker and seed the demo profiles on first start. Unset: on when `NODE_ENV=development` and an upstream is the dev upstream (`UPSTREAM=dev`, the default). Refused in production.',
   },
   partnerSourceDemoPort: {
     env: 'PARTNERSOURCE_DEMO_PORT',

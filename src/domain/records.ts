@@ -49,6 +49,8 @@ export interface AccountRecord {
 export interface UpstreamIdentityRecord {
   id: string;
   accountId: string;
+  /** The configured upstream it last signed in through; undefined for identities from before several upstreams (the first configured). */
+  upstreamId: string | undefined;
   issuer: string;
   subject: string;
   /** The upstream's email claim: a hint for display, never a key. */
@@ -144,6 +146,8 @@ export interface AssociationFlowRecord {
   /** The upstream identity that asked; only it may confirm the links. */
   issuer: string;
   subject: string;
+  /** The configured upstream it signed in through, where its links re-authenticate (undefined: the first configured). */
+  upstreamId: string | undefined;
   /** The normalised MBS email typed at step 4. */
   email: string | undefined;
   createdAt: number;
@@ -160,6 +164,8 @@ export interface LinkRequestRecord {
   /** The requesting upstream identity (issuer + subject, CVE-2026-9087). */
   issuer: string;
   subject: string;
+  /** The configured upstream the requester signed in through; the confirmation re-authenticates there (undefined: the first configured). */
+  upstreamId: string | undefined;
   interactionUid: string | undefined;
   createdAt: number;
   expiresAt: number;

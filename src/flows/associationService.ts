@@ -16,13 +16,14 @@ import { generateSecret, secretHash } from '../secrets.ts';
 import type { AssociationFlowRecord, ClientPortal, LinkRequestRecord, Portal, ProfileRecord } from '../domain/records.ts';
 import type { Store } from '../store/store.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
+import type { Upstreams } from '../upstream/upstreams.ts';
 import { assertFlowValid, statesLeadingTo } from './associationFlow.ts';
 
 export interface AssociationServiceDependencies {
   store: Store;
   outbox: Outbox;
   emails: EmailRenderer;
-  upstream: Upstream;
+  upstreams: Upstreams;
   clock: Clock;
   logger: Logger;
   /** The broker's issuer: links and the upstream callback live under it. */
@@ -107,6 +108,7 @@ export class AssociationService {
       clientId: start.clientId,
       issuer: start.identity.issuer,
       subject: start.identity.subject,
+      upstreamId: start.identity.upstreamId,
       expiresAt: clock.now() + this.#d.flowTtl,
     });
     await store.auditEvents.record({ type: 'association.started', outcome: 'success', accountId: start.accountId, clientId: start.clientId, ip: start.ip });
@@ -154,7 +156,7 @@ export class AssociationService {
       const moved = await repositories.associationFlows.transition(flow.id, statesLeadingTo('links_sent'), 'links_sent', { email });
       if (!moved) throw sessionExpired(`flow ${flow.id} could not move to links_sent`);
       for (const { profile, tokenHash, message } of prepared) {
-        await repositories.linkRequests.create({ tokenHash, flowId: flow.id, profileId: profile.id, issuer: flow.issuer, subject: flow.subject, interactionUid: flow.interactionUid, expiresAt });
+        await repositories.linkRequests.create({ tokenHash, flowId: flow.id, profileId: profile.id, issuer: flow.issuer, subject: flow.subject, upstreamId: flow.upstreamId, interactionUid: flow.interactionUid, expiresAt });
         await outbox.queue(repositories.executor, { kind: 'association_link', recipient: profile.email, ...message });
         await repositories.auditEvents.record({ type: 'association.link_queued', outcome: 'success', profileId: profile.id, clientId, ip });
       }
@@ -212,16 +214,28 @@ export class AssociationService {
     await this.#d.store.auditEvents.record({ type: 'association.link_opened', outcome: 'success', profileId: profile.id, ip });
   }
 
-  /** Step 8: the upstream re-authentication (prompt=login) for a link; the caller sends the browser to `url` and keeps `state`. */
+  /** The upstream the link's requester signed in through (the first configured for links from before several upstreams). */
+  #upstreamOf(upstreamId: string | undefined): Upstream {
+    const upstream = this.#d.upstreams.find(upstreamId);
+    if (!upstream) throw sessionExpired(`upstream ${String(upstreamId)} is no longer configured`);
+    return upstream;
+  }
+
+  /**
+   * Step 8: the upstream re-authentication (prompt=login) for a link, at the
+   * upstream the requester signed in through; the caller sends the browser to
+   * `url` and keeps `state`.
+   */
   async startConfirmation(link: LinkRequestRecord): Promise<{ url: URL; state: string }> {
-    const { store, upstream, clock } = this.#d;
+    const { store, clock } = this.#d;
+    const upstream = this.#upstreamOf(link.upstreamId);
     const start = await upstream.startAuthorization({ redirectUri: this.#d.callbackUri, prompt: 'login' });
     await store.upstreamTransactions.create({
       state: start.state,
       purpose: 'link',
       codeVerifier: start.codeVerifier,
       nonce: start.nonce,
-      context: { linkId: link.id, tokenHash: link.tokenHash },
+      context: { linkId: link.id, tokenHash: link.tokenHash, upstreamId: upstream.id },
       expiresAt: clock.now() + this.#d.upstreamTransactionTtl,
     });
     return { url: start.url, state: start.state };
@@ -229,10 +243,11 @@ export class AssociationService {
 
   /** Step 9, upstream half: consumes the round trip of `state` and returns who signed in, for which link. */
   async finishReauthentication(state: string, callbackUrl: URL): Promise<{ linkTokenHash: string; identity: UpstreamIdentity }> {
-    const { store, upstream } = this.#d;
+    const { store } = this.#d;
     const transaction = await store.upstreamTransactions.consume(state);
     const linkTokenHash = typeof transaction?.context.tokenHash === 'string' ? transaction.context.tokenHash : undefined;
     if (!transaction || transaction.purpose !== 'link' || !linkTokenHash) throw sessionExpired('link transaction unknown, used or expired');
+    const upstream = this.#upstreamOf(typeof transaction.context.upstreamId === 'string' ? transaction.context.upstreamId : undefined);
     const identity = await upstream.finishAuthorization({ callbackUrl, redirectUri: this.#d.callbackUri, state, nonce: transaction.nonce, codeVerifier: transaction.codeVerifier });
     return { linkTokenHash, identity };
   }
@@ -264,7 +279,7 @@ export class AssociationService {
       let identity = await repositories.identities.findByIssuerAndSubject(link.issuer, link.subject);
       if (!identity) {
         const account = await repositories.accounts.create({ email: profile.email, emailVerified: true, name: profile.displayName });
-        identity = await repositories.identities.create({ accountId: account.id, issuer: link.issuer, subject: link.subject });
+        identity = await repositories.identities.create({ accountId: account.id, issuer: link.issuer, subject: link.subject, upstreamId: link.upstreamId });
       } else {
         const account = await repositories.accounts.find(identity.accountId);
         if (account && !account.emailVerified) await repositories.accounts.update(account.id, { email: profile.email, emailVerified: true, name: account.name ?? profile.displayName });

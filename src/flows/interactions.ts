@@ -6,14 +6,15 @@ import type { Clock } from '../clock.ts';
 import { invalidRequest, sessionExpired } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { Store } from '../store/store.ts';
-import type { Upstream } from '../upstream/upstream.ts';
+import type { Upstreams } from '../upstream/upstreams.ts';
 import type { PageRenderer } from '../web/pages.ts';
 import type { CsrfTokens } from './csrf.ts';
 
 /** What every set of interaction routes (sign-in, association) is built with. */
 export interface FlowDependencies {
   provider: Provider;
-  upstream: Upstream;
+  /** The configured upstreams, in the sign-in page's order. */
+  upstreams: Upstreams;
   store: Store;
   pages: PageRenderer;
   csrf: CsrfTokens;

@@ -10,9 +10,9 @@ import type { Context } from 'koa';
 import { errorMessage, invalidRequest, sessionExpired } from '../errors.ts';
 import { associationRequested } from '../provider/provider.ts';
 import { brandingPortal, clientPortal, isFirstPartyClient } from '../directory/portals.ts';
-import type { UpstreamIdentity } from '../upstream/upstream.ts';
+import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import { InteractionSteps, queryValue, upstreamCallbackPath, type FlowDependencies, type InteractionDetails, type ProviderClient } from './interactions.ts';
-import { SignInService, type SignInDecision } from './signInService.ts';
+import { SignInService, upstreamChoices, type SignInDecision, type UpstreamRequest } from './signInService.ts';
 import { pageLocale } from '../web/pages.ts';
 
 export interface SignInDependencies extends FlowDependencies {
@@ -43,6 +43,34 @@ const consentParser = bodyParser({ enableTypes: ['form'] });
 const reasonsOf = (details: InteractionDetails): string[] => (details.prompt.reasons ?? []) as string[];
 const isLogin = (ctx: StepContext): boolean => ctx.state.details.prompt.name === 'login';
 const isConsent = (ctx: StepContext): boolean => ctx.state.details.prompt.name === 'consent';
+const stringParameter = (details: InteractionDetails, name: string): string | undefined => {
+  const value = details.params[name];
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+};
+
+/** The portal's max_age in seconds: oidc-provider checks it but keeps it as the string the portal sent. */
+function maxAgeOf(details: InteractionDetails): number | undefined {
+  const value = details.params.max_age;
+  if (typeof value === 'number') return value;
+  return typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : undefined;
+}
+
+/**
+ * What goes upstream from the portal's request: prompt=login (as the
+ * provider's login_prompt reason) and prompt=select_account, so a portal can
+ * force re-authentication or an account switch at Microsoft; max_age; the
+ * login_hint and domain_hint.
+ */
+function upstreamRequest(details: InteractionDetails): UpstreamRequest {
+  const asked = new Set(String(details.params.prompt ?? '').split(' '));
+  const prompts = [...(reasonsOf(details).includes('login_prompt') ? ['login'] : []), ...(asked.has('select_account') ? ['select_account'] : [])];
+  return {
+    prompt: prompts.length > 0 ? prompts.join(' ') : undefined,
+    maxAge: maxAgeOf(details),
+    loginHint: stringParameter(details, 'login_hint'),
+    domainHint: stringParameter(details, 'domain_hint'),
+  };
+}
 
 /** The small steps the routes are lists of, over the service; bound, so a route names them. */
 class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
@@ -68,26 +96,39 @@ class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
     const identity = await this.service.identityToAssociate(details.session.accountId);
     await this.dependencies.onNotAssociated(ctx, { details, client, identity, accountId: undefined });
   };
-  /**
-   * Step 3, also when signed in already but asked again (no profile of this
-   * portal, max_age, prompt=login): to the upstream, which decides silently or not.
-   */
-  readonly sendUpstream: Step = async (ctx) => {
+  readonly #redirectUpstream = async (ctx: StepContext, upstream: Upstream): Promise<void> => {
     const { details } = ctx.state;
-    const url = await this.service.startUpstream(details.uid, {
-      forceLogin: reasonsOf(details).includes('login_prompt'),
-      maxAge: typeof details.params.max_age === 'number' ? details.params.max_age : undefined,
-      loginHint: typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined,
-    });
-    ctx.redirect(url.href);
+    ctx.redirect((await this.service.startUpstream(details.uid, upstream, upstreamRequest(details))).href);
   };
-  readonly reauthenticateSignedIn: Step = async (ctx, next) => (isLogin(ctx) && ctx.state.details.session?.accountId ? this.sendUpstream(ctx, next) : next());
-  /** Guide step 1: say which account to use, with the upstream's sign-up and reset pages. */
+  /** Step 3: to the upstream the person chose on the page (`?upstream=`), else the one a hint picks, else the first. */
+  readonly sendUpstream: Step = async (ctx) => {
+    const chosen = queryValue(ctx, 'upstream');
+    const upstream = chosen === undefined ? upstreamChoices(this.dependencies.upstreams, upstreamRequest(ctx.state.details)).featured : this.service.chosenUpstream(chosen);
+    await this.#redirectUpstream(ctx, upstream);
+  };
+  /**
+   * Signed in already but asked again (no profile of this portal, max_age,
+   * prompt=login or select_account): to the upstream, which decides silently
+   * or not; to the choice on the page when there are several and it is not clear which.
+   */
+  readonly reauthenticateSignedIn: Step = async (ctx, next) => {
+    const accountId = ctx.state.details.session?.accountId;
+    if (!isLogin(ctx) || !accountId) return next();
+    const upstream = await this.service.reauthenticationUpstream(accountId, upstreamRequest(ctx.state.details));
+    return upstream ? this.#redirectUpstream(ctx, upstream) : next();
+  };
+  /**
+   * Guide step 1: say which account to use, with its sign-up and reset pages.
+   * With several upstreams, one button each (the one a hint picks first); with one, today's single button.
+   */
   readonly showLanding: Step = async (ctx, next) => {
     if (!isLogin(ctx)) return next();
     const { uid } = ctx.state.details;
-    const { upstream } = this.dependencies;
-    this.#page(ctx, 'landing.eta', { titleKey: 'landing.title', continueUrl: `/interaction/${uid}/sign-in`, cancelUrl: `/interaction/${uid}/abort`, signUpUrl: upstream.signUpUrl, passwordResetUrl: upstream.passwordResetUrl });
+    const { upstreams } = this.dependencies;
+    const { featured, others } = upstreamChoices(upstreams, upstreamRequest(ctx.state.details));
+    const signInUrl = (upstream: Upstream) => `/interaction/${uid}/sign-in${upstreams.several ? `?upstream=${encodeURIComponent(upstream.id)}` : ''}`;
+    const choices = [featured, ...others].map((upstream) => ({ id: upstream.id, name: upstream.name, url: signInUrl(upstream) }));
+    this.#page(ctx, 'landing.eta', { titleKey: 'landing.title', choices, cancelUrl: `/interaction/${uid}/abort`, signUpUrl: featured.signUpUrl, passwordResetUrl: featured.passwordResetUrl });
   };
   readonly consentFirstParty: Step = async (ctx, next) => (isConsent(ctx) && isFirstPartyClient(ctx.state.client) ? this.grantConsent(ctx, next) : next());
   readonly showConsent: Step = async (ctx, next) => {

@@ -5,16 +5,20 @@
 // asking portal) or a person for the association flow (unknown, or bound to
 // other portals only: the portal fit). Plain data in and out; refusals are
 // BrokerErrors. The routes in signIn.ts put the interaction and pages around it.
+// With several upstreams, each round trip remembers the one it went to, and
+// the identity records which one it came through.
 import type { Clock } from '../clock.ts';
+import { invalidRequest } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { ClientPortal, UpstreamIdentityRecord } from '../domain/records.ts';
 import type { Store } from '../store/store.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
+import type { Upstreams } from '../upstream/upstreams.ts';
 import { sessionExpired } from '../errors.ts';
 
 export interface SignInServiceDependencies {
   store: Store;
-  upstream: Upstream;
+  upstreams: Upstreams;
   clock: Clock;
   logger: Logger;
   /** The one redirect URI registered at the upstream. */
@@ -36,6 +40,27 @@ export type SignInDecision =
   /** The association flow takes over; `accountId` is set when the identity is bound to other portals only. */
   | { outcome: 'not_associated'; accountId: string | undefined };
 
+/** What the portal's authorization request asks of the upstream sign-in. */
+export interface UpstreamRequest {
+  /** `login`, `select_account` or both, space-separated; undefined when neither. */
+  prompt: string | undefined;
+  maxAge: number | undefined;
+  loginHint: string | undefined;
+  domainHint: string | undefined;
+}
+
+/** The sign-in page's choice: the upstream a hint picked or the only one first, then the others. */
+export interface UpstreamChoices {
+  featured: Upstream;
+  others: Upstream[];
+}
+
+/** Which upstreams the page offers: a hint's domain picks one to feature; without a hint, the configured order. */
+export function upstreamChoices(upstreams: Upstreams, request: Pick<UpstreamRequest, 'loginHint' | 'domainHint'>): UpstreamChoices {
+  const featured = upstreams.forHints(request.domainHint, request.loginHint) ?? upstreams.primary;
+  return { featured, others: upstreams.all.filter((upstream) => upstream !== featured) };
+}
+
 /** Where the upstream callback continues for each purpose of an upstream round trip. */
 export function callbackContinuation(purpose: string, interactionUid: string | undefined): string | undefined {
   if (purpose === 'sign_in' && interactionUid) return `/interaction/${encodeURIComponent(interactionUid)}/upstream`;
@@ -55,15 +80,27 @@ export class SignInService {
     this.#d = dependencies;
   }
 
-  /** Step 3: a fresh state, nonce and PKCE verifier for the interaction, stored; the caller sends the browser to the URL. */
-  async startUpstream(interactionUid: string, options: { forceLogin: boolean; maxAge: number | undefined; loginHint: string | undefined }): Promise<URL> {
-    const { store, upstream, clock } = this.#d;
-    const { maxAge, loginHint } = options;
+  /** The configured upstream of `id`; a 400 for an id no upstream has (a hand-made or outdated address). */
+  chosenUpstream(id: string | undefined): Upstream {
+    const upstream = this.#d.upstreams.find(id);
+    if (!upstream) throw invalidRequest('error.upstream_unknown', { detail: `no upstream ${String(id)}` });
+    return upstream;
+  }
+
+  /**
+   * Step 3: a fresh state, nonce and PKCE verifier for the interaction at
+   * `upstream`, stored with the upstream's id; the portal's prompt, max_age
+   * and hints go along. The caller sends the browser to the URL.
+   */
+  async startUpstream(interactionUid: string, upstream: Upstream, request: UpstreamRequest): Promise<URL> {
+    const { store, clock } = this.#d;
+    const { prompt, maxAge, loginHint, domainHint } = request;
     const start = await upstream.startAuthorization({
       redirectUri: this.#d.callbackUri,
-      ...(options.forceLogin ? { prompt: 'login' } : {}),
+      ...(prompt === undefined ? {} : { prompt }),
       ...(maxAge === undefined ? {} : { maxAge }),
       ...(loginHint === undefined ? {} : { loginHint }),
+      ...(domainHint === undefined ? {} : { domainHint }),
     });
     await store.upstreamTransactions.create({
       state: start.state,
@@ -71,10 +108,26 @@ export class SignInService {
       interactionUid,
       codeVerifier: start.codeVerifier,
       nonce: start.nonce,
-      context: maxAge === undefined ? {} : { maxAge },
+      context: { upstreamId: upstream.id, ...(maxAge === undefined ? {} : { maxAge }) },
       expiresAt: clock.now() + this.#d.upstreamTransactionTtl,
     });
     return start.url;
+  }
+
+  /**
+   * Where a signed-in account re-authenticates (prompt=login, max_age, a
+   * portal it has no profile of): the upstream a hint picks, else the one it
+   * last signed in through; undefined when the person must choose (several
+   * upstreams and an account switch asked for, or none of its own configured).
+   */
+  async reauthenticationUpstream(accountId: string, request: UpstreamRequest): Promise<Upstream | undefined> {
+    const { upstreams, store } = this.#d;
+    if (!upstreams.several) return upstreams.primary;
+    const hinted = upstreams.forHints(request.domainHint, request.loginHint);
+    if (hinted) return hinted;
+    if (request.prompt?.split(' ').includes('select_account')) return undefined;
+    const latest = latestIdentity(await store.identities.listByAccount(accountId));
+    return latest ? upstreams.find(latest.upstreamId) : undefined;
   }
 
   /** Where the one upstream callback continues for `state` (a sign-in's interaction, or a link's confirmation). */
@@ -97,8 +150,12 @@ export class SignInService {
   /** Exchanges the code; a failure is audited for the asking client and rethrown. */
   async finishUpstream(roundTrip: Awaited<ReturnType<SignInService['consumeRoundTrip']>>, callbackUrl: URL, asking: AskingClient): Promise<UpstreamIdentity> {
     const maxAge = typeof roundTrip.context.maxAge === 'number' ? roundTrip.context.maxAge : undefined;
+    // Round trips from before several upstreams name none: the first configured.
+    const upstreamId = typeof roundTrip.context.upstreamId === 'string' ? roundTrip.context.upstreamId : undefined;
+    const upstream = this.#d.upstreams.find(upstreamId);
+    if (!upstream) throw sessionExpired(`upstream ${String(upstreamId)} of the round trip is no longer configured`);
     try {
-      return await this.#d.upstream.finishAuthorization({
+      return await upstream.finishAuthorization({
         callbackUrl,
         redirectUri: this.#d.callbackUri,
         state: roundTrip.state,
@@ -124,12 +181,12 @@ export class SignInService {
     const boundProfiles = known ? await store.profileBindings.listProfilesByAccount(known.accountId, asking.portal === 'both' ? undefined : asking.portal) : [];
     if (!known || boundProfiles.length === 0) {
       const reason = known ? 'no_profile_for_portal' : 'not_associated';
-      await store.auditEvents.record({ type: 'sign_in', outcome: 'failure', accountId: known?.accountId, clientId: asking.clientId, ip: asking.ip, details: { reason, issuer: identity.issuer } });
+      await store.auditEvents.record({ type: 'sign_in', outcome: 'failure', accountId: known?.accountId, clientId: asking.clientId, ip: asking.ip, details: { reason, issuer: identity.issuer, upstream: identity.upstreamId } });
       logger.info({ interaction: interactionUid, client: asking.clientId, reason }, 'sign-in continues with the association flow');
       return { outcome: 'not_associated', accountId: known?.accountId };
     }
-    await store.identities.recordSignIn(known.id, { emailHint: identity.email, nameHint: identity.name });
-    await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: known.accountId, clientId: asking.clientId, ip: asking.ip });
+    await store.identities.recordSignIn(known.id, { emailHint: identity.email, nameHint: identity.name, upstreamId: identity.upstreamId });
+    await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: known.accountId, clientId: asking.clientId, ip: asking.ip, details: { upstream: identity.upstreamId } });
     return { outcome: 'signed_in', accountId: known.accountId };
   }
 
@@ -137,6 +194,6 @@ export class SignInService {
   async identityToAssociate(accountId: string): Promise<UpstreamIdentity> {
     const latest = latestIdentity(await this.#d.store.identities.listByAccount(accountId));
     if (!latest) throw sessionExpired(`account ${accountId} has no upstream identity`);
-    return { issuer: latest.issuer, subject: latest.subject };
+    return { upstreamId: latest.upstreamId ?? this.#d.upstreams.primary.id, issuer: latest.issuer, subject: latest.subject };
   }
 }

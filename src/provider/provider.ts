@@ -167,6 +167,9 @@ function shouldIssueRefreshToken(client: { clientAuthMethod?: string; grantTypeA
 /** Why the login prompt asks again when the account page asks to associate another profile. */
 export const associationRequested = 'association_requested';
 
+/** Why the login prompt asks again when the portal asked for an account switch (prompt=select_account). */
+export const accountSelectionRequested = 'account_selection_requested';
+
 /** Why the login prompt asks again when a signed-in account has no profile of the asking portal. */
 export const noProfileForPortal = 'no_profile_for_portal';
 
@@ -197,6 +200,21 @@ function signInPolicy(profileBindings: ProfileBindingRepository): ReturnType<typ
       ctx.oidc.params?.mbs_associate === 'true' && ctx.oidc.session?.accountId && !ctx.oidc.result ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
     ),
   );
+  // prompt=select_account: the portal wants the person to be able to switch
+  // accounts, so even a signed-in account signs in upstream again, with
+  // prompt=select_account passed on (Microsoft then shows its account picker).
+  // Asked when the request arrives, not again once an interaction of this
+  // request has finished (its login, or the consent that follows it). A
+  // requestable select_account prompt with no checks of its own makes the
+  // value accepted without ever being an interaction of its own.
+  policy.get('login')!.checks.add(
+    new interactionPolicy.Check(accountSelectionRequested, 'the portal asked to select an account', async (ctx) =>
+      ctx.oidc.prompts.has('select_account') && ctx.oidc.session?.accountId && !ctx.oidc.result ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+    ),
+  );
+  const accountSelection = new interactionPolicy.Prompt({ name: 'select_account', requestable: true });
+  accountSelection.checks.clear();
+  policy.add(accountSelection, 1);
   return policy;
 }
 
@@ -228,7 +246,8 @@ export function createProvider(options: ProviderOptions): Provider {
       if (init && options.allowLoopbackRequests && isLoopbackHost(target.hostname)) delete (init as { dispatcher?: unknown }).dispatcher;
       return fetch(input, init);
     },
-    extraParams: ['mbs_associate'],
+    // domain_hint: Microsoft's home-realm hint, which picks an upstream by domain and goes on to Microsoft.
+    extraParams: ['mbs_associate', 'domain_hint'],
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],

@@ -13,6 +13,7 @@ const toFlow = (row: Row): AssociationFlowRecord => ({
   clientId: optionalText(row.client_id),
   issuer: String(row.issuer),
   subject: String(row.subject),
+  upstreamId: optionalText(row.upstream_id),
   email: optionalText(row.email),
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),
@@ -23,7 +24,7 @@ export function associationFlowRepository(db: Executor, clock: Clock): Associati
   return {
     async create(flow) {
       const now = clock.now();
-      const record: AssociationFlowRecord = { id: randomUUID(), state: 'email_requested', email: undefined, createdAt: now, updatedAt: now, ...flow };
+      const record: AssociationFlowRecord = { id: randomUUID(), state: 'email_requested', email: undefined, createdAt: now, updatedAt: now, ...flow, upstreamId: flow.upstreamId };
       await db('association_flows').insert({
         id: record.id,
         state: record.state,
@@ -31,6 +32,7 @@ export function associationFlowRepository(db: Executor, clock: Clock): Associati
         client_id: record.clientId ?? null,
         issuer: record.issuer,
         subject: record.subject,
+        upstream_id: record.upstreamId ?? null,
         created_at: now,
         updated_at: now,
         expires_at: record.expiresAt,

@@ -11,6 +11,7 @@ import { isUniqueViolation } from './storageErrors.ts';
 const toIdentity = (row: Row): UpstreamIdentityRecord => ({
   id: String(row.id),
   accountId: String(row.account_id),
+  upstreamId: optionalText(row.upstream_id),
   issuer: String(row.issuer),
   subject: String(row.subject),
   emailHint: optionalText(row.email_hint),
@@ -37,6 +38,7 @@ export function identityRepository(db: Executor, clock: Clock): UpstreamIdentity
       const record: UpstreamIdentityRecord = {
         id: randomUUID(),
         accountId: identity.accountId,
+        upstreamId: identity.upstreamId,
         issuer: identity.issuer,
         subject: identity.subject,
         emailHint: identity.emailHint,
@@ -48,6 +50,7 @@ export function identityRepository(db: Executor, clock: Clock): UpstreamIdentity
         await db('identities').insert({
           id: record.id,
           account_id: record.accountId,
+          upstream_id: record.upstreamId ?? null,
           issuer: record.issuer,
           subject: record.subject,
           email_hint: record.emailHint ?? null,
@@ -63,7 +66,12 @@ export function identityRepository(db: Executor, clock: Clock): UpstreamIdentity
     async recordSignIn(id, hints) {
       await db('identities')
         .where({ id })
-        .update({ last_sign_in_at: clock.now(), email_hint: hints.emailHint ?? null, name_hint: hints.nameHint ?? null });
+        .update({
+          last_sign_in_at: clock.now(),
+          email_hint: hints.emailHint ?? null,
+          name_hint: hints.nameHint ?? null,
+          ...(hints.upstreamId === undefined ? {} : { upstream_id: hints.upstreamId }),
+        });
     },
   };
 }

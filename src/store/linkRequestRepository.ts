@@ -13,6 +13,7 @@ const toLink = (row: Row): LinkRequestRecord => ({
   profileId: String(row.profile_id),
   issuer: String(row.issuer),
   subject: String(row.subject),
+  upstreamId: optionalText(row.upstream_id),
   interactionUid: optionalText(row.interaction_uid),
   createdAt: Number(row.created_at),
   expiresAt: Number(row.expires_at),
@@ -22,7 +23,7 @@ const toLink = (row: Row): LinkRequestRecord => ({
 export function linkRequestRepository(db: Executor, clock: Clock): LinkRequestRepository {
   return {
     async create(link) {
-      const record: LinkRequestRecord = { id: randomUUID(), createdAt: clock.now(), consumedAt: undefined, ...link };
+      const record: LinkRequestRecord = { id: randomUUID(), createdAt: clock.now(), consumedAt: undefined, ...link, upstreamId: link.upstreamId };
       await db('link_requests').insert({
         id: record.id,
         token_hash: record.tokenHash,
@@ -30,6 +31,7 @@ export function linkRequestRepository(db: Executor, clock: Clock): LinkRequestRe
         profile_id: record.profileId,
         issuer: record.issuer,
         subject: record.subject,
+        upstream_id: record.upstreamId ?? null,
         interaction_uid: record.interactionUid ?? null,
         created_at: record.createdAt,
         expires_at: record.expiresAt,

@@ -60,9 +60,9 @@ export interface UpstreamIdentityRepository {
   find(id: string): Promise<UpstreamIdentityRecord | undefined>;
   listByAccount(accountId: string): Promise<UpstreamIdentityRecord[]>;
   /** Throws BrokerError('conflict') when (issuer, subject) already exists. */
-  create(identity: { accountId: string; issuer: string; subject: string; emailHint?: string | undefined; nameHint?: string | undefined }): Promise<UpstreamIdentityRecord>;
-  /** Records a sign-in and refreshes the hints. */
-  recordSignIn(id: string, hints: { emailHint?: string | undefined; nameHint?: string | undefined }): Promise<void>;
+  create(identity: { accountId: string; issuer: string; subject: string; upstreamId?: string | undefined; emailHint?: string | undefined; nameHint?: string | undefined }): Promise<UpstreamIdentityRecord>;
+  /** Records a sign-in, refreshes the hints and, when given, the upstream it came through. */
+  recordSignIn(id: string, hints: { emailHint?: string | undefined; nameHint?: string | undefined; upstreamId?: string | undefined }): Promise<void>;
 }
 
 export interface ProfileBindingRepository {
@@ -115,7 +115,7 @@ export interface UpstreamTransactionRepository {
 }
 
 export interface AssociationFlowRepository {
-  create(flow: { interactionUid: string | undefined; clientId: string | undefined; issuer: string; subject: string; expiresAt: number }): Promise<AssociationFlowRecord>;
+  create(flow: { interactionUid: string | undefined; clientId: string | undefined; issuer: string; subject: string; upstreamId?: string | undefined; expiresAt: number }): Promise<AssociationFlowRecord>;
   find(id: string): Promise<AssociationFlowRecord | undefined>;
   /** The newest flow of an interaction. */
   findByInteraction(interactionUid: string): Promise<AssociationFlowRecord | undefined>;
@@ -127,7 +127,7 @@ export interface AssociationFlowRepository {
 }
 
 export interface LinkRequestRepository {
-  create(link: { tokenHash: string; flowId: string | undefined; profileId: string; issuer: string; subject: string; interactionUid: string | undefined; expiresAt: number }): Promise<LinkRequestRecord>;
+  create(link: { tokenHash: string; flowId: string | undefined; profileId: string; issuer: string; subject: string; upstreamId?: string | undefined; interactionUid: string | undefined; expiresAt: number }): Promise<LinkRequestRecord>;
   /** Finds a link whatever its state (used and expired links get their own page). */
   findByTokenHash(tokenHash: string): Promise<LinkRequestRecord | undefined>;
   /** Marks the link used if it is unused and unexpired at the clock's now; of concurrent callers exactly one gets true. */

@@ -1,12 +1,15 @@
-// Which upstream the broker signs people in with: the one named by UPSTREAM
-// (oidc, microsoft), or the dev upstream embedded in the broker itself under
-// /dev/upstream (UPSTREAM=dev, never in production).
-import type { Config } from '../config/config.ts';
+// Which upstreams the broker signs people in with: the ones UPSTREAMS lists,
+// else the one UPSTREAM names (oidc, microsoft), in the order the sign-in page
+// offers them. An upstream of kind dev is the dev upstream embedded in the
+// broker itself under /dev/upstream (never in production).
+import { upstreamEntries, type Config } from '../config/config.ts';
+import type { UpstreamEntry } from '../config/settings.ts';
 import { createDevUpstream, type DevUpstream, type DevUpstreamOptions } from './devUpstream.ts';
-import { createUpstream } from './index.ts';
+import { createUpstream, type UpstreamHooks } from './index.ts';
 import type { Upstream } from './upstream.ts';
+import { Upstreams } from './upstreams.ts';
 
-/** Where the dev upstream lives inside the broker when UPSTREAM=dev. */
+/** Where the dev upstream lives inside the broker when one upstream is of kind dev. */
 export const devUpstreamPath = '/dev/upstream';
 export const devUpstreamClientId = 'mbs-broker';
 // The dev upstream runs only outside production and inside this process, so a
@@ -14,8 +17,8 @@ export const devUpstreamClientId = 'mbs-broker';
 const devUpstreamClientSecret = 'dev-upstream-secret-not-for-production';
 
 export interface UpstreamChoice {
-  upstream: Upstream;
-  /** The embedded dev upstream, to mount at devUpstreamPath (UPSTREAM=dev only). */
+  upstreams: Upstreams;
+  /** The embedded dev upstream, to mount at devUpstreamPath (an upstream of kind dev only). */
   devUpstream: DevUpstream | undefined;
 }
 
@@ -30,18 +33,22 @@ export interface EmbeddedDevUpstreamParts {
   storage: NonNullable<DevUpstreamOptions['storage']>;
 }
 
-export async function chooseUpstream(config: Config, parts: EmbeddedDevUpstreamParts): Promise<UpstreamChoice> {
-  if (config.upstream !== 'dev') {
-    const upstream = createUpstream({
-      kind: config.upstream,
-      issuer: config.upstreamIssuer,
-      clientId: config.upstreamClientId,
-      clientSecret: config.upstreamClientSecret,
-      signUpUrl: config.upstreamSignUpUrl,
-      passwordResetUrl: config.upstreamPasswordResetUrl,
-    });
-    return { upstream, devUpstream: undefined };
+export async function chooseUpstreams(config: Config, parts: EmbeddedDevUpstreamParts, hooks: UpstreamHooks = {}): Promise<UpstreamChoice> {
+  let devUpstream: DevUpstream | undefined;
+  const upstreams: Upstream[] = [];
+  for (const entry of upstreamEntries(config)) {
+    if (entry.kind !== 'dev') {
+      upstreams.push(createUpstream(entry, hooks));
+      continue;
+    }
+    const embedded = await embeddedDevUpstream(entry, parts);
+    devUpstream = embedded.devUpstream;
+    upstreams.push(embedded.upstream);
   }
+  return { upstreams: new Upstreams(upstreams), devUpstream };
+}
+
+async function embeddedDevUpstream(entry: UpstreamEntry, parts: EmbeddedDevUpstreamParts): Promise<{ upstream: Upstream; devUpstream: DevUpstream }> {
   const devIssuer = `${parts.issuer}${devUpstreamPath}`;
   const devUpstream = await createDevUpstream({
     issuer: devIssuer,
@@ -50,12 +57,15 @@ export async function chooseUpstream(config: Config, parts: EmbeddedDevUpstreamP
     clients: [{ clientId: devUpstreamClientId, clientSecret: devUpstreamClientSecret, redirectUris: [parts.redirectUri] }],
   });
   const upstream = createUpstream({
+    id: entry.id,
     kind: 'dev',
+    name: entry.name,
+    domains: entry.domains,
     issuer: devIssuer,
     clientId: devUpstreamClientId,
     clientSecret: devUpstreamClientSecret,
-    signUpUrl: config.upstreamSignUpUrl ?? `${devIssuer}/help/sign-up`,
-    passwordResetUrl: config.upstreamPasswordResetUrl ?? `${devIssuer}/help/password-reset`,
+    signUpUrl: entry.signUpUrl ?? `${devIssuer}/help/sign-up`,
+    passwordResetUrl: entry.passwordResetUrl ?? `${devIssuer}/help/password-reset`,
   });
   return { upstream, devUpstream };
 }

@@ -12,7 +12,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Koa from 'koa';
 import mount from 'koa-mount';
 import type { JWK } from 'jose';
-import Provider, { type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { interactionPolicy, type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { createMemoryAdapter } from './devUpstreamMemoryAdapter.ts';
 import { createCookieSigner } from '../secrets.ts';
 
@@ -113,6 +113,13 @@ function helpPage(topic: 'sign-up' | 'password-reset'): string {
 </main></body></html>`;
 }
 
+/** Like Microsoft, prompt=select_account shows the sign-in form even to a signed-in person, to switch accounts. */
+function accountSwitchingPolicy(): ReturnType<typeof interactionPolicy.base> {
+  const policy = interactionPolicy.base();
+  policy.add(new interactionPolicy.Prompt({ name: 'select_account', requestable: true }), 0);
+  return policy;
+}
+
 export async function createDevUpstream(options: DevUpstreamOptions): Promise<DevUpstream> {
   const issuerPath = new URL(options.issuer).pathname.replace(/\/$/, '');
   const cookieKeys = options.cookieKeys ?? [randomBytes(32).toString('base64url')];
@@ -143,7 +150,7 @@ export async function createDevUpstream(options: DevUpstreamOptions): Promise<De
     conformIdTokenClaims: false,
     features: { devInteractions: { enabled: false } },
     responseTypes: ['code'],
-    interactions: { url: (_ctx, interaction) => `${issuerPath}/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `${issuerPath}/interaction/${interaction.uid}`, policy: accountSwitchingPolicy() },
     // Consent is implied: this stands in for a provider the user already trusts.
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const session = ctx.oidc.session;
@@ -202,7 +209,8 @@ export async function createDevUpstream(options: DevUpstreamOptions): Promise<De
     }
     const subject = devSubject(accountName);
     await accounts.upsert(subject, { name: accountName, email } satisfies DevAccount, accountLifetime);
-    const returnTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: subject } }, { mergeWithLastSubmission: false });
+    // Signing in on the form is also the account selection prompt=select_account asked for.
+    const returnTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: subject }, select_account: {} }, { mergeWithLastSubmission: false });
     ctx.status = 303;
     ctx.redirect(returnTo);
   });

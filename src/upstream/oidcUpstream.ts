@@ -4,20 +4,36 @@
 // optional extra check of the ID token's claims (the Microsoft tenant check).
 import * as client from 'openid-client';
 import { BrokerError, type ErrorMessageKey } from '../errors.ts';
-import type { Upstream, UpstreamAuthorizationOptions, UpstreamAuthorizationStart, UpstreamCallback, UpstreamIdentity } from './upstream.ts';
+import type { Upstream, UpstreamAuthorizationOptions, UpstreamAuthorizationStart, UpstreamCallback, UpstreamIdentity, UpstreamKind, UpstreamName } from './upstream.ts';
 import { isLoopbackHost } from '../loopback.ts';
 
 export type IdTokenClaims = Record<string, unknown> & { iss: string; sub: string };
 
+/**
+ * The HTTP client openid-client uses (discovery, token, keys). Only tests set
+ * one, in code (createBroker's `upstreamFetch`), to route Microsoft's real host
+ * name to a local imitation: no setting reaches it, so production always uses
+ * the platform's fetch with its own DNS and trust store.
+ */
+export type UpstreamFetch = client.CustomFetch;
+
 export interface OidcUpstreamOptions {
-  kind: Upstream['kind'];
+  /** Defaults to the kind. */
+  id?: string | undefined;
+  kind: UpstreamKind;
+  /** Defaults to the issuer's host name. */
+  name?: UpstreamName | undefined;
+  domains?: readonly string[] | undefined;
   issuer: string;
   clientId: string;
   clientSecret: string | undefined;
   signUpUrl?: string | undefined;
   passwordResetUrl?: string | undefined;
+  /** Whether a portal's domain_hint goes upstream too (Microsoft understands it; others may refuse unknown parameters). */
+  forwardDomainHint?: boolean;
   /** Throws when an ID token must not be accepted even though it is valid. */
   verifyClaims?: (claims: IdTokenClaims) => void;
+  fetch?: UpstreamFetch | undefined;
 }
 
 
@@ -37,14 +53,20 @@ function describeFailure(error: unknown): string {
 }
 
 export class OidcUpstream implements Upstream {
-  readonly kind: Upstream['kind'];
+  readonly id: string;
+  readonly kind: UpstreamKind;
+  readonly name: UpstreamName;
+  readonly domains: readonly string[];
   readonly signUpUrl: string | undefined;
   readonly passwordResetUrl: string | undefined;
   readonly #options: OidcUpstreamOptions;
   #configuration: Promise<client.Configuration> | undefined;
 
   constructor(options: OidcUpstreamOptions) {
+    this.id = options.id ?? options.kind;
     this.kind = options.kind;
+    this.name = options.name ?? { text: new URL(options.issuer).hostname };
+    this.domains = (options.domains ?? []).map((domain) => domain.toLowerCase());
     this.signUpUrl = options.signUpUrl;
     this.passwordResetUrl = options.passwordResetUrl;
     this.#options = options;
@@ -60,7 +82,10 @@ export class OidcUpstream implements Upstream {
           this.#options.clientId,
           { token_endpoint_auth_method: this.#options.clientSecret ? 'client_secret_basic' : 'none' },
           this.#options.clientSecret ? client.ClientSecretBasic(this.#options.clientSecret) : client.None(),
-          insecure ? { execute: [client.allowInsecureRequests] } : undefined,
+          {
+            ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
+            ...(this.#options.fetch ? { [client.customFetch]: this.#options.fetch } : {}),
+          },
         )
         .catch((error: unknown) => {
           // Forget the failure so the next sign-in tries discovery again.
@@ -88,6 +113,7 @@ export class OidcUpstream implements Upstream {
     if (options.prompt) parameters.prompt = options.prompt;
     if (options.maxAge !== undefined) parameters.max_age = String(options.maxAge);
     if (options.loginHint) parameters.login_hint = options.loginHint;
+    if (options.domainHint && this.#options.forwardDomainHint) parameters.domain_hint = options.domainHint;
     return { url: client.buildAuthorizationUrl(configuration, parameters), state, nonce, codeVerifier };
   }
 
@@ -124,6 +150,7 @@ export class OidcUpstream implements Upstream {
     if (!claims) throw upstreamError('error.upstream_unverified', 'no ID token claims');
     this.#options.verifyClaims?.(claims);
     return {
+      upstreamId: this.id,
       issuer: claims.iss,
       subject: claims.sub,
       email: typeof claims.email === 'string' ? claims.email : undefined,

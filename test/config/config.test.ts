@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { loadConfig, productionProblems, adminTokens } from '../../src/config/config.ts';
+import { loadConfig, productionProblems, adminTokens, upstreamEntries } from '../../src/config/config.ts';
+import { maskedConfiguration } from '../../src/config/reference.ts';
 import { isBrokerError } from '../../src/errors.ts';
 
 const productionEnvironment = {
@@ -88,5 +89,60 @@ describe('configuration', () => {
 
   it('accepts several admin tokens for rotation', () => {
     expect(adminTokens(loadConfig({ ADMIN_TOKEN: 'old-token, new-token' }))).to.deep.equal(['old-token', 'new-token']);
+  });
+});
+
+describe('configuration of several upstreams (UPSTREAMS)', () => {
+  const contoso = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+  const personal = { id: 'personal', kind: 'microsoft', clientId: 'app-id', clientSecret: 'app-secret' };
+  const work = { id: 'work', kind: 'microsoft-work', clientId: 'app-id', clientSecret: 'app-secret', tenants: [contoso], domains: ['contoso.com'] };
+  const partner = { id: 'partner', kind: 'oidc', name: 'Partner ID', issuer: 'https://id.partner.example', clientId: 'broker', clientSecret: 'partner-secret', domains: ['partner.example'] };
+  const upstreams = (...entries: object[]) => JSON.stringify(entries);
+
+  it('keeps the single-upstream settings working: one upstream whose id is its kind', () => {
+    const config = loadConfig({ UPSTREAM: 'microsoft', UPSTREAM_CLIENT_ID: 'app-id', UPSTREAM_CLIENT_SECRET: 'app-secret', UPSTREAM_SIGN_UP_URL: 'https://signup.example' });
+    expect(upstreamEntries(config)).to.deep.equal([{ id: 'microsoft', kind: 'microsoft', clientId: 'app-id', clientSecret: 'app-secret', signUpUrl: 'https://signup.example' }]);
+    expect(upstreamEntries(loadConfig({}))).to.deep.equal([{ id: 'dev', kind: 'dev' }]);
+  });
+
+  it('reads a JSON list from the environment, in the order given', () => {
+    const config = loadConfig({ UPSTREAMS: upstreams(personal, work, partner) });
+    expect(upstreamEntries(config).map((entry) => entry.id)).to.deep.equal(['personal', 'work', 'partner']);
+    expect(upstreamEntries(config)[1]).to.deep.equal(work);
+  });
+
+  it('reads a list under UPSTREAMS in the config file', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'mbs-config-')), 'broker.json');
+    writeFileSync(file, JSON.stringify({ UPSTREAMS: [personal, work] }));
+    expect(upstreamEntries(loadConfig({ CONFIG_FILE: file })).map((entry) => entry.kind)).to.deep.equal(['microsoft', 'microsoft-work']);
+  });
+
+  it('refuses what an upstream of each kind lacks, saying which entry', () => {
+    const message = refusal({
+      UPSTREAMS: upstreams({ id: 'a', kind: 'oidc', clientId: 'x' }, { id: 'b', kind: 'microsoft-work', clientId: 'x' }, { id: 'c', kind: 'microsoft' }, { id: 'c', kind: 'microsoft', clientId: 'x', tenants: [contoso] }),
+    });
+    expect(message).to.contain('UPSTREAMS entry a: issuer is required').and.contain('UPSTREAMS entry a: name');
+    expect(message).to.contain('UPSTREAMS entry b: tenants');
+    expect(message).to.contain('UPSTREAMS entry c: clientId is required').and.contain('UPSTREAMS entry c: the id is used twice').and.contain('tenants applies to kind microsoft-work only');
+  });
+
+  it('refuses invalid JSON, unknown fields, bad tenant ids, a domain served twice, and UPSTREAMS beside the single-upstream client settings', () => {
+    expect(refusal({ UPSTREAMS: '[{' })).to.contain('UPSTREAMS: must be a JSON list of upstreams');
+    expect(refusal({ UPSTREAMS: upstreams({ ...personal, clientSecretFile: '/run/secret' }) })).to.contain('UPSTREAMS');
+    expect(refusal({ UPSTREAMS: upstreams({ ...work, tenants: ['contoso'] }) })).to.contain('tenant id');
+    expect(refusal({ UPSTREAMS: upstreams(work, { ...partner, domains: ['Contoso.com'] }) })).to.contain('the domain contoso.com is served by two upstreams');
+    expect(refusal({ UPSTREAMS: upstreams(personal), UPSTREAM_CLIENT_ID: 'app-id' })).to.contain('UPSTREAMS replaces UPSTREAM_ISSUER, UPSTREAM_CLIENT_ID');
+  });
+
+  it('refuses a dev upstream and an upstream without its client secret in production', () => {
+    const { UPSTREAM: _kind, UPSTREAM_CLIENT_ID: _clientId, UPSTREAM_CLIENT_SECRET: _clientSecret, ...production } = productionEnvironment;
+    expect(productionProblems(loadConfig({ ...production, UPSTREAMS: upstreams(personal, work, partner) }))).to.deep.equal([]);
+    const message = refusal({ ...production, UPSTREAMS: upstreams({ id: 'dev', kind: 'dev' }, { ...partner, clientSecret: undefined }) });
+    expect(message).to.contain('UPSTREAMS entry dev: kind dev is for development only').and.contain('UPSTREAMS entry partner: clientSecret must be set in production');
+  });
+
+  it('shows the upstreams in `mbs-broker config` with their client secrets masked', () => {
+    const shown = maskedConfiguration(loadConfig({ UPSTREAMS: upstreams(personal, partner) })).UPSTREAMS;
+    expect(shown).to.be.a('string').and.contain('Partner ID').and.contain('********').and.not.contain('app-secret').and.not.contain('partner-secret');
   });
 });

@@ -12,6 +12,7 @@ const flow = (overrides: Partial<AssociationFlowRecord> = {}): AssociationFlowRe
   clientId: 'portal',
   issuer: 'https://login.example',
   subject: 'subject-1',
+  upstreamId: undefined,
   email: undefined,
   createdAt: 0,
   updatedAt: 0,

@@ -15,6 +15,7 @@ import { createStore } from '../../src/store/knexStore.ts';
 import type { AssociationFlowRecord, ProfileInput } from '../../src/domain/records.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createUpstream } from '../../src/upstream/index.ts';
+import { Upstreams } from '../../src/upstream/upstreams.ts';
 import type { UpstreamIdentity } from '../../src/upstream/upstream.ts';
 import { testDatabases } from '../support/databases.ts';
 import { buildProfile, uniqueName } from '../support/factories.ts';
@@ -52,7 +53,7 @@ for (const testDatabase of testDatabases()) {
         outbox,
         emails,
         // Never reached by these tests: the upstream round trip runs in test/flows/association.test.ts.
-        upstream: createUpstream({ kind: 'oidc', issuer: upstreamIssuer, clientId: 'mbs-broker' }),
+        upstreams: new Upstreams([createUpstream({ kind: 'oidc', issuer: upstreamIssuer, clientId: 'mbs-broker' })]),
         clock,
         logger: pino({ level: 'silent' }),
         issuer,
@@ -67,7 +68,7 @@ for (const testDatabase of testDatabases()) {
 
     /** A person who signed in upstream and has no profile of the portal yet: a new flow, and who they are. */
     async function startFlow(): Promise<{ flow: AssociationFlowRecord; identity: UpstreamIdentity; requester: { ip: string; locale: 'en'; clientId: string } }> {
-      const identity = { issuer: upstreamIssuer, subject: uniqueName('subject') };
+      const identity = { upstreamId: 'oidc', issuer: upstreamIssuer, subject: uniqueName('subject') };
       const started = await service.start({ interactionUid: uniqueName('interaction'), clientId: 'partnersource-portal', identity, accountId: undefined, portal: 'partnersource', ip: '203.0.113.7' });
       expect(started.next).to.equal('ask_email');
       // An address of its own per test, so the per-IP limit counts only this test's requests.
@@ -139,7 +140,7 @@ for (const testDatabase of testDatabases()) {
       const [message] = await queuedFor(profile!.email);
       const token = tokenOf(message!);
 
-      const intruder = { issuer: upstreamIssuer, subject: uniqueName('intruder'), email: 'intruder@fabrikam.example' };
+      const intruder = { upstreamId: 'oidc', issuer: upstreamIssuer, subject: uniqueName('intruder'), email: 'intruder@fabrikam.example' };
       const outcome = await service.confirm(secretHash(token), intruder, requester);
 
       expect(outcome).to.deep.include({ outcome: 'identity_mismatch', signedIn: 'intruder@fabrikam.example' });
@@ -159,6 +160,8 @@ for (const testDatabase of testDatabases()) {
 
       expect(outcomes.map((outcome) => outcome.outcome).sort()).to.deep.equal(['bound', 'used', 'used', 'used', 'used']);
       const account = await store.identities.findByIssuerAndSubject(identity.issuer, identity.subject);
+      // The flow, its link and then the identity keep which upstream the person signed in through.
+      expect(account).to.include({ upstreamId: 'oidc' });
       expect(await store.profileBindings.findByProfile(profile!.id)).to.include({ accountId: account!.accountId });
       expect((await store.auditEvents.list({ type: 'binding.created', profileId: profile!.id })).total).to.equal(1);
       expect((await service.describeLink(token)).status).to.equal('used');

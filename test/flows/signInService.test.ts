@@ -13,6 +13,7 @@ import { createStore } from '../../src/store/knexStore.ts';
 import type { Portal } from '../../src/domain/records.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createUpstream } from '../../src/upstream/index.ts';
+import { Upstreams } from '../../src/upstream/upstreams.ts';
 import { testDatabases } from '../support/databases.ts';
 import { buildProfile, uniqueName } from '../support/factories.ts';
 
@@ -36,7 +37,7 @@ for (const testDatabase of testDatabases()) {
       service = new SignInService({
         store,
         // Never reached by these tests: the upstream round trip runs in test/flows/signIn.test.ts.
-        upstream: createUpstream({ kind: 'oidc', issuer: upstreamIssuer, clientId: 'mbs-broker' }),
+        upstreams: new Upstreams([createUpstream({ kind: 'oidc', issuer: upstreamIssuer, clientId: 'mbs-broker' })]),
         clock,
         logger: pino({ level: 'silent' }),
         callbackUri: 'https://broker.example/upstream/callback',
@@ -53,7 +54,7 @@ for (const testDatabase of testDatabases()) {
       const account = await store.accounts.create({ email: profile.email, emailVerified: true });
       const identity = await store.identities.create({ accountId: account.id, issuer: upstreamIssuer, subject: uniqueName('subject') });
       await store.profileBindings.bind({ profileId: profile.id, accountId: account.id, identityId: identity.id, method: 'admin' });
-      return { accountId: account.id, identity: { issuer: identity.issuer, subject: identity.subject, email: 'person@hotmail.example' } };
+      return { accountId: account.id, identity: { upstreamId: 'oidc', issuer: identity.issuer, subject: identity.subject, email: 'person@hotmail.example' } };
     }
 
     it('signs a returning user in when the identity is bound to a profile of the asking portal, and records the sign-in with the upstream hints', async () => {
@@ -78,7 +79,7 @@ for (const testDatabase of testDatabases()) {
 
     it('hands an unknown identity to the association flow without an account, and never matches on the upstream email', async () => {
       const { identity } = await boundIdentity('partnersource');
-      const stranger = { issuer: upstreamIssuer, subject: uniqueName('stranger'), email: identity.email };
+      const stranger = { upstreamId: 'oidc', issuer: upstreamIssuer, subject: uniqueName('stranger'), email: identity.email };
       const sameSubjectOtherIssuer = { ...identity, issuer: 'https://login.example/other-tenant/v2.0' };
 
       expect(await service.decide(stranger, asking('partnersource'), 'uid-4')).to.deep.equal({ outcome: 'not_associated', accountId: undefined });
@@ -109,10 +110,11 @@ for (const testDatabase of testDatabases()) {
       const later = await store.identities.create({ accountId, issuer: upstreamIssuer, subject: uniqueName('second') });
       await store.identities.recordSignIn(later.id, {});
 
-      expect(await service.identityToAssociate(accountId)).to.deep.equal({ issuer: upstreamIssuer, subject: later.subject });
+      // Recorded before several upstreams (no upstream id): the first configured one.
+      expect(await service.identityToAssociate(accountId)).to.deep.equal({ upstreamId: 'oidc', issuer: upstreamIssuer, subject: later.subject });
       clock.advance(1_000);
       await store.identities.recordSignIn((await store.identities.findByIssuerAndSubject(identity.issuer, identity.subject))!.id, {});
-      expect(await service.identityToAssociate(accountId)).to.deep.equal({ issuer: upstreamIssuer, subject: identity.subject });
+      expect(await service.identityToAssociate(accountId)).to.deep.equal({ upstreamId: 'oidc', issuer: upstreamIssuer, subject: identity.subject });
     });
   });
 }

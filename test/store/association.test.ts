@@ -48,6 +48,17 @@ for (const testDatabase of testDatabases()) {
       expect((await store.linkRequests.findByTokenHash(secretHash(token)))?.consumedAt).to.equal(clock.now());
     });
 
+    it('keeps the upstream a flow’s identity signed in through, and its links’ (where their confirmation re-authenticates)', async () => {
+      const profile = buildProfile();
+      await store.profiles.upsert(profile);
+      const flow = await store.associationFlows.create(buildAssociationFlow({ upstreamId: 'work', expiresAt: clock.now() + 3_600_000 }));
+      expect((await store.associationFlows.find(flow.id))?.upstreamId).to.equal('work');
+      const link = await store.linkRequests.create(buildLinkRequest(profile.id, { flowId: flow.id, upstreamId: flow.upstreamId }));
+      expect((await store.linkRequests.findByTokenHash(link.tokenHash))?.upstreamId).to.equal('work');
+      const older = await store.linkRequests.create(buildLinkRequest(profile.id));
+      expect((await store.linkRequests.findByTokenHash(older.tokenHash))?.upstreamId).to.equal(undefined);
+    });
+
     it('refuses to consume an expired link (clock moved, no sleeping)', async () => {
       const profile = buildProfile();
       await store.profiles.upsert(profile);

@@ -119,6 +119,17 @@ for (const testDatabase of testDatabases()) {
         await store.accounts.update(account.id, { name: 'Jane Doe', emailVerified: false });
         expect(await store.accounts.find(account.id)).to.deep.include({ name: 'Jane Doe', emailVerified: false, email: account.email });
       });
+      it('keep the upstream an identity signs in through (none for identities from before several upstreams)', async () => {
+        const { identity: older } = await createAccountWithIdentity(store);
+        expect(older.upstreamId).to.equal(undefined);
+        expect(await store.identities.find(older.id)).to.include({ upstreamId: undefined });
+        const { identity } = await createAccountWithIdentity(store, { identity: { upstreamId: 'work' } });
+        expect(await store.identities.find(identity.id)).to.include({ upstreamId: 'work' });
+        await store.identities.recordSignIn(identity.id, { upstreamId: 'personal' });
+        expect(await store.identities.find(identity.id)).to.include({ upstreamId: 'personal' });
+        await store.identities.recordSignIn(identity.id, {});
+        expect(await store.identities.find(identity.id)).to.include({ upstreamId: 'personal' });
+      });
     });
 
     describe('profile bindings', () => {

@@ -9,6 +9,7 @@ import { loadConfig, type Config, type Environment } from '../../src/config/conf
 import { createBroker, type Broker } from '../../src/assembly/broker.ts';
 import { createLogger } from '../../src/logging.ts';
 import type { Clock } from '../../src/clock.ts';
+import type { UpstreamFetch } from '../../src/upstream/oidcUpstream.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -36,10 +37,14 @@ export interface StartOptions {
   clock?: Clock;
   /** Collects every log line (level trace) instead of the TEST_LOG_LEVEL output. */
   logLines?: string[];
+  /** The upstreams' HTTP client (test/support/microsoftImitation.ts routes Microsoft's host to loopback). */
+  upstreamFetch?: UpstreamFetch;
+  /** The port to listen on (from freePort()), when an upstream must know the broker's callback before it starts. */
+  port?: number;
 }
 
 export async function startBroker(overrides: Environment = {}, options: StartOptions = {}): Promise<RunningBroker> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const directory = mkdtempSync(join(tmpdir(), 'mbs-broker-test-'));
   const issuer = `http://127.0.0.1:${port}`;
   const environment: Record<string, string> = {
@@ -57,7 +62,7 @@ export async function startBroker(overrides: Environment = {}, options: StartOpt
     ? createLogger({ level: 'trace', destination: { write: (line: string) => void lines.push(line) } })
     : createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const running: RunningBroker = {
-    broker: await createBroker({ config, logger, ...(options.clock ? { clock: options.clock } : {}) }),
+    broker: await createBroker({ config, logger, ...(options.clock ? { clock: options.clock } : {}), ...(options.upstreamFetch ? { upstreamFetch: options.upstreamFetch } : {}) }),
     config,
     issuer,
     environment,
@@ -67,7 +72,7 @@ export async function startBroker(overrides: Environment = {}, options: StartOpt
       // see the keep-alive connections the old broker closed, as clients in
       // other processes would, before the new one answers on the same port.
       await new Promise((resolve) => setTimeout(resolve, 20));
-      running.broker = await createBroker({ config, logger, ...(options.clock ? { clock: options.clock } : {}) });
+      running.broker = await createBroker({ config, logger, ...(options.clock ? { clock: options.clock } : {}), ...(options.upstreamFetch ? { upstreamFetch: options.upstreamFetch } : {}) });
       await running.broker.listen();
     },
     async stop() {

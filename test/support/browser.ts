@@ -18,6 +18,12 @@ export interface Page {
 
 export class Browser {
   readonly #cookies: StoredCookie[] = [];
+  /** The HTTP client: the platform's fetch, or one that routes a host name elsewhere (test/support/microsoftImitation.ts). */
+  readonly #fetch: typeof fetch;
+
+  constructor(options: { fetch?: typeof fetch } = {}) {
+    this.#fetch = options.fetch ?? fetch;
+  }
   /** Headers sent with every request (Accept-Language, for one). */
   readonly headers: Record<string, string> = {};
 
@@ -66,7 +72,7 @@ export class Browser {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(init.form).toString();
     }
-    const response = await fetch(target, { method: init.method ?? (init.form ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
+    const response = await this.#fetch(target, { method: init.method ?? (init.form ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
     this.#store(target, response);
     return { status: response.status, url: target.href, headers: response.headers, body: await response.text() };
   }

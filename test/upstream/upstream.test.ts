@@ -2,38 +2,21 @@
 // real oidc-provider on loopback: the generic OIDC upstream against the dev
 // upstream, and the Microsoft preset against a provider imitating Microsoft's
 // personal-accounts tenant.
-import { createServer, type Server } from 'node:http';
 import { expect } from 'chai';
 import { BrokerError } from '../../src/errors.ts';
-import { createDevUpstream, devSubject, devUpstreamCookieNames } from '../../src/upstream/devUpstream.ts';
+import { devSubject, devUpstreamCookieNames } from '../../src/upstream/devUpstream.ts';
 import { createMicrosoftUpstream, personalAccountsTenant, verifyPersonalMicrosoftAccount } from '../../src/upstream/microsoftUpstream.ts';
 import { OidcUpstream } from '../../src/upstream/oidcUpstream.ts';
 import type { Upstream, UpstreamAuthorizationStart } from '../../src/upstream/upstream.ts';
 import { Browser, formAction } from '../support/browser.ts';
 import { freePort } from '../support/broker.ts';
+import { serveDevUpstream, type ServedDevUpstream } from '../support/devUpstreams.ts';
 
 const redirectUri = 'http://127.0.0.1:9/upstream/callback';
 const clientId = 'mbs-broker';
 const clientSecret = 'upstream-test-secret';
 
-interface RunningUpstream {
-  issuer: string;
-  server: Server;
-}
-
-async function serveDevUpstream(pathPrefix: string, tenantId?: string): Promise<RunningUpstream> {
-  const port = await freePort();
-  const issuer = `http://127.0.0.1:${port}${pathPrefix}`;
-  const { app } = await createDevUpstream({ issuer, clients: [{ clientId, clientSecret, redirectUris: [redirectUri] }], ...(tenantId ? { tenantId } : {}) });
-  const mount = (await import('koa-mount')).default;
-  const Koa = (await import('koa')).default;
-  const host = new Koa();
-  host.keys = app.keys;
-  host.use(pathPrefix ? mount(pathPrefix, app) : mount(app));
-  const server = createServer(host.callback());
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { issuer, server };
-}
+const serve = (pathPrefix: string, tenantId?: string) => serveDevUpstream({ clients: [{ clientId, clientSecret, redirectUris: [redirectUri] }], pathPrefix, ...(tenantId ? { tenantId } : {}) });
 
 /** Drives the browser through the upstream sign-in; returns the callback URL, and whether the form was shown. */
 async function authorizeInBrowser(browser: Browser, start: UpstreamAuthorizationStart, accountName: string) {
@@ -68,12 +51,12 @@ async function expectUpstreamError(promise: Promise<unknown>, detail: RegExp): P
 const implementations = [
   {
     name: 'generic OIDC upstream (against the dev upstream)',
-    serve: () => serveDevUpstream(''),
+    serve: () => serve(''),
     build: (issuer: string) => new OidcUpstream({ kind: 'oidc', issuer, clientId, clientSecret }),
   },
   {
     name: 'Microsoft preset (against a provider imitating the personal-accounts tenant)',
-    serve: () => serveDevUpstream(`/${personalAccountsTenant}/v2.0`, personalAccountsTenant),
+    serve: () => serve(`/${personalAccountsTenant}/v2.0`, personalAccountsTenant),
     build: (issuer: string) => createMicrosoftUpstream({ clientId, clientSecret, issuer }),
   },
 ];
@@ -81,17 +64,17 @@ const implementations = [
 for (const implementation of implementations) {
   describe(`upstream conformance: ${implementation.name}`, function () {
     this.timeout(30_000);
-    let running: RunningUpstream;
+    let running: ServedDevUpstream;
     let upstream: Upstream;
     before(async () => {
       running = await implementation.serve();
       upstream = implementation.build(running.issuer);
     });
-    after(() => new Promise<void>((resolve) => running.server.close(() => resolve())));
+    after(() => running.stop());
 
-    it('returns who signed in as issuer and subject, with the email only as a hint', async () => {
+    it('returns who signed in as issuer and subject, with the email only as a hint, through which upstream', async () => {
       const { identity } = await signIn(upstream, new Browser(), 'Jane');
-      expect(identity).to.deep.equal({ issuer: running.issuer, subject: devSubject('jane'), email: 'Jane@hotmail.example', name: 'Jane' });
+      expect(identity).to.deep.equal({ upstreamId: upstream.id, issuer: running.issuer, subject: devSubject('jane'), email: 'Jane@hotmail.example', name: 'Jane' });
     });
 
     it('gives the same account the same subject and another account another', async () => {
@@ -153,13 +136,13 @@ describe('the Microsoft preset', function () {
 
   it('refuses work and school accounts (another tid)', async () => {
     const workTenant = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-    const running = await serveDevUpstream(`/${workTenant}/v2.0`, workTenant);
+    const running = await serve(`/${workTenant}/v2.0`, workTenant);
     try {
       const upstream = createMicrosoftUpstream({ clientId, clientSecret, issuer: running.issuer });
       const failure = await expectUpstreamError(signIn(upstream, new Browser(), 'jane'), /tid 72f988bf/);
       expect(failure.publicMessage).to.contain('personal Microsoft account');
     } finally {
-      running.server.close();
+      await running.stop();
     }
   });
 

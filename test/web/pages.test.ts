@@ -46,7 +46,12 @@ const sample = {
   hint: 'technical hint',
   code: 'invalid_request',
   messages: [{ subject: 'Associate', to: 'jane.doe@contoso.example', delivered: '2026-11-25T00:00:00Z', links: ['http://localhost:3000/link/x'] }],
-  continueUrl: '/interaction/abc/sign-in',
+  continueUrl: '/interaction/abc/sent?from=success',
+  // Two upstreams (the choice); a name from the catalogue and a configured one, escaped.
+  choices: [
+    { id: 'microsoft', name: { key: 'upstream.microsoft' }, url: '/interaction/abc/sign-in?upstream=microsoft' },
+    { id: 'partner', name: { text: 'Partner <ID>' }, url: '/interaction/abc/sign-in?upstream=partner' },
+  ],
   cancelUrl: '/interaction/abc/abort',
   signUpUrl: 'https://signup.live.com/',
   passwordResetUrl: 'https://account.live.com/password/reset',

@@ -16,7 +16,7 @@ import { adminTokens, demoPortalsEnabled, type Config } from '../config/config.t
 import { demoPortalUrl, startDemoPortals, type RunningDemoPortals } from '../demo/demoPortals.ts';
 import { accountCallbackPath, accountClientId, accountRoutes } from '../flows/account.ts';
 import { associationRoutes } from '../flows/association.ts';
-import { createCsrfTokens } from '../flows/csrf.ts';
+import { createCsrfTokens } from '../web/csrf.ts';
 import { createPageRenderer, stylesheet, type PageRenderer } from '../web/pages.ts';
 import { signInRoutes } from '../flows/signIn.ts';
 import { upstreamCallbackPath } from '../flows/interactions.ts';

@@ -129,6 +129,12 @@ export class ConsoleSteps {
     };
   }
 
+  /** A time as the reader reads it (UTC, their language). */
+  time(ctx: ConsoleContext, milliseconds: number | undefined): string {
+    if (milliseconds === undefined) return '';
+    return `${new Intl.DateTimeFormat(pageLocale(ctx), { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(milliseconds))} UTC`;
+  }
+
   /** A console page in the console layout, in the reader's language. */
   render(ctx: ConsoleContext, template: string, data: { titleKey: string } & Record<string, unknown>): void {
     const { role, session } = ctx.state;

@@ -14,7 +14,7 @@
 // - `requireRecentSignIn(returnTo)`: sensitive actions (key and secret
 //   rotation, role changes, bind on behalf) need an upstream sign-in newer
 //   than CONSOLE_RECENT_SIGN_IN; older, a page offers to sign in again
-//   (max_age=0 on the console's authorization request) and come back.
+//   (max_age on the console's authorization request) and come back.
 // - `render(ctx, template, data)`: a page of views/pages/console/ in the
 //   console layout, with the navigation this role may open and the CSRF token.
 //

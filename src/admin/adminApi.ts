@@ -3,17 +3,19 @@
 // constant time; several may be configured for rotation). Every route is
 // declared once, with its zod schemas, and the OpenAPI 3.1 document at
 // /admin/api/openapi.json is generated from those declarations.
+import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import { BrokerError, invalidInput, invalidRequest, isBrokerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
+import { locales } from '../i18n.ts';
 import { constantTimeEqual } from '../secrets.ts';
 import { describeFailure } from '../web/errorAnswers.ts';
 import type { AdminServices } from './adminServices.ts';
 import { grantTypes } from './clientAdministration.ts';
-import { auditJson, clientJson, linkJson, outboxJson, signingKeyJson } from './recordJson.ts';
+import { addressReportJson, auditJson, clientJson, dashboardJson, linkJson, outboxJson, peopleFoundJson, personDetailsJson, profileJson, signingKeyJson } from './recordJson.ts';
 
 export const adminApiPrefix = '/admin/api';
 
@@ -29,6 +31,23 @@ const paging = {
 };
 
 const timestamp = z.iso.datetime({ offset: true }).describe('ISO 8601 date-time');
+
+const auditFilters = {
+  type: z.string().optional(),
+  actor: z.string().optional().describe('who acted: cli, admin-api, user, or an admin'),
+  account: z.string().optional(),
+  profile: z.string().optional(),
+  client: z.string().optional(),
+  since: timestamp.optional(),
+  until: timestamp.optional(),
+};
+
+/** The audit filters of a query, times as epoch milliseconds. */
+const auditQuery = <Query extends { since?: string | undefined; until?: string | undefined }>(query: Query) => ({
+  ...query,
+  since: query.since ? Date.parse(query.since) : undefined,
+  until: query.until ? Date.parse(query.until) : undefined,
+});
 
 const clientBody = z
   .object({
@@ -107,7 +126,7 @@ const pageOf = <Item, Shown>(page: { items: Item[]; total: number }, query: Reco
 });
 
 function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
-  const { clients, directory, outbox } = dependencies;
+  const { clients, directory, outbox, people, emails, dashboard } = dependencies;
   return [
     // Clients.
     route({ method: 'post', path: '/clients', tag: 'clients', summary: 'Register a client; a confidential client’s secret is returned once', body: clientBody, status: 201,
@@ -115,7 +134,9 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
         const registered = await clients.register(body);
         return { ...clientJson(registered.client), ...(registered.clientSecret ? { client_secret: registered.clientSecret } : {}) };
       } }),
-    { method: 'get', path: '/clients', tag: 'clients', summary: 'List clients (secrets are never shown)', handle: async () => ({ items: (await clients.list()).map(clientJson) }) },
+    route({ method: 'get', path: '/clients', tag: 'clients', summary: 'List clients, or those whose id, name, portal or a redirect URI contains `search` (secrets are never shown)',
+      query: z.object({ search: z.string().max(200).optional().describe('text to look for, letter case ignored') }),
+      handle: async ({ query }) => ({ items: (await clients.search(query.search ?? '')).map(clientJson) }) }),
     { method: 'get', path: '/clients/:clientId', tag: 'clients', summary: 'Show a client', handle: async ({ params }) => clientJson(await clients.show(params.clientId!)) },
     route({ method: 'patch', path: '/clients/:clientId', tag: 'clients', summary: 'Change name, portal or redirect URIs', body: clientChanges,
       handle: async ({ params, body }) => clientJson(await clients.update(params.clientId!, body)) }),
@@ -148,6 +169,9 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
         const csv = typeof body === 'string';
         return directory.importProfiles(csv ? 'import.csv' : 'import.json', csv ? body : JSON.stringify(body), 'admin-api');
       } },
+    { method: 'post', path: '/profiles/import/preview', tag: 'profiles', summary: 'What importing the file would do (created, updated, unchanged, rejected with line numbers), changing nothing', textBody: true,
+      body: z.array(z.unknown()).describe('the same CSV or JSON as /profiles/import'),
+      handle: async ({ body }) => (typeof body === 'string' ? directory.previewImport('import.csv', body) : directory.previewImport('import.json', JSON.stringify(body))) },
     route({ method: 'put', path: '/profiles/:profileId', tag: 'profiles', summary: 'Create or replace one profile', body: profileBody,
       handle: async ({ params, body, ctx }) => {
         const { outcome, profile } = await directory.upsertProfile({ ...body, id: params.profileId }, 'admin-api');
@@ -177,6 +201,31 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
         return undefined;
       } },
 
+    // People (the support desk).
+    route({ method: 'get', path: '/people', tag: 'people', summary: 'Find people by MBS email, profile id or upstream subject (exactly one); profiles of the query bound to nobody are listed apart',
+      query: z.object({ email: z.string().max(320).optional(), profile: z.string().max(255).optional(), subject: z.string().max(255).optional() }),
+      handle: async ({ query }) => peopleFoundJson(await people.find(query)) }),
+    { method: 'get', path: '/people/:accountId', tag: 'people', summary: 'A person: account, upstream identities, bound profiles, last sign-ins and live sessions',
+      handle: async ({ params }) => personDetailsJson(await people.details(params.accountId!)) },
+    route({ method: 'post', path: '/people/:accountId/bindings', tag: 'people', summary: 'Bind a profile to the person on their behalf; the reason is required and kept in the audit log', status: 201,
+      body: z.object({ profileId: z.string(), reason: z.string() }).strict(),
+      handle: async ({ params, body }) => {
+        const bound = await people.bindOnBehalf(params.accountId!, body);
+        return { profile: profileJson(bound.profile), moved_from: bound.movedFrom ?? null };
+      } }),
+    { method: 'delete', path: '/people/:accountId/bindings/:profileId', tag: 'people', summary: 'Unbind one of the person’s profiles', status: 204,
+      handle: async ({ params }) => {
+        await people.unbind(params.accountId!, params.profileId!);
+        return undefined;
+      } },
+    { method: 'post', path: '/people/:accountId/revoke-sessions', tag: 'people', summary: 'End the person’s sessions, grants and tokens everywhere (portals are told by back-channel logout)',
+      handle: async ({ params }) => ({ removed: await people.revokeSessions(params.accountId!) }) },
+
+    // Emails and links (the support desk).
+    route({ method: 'get', path: '/emails', tag: 'emails', summary: 'For one address: its profiles, the emails queued and sent (with the SMTP server’s answer, never the body) and the pending links',
+      query: z.object({ address: z.string().min(1).max(320).describe('the MBS email address') }),
+      handle: async ({ query }) => addressReportJson(await emails.forAddress(query.address)) }),
+
     // Link requests.
     route({ method: 'get', path: '/link-requests', tag: 'link requests', summary: 'List pending association links (tokens are never stored, so never shown)', query: z.object({ ...paging }),
       handle: async ({ query }) => pageOf(await directory.listPendingLinks(query), query, linkJson) }),
@@ -185,6 +234,10 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
         await directory.revokeLink(params.linkId!, 'admin-api');
         return undefined;
       } },
+
+    route({ method: 'post', path: '/link-requests/:linkId/resend', tag: 'link requests', summary: 'Send a pending link again: a new link replaces it (within the link request rate limits) and its email is queued', status: 201,
+      body: z.object({ locale: z.enum(locales).default('en').describe('language of the email') }).strict(),
+      handle: async ({ params, body }) => linkJson(await emails.resendLink(params.linkId!, body.locale)) }),
 
     // Outbox.
     route({ method: 'get', path: '/outbox', tag: 'outbox', summary: 'List queued and sent emails (bodies are never shown)', query: z.object({ ...paging, pending: z.enum(['true', 'false']).optional() }),
@@ -209,14 +262,21 @@ function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
       } },
 
     // Audit events.
-    route({ method: 'get', path: '/audit-events', tag: 'audit', summary: 'Audit events, newest first, filtered by type, account, profile, client and time range',
-      query: z.object({ ...paging, type: z.string().optional(), account: z.string().optional(), profile: z.string().optional(), client: z.string().optional(), since: timestamp.optional(), until: timestamp.optional() }),
-      handle: async ({ query }) =>
-        pageOf(
-          await directory.listAuditEvents({ ...query, since: query.since ? Date.parse(query.since) : undefined, until: query.until ? Date.parse(query.until) : undefined }),
-          query,
-          auditJson,
-        ) }),
+    route({ method: 'get', path: '/audit-events', tag: 'audit', summary: 'Audit events, newest first, filtered by type, actor, account, profile, client and time range',
+      query: z.object({ ...paging, ...auditFilters }),
+      handle: async ({ query }) => pageOf(await directory.listAuditEvents(auditQuery(query)), query, auditJson) }),
+    route({ method: 'get', path: '/audit-events.csv', tag: 'audit', summary: 'The filtered audit events as CSV (all of them, newest first, streamed; cells a spreadsheet would run as formulas are prefixed with an apostrophe)',
+      query: z.object(auditFilters),
+      handle: async ({ query, ctx }) => {
+        ctx.type = 'text/csv; charset=utf-8';
+        ctx.attachment('audit-events.csv');
+        return Readable.from(directory.exportAuditEvents(auditQuery(query)));
+      } }),
+
+    // The dashboard.
+    route({ method: 'get', path: '/dashboard', tag: 'dashboard', summary: 'Sign-ins per day, the association funnel, email delivery health and active sessions over the last `days` days',
+      query: z.object({ days: z.coerce.number().int().min(1).max(90).default(14).describe('days, today included (1–90)') }),
+      handle: async ({ query }) => dashboardJson(await dashboard.dashboard(query.days)) }),
   ];
 }
 

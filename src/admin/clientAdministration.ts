@@ -167,6 +167,22 @@ export class ClientAdministration {
     return this.#clients.list();
   }
 
+  /**
+   * Clients whose id, name, portal or a redirect URI contains `text`
+   * (letter case ignored); all of them for an empty text. Clients are a
+   * handful of portals and apps, so they are filtered here, not in SQL.
+   */
+  async search(text: string): Promise<ClientRecord[]> {
+    const wanted = text.trim().toLowerCase();
+    const clients = await this.#clients.list();
+    if (!wanted) return clients;
+    return clients.filter((client) => {
+      const redirectUris = Array.isArray(client.metadata.redirect_uris) ? client.metadata.redirect_uris.map(String) : [];
+      const name = typeof client.metadata.client_name === 'string' ? client.metadata.client_name : '';
+      return [client.id, name, client.portal, ...redirectUris].some((field) => field.toLowerCase().includes(wanted));
+    });
+  }
+
   async show(id: string): Promise<ClientRecord> {
     const client = await this.#clients.find(id);
     if (!client) throw notFound(`No client with id ${id}`);

@@ -6,7 +6,8 @@ import { BrokerError, invalidInput, notFound } from '../errors.ts';
 import { normalizeEmail } from '../directory/email.ts';
 import { parseProfileFile, profileSchema, type RejectedProfileRow } from '../directory/profileImport.ts';
 import type { AuditEventRecord, BoundProfile, LinkRequestRecord, Page, PageRequest, ProfileRecord } from '../domain/records.ts';
-import type { ProfileUpsertOutcome, Store } from '../store/store.ts';
+import type { AuditEventFilter, ProfileUpsertOutcome, Store } from '../store/store.ts';
+import { auditCsv } from './auditExport.ts';
 
 export interface ProfileImportReport {
   created: number;
@@ -48,12 +49,16 @@ export interface BindingQuery extends PageRequest {
 /** How the CLI and the admin API ask for audit events (times in epoch milliseconds). */
 export interface AuditEventQuery extends PageRequest {
   type?: string | undefined;
+  actor?: string | undefined;
   account?: string | undefined;
   profile?: string | undefined;
   client?: string | undefined;
   since?: number | undefined;
   until?: number | undefined;
 }
+
+/** The store's filter of an audit query in the surfaces' vocabulary. */
+const auditEventFilter = ({ type, actor, account, profile, client, since, until }: AuditEventQuery): AuditEventFilter => ({ type, actor, accountId: account, profileId: profile, clientId: client, since, until });
 
 /** Emails are stored normalised: "Jane@Contoso.com " finds jane@contoso.com from any surface. */
 const normalizedEmail = (email: string | undefined): string | undefined => (email ? normalizeEmail(email) : undefined);
@@ -74,6 +79,18 @@ export class DirectoryAdministration {
    * admin API, the broker's own requests get the connection). An import
    * that fails midway keeps the chunks before; running it again finishes it.
    */
+  /**
+   * What `importProfiles` would do with the file, writing nothing: the same
+   * parse and the same comparison with the stored profiles, so applying it
+   * right after reports the same counts.
+   */
+  async previewImport(fileName: string, text: string): Promise<ProfileImportReport> {
+    const { profiles, rejected } = parseProfileFile(fileName, text);
+    const report: ProfileImportReport = { created: 0, updated: 0, unchanged: 0, rejected };
+    for (const profile of profiles) report[await this.#store.profiles.outcomeOf(profile)] += 1;
+    return report;
+  }
+
   async importProfiles(fileName: string, text: string, actor = 'cli'): Promise<ProfileImportReport> {
     const { profiles, rejected } = parseProfileFile(fileName, text);
     const report: ProfileImportReport = { created: 0, updated: 0, unchanged: 0, rejected };
@@ -164,8 +181,12 @@ export class DirectoryAdministration {
   }
 
   listAuditEvents(query: AuditEventQuery = {}): Promise<Page<AuditEventRecord>> {
-    const { account, profile, client, ...rest } = query;
-    return this.#store.auditEvents.list({ ...rest, accountId: account, profileId: profile, clientId: client });
+    return this.#store.auditEvents.list({ ...auditEventFilter(query), limit: query.limit, offset: query.offset });
+  }
+
+  /** The events `query` filters (paging aside) as CSV lines, header first; see auditExport.ts. */
+  exportAuditEvents(query: AuditEventQuery = {}): AsyncGenerator<string> {
+    return auditCsv(this.#store.auditEvents, auditEventFilter(query));
   }
 
   async unbind(profileId: string, actor = 'cli'): Promise<void> {

@@ -10,6 +10,7 @@ import { createPageRenderer } from '../web/pages.ts';
 import { Outbox } from '../mail/outbox.ts';
 import { issueInitialAccessToken } from '../provider/provider.ts';
 import { openDatabase, type Database } from '../store/database.ts';
+import { liveSessionsOfAccount, revokeAccount } from '../store/oidcAdapter.ts';
 import { openStorage, providerBuilder, type Storage } from './parts.ts';
 
 export async function withAdministration<Result>(config: Config, work: (services: AdminServices) => Promise<Result>): Promise<Result> {
@@ -27,6 +28,9 @@ function cliServices(config: Config, database: Database, { store, keys, keyEncry
     {
       store,
       outbox: new Outbox(database, systemClock, keyEncryptionKey),
+      clock: systemClock,
+      // No portal listens to the command line: sessions end without back-channel notices.
+      sessions: { list: (accountId) => liveSessionsOfAccount(database, accountId), revoke: (accountId) => revokeAccount(database, accountId) },
       // Running instances read rotated keys within KEY_REFRESH_INTERVAL.
       keys: {
         async list() {

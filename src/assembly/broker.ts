@@ -16,6 +16,7 @@ import { adminTokens, demoPortalsEnabled, type Config } from '../config/config.t
 import { demoPortalUrl, startDemoPortals, type RunningDemoPortals } from '../demo/demoPortals.ts';
 import { accountCallbackPath, accountClientId, accountRoutes } from '../flows/account.ts';
 import { associationRoutes } from '../flows/association.ts';
+import type { AssociationService } from '../flows/associationService.ts';
 import { createCsrfTokens } from '../flows/csrf.ts';
 import { createPageRenderer, stylesheet, type PageRenderer } from '../web/pages.ts';
 import { signInRoutes } from '../flows/signIn.ts';
@@ -40,7 +41,7 @@ import type { Portal } from '../domain/records.ts';
 import { cachedClients } from '../store/clientCache.ts';
 import { openDatabase, reportCheckpointFailures, withExclusiveLock, type Database } from '../store/database.ts';
 import { pendingMigrations } from '../store/migrations.ts';
-import { createOidcAdapter, revokeAccount, sessionsOfAccount } from '../store/oidcAdapter.ts';
+import { createOidcAdapter, liveSessionsOfAccount, revokeAccount, sessionsOfAccount } from '../store/oidcAdapter.ts';
 import type { Store } from '../store/store.ts';
 import { chooseUpstream, devUpstreamPath, type UpstreamChoice } from '../upstream/choice.ts';
 import type { Upstream } from '../upstream/upstream.ts';
@@ -219,7 +220,7 @@ function portalUrls(config: Config): Partial<Record<Portal, string>> {
 
 /** The association, sign-in and account routes over one set of shared parts. */
 function flowRoutes(parts: Parts, mail: Mail, upstream: Upstream) {
-  const { config, clock, logger, issuer, pages, database } = parts;
+  const { config, clock, logger, issuer, pages } = parts;
   const { store } = parts.storage;
   const provider = parts.live.provider;
   const csrf = createCsrfTokens(parts.live.cookieKeys);
@@ -242,23 +243,32 @@ function flowRoutes(parts: Parts, mail: Mail, upstream: Upstream) {
     ...shared,
     outbox: mail.outbox,
     emails: mail.emails,
-    async revokeAccount(accountId) {
-      // Portals hear of it first (their logout tokens name the sessions), then everything goes.
-      await notifyBackchannelLogout(provider, await sessionsOfAccount(database, accountId), (error, clientId) =>
-        logger.warn({ clientId, err: (error as Error).message }, 'back-channel logout notice failed'),
-      );
-      return revokeAccount(database, accountId);
-    },
+    revokeAccount: revokeEverywhere(parts),
   });
   return { association, signIn, account };
 }
 
+/** Ends an account's sessions, grants and tokens: the account page's "sign out everywhere" and the support desk's revoke. */
+function revokeEverywhere({ database, logger, live }: Parts): (accountId: string) => Promise<number> {
+  return async (accountId) => {
+    // Portals hear of it first (their logout tokens name the sessions), then everything goes.
+    await notifyBackchannelLogout(live.provider, await sessionsOfAccount(database, accountId), (error, clientId) =>
+      logger.warn({ clientId, err: (error as Error).message }, 'back-channel logout notice failed'),
+    );
+    return revokeAccount(database, accountId);
+  };
+}
+
 /** The admin API over the administration services acting as 'admin-api'. */
-function adminRoutes({ config, logger, issuer, storage, live }: Parts, mail: Mail) {
+function adminRoutes(parts: Parts, mail: Mail, association: AssociationService) {
+  const { config, logger, issuer, storage, live, clock, database } = parts;
   const services = adminServices(
     {
       store: storage.store,
       outbox: mail.outbox,
+      clock,
+      sessions: { list: (accountId) => liveSessionsOfAccount(database, accountId), revoke: revokeEverywhere(parts) },
+      resendLink: (linkId, resend) => association.resendLink(linkId, resend),
       issueInitialAccessToken: (portal, expiresIn) => issueInitialAccessToken(live.provider, portal, expiresIn),
       keys: {
         list: () => storage.keys.list(),
@@ -308,7 +318,7 @@ function composeApp(parts: Parts, mail: Mail, { upstream, devUpstream }: Upstrea
   // (the live array: rotations land in place).
   app.keys = live.cookieSigner;
   const flows = flowRoutes(parts, mail, upstream);
-  const admin = adminRoutes(parts, mail);
+  const admin = adminRoutes(parts, mail, flows.association.service);
   // Answers anyone may cache: everything else is no-store (see src/web/securityHeaders.ts).
   const publicPaths = new Set(['/.well-known/openid-configuration', new URL(provider.urlFor('jwks')).pathname, `${devUpstreamPath}/.well-known/openid-configuration`, `${devUpstreamPath}/jwks`]);
   // The token, userinfo, introspection and other endpoints that relying parties

@@ -1,0 +1,56 @@
+// The support desk's "why didn't my email arrive": for one address, the
+// profiles registered to it, the association emails queued and sent (with
+// the SMTP server's answer, never the message), and the pending links;
+// revoke a link, or resend it (a new link: tokens are stored hashed) within
+// the rate limits the person's own requests have.
+import type { Locale } from '../i18n.ts';
+import { normalizeEmail } from '../directory/email.ts';
+import type { LinkRequestRecord, ProfileRecord } from '../domain/records.ts';
+import type { Outbox, OutboxSummary } from '../mail/outbox.ts';
+import type { Store } from '../store/store.ts';
+import { BrokerError, invalidRequest } from '../errors.ts';
+
+/** Makes a new link for a pending one and queues its email (the association service's, passed in by the assembly). */
+export type ResendLink = (linkId: string, resend: { actor: string; locale: Locale }) => Promise<LinkRequestRecord>;
+
+export interface AddressReport {
+  email: string;
+  profiles: ProfileRecord[];
+  /** Newest first, at most `emailsShown`. */
+  emails: OutboxSummary[];
+  emailTotal: number;
+  pendingLinks: LinkRequestRecord[];
+}
+
+const emailsShown = 50;
+
+export class EmailAdministration {
+  readonly #store: Store;
+  readonly #outbox: Outbox;
+  readonly #resendLink: ResendLink | undefined;
+  readonly #actor: string;
+
+  constructor(parts: { store: Store; outbox: Outbox; resendLink?: ResendLink | undefined }, actor: string) {
+    this.#store = parts.store;
+    this.#outbox = parts.outbox;
+    this.#resendLink = parts.resendLink;
+    this.#actor = actor;
+  }
+
+  async forAddress(address: string): Promise<AddressReport> {
+    if (!address.trim()) throw invalidRequest('Give an email address.', { fields: { email: 'an email address is required' }, messageKey: 'console.emails.address_required' });
+    const email = normalizeEmail(address);
+    const profiles = await this.#store.profiles.findByEmail(email);
+    const [emails, links] = await Promise.all([
+      this.#outbox.list({ recipient: email, limit: emailsShown }),
+      profiles.length ? this.#store.linkRequests.listPending({ profileIds: profiles.map((profile) => profile.id), limit: 500 }) : Promise.resolve({ items: [], total: 0 }),
+    ]);
+    return { email, profiles, emails: emails.items, emailTotal: emails.total, pendingLinks: links.items };
+  }
+
+  /** A new link for the pending link `linkId`, its email queued; the old link stops working. */
+  async resendLink(linkId: string, locale: Locale = 'en'): Promise<LinkRequestRecord> {
+    if (!this.#resendLink) throw new BrokerError('temporarily_unavailable', 'Links can be resent only by a running broker (the admin API or the console).');
+    return this.#resendLink(linkId, { actor: this.#actor, locale });
+  }
+}

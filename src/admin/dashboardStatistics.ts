@@ -82,7 +82,8 @@ export class DashboardStatistics {
 
   /** The dashboard over the last `days` UTC days, today included. */
   async dashboard(days: number): Promise<Dashboard> {
-    const until = this.#clock.now();
+    // Up to and including this millisecond.
+    const until = this.#clock.now() + 1;
     const since = (Math.floor(until / dayMilliseconds) - (days - 1)) * dayMilliseconds;
     const [signIns, funnel, email, activeSessions] = await Promise.all([
       this.signInsPerDay(since, until),

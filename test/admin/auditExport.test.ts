@@ -7,11 +7,7 @@ import { expect } from 'chai';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { auditCsvColumns, csvCell } from '../../src/admin/auditExport.ts';
 import { DirectoryAdministration } from '../../src/admin/directoryAdministration.ts';
-import { ManualClock } from '../../src/clock.ts';
-import type { Database } from '../../src/store/database.ts';
-import { createStore } from '../../src/store/knexStore.ts';
-import type { Store } from '../../src/store/store.ts';
-import { testDatabases } from '../support/databases.ts';
+import { suiteStore, testDatabases } from '../support/databases.ts';
 import { buildAuditEvent, uniqueName } from '../support/factories.ts';
 
 const exported = async (lines: AsyncIterable<string>): Promise<string> => {
@@ -40,24 +36,16 @@ describe('a CSV cell', () => {
 for (const testDatabase of testDatabases()) {
   describe(`the audit CSV export on ${testDatabase.name}`, function () {
     this.timeout(60_000);
-    let database: Database;
-    let store: Store;
-    let directory: DirectoryAdministration;
-
-    before(async () => {
-      database = await testDatabase.open();
-      store = createStore(database, new ManualClock(Date.now()));
-      directory = new DirectoryAdministration(store);
-    });
-    after(() => testDatabase.close(database));
+    const suite = suiteStore(testDatabase);
+    const directory = () => new DirectoryAdministration(suite.store);
 
     it('gives every field back through a CSV parser, formulas defused, with the same filters as the list', async () => {
       const actor = uniqueName('admin');
-      await store.auditEvents.record(buildAuditEvent({ type: 'binding.created', actor, accountId: 'acc-1', profileId: 'P-1', ip: '203.0.113.9', details: { reason: 'ticket "42", line one\nline two' } }));
-      await store.auditEvents.record(buildAuditEvent({ type: 'binding.created', actor, profileId: '=cmd|"/c calc"!A1' }));
-      await store.auditEvents.record(buildAuditEvent({ type: 'sign_in', actor }));
+      await suite.store.auditEvents.record(buildAuditEvent({ type: 'binding.created', actor, accountId: 'acc-1', profileId: 'P-1', ip: '203.0.113.9', details: { reason: 'ticket "42", line one\nline two' } }));
+      await suite.store.auditEvents.record(buildAuditEvent({ type: 'binding.created', actor, profileId: '=cmd|"/c calc"!A1' }));
+      await suite.store.auditEvents.record(buildAuditEvent({ type: 'sign_in', actor }));
 
-      const rows = parseCsv(await exported(directory.exportAuditEvents({ actor, type: 'binding.created' })), { columns: true, record_delimiter: '\r\n' }) as Array<Record<string, string>>;
+      const rows = parseCsv(await exported(directory().exportAuditEvents({ actor, type: 'binding.created' })), { columns: true, record_delimiter: '\r\n' }) as Array<Record<string, string>>;
 
       expect(rows).to.have.length(2);
       expect(Object.keys(rows[0]!)).to.deep.equal([...auditCsvColumns]);
@@ -71,14 +59,14 @@ for (const testDatabase of testDatabases()) {
     it('exports every matching event once across pages, newest first, while new ones are recorded', async () => {
       const type = uniqueName('bulk');
       const total = 1_201;
-      await database.batchInsert('audit_events', Array.from({ length: total }, (_, index) => ({ type, outcome: 'success', occurred_at: Date.now(), actor: `n${index}` })), 200);
-      const lines = directory.exportAuditEvents({ type })[Symbol.asyncIterator]();
+      await suite.database.batchInsert('audit_events', Array.from({ length: total }, (_, index) => ({ type, outcome: 'success', occurred_at: Date.now(), actor: `n${index}` })), 200);
+      const lines = directory().exportAuditEvents({ type })[Symbol.asyncIterator]();
       let text = '';
       let chunk = await lines.next();
       text += chunk.value;
       // The header, then the first page: events recorded now do not shift the pages still to come.
       chunk = await lines.next();
-      for (let index = 0; index < 3; index += 1) await store.auditEvents.record(buildAuditEvent({ type }));
+      for (let index = 0; index < 3; index += 1) await suite.store.auditEvents.record(buildAuditEvent({ type }));
       while (!chunk.done) {
         text += chunk.value;
         chunk = await lines.next();

@@ -4,26 +4,20 @@
 // same counts, in CSV and in JSON.
 import { expect } from 'chai';
 import { DirectoryAdministration } from '../../src/admin/directoryAdministration.ts';
-import { ManualClock } from '../../src/clock.ts';
-import type { Database } from '../../src/store/database.ts';
-import { createStore } from '../../src/store/knexStore.ts';
 import type { Store } from '../../src/store/store.ts';
-import { testDatabases } from '../support/databases.ts';
+import { suiteStore, testDatabases } from '../support/databases.ts';
 import { buildProfile, profileCsv } from '../support/factories.ts';
 
 for (const testDatabase of testDatabases()) {
   describe(`the profile import preview on ${testDatabase.name}`, function () {
     this.timeout(30_000);
-    let database: Database;
+    const suite = suiteStore(testDatabase);
     let store: Store;
     let directory: DirectoryAdministration;
-
-    before(async () => {
-      database = await testDatabase.open();
-      store = createStore(database, new ManualClock(Date.now()));
+    before(() => {
+      store = suite.store;
       directory = new DirectoryAdministration(store);
     });
-    after(() => testDatabase.close(database));
 
     it('reports created, updated, unchanged and rejected lines without writing, and the import then reports the same', async () => {
       const [kept, changed] = [buildProfile(), buildProfile()];

@@ -5,21 +5,21 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { EmailAdministration } from '../../src/admin/emailAdministration.ts';
-import { ManualClock } from '../../src/clock.ts';
+import type { ManualClock } from '../../src/clock.ts';
 import { Outbox } from '../../src/mail/outbox.ts';
 import { createSmtpTransport } from '../../src/mail/transport.ts';
 import { OutboxWorker } from '../../src/mail/worker.ts';
 import type { Database } from '../../src/store/database.ts';
-import { createStore } from '../../src/store/knexStore.ts';
 import type { Store } from '../../src/store/store.ts';
 import { freePort } from '../support/broker.ts';
-import { testDatabases } from '../support/databases.ts';
+import { suiteStore, testDatabases } from '../support/databases.ts';
 import { buildLinkRequest, buildOutgoingMessage, buildProfile, uniqueName } from '../support/factories.ts';
 import { TestSmtpServer } from '../support/smtp.ts';
 
 for (const testDatabase of testDatabases()) {
   describe(`the emails and links of an address on ${testDatabase.name}`, function () {
     this.timeout(30_000);
+    const suite = suiteStore(testDatabase);
     let database: Database;
     let clock: ManualClock;
     let store: Store;
@@ -27,17 +27,12 @@ for (const testDatabase of testDatabases()) {
     let smtp: TestSmtpServer;
 
     before(async () => {
-      database = await testDatabase.open();
-      clock = new ManualClock(Date.now());
-      store = createStore(database, clock);
+      ({ database, clock, store } = suite);
       outbox = new Outbox(database, clock, 'email-desk-test-key-0123456789abcdef');
       smtp = new TestSmtpServer(await freePort());
       await smtp.start();
     });
-    after(async () => {
-      await smtp.stop();
-      await testDatabase.close(database);
-    });
+    after(() => smtp.stop());
 
     it('shows the address’s profiles, its emails with the SMTP server’s answer or the last error, and only its own pending links', async () => {
       const email = `${uniqueName('jane')}@contoso.example`;

@@ -5,27 +5,23 @@
 // sessions), each audited with the acting admin.
 import { expect } from 'chai';
 import { PeopleAdministration } from '../../src/admin/peopleAdministration.ts';
-import { ManualClock } from '../../src/clock.ts';
 import type { Database } from '../../src/store/database.ts';
-import { createStore } from '../../src/store/knexStore.ts';
 import { createOidcAdapter, liveSessionsOfAccount, revokeAccount } from '../../src/store/oidcAdapter.ts';
 import type { Store } from '../../src/store/store.ts';
-import { testDatabases } from '../support/databases.ts';
+import { suiteStore, testDatabases } from '../support/databases.ts';
 import { buildProfile, createAccountWithIdentity, uniqueName } from '../support/factories.ts';
 
 for (const testDatabase of testDatabases()) {
   describe(`the people service on ${testDatabase.name}`, function () {
     this.timeout(30_000);
+    const suite = suiteStore(testDatabase);
     let database: Database;
     let store: Store;
     let people: PeopleAdministration;
-
-    before(async () => {
-      database = await testDatabase.open();
-      store = createStore(database, new ManualClock(Date.now()));
+    before(() => {
+      ({ database, store } = suite);
       people = new PeopleAdministration(store, { list: (accountId) => liveSessionsOfAccount(database, accountId), revoke: (accountId) => revokeAccount(database, accountId) }, 'admin:desk-1');
     });
-    after(() => testDatabase.close(database));
 
     /** A person who associated `count` profiles of one address, and has one live session at two portals. */
     async function associatedPerson(count = 1) {

@@ -17,7 +17,7 @@ import { demoPortalUrl, startDemoPortals, type RunningDemoPortals } from '../dem
 import { accountCallbackPath, accountClientId, accountRoutes } from '../flows/account.ts';
 import { associationRoutes } from '../flows/association.ts';
 import type { AssociationService } from '../flows/associationService.ts';
-import { createCsrfTokens } from '../flows/csrf.ts';
+import { createCsrfTokens } from '../web/csrf.ts';
 import { createPageRenderer, stylesheet, type PageRenderer } from '../web/pages.ts';
 import { signInRoutes } from '../flows/signIn.ts';
 import { upstreamCallbackPath } from '../flows/interactions.ts';

@@ -9,13 +9,14 @@ import { createHmac } from 'node:crypto';
 import { BrokerError } from '../errors.ts';
 import { constantTimeEqual } from '../secrets.ts';
 
-/** Where a person gets a fresh form: the portal (sign-in forms), the email's link, or the account page. */
-export type FreshFormAt = 'portal' | 'link' | 'account';
+/** Where a person gets a fresh form: the portal (sign-in forms), the email's link, the account page or the admin console. */
+export type FreshFormAt = 'portal' | 'link' | 'account' | 'console';
 
 const expiredForm: Record<FreshFormAt, { message: string; messageKey: string }> = {
   portal: { message: 'This form has expired. Go back to the portal and sign in again.', messageKey: 'error.form_expired' },
   link: { message: 'This form has expired. Open the link from the email again.', messageKey: 'error.link_form_expired' },
   account: { message: 'This form has expired. Open your account page again.', messageKey: 'error.account_form_expired' },
+  console: { message: 'This form has expired. Open the console page again.', messageKey: 'error.console_form_expired' },
 };
 
 export interface CsrfTokens {

@@ -130,7 +130,8 @@ export class PeopleAdministration {
     return this.#store.transaction(async (repositories) => {
       if (!(await repositories.accounts.find(accountId))) throw notFound(`No account with id ${accountId}`, { messageKey: 'console.people.not_found' });
       const profile = await repositories.profiles.find(profileId);
-      if (!profile) throw new BrokerError('not_found', `No profile with id ${profileId}`, { fields: { profileId: 'no such profile' }, messageKey: 'console.profiles.not_found' });
+      // Bad input, not a missing page: the form shows it beside the field.
+      if (!profile) throw invalidRequest(`No profile with id ${profileId}`, { fields: { profileId: 'no such profile' } });
       const { previous } = await repositories.profileBindings.bind({ profileId, accountId, identityId: undefined, method: 'admin' });
       const movedFrom = previous && previous.accountId !== accountId ? previous.accountId : undefined;
       await repositories.auditEvents.record({

@@ -1,8 +1,10 @@
 // The admin HTTP API under /admin/api: JSON over the same administration
-// services the CLI uses, behind ADMIN_TOKEN bearer tokens (compared in
-// constant time; several may be configured for rotation). Every route is
-// declared once, with its zod schemas, and the OpenAPI 3.1 document at
-// /admin/api/openapi.json is generated from those declarations.
+// services the CLI uses, behind bearer tokens: the ADMIN_TOKEN values
+// (compared in constant time; several may be configured for rotation) act
+// as role admin, tokens issued with `admins tokens issue --role …` (stored
+// hashed) act with their role. Every route is declared once, with its zod
+// schemas and the roles it admits (admin always), and the OpenAPI 3.1
+// document at /admin/api/openapi.json is generated from those declarations.
 import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
@@ -13,16 +15,30 @@ import type { Logger } from '../logging.ts';
 import { locales } from '../i18n.ts';
 import { constantTimeEqual } from '../secrets.ts';
 import { describeFailure } from '../web/errorAnswers.ts';
+import type { AdminRole } from '../domain/records.ts';
+import type { Acting } from './acting.ts';
 import type { AdminServices } from './adminServices.ts';
+import { roleAdmits } from './roles.ts';
 import { grantTypes } from './clientAdministration.ts';
 import { addressReportJson, auditJson, clientJson, dashboardJson, linkJson, outboxJson, peopleFoundJson, personDetailsJson, profileJson, signingKeyJson } from './recordJson.ts';
 
 export const adminApiPrefix = '/admin/api';
 
-/** The administration services acting as 'admin-api', and who may call them. */
-export interface AdminApiDependencies extends AdminServices {
+/** The administration services for each caller, and who may call them. */
+export interface AdminApiDependencies {
+  /** The services acting for one caller (surface 'admin-api', with the token's id when it is a stored one). */
+  servicesFor(acting: Acting): AdminServices;
+  /** The ADMIN_TOKEN values: role admin. */
   tokens: string[];
+  /** A stored token's role and id, by the bearer value presented. */
+  storedToken(presented: string): Promise<{ id: string; role: AdminRole } | undefined>;
   logger: Logger;
+}
+
+/** Who called, once the bearer token checked out. */
+interface ApiCaller {
+  role: AdminRole;
+  tokenId: string | undefined;
 }
 
 const paging = {
@@ -34,7 +50,7 @@ const timestamp = z.iso.datetime({ offset: true }).describe('ISO 8601 date-time'
 
 const auditFilters = {
   type: z.string().optional(),
-  actor: z.string().optional().describe('who acted: cli, admin-api, user, or an admin'),
+  actor: z.string().optional().describe('the surface that acted: cli, admin-api, console, user'),
   account: z.string().optional(),
   profile: z.string().optional(),
   client: z.string().optional(),
@@ -96,7 +112,9 @@ interface RouteDeclaration {
   /** Text bodies accepted besides JSON (CSV import). */
   textBody?: boolean;
   status?: number;
-  handle(input: { params: Record<string, string>; query: Record<string, unknown>; body: unknown; ctx: Context }): Promise<unknown>;
+  /** Roles besides admin that may call it; none: admin only. */
+  roles?: readonly AdminRole[];
+  handle(input: { params: Record<string, string>; query: Record<string, unknown>; body: unknown; ctx: Context; services: AdminServices }): Promise<unknown>;
 }
 
 type Handled = RouteDeclaration['handle'];
@@ -110,6 +128,7 @@ interface TypedRoute<Query extends z.ZodObject | undefined, Body extends Schema 
     query: Query extends z.ZodObject ? z.output<Query> : Record<string, never>;
     body: Body extends Schema ? z.output<Body> : undefined;
     ctx: Context;
+    services: AdminServices;
   }): Promise<unknown>;
 }
 
@@ -125,158 +144,161 @@ const pageOf = <Item, Shown>(page: { items: Item[]; total: number }, query: Reco
   offset: query.offset,
 });
 
-function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
-  const { clients, directory, outbox, people, emails, dashboard } = dependencies;
+/** Support desks read and fix people, bindings, links and emails; auditors read the audit log. */
+const support = ['support'] as const;
+const readers = ['support', 'auditor'] as const;
+
+function declareRoutes(): RouteDeclaration[] {
   return [
     // Clients.
     route({ method: 'post', path: '/clients', tag: 'clients', summary: 'Register a client; a confidential client’s secret is returned once', body: clientBody, status: 201,
-      handle: async ({ body }) => {
-        const registered = await clients.register(body);
+      handle: async ({ body, services }) => {
+        const registered = await services.clients.register(body);
         return { ...clientJson(registered.client), ...(registered.clientSecret ? { client_secret: registered.clientSecret } : {}) };
       } }),
     route({ method: 'get', path: '/clients', tag: 'clients', summary: 'List clients, or those whose id, name, portal or a redirect URI contains `search` (secrets are never shown)',
       query: z.object({ search: z.string().max(200).optional().describe('text to look for, letter case ignored') }),
-      handle: async ({ query }) => ({ items: (await clients.search(query.search ?? '')).map(clientJson) }) }),
-    { method: 'get', path: '/clients/:clientId', tag: 'clients', summary: 'Show a client', handle: async ({ params }) => clientJson(await clients.show(params.clientId!)) },
+      handle: async ({ query, services }) => ({ items: (await services.clients.search(query.search ?? '')).map(clientJson) }) }),
+    { method: 'get', path: '/clients/:clientId', tag: 'clients', summary: 'Show a client', handle: async ({ params, services }) => clientJson(await services.clients.show(params.clientId!)) },
     route({ method: 'patch', path: '/clients/:clientId', tag: 'clients', summary: 'Change name, portal or redirect URIs', body: clientChanges,
-      handle: async ({ params, body }) => clientJson(await clients.update(params.clientId!, body)) }),
+      handle: async ({ params, body, services }) => clientJson(await services.clients.update(params.clientId!, body)) }),
     { method: 'post', path: '/clients/:clientId/rotate-secret', tag: 'clients', summary: 'Replace the secret; the new one is returned once',
-      handle: async ({ params }) => {
-        const rotated = await clients.rotateSecret(params.clientId!);
+      handle: async ({ params, services }) => {
+        const rotated = await services.clients.rotateSecret(params.clientId!);
         return { ...clientJson(rotated.client), client_secret: rotated.clientSecret };
       } },
     { method: 'post', path: '/clients/:clientId/disable', tag: 'clients', summary: 'Disable a client: it can no longer sign anyone in or get tokens',
-      handle: async ({ params }) => clientJson(await clients.setDisabled(params.clientId!, true)) },
-    { method: 'post', path: '/clients/:clientId/enable', tag: 'clients', summary: 'Enable a disabled client', handle: async ({ params }) => clientJson(await clients.setDisabled(params.clientId!, false)) },
+      handle: async ({ params, services }) => clientJson(await services.clients.setDisabled(params.clientId!, true)) },
+    { method: 'post', path: '/clients/:clientId/enable', tag: 'clients', summary: 'Enable a disabled client', handle: async ({ params, services }) => clientJson(await services.clients.setDisabled(params.clientId!, false)) },
     { method: 'delete', path: '/clients/:clientId', tag: 'clients', summary: 'Delete a client', status: 204,
-      handle: async ({ params }) => {
-        await clients.remove(params.clientId!);
+      handle: async ({ params, services }) => {
+        await services.clients.remove(params.clientId!);
         return undefined;
       } },
 
     route({ method: 'post', path: '/initial-access-tokens', tag: 'clients', summary: 'Issue an initial access token for dynamic registration (RFC 7591); clients registered with it belong to its portal. Returned once.',
       body: z.object({ portal: z.enum(['partnersource', 'customersource', 'both']), expiresInSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(86_400) }).strict(), status: 201,
-      handle: async ({ body }) => {
+      handle: async ({ body, services }) => {
         const { portal, expiresInSeconds } = body;
-        const issued = await dependencies.initialAccessTokens.issue(portal, expiresInSeconds);
+        const issued = await services.initialAccessTokens.issue(portal, expiresInSeconds);
         return { initial_access_token: issued.token, portal, expires_at: new Date(issued.expiresAt).toISOString() };
       } }),
 
     // Profiles.
     { method: 'post', path: '/profiles/import', tag: 'profiles', summary: 'Import profiles from CSV (text/csv) or JSON (an array of profiles)', textBody: true,
       body: z.array(profileBody.extend({ id: z.string() })).describe('or a CSV text with the header id,portal,email,display_name,organization,roles'),
-      handle: async ({ ctx, body }) => {
+      handle: async ({ ctx, body, services }) => {
         const csv = typeof body === 'string';
-        return directory.importProfiles(csv ? 'import.csv' : 'import.json', csv ? body : JSON.stringify(body), 'admin-api');
+        return services.directory.importProfiles(csv ? 'import.csv' : 'import.json', csv ? body : JSON.stringify(body), 'admin-api');
       } },
     { method: 'post', path: '/profiles/import/preview', tag: 'profiles', summary: 'What importing the file would do (created, updated, unchanged, rejected with line numbers), changing nothing', textBody: true,
       body: z.array(z.unknown()).describe('the same CSV or JSON as /profiles/import'),
-      handle: async ({ body }) => (typeof body === 'string' ? directory.previewImport('import.csv', body) : directory.previewImport('import.json', JSON.stringify(body))) },
+      handle: async ({ body, services }) => (typeof body === 'string' ? services.directory.previewImport('import.csv', body) : services.directory.previewImport('import.json', JSON.stringify(body))) },
     route({ method: 'put', path: '/profiles/:profileId', tag: 'profiles', summary: 'Create or replace one profile', body: profileBody,
-      handle: async ({ params, body, ctx }) => {
-        const { outcome, profile } = await directory.upsertProfile({ ...body, id: params.profileId }, 'admin-api');
+      handle: async ({ params, body, ctx, services }) => {
+        const { outcome, profile } = await services.directory.upsertProfile({ ...body, id: params.profileId }, 'admin-api');
         if (outcome === 'created') ctx.status = 201;
         return profile;
       } }),
-    route({ method: 'get', path: '/profiles', tag: 'profiles', summary: 'List profiles, optionally by email', query: z.object({ ...paging, email: z.string().optional().describe('normalised email') }),
-      handle: async ({ query }) => pageOf(await directory.listProfiles(query), query, (profile) => profile) }),
+    route({ method: 'get', path: '/profiles', tag: 'profiles', roles: support, summary: 'List profiles, optionally by email', query: z.object({ ...paging, email: z.string().optional().describe('normalised email') }),
+      handle: async ({ query, services }) => pageOf(await services.directory.listProfiles(query), query, (profile) => profile) }),
     { method: 'delete', path: '/profiles/:profileId', tag: 'profiles', summary: 'Delete a profile and its binding', status: 204,
-      handle: async ({ params }) => {
-        await directory.removeProfile(params.profileId!, 'admin-api');
+      handle: async ({ params, services }) => {
+        await services.directory.removeProfile(params.profileId!, 'admin-api');
         return undefined;
       } },
 
     // Bindings.
-    route({ method: 'get', path: '/bindings', tag: 'bindings', summary: 'List bindings by account, profile or email',
+    route({ method: 'get', path: '/bindings', tag: 'bindings', roles: support, summary: 'List bindings by account, profile or email',
       query: z.object({ ...paging, account: z.string().optional(), profile: z.string().optional(), email: z.string().optional() }),
-      handle: async ({ query }) =>
+      handle: async ({ query, services }) =>
         pageOf(
-          await directory.listBindings(query),
+          await services.directory.listBindings(query),
           query,
           (binding) => binding,
         ) }),
-    { method: 'delete', path: '/bindings/:profileId', tag: 'bindings', summary: 'Unbind a profile', status: 204,
-      handle: async ({ params }) => {
-        await directory.unbind(params.profileId!, 'admin-api');
+    { method: 'delete', path: '/bindings/:profileId', tag: 'bindings', roles: support, summary: 'Unbind a profile', status: 204,
+      handle: async ({ params, services }) => {
+        await services.directory.unbind(params.profileId!, 'admin-api');
         return undefined;
       } },
 
     // People (the support desk).
-    route({ method: 'get', path: '/people', tag: 'people', summary: 'Find people by MBS email, profile id or upstream subject (exactly one); profiles of the query bound to nobody are listed apart',
+    route({ method: 'get', path: '/people', tag: 'people', roles: support, summary: 'Find people by MBS email, profile id or upstream subject (exactly one); profiles of the query bound to nobody are listed apart',
       query: z.object({ email: z.string().max(320).optional(), profile: z.string().max(255).optional(), subject: z.string().max(255).optional() }),
-      handle: async ({ query }) => peopleFoundJson(await people.find(query)) }),
-    { method: 'get', path: '/people/:accountId', tag: 'people', summary: 'A person: account, upstream identities, bound profiles, last sign-ins and live sessions',
-      handle: async ({ params }) => personDetailsJson(await people.details(params.accountId!)) },
-    route({ method: 'post', path: '/people/:accountId/bindings', tag: 'people', summary: 'Bind a profile to the person on their behalf; the reason is required and kept in the audit log', status: 201,
+      handle: async ({ query, services }) => peopleFoundJson(await services.people.find(query)) }),
+    { method: 'get', path: '/people/:accountId', tag: 'people', roles: support, summary: 'A person: account, upstream identities, bound profiles, last sign-ins and live sessions',
+      handle: async ({ params, services }) => personDetailsJson(await services.people.details(params.accountId!)) },
+    route({ method: 'post', path: '/people/:accountId/bindings', tag: 'people', roles: support, summary: 'Bind a profile to the person on their behalf; the reason is required and kept in the audit log', status: 201,
       body: z.object({ profileId: z.string(), reason: z.string() }).strict(),
-      handle: async ({ params, body }) => {
-        const bound = await people.bindOnBehalf(params.accountId!, body);
+      handle: async ({ params, body, services }) => {
+        const bound = await services.people.bindOnBehalf(params.accountId!, body);
         return { profile: profileJson(bound.profile), moved_from: bound.movedFrom ?? null };
       } }),
-    { method: 'delete', path: '/people/:accountId/bindings/:profileId', tag: 'people', summary: 'Unbind one of the person’s profiles', status: 204,
-      handle: async ({ params }) => {
-        await people.unbind(params.accountId!, params.profileId!);
+    { method: 'delete', path: '/people/:accountId/bindings/:profileId', tag: 'people', roles: support, summary: 'Unbind one of the person’s profiles', status: 204,
+      handle: async ({ params, services }) => {
+        await services.people.unbind(params.accountId!, params.profileId!);
         return undefined;
       } },
-    { method: 'post', path: '/people/:accountId/revoke-sessions', tag: 'people', summary: 'End the person’s sessions, grants and tokens everywhere (portals are told by back-channel logout)',
-      handle: async ({ params }) => ({ removed: await people.revokeSessions(params.accountId!) }) },
+    { method: 'post', path: '/people/:accountId/revoke-sessions', tag: 'people', roles: support, summary: 'End the person’s sessions, grants and tokens everywhere (portals are told by back-channel logout)',
+      handle: async ({ params, services }) => ({ removed: await services.people.revokeSessions(params.accountId!) }) },
 
     // Emails and links (the support desk).
-    route({ method: 'get', path: '/emails', tag: 'emails', summary: 'For one address: its profiles, the emails queued and sent (with the SMTP server’s answer, never the body) and the pending links',
+    route({ method: 'get', path: '/emails', tag: 'emails', roles: support, summary: 'For one address: its profiles, the emails queued and sent (with the SMTP server’s answer, never the body) and the pending links',
       query: z.object({ address: z.string().min(1).max(320).describe('the MBS email address') }),
-      handle: async ({ query }) => addressReportJson(await emails.forAddress(query.address)) }),
+      handle: async ({ query, services }) => addressReportJson(await services.emails.forAddress(query.address)) }),
 
     // Link requests.
-    route({ method: 'get', path: '/link-requests', tag: 'link requests', summary: 'List pending association links (tokens are never stored, so never shown)', query: z.object({ ...paging }),
-      handle: async ({ query }) => pageOf(await directory.listPendingLinks(query), query, linkJson) }),
-    { method: 'post', path: '/link-requests/:linkId/revoke', tag: 'link requests', summary: 'Revoke an unused association link', status: 204,
-      handle: async ({ params }) => {
-        await directory.revokeLink(params.linkId!, 'admin-api');
+    route({ method: 'get', path: '/link-requests', tag: 'link requests', roles: support, summary: 'List pending association links (tokens are never stored, so never shown)', query: z.object({ ...paging }),
+      handle: async ({ query, services }) => pageOf(await services.directory.listPendingLinks(query), query, linkJson) }),
+    { method: 'post', path: '/link-requests/:linkId/revoke', tag: 'link requests', roles: support, summary: 'Revoke an unused association link', status: 204,
+      handle: async ({ params, services }) => {
+        await services.directory.revokeLink(params.linkId!, 'admin-api');
         return undefined;
       } },
 
-    route({ method: 'post', path: '/link-requests/:linkId/resend', tag: 'link requests', summary: 'Send a pending link again: a new link replaces it (within the link request rate limits) and its email is queued', status: 201,
+    route({ method: 'post', path: '/link-requests/:linkId/resend', tag: 'link requests', roles: support, summary: 'Send a pending link again: a new link replaces it (within the link request rate limits) and its email is queued', status: 201,
       body: z.object({ locale: z.enum(locales).default('en').describe('language of the email') }).strict(),
-      handle: async ({ params, body }) => linkJson(await emails.resendLink(params.linkId!, body.locale)) }),
+      handle: async ({ params, body, services }) => linkJson(await services.emails.resendLink(params.linkId!, body.locale)) }),
 
     // Outbox.
-    route({ method: 'get', path: '/outbox', tag: 'outbox', summary: 'List queued and sent emails (bodies are never shown)', query: z.object({ ...paging, pending: z.enum(['true', 'false']).optional() }),
-      handle: async ({ query }) => pageOf(await outbox.list({ limit: query.limit, offset: query.offset, pending: query.pending === 'true' }), query, outboxJson) }),
-    { method: 'post', path: '/outbox/:messageId/retry', tag: 'outbox', summary: 'Make an unsent email due now', status: 204,
-      handle: async ({ params }) => {
-        await outbox.retry(params.messageId!);
+    route({ method: 'get', path: '/outbox', tag: 'outbox', roles: support, summary: 'List queued and sent emails (bodies are never shown)', query: z.object({ ...paging, pending: z.enum(['true', 'false']).optional() }),
+      handle: async ({ query, services }) => pageOf(await services.outbox.list({ limit: query.limit, offset: query.offset, pending: query.pending === 'true' }), query, outboxJson) }),
+    { method: 'post', path: '/outbox/:messageId/retry', tag: 'outbox', roles: support, summary: 'Make an unsent email due now', status: 204,
+      handle: async ({ params, services }) => {
+        await services.outbox.retry(params.messageId!);
         return undefined;
       } },
 
     // Keys.
     { method: 'get', path: '/signing-keys', tag: 'keys', summary: 'List token signing keys (public details only; active keys sign, retired keys still verify)',
-      handle: async () => ({ items: (await dependencies.keys.list()).map(signingKeyJson) }) },
+      handle: async ({ services }) => ({ items: (await services.keys.list()).map(signingKeyJson) }) },
     { method: 'post', path: '/signing-keys/rotate', tag: 'keys', summary: 'Add a new signing key per algorithm: published by every instance within KEY_REFRESH_INTERVAL, signing after twice that; old keys keep verifying',
-      handle: async () => {
-        return { items: (await dependencies.keys.rotateSigningKeys()).map(signingKeyJson) };
+      handle: async ({ services }) => {
+        return { items: (await services.keys.rotateSigningKeys()).map(signingKeyJson) };
       } },
     { method: 'post', path: '/cookie-keys/rotate', tag: 'keys', summary: 'Add a new cookie key: it signs cookies after twice KEY_REFRESH_INTERVAL; older keys keep verifying', status: 204,
-      handle: async () => {
-        await dependencies.keys.rotateCookieKey();
+      handle: async ({ services }) => {
+        await services.keys.rotateCookieKey();
         return undefined;
       } },
 
     // Audit events.
-    route({ method: 'get', path: '/audit-events', tag: 'audit', summary: 'Audit events, newest first, filtered by type, actor, account, profile, client and time range',
+    route({ method: 'get', path: '/audit-events', tag: 'audit', roles: readers, summary: 'Audit events, newest first, filtered by type, actor, account, profile, client and time range',
       query: z.object({ ...paging, ...auditFilters }),
-      handle: async ({ query }) => pageOf(await directory.listAuditEvents(auditQuery(query)), query, auditJson) }),
-    route({ method: 'get', path: '/audit-events.csv', tag: 'audit', summary: 'The filtered audit events as CSV (all of them, newest first, streamed; cells a spreadsheet would run as formulas are prefixed with an apostrophe)',
+      handle: async ({ query, services }) => pageOf(await services.directory.listAuditEvents(auditQuery(query)), query, auditJson) }),
+    route({ method: 'get', path: '/audit-events.csv', tag: 'audit', roles: readers, summary: 'The filtered audit events as CSV (all of them, newest first, streamed; cells a spreadsheet would run as formulas are prefixed with an apostrophe)',
       query: z.object(auditFilters),
-      handle: async ({ query, ctx }) => {
+      handle: async ({ query, ctx, services }) => {
         ctx.type = 'text/csv; charset=utf-8';
         ctx.attachment('audit-events.csv');
-        return Readable.from(directory.exportAuditEvents(auditQuery(query)));
+        return Readable.from(services.directory.exportAuditEvents(auditQuery(query)));
       } }),
 
     // The dashboard.
-    route({ method: 'get', path: '/dashboard', tag: 'dashboard', summary: 'Sign-ins per day, the association funnel, email delivery health and active sessions over the last `days` days',
+    route({ method: 'get', path: '/dashboard', tag: 'dashboard', roles: readers, summary: 'Sign-ins per day, the association funnel, email delivery health and active sessions over the last `days` days',
       query: z.object({ days: z.coerce.number().int().min(1).max(90).default(14).describe('days, today included (1–90)') }),
-      handle: async ({ query }) => dashboardJson(await dashboard.dashboard(query.days)) }),
+      handle: async ({ query, services }) => dashboardJson(await services.dashboard.dashboard(query.days)) }),
   ];
 }
 
@@ -349,7 +371,7 @@ export function openApiDocument(routes: RouteDeclaration[], serverUrl: string): 
 export function adminApi(dependencies: AdminApiDependencies, serverUrl: string): { router: Router; routes: RouteDeclaration[]; notFound: (ctx: Context, next: Next) => Promise<void> } {
   // Paths match exactly as written: letter case and trailing slashes count.
   const router = new Router({ prefix: adminApiPrefix, sensitive: true, strict: true });
-  const routes = declareRoutes(dependencies);
+  const routes = declareRoutes();
   const document = openApiDocument(routes, `${serverUrl}${adminApiPrefix}`);
 
   // Errors as JSON with a wire code, never a page or a stack trace.
@@ -379,20 +401,33 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
   // it runs wherever that route runs: a router-level check and the routes'
   // path matching once disagreed on letter case, and /ADMIN/api answered
   // without a token.
-  async function authenticate(ctx: Context, next: Next): Promise<void> {
+  async function caller(ctx: Context): Promise<ApiCaller | undefined> {
     const presented = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'))?.[1];
+    if (!presented) return undefined;
     // Compare with every configured token, so timing does not tell which matched.
-    const matches = presented ? dependencies.tokens.map((token) => constantTimeEqual(presented, token)).includes(true) : false;
-    if (!matches) {
-      ctx.set('WWW-Authenticate', 'Bearer realm="mbs-broker-admin"');
-      throw new BrokerError('unauthorized', dependencies.tokens.length ? 'A valid admin token is required (Authorization: Bearer …).' : 'The admin API is off: set ADMIN_TOKEN.');
-    }
-    await next();
+    if (dependencies.tokens.map((token) => constantTimeEqual(presented, token)).includes(true)) return { role: 'admin', tokenId: undefined };
+    // A stored token is found by its hash: the lookup reveals nothing of the token.
+    const stored = await dependencies.storedToken(presented);
+    return stored ? { role: stored.role, tokenId: stored.id } : undefined;
   }
+
+  /** The bearer token, then the role the route admits: 401 without a valid token, 403 for a role the route does not admit. */
+  const authenticate = (route: RouteDeclaration) => async (ctx: Context, next: Next): Promise<void> => {
+    const found = await caller(ctx);
+    if (!found) {
+      ctx.set('WWW-Authenticate', 'Bearer realm="mbs-broker-admin"');
+      throw new BrokerError('unauthorized', dependencies.tokens.length ? 'A valid admin token is required (Authorization: Bearer …).' : 'The admin API is off: set ADMIN_TOKEN or issue a token with `mbs-broker admins tokens issue`.');
+    }
+    if (!roleAdmits(found.role, route.roles ?? [])) {
+      throw new BrokerError('forbidden', `This token's role (${found.role}) may not call this route.`, { detail: `${found.role} token on ${route.method} ${route.path}` });
+    }
+    ctx.state.services = dependencies.servicesFor({ surface: 'admin-api', tokenId: found.tokenId });
+    await next();
+  };
 
   const json = bodyParser({ enableTypes: ['json', 'text'], extendTypes: { text: ['text/csv'] }, jsonLimit: '5mb', textLimit: '5mb' });
   for (const route of routes) {
-    router[route.method](route.path, authenticate, json, async (ctx) => {
+    router[route.method](route.path, authenticate(route), json, async (ctx) => {
       const query = route.query ? route.query.safeParse(ctx.query) : undefined;
       if (query && !query.success) throw invalidInput('query', query.error.issues, 'query');
       let body: unknown = ctx.request.body;
@@ -404,7 +439,7 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
           body = parsed.data;
         }
       }
-      const result = await route.handle({ params: ctx.params as Record<string, string>, query: query?.data ?? {}, body, ctx });
+      const result = await route.handle({ params: ctx.params as Record<string, string>, query: query?.data ?? {}, body, ctx, services: ctx.state.services as AdminServices });
       if (route.status && ctx.status === 404) ctx.status = route.status;
       else if (ctx.status === 404) ctx.status = 200;
       if (result !== undefined) ctx.body = result;

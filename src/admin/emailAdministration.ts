@@ -9,9 +9,14 @@ import type { LinkRequestRecord, ProfileRecord } from '../domain/records.ts';
 import type { Outbox, OutboxSummary } from '../mail/outbox.ts';
 import type { Store } from '../store/store.ts';
 import { BrokerError, invalidRequest } from '../errors.ts';
+import { actingDetails, type Acting } from './acting.ts';
 
-/** Makes a new link for a pending one and queues its email (the association service's, passed in by the assembly). */
-export type ResendLink = (linkId: string, resend: { actor: string; locale: Locale }) => Promise<LinkRequestRecord>;
+/**
+ * Makes a new link for a pending one and queues its email (the association
+ * service's, passed in by the assembly); its audit event names `actor` and
+ * carries `auditDetails` (the acting admin).
+ */
+export type ResendLink = (linkId: string, resend: { actor: string; auditDetails: Record<string, string>; locale: Locale }) => Promise<LinkRequestRecord>;
 
 export interface AddressReport {
   email: string;
@@ -28,13 +33,13 @@ export class EmailAdministration {
   readonly #store: Store;
   readonly #outbox: Outbox;
   readonly #resendLink: ResendLink | undefined;
-  readonly #actor: string;
+  readonly #acting: Acting;
 
-  constructor(parts: { store: Store; outbox: Outbox; resendLink?: ResendLink | undefined }, actor: string) {
+  constructor(parts: { store: Store; outbox: Outbox; resendLink?: ResendLink | undefined }, acting: Acting) {
     this.#store = parts.store;
     this.#outbox = parts.outbox;
     this.#resendLink = parts.resendLink;
-    this.#actor = actor;
+    this.#acting = acting;
   }
 
   async forAddress(address: string): Promise<AddressReport> {
@@ -51,6 +56,6 @@ export class EmailAdministration {
   /** A new link for the pending link `linkId`, its email queued; the old link stops working. */
   async resendLink(linkId: string, locale: Locale = 'en'): Promise<LinkRequestRecord> {
     if (!this.#resendLink) throw new BrokerError('temporarily_unavailable', 'Links can be resent only by a running broker (the admin API or the console).');
-    return this.#resendLink(linkId, { actor: this.#actor, locale });
+    return this.#resendLink(linkId, { actor: this.#acting.surface, auditDetails: actingDetails(this.#acting), locale });
   }
 }

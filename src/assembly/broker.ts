@@ -7,13 +7,18 @@ import Koa from 'koa';
 import compose from 'koa-compose';
 import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
-import { adminServices } from '../admin/adminServices.ts';
+import type { Acting } from '../admin/acting.ts';
+import { storedAdminToken } from '../admin/adminAccess.ts';
+import { adminServices, type AdminServiceParts, type AdminServices } from '../admin/adminServices.ts';
 import { adminApi } from '../admin/adminApi.ts';
 import { ClientAdministration } from '../admin/clientAdministration.ts';
 import { DirectoryAdministration } from '../admin/directoryAdministration.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { adminTokens, demoPortalsEnabled, type Config } from '../config/config.ts';
+import { consoleCallbackPath, consoleClientId, consoleHeaders, consoleRoutes } from '../console/consoleRoutes.ts';
+import { demoAdminAccountName, grantDemoAdmin } from '../demo/demoAdmin.ts';
 import { demoPortalUrl, startDemoPortals, type RunningDemoPortals } from '../demo/demoPortals.ts';
+import { devSubject } from '../upstream/devUpstream.ts';
 import { accountCallbackPath, accountClientId, accountRoutes } from '../flows/account.ts';
 import { associationRoutes } from '../flows/association.ts';
 import type { AssociationService } from '../flows/associationService.ts';
@@ -81,6 +86,8 @@ export interface Broker {
   outboxWorker: OutboxWorker;
   /** Mail kept in memory when SMTP_URL is unset (development, tests). */
   devMailbox: DevMailbox | undefined;
+  /** The administration services acting for one actor, as the admin API and the console use them. */
+  administration: ServicesFor;
   /** Starts listening on the configured port and host; resolves with the bound address. */
   listen(): Promise<{ port: number; server: Server }>;
   /** Stops listening (when listening) and closes the database. */
@@ -102,6 +109,9 @@ interface Parts {
 }
 
 type Mail = ReturnType<typeof createMail>;
+
+/** The administration services acting for one actor. */
+type ServicesFor = (acting: Acting) => AdminServices;
 
 export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const database = openDatabase({ url: options.config.databaseUrl, poolMax: options.config.databasePoolMax });
@@ -132,9 +142,12 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   const parts: Parts = { config, clock, logger, issuer, database, storage, metrics, pages, ...provided };
   mail = createMail(parts);
   const upstream = await chooseBrokerUpstream(parts, options.upstream);
-  const app = composeApp(parts, mail, upstream);
+  const flows = flowRoutes(parts, mail, upstream.upstream);
+  // The support desk resends association links through the flows' own service.
+  const servicesFor = administration(parts, mail, flows.association.service);
+  const app = composeApp(parts, mail, flows, upstream.devUpstream, servicesFor);
   const stopBackgroundWork = await startBackgroundWork({ config, logger, sweepExpired: (sweep) => storage.store.sweepExpired(sweep), live: parts.live, outbox: mail.outbox, outboxWorker: mail.outboxWorker });
-  return runningBroker(parts, mail, app, stopBackgroundWork);
+  return runningBroker(parts, mail, app, stopBackgroundWork, servicesFor);
 }
 
 /** Instances starting together on one database: one at a time creates what is missing. */
@@ -149,6 +162,16 @@ async function prepareStartup(database: Database, { keys, store }: Storage, issu
       public: true,
       firstParty: true,
       redirectUris: [`${issuer}${accountCallbackPath}`],
+      grantTypes: ['authorization_code'],
+    });
+    // And admins sign in to the console as another: its sign-ins need a console role, not a profile.
+    await new ClientAdministration(store.clients).registerOrReplace({
+      id: consoleClientId,
+      name: 'Microsoft Dynamics admin console',
+      portal: 'both',
+      public: true,
+      firstParty: true,
+      redirectUris: [`${issuer}${consoleCallbackPath}`],
       grantTypes: ['authorization_code'],
     });
   });
@@ -218,6 +241,8 @@ function portalUrls(config: Config): Partial<Record<Portal, string>> {
   };
 }
 
+type FlowRoutes = ReturnType<typeof flowRoutes>;
+
 /** The association, sign-in and account routes over one set of shared parts. */
 function flowRoutes(parts: Parts, mail: Mail, upstream: Upstream) {
   const { config, clock, logger, issuer, pages } = parts;
@@ -238,7 +263,15 @@ function flowRoutes(parts: Parts, mail: Mail, upstream: Upstream) {
     linkRequestsPerHour: config.linkRequestsPerHour,
     portalUrls: portalUrls(config),
   });
-  const signIn = signInRoutes({ ...shared, upstream, clock, logger, upstreamTransactionTtl: upstreamTransactionMilliseconds, onNotAssociated: association.onNotAssociated });
+  const signIn = signInRoutes({
+    ...shared,
+    upstream,
+    clock,
+    logger,
+    upstreamTransactionTtl: upstreamTransactionMilliseconds,
+    onNotAssociated: association.onNotAssociated,
+    clientsWithoutProfiles: new Set([consoleClientId]),
+  });
   const account = accountRoutes({
     ...shared,
     outbox: mail.outbox,
@@ -259,34 +292,55 @@ function revokeEverywhere({ database, logger, live }: Parts): (accountId: string
   };
 }
 
-/** The admin API over the administration services acting as 'admin-api'. */
-function adminRoutes(parts: Parts, mail: Mail, association: AssociationService) {
-  const { config, logger, issuer, storage, live, clock, database } = parts;
-  const services = adminServices(
-    {
-      store: storage.store,
-      outbox: mail.outbox,
-      clock,
-      sessions: { list: (accountId) => liveSessionsOfAccount(database, accountId), revoke: revokeEverywhere(parts) },
-      resendLink: (linkId, resend) => association.resendLink(linkId, resend),
-      issueInitialAccessToken: (portal, expiresIn) => issueInitialAccessToken(live.provider, portal, expiresIn),
-      keys: {
-        list: () => storage.keys.list(),
-        // This instance publishes the new keys at once; the others within one refresh interval.
-        async rotateSigningKeys() {
-          const rotated = await storage.keys.rotate();
-          await live.refresh();
-          return rotated;
-        },
-        async rotateCookieKey() {
-          await storage.keys.rotateCookieKey();
-          await live.refresh();
-        },
+/** The administration services for one actor (the API's caller, the console's admin), over this broker's parts. */
+function administration(broker: Parts, mail: Mail, association: AssociationService): ServicesFor {
+  const { config, clock, issuer, storage, live, database } = broker;
+  const parts: AdminServiceParts = {
+    store: storage.store,
+    clock,
+    outbox: mail.outbox,
+    emails: mail.emails,
+    issuer,
+    supportEmail: config.supportEmail,
+    invitationTtl: config.adminInvitationTtl * 1000,
+    issueInitialAccessToken: (portal, expiresIn) => issueInitialAccessToken(live.provider, portal, expiresIn),
+    sessions: { list: (accountId) => liveSessionsOfAccount(database, accountId), revoke: revokeEverywhere(broker) },
+    resendLink: (linkId, resend) => association.resendLink(linkId, resend),
+    keys: {
+      list: () => storage.keys.list(),
+      listCookieKeys: () => storage.keys.cookieKeyStatuses(),
+      // This instance publishes the new keys at once; the others within one refresh interval.
+      async rotateSigningKeys() {
+        const rotated = await storage.keys.rotate();
+        await live.refresh();
+        return rotated;
+      },
+      async rotateCookieKey() {
+        await storage.keys.rotateCookieKey();
+        await live.refresh();
       },
     },
-    'admin-api',
-  );
-  return adminApi({ ...services, tokens: adminTokens(config), logger }, issuer);
+  };
+  return (acting) => adminServices(parts, acting);
+}
+
+/** The admin API: ADMIN_TOKEN acts as admin, stored tokens with their role. */
+function adminRoutes({ config, logger, issuer, storage }: Parts, servicesFor: ServicesFor) {
+  return adminApi({ servicesFor, tokens: adminTokens(config), storedToken: (presented) => storedAdminToken(storage.store, presented), logger }, issuer);
+}
+
+/** The admin console, signing admins in through this broker's provider. */
+function adminConsole({ config, clock, issuer, pages, live }: Parts, servicesFor: ServicesFor) {
+  return consoleRoutes({
+    provider: live.provider,
+    issuer,
+    clock,
+    pages,
+    csrf: createCsrfTokens(live.cookieKeys),
+    servicesFor,
+    idleTimeout: config.consoleIdleTimeout * 1000,
+    recentSignIn: config.consoleRecentSignIn * 1000,
+  });
 }
 
 /** Readiness probes: the database, migrations, keys and mail. */
@@ -308,7 +362,7 @@ function health({ config, clock, database, signingKeyCount }: Parts, mail: Mail)
 }
 
 /** The application: one middleware list, in the order a request meets it. */
-function composeApp(parts: Parts, mail: Mail, { upstream, devUpstream }: UpstreamChoice): Koa {
+function composeApp(parts: Parts, mail: Mail, flows: FlowRoutes, devUpstream: UpstreamChoice['devUpstream'], servicesFor: ServicesFor): Koa {
   const { config, logger, metrics, pages, live } = parts;
   const { provider } = live;
   const app = new Koa();
@@ -317,8 +371,8 @@ function composeApp(parts: Parts, mail: Mail, { upstream, devUpstream }: Upstrea
   // Mounted oidc-provider signs its cookies with the host application's keys
   // (the live array: rotations land in place).
   app.keys = live.cookieSigner;
-  const flows = flowRoutes(parts, mail, upstream);
-  const admin = adminRoutes(parts, mail, flows.association.service);
+  const admin = adminRoutes(parts, servicesFor);
+  const adminConsoleRoutes = adminConsole(parts, servicesFor);
   // Answers anyone may cache: everything else is no-store (see src/web/securityHeaders.ts).
   const publicPaths = new Set(['/.well-known/openid-configuration', new URL(provider.urlFor('jwks')).pathname, `${devUpstreamPath}/.well-known/openid-configuration`, `${devUpstreamPath}/jwks`]);
   // The token, userinfo, introspection and other endpoints that relying parties
@@ -337,6 +391,8 @@ function composeApp(parts: Parts, mail: Mail, { upstream, devUpstream }: Upstrea
   app.use(flows.account.routes());
   app.use(admin.router.routes());
   app.use(admin.notFound);
+  app.use(consoleHeaders);
+  app.use(adminConsoleRoutes.routes());
   app.use(flows.association.router.routes());
   app.use(flows.signIn.routes());
   app.use(flows.signIn.allowedMethods());
@@ -348,7 +404,7 @@ function composeApp(parts: Parts, mail: Mail, { upstream, devUpstream }: Upstrea
 }
 
 /** The broker handed to its caller: listening starts the demo portals first; closing drains, then releases everything. */
-function runningBroker(parts: Parts, mail: Mail, app: Koa, stopBackgroundWork: () => void): Broker {
+function runningBroker(parts: Parts, mail: Mail, app: Koa, stopBackgroundWork: () => void, servicesFor: ServicesFor): Broker {
   const { config, logger, issuer, database, storage, live } = parts;
   let server: Server | undefined;
   let demoPortals: RunningDemoPortals | undefined;
@@ -363,6 +419,7 @@ function runningBroker(parts: Parts, mail: Mail, app: Koa, stopBackgroundWork: (
     outbox: mail.outbox,
     outboxWorker: mail.outboxWorker,
     devMailbox: mail.devMailbox,
+    administration: servicesFor,
     async listen() {
       // The demo portals first: once the broker answers, everything a newcomer opens does.
       if (demoPortalsEnabled(config)) {
@@ -375,6 +432,8 @@ function runningBroker(parts: Parts, mail: Mail, app: Koa, stopBackgroundWork: (
           mailboxUrl: mail.devMailbox ? `${issuer}/dev/mail` : undefined,
           logger,
         });
+        // The dev upstream's `admin` account may open the console at once.
+        if (config.upstream === 'dev') await grantDemoAdmin(servicesFor({ surface: 'demo' }).access, { issuer: `${issuer}${devUpstreamPath}`, subject: devSubject(demoAdminAccountName) });
       }
       const listening = await listenOn(app, config.port, config.host);
       server = listening.server;

@@ -191,7 +191,7 @@ export class AssociationService {
    * and requesting identity, replacing the old one, within the same rate
    * limits as the person's own requests (identity and address).
    */
-  async resendLink(linkId: string, resend: { actor: string; locale: Locale }): Promise<LinkRequestRecord> {
+  async resendLink(linkId: string, resend: { actor: string; auditDetails?: Record<string, string>; locale: Locale }): Promise<LinkRequestRecord> {
     const { store, outbox, clock } = this.#d;
     const link = await store.linkRequests.find(linkId);
     if (!link || link.consumedAt !== undefined || link.expiresAt <= clock.now()) throw new BrokerError('not_found', `No pending link with id ${linkId}`, { messageKey: 'console.emails.link_gone' });
@@ -205,7 +205,7 @@ export class AssociationService {
       if (!(await repositories.linkRequests.revoke(link.id))) throw new BrokerError('not_found', `Link ${linkId} was used or revoked meanwhile`, { messageKey: 'console.emails.link_gone' });
       const created = await repositories.linkRequests.create({ tokenHash: secretHash(token), flowId: link.flowId, profileId: profile.id, issuer: link.issuer, subject: link.subject, interactionUid: link.interactionUid, expiresAt });
       await outbox.queue(repositories.executor, { kind: 'association_link', recipient: profile.email, ...message });
-      await repositories.auditEvents.record({ type: 'association.link_resent', outcome: 'success', actor: resend.actor, profileId: profile.id, details: { previousLinkId: link.id, linkId: created.id } });
+      await repositories.auditEvents.record({ type: 'association.link_resent', outcome: 'success', actor: resend.actor, profileId: profile.id, details: { previousLinkId: link.id, linkId: created.id, ...resend.auditDetails } });
       return created;
     });
   }

@@ -52,7 +52,7 @@ for (const testDatabase of testDatabases()) {
       await outbox.claimDue(10);
       await outbox.markFailed(failing, '451 4.3.0 mailbox busy', clock.now() + 10_000);
 
-      const report = await new EmailAdministration({ store, outbox }, 'admin:desk').forAddress(` ${email.toUpperCase()}`);
+      const report = await new EmailAdministration({ store, outbox }, { surface: 'console', accountId: 'desk' }).forAddress(` ${email.toUpperCase()}`);
 
       expect(report.email).to.equal(email);
       expect(report.profiles.map((profile) => profile.id).sort()).to.deep.equal([partner!.id, customer!.id].sort());
@@ -66,7 +66,7 @@ for (const testDatabase of testDatabases()) {
     });
 
     it('refuses an empty address, and a resend where no broker runs to render the email', async () => {
-      const desk = new EmailAdministration({ store, outbox }, 'cli');
+      const desk = new EmailAdministration({ store, outbox }, { surface: 'cli' });
       expect(await desk.forAddress('  ').catch((error: unknown) => error)).to.include({ code: 'invalid_request', status: 400 });
       expect(await desk.resendLink('any').catch((error: unknown) => error)).to.include({ code: 'temporarily_unavailable' });
     });

@@ -21,13 +21,14 @@ import { pageLocale, type PageRenderer } from '../web/pages.ts';
 import { ConsoleSessions, consolePath } from './consoleSession.ts';
 import { ConsoleSteps, type ConsolePage, type ConsoleState, type ConsoleStep } from './consoleSteps.ts';
 import { homePage } from './pages/home.ts';
+import { peoplePage } from './pages/people.ts';
 
 /** The broker's own client through which admins sign in to the console. */
 export const consoleClientId = 'mbs-console';
 export const consoleCallbackPath = '/admin/callback';
 
 /** Every page of the console, in navigation order. */
-export const consolePages: readonly ConsolePage[] = [homePage];
+export const consolePages: readonly ConsolePage[] = [homePage, peoplePage];
 
 export interface ConsoleDependencies {
   provider: Provider;

@@ -175,8 +175,9 @@ export class DirectoryAdministration {
   /** Makes an unused association link unusable. */
   async revokeLink(linkId: string, actor = 'cli'): Promise<void> {
     await this.#store.transaction(async (repositories) => {
-      if (!(await repositories.linkRequests.revoke(linkId))) throw notFound(`No unused link request with id ${linkId}`);
-      await repositories.auditEvents.record({ type: 'association.link_revoked', outcome: 'success', actor, details: { linkId } });
+      const link = await repositories.linkRequests.find(linkId);
+      if (!link || !(await repositories.linkRequests.revoke(linkId))) throw notFound(`No unused link request with id ${linkId}`, { messageKey: 'console.emails.link_gone' });
+      await repositories.auditEvents.record({ type: 'association.link_revoked', outcome: 'success', actor, profileId: link.profileId, details: { linkId } });
     });
   }
 

@@ -43,7 +43,7 @@ export class EmailAdministration {
   }
 
   async forAddress(address: string): Promise<AddressReport> {
-    if (!address.trim()) throw invalidRequest('Give an email address.', { fields: { email: 'an email address is required' }, messageKey: 'console.emails.address_required' });
+    if (!address.trim()) throw invalidRequest('Give an email address.', { fields: { address: 'an email address is required' }, messageKey: 'console.emails.address_required' });
     const email = normalizeEmail(address);
     const profiles = await this.#store.profiles.findByEmail(email);
     const [emails, links] = await Promise.all([

@@ -22,13 +22,14 @@ import { ConsoleSessions, consolePath } from './consoleSession.ts';
 import { ConsoleSteps, type ConsolePage, type ConsoleState, type ConsoleStep } from './consoleSteps.ts';
 import { homePage } from './pages/home.ts';
 import { peoplePage } from './pages/people.ts';
+import { emailsPage } from './pages/emails.ts';
 
 /** The broker's own client through which admins sign in to the console. */
 export const consoleClientId = 'mbs-console';
 export const consoleCallbackPath = '/admin/callback';
 
 /** Every page of the console, in navigation order. */
-export const consolePages: readonly ConsolePage[] = [homePage, peoplePage];
+export const consolePages: readonly ConsolePage[] = [homePage, peoplePage, emailsPage];
 
 export interface ConsoleDependencies {
   provider: Provider;

@@ -23,13 +23,14 @@ import { ConsoleSteps, type ConsolePage, type ConsoleState, type ConsoleStep } f
 import { homePage } from './pages/home.ts';
 import { peoplePage } from './pages/people.ts';
 import { emailsPage } from './pages/emails.ts';
+import { auditPage } from './pages/audit.ts';
 
 /** The broker's own client through which admins sign in to the console. */
 export const consoleClientId = 'mbs-console';
 export const consoleCallbackPath = '/admin/callback';
 
 /** Every page of the console, in navigation order. */
-export const consolePages: readonly ConsolePage[] = [homePage, peoplePage, emailsPage];
+export const consolePages: readonly ConsolePage[] = [homePage, peoplePage, emailsPage, auditPage];
 
 export interface ConsoleDependencies {
   provider: Provider;

@@ -1,6 +1,6 @@
 // The admin console at /admin: signing admins in through the broker itself
 // (the console's own first-party client and the shared FirstPartySignIn,
-// max_age=0 when a sensitive action needs a fresh sign-in), its own session
+// max_age when a sensitive action needs a recent sign-in), its own session
 // (consoleSession.ts), invitations accepted by signing in, a strict
 // Content-Security-Policy, and the pages of src/console/pages/ (how to add
 // one: consoleSteps.ts). The admin JSON API keeps /admin/api (adminApi.ts);
@@ -20,7 +20,9 @@ import { FirstPartySignIn } from '../web/firstPartySignIn.ts';
 import { pageLocale, type PageRenderer } from '../web/pages.ts';
 import { ConsoleSessions, consolePath } from './consoleSession.ts';
 import { ConsoleSteps, type ConsolePage, type ConsoleState, type ConsoleStep } from './consoleSteps.ts';
+import { adminsPage } from './pages/admins.ts';
 import { homePage } from './pages/home.ts';
+import { keysPage } from './pages/keys.ts';
 import { peoplePage } from './pages/people.ts';
 import { emailsPage } from './pages/emails.ts';
 import { auditPage } from './pages/audit.ts';
@@ -30,7 +32,7 @@ export const consoleClientId = 'mbs-console';
 export const consoleCallbackPath = '/admin/callback';
 
 /** Every page of the console, in navigation order. */
-export const consolePages: readonly ConsolePage[] = [homePage, peoplePage, emailsPage, auditPage];
+export const consolePages: readonly ConsolePage[] = [homePage, peoplePage, emailsPage, auditPage, adminsPage, keysPage];
 
 export interface ConsoleDependencies {
   provider: Provider;
@@ -78,8 +80,11 @@ export function consoleRoutes(dependencies: ConsoleDependencies): Router<Console
   };
 
   const startSignIn: ConsoleStep = (ctx) => signIn.start(ctx, { returnTo: returnTo(ctx) });
-  /** max_age=0: the broker signs the admin in again at the upstream, whatever its session's age. */
-  const startReauthentication: ConsoleStep = (ctx) => signIn.start(ctx, { returnTo: returnTo(ctx), parameters: { max_age: '0' } });
+  // max_age as long as a sign-in counts as recent: the broker signs the admin in again at the
+  // upstream when its session is older. (Not 0: a first sign-in's separate consent interaction
+  // would then ask for the login once more.)
+  const recentMaxAge = { max_age: String(Math.floor(dependencies.recentSignIn / 1000)) };
+  const startReauthentication: ConsoleStep = (ctx) => signIn.start(ctx, { returnTo: returnTo(ctx), parameters: recentMaxAge });
   const finishSignIn: ConsoleStep = async (ctx) => {
     const back = signIn.finish(ctx);
     const session = await signIn.session(ctx);
@@ -120,8 +125,8 @@ export function consoleRoutes(dependencies: ConsoleDependencies): Router<Console
     const described = await dependencies.servicesFor({ surface: 'console' }).access.describeInvitation(token);
     if (described.status !== 'valid') throw new BrokerError('not_found', 'This invitation is unknown, used or expired. Ask an admin for a new one.', { detail: `invitation ${described.status}`, messageKey: 'console.error.invitation_invalid' });
     ctx.cookies.set(pendingInvitationCookie, token, { signed: true, httpOnly: true, sameSite: 'lax', path: consolePath, maxAge: invitationCookieMilliseconds });
-    // Always a fresh upstream sign-in: the invitation goes to who signs in now, not to a session left open.
-    signIn.start(ctx, { parameters: { max_age: '0' } });
+    // A recent upstream sign-in: the invitation goes to who signs in now, not to a session left open long ago.
+    signIn.start(ctx, { parameters: recentMaxAge });
   };
 
   router.get(`${consolePath}/sign-in`, startSignIn);

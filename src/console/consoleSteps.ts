@@ -14,7 +14,7 @@
 // - `requireRecentSignIn(returnTo)`: sensitive actions (key and secret
 //   rotation, role changes, bind on behalf) need an upstream sign-in newer
 //   than CONSOLE_RECENT_SIGN_IN; older, a page offers to sign in again
-//   (max_age=0 on the console's authorization request) and come back.
+//   (max_age on the console's authorization request) and come back.
 // - `render(ctx, template, data)`: a page of views/pages/console/ in the
 //   console layout, with the navigation this role may open and the CSRF token.
 //
@@ -127,6 +127,12 @@ export class ConsoleSteps {
       ctx.status = 403;
       this.render(ctx, 'console/reauthenticate.eta', { titleKey: 'console.reauthenticate.title', reauthenticate: `/admin/reauthenticate?${new URLSearchParams({ return: returnTo })}` });
     };
+  }
+
+  /** A time as the reader reads it (UTC, their language). */
+  time(ctx: ConsoleContext, milliseconds: number | undefined): string {
+    if (milliseconds === undefined) return '';
+    return `${new Intl.DateTimeFormat(pageLocale(ctx), { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(milliseconds))} UTC`;
   }
 
   /** A console page in the console layout, in the reader's language. */

@@ -3,7 +3,6 @@
 // 400 and nothing changed; a done change is a redirect back with a notice
 // (post/redirect/get, so reloading repeats nothing).
 import { isBrokerError } from '../errors.ts';
-import { pageLocale } from '../web/pages.ts';
 import type { ConsoleContext } from './consoleSteps.ts';
 
 /** Field name → catalogue key of the message shown beside it. */
@@ -51,8 +50,3 @@ export function noticeOf(ctx: ConsoleContext, notices: readonly string[], prefix
   return done && notices.includes(done) ? `${prefix}${done}` : undefined;
 }
 
-/** Times as the reader's language writes them, in UTC (admins of several countries compare them). */
-export function timeFormatter(ctx: ConsoleContext): (time: number | undefined) => string {
-  const format = new Intl.DateTimeFormat(pageLocale(ctx), { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
-  return (time) => (time === undefined ? '—' : `${format.format(new Date(time))} UTC`);
-}

@@ -4,7 +4,7 @@
 // see src/admin/auditExport.ts).
 import { Readable } from 'node:stream';
 import type { AuditEventQuery } from '../../admin/directoryAdministration.ts';
-import { timeFormatter, type FieldProblems } from '../consoleForms.ts';
+import type { FieldProblems } from '../consoleForms.ts';
 import type { ConsoleContext, ConsolePage, ConsoleStep, ConsoleSteps } from '../consoleSteps.ts';
 
 export const auditPath = '/admin/audit';
@@ -65,7 +65,7 @@ class AuditSteps {
   readonly showEvents: ConsoleStep = async (ctx) => {
     const { typed, query, problems } = readFilters(ctx);
     const pageNumber = Math.max(1, Math.min(Number.parseInt(String(ctx.query.page ?? '1'), 10) || 1, 10_000));
-    const data = { titleKey: 'console.audit.title', typed, problems, when: timeFormatter(ctx), csv: `${auditPath}.csv?${filterParameters(typed)}` };
+    const data = { titleKey: 'console.audit.title', typed, problems, when: (time: number | undefined) => this.#steps.time(ctx, time) || '—', csv: `${auditPath}.csv?${filterParameters(typed)}` };
     if (Object.keys(problems).length > 0) {
       ctx.status = 400;
       return this.#steps.render(ctx, 'console/audit.eta', data);

@@ -6,7 +6,7 @@
 import type { AddressReport } from '../../admin/emailAdministration.ts';
 import { pageLocale } from '../../web/pages.ts';
 import { translator } from '../../i18n.ts';
-import { attemptChange, noticeOf, redirectWithNotice, timeFormatter, type FieldProblems } from '../consoleForms.ts';
+import { attemptChange, noticeOf, redirectWithNotice, type FieldProblems } from '../consoleForms.ts';
 import type { ConsoleContext, ConsolePage, ConsoleStep, ConsoleSteps } from '../consoleSteps.ts';
 
 export const emailsPath = '/admin/emails';
@@ -53,7 +53,7 @@ class EmailSteps {
       problems: { address: problems.address ?? problems.input },
       report,
       notice: noticeOf(ctx, notices, 'console.emails.done.'),
-      when: timeFormatter(ctx),
+      when: (time: number | undefined) => this.#steps.time(ctx, time) || '—',
     });
   }
 

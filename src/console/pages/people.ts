@@ -5,7 +5,7 @@
 // Every change goes through the people service, audited as the signed-in admin.
 import { translator } from '../../i18n.ts';
 import type { PersonQuery } from '../../admin/peopleAdministration.ts';
-import { attemptChange, noticeOf, redirectWithNotice, timeFormatter, type FieldProblems } from '../consoleForms.ts';
+import { attemptChange, noticeOf, redirectWithNotice, type FieldProblems } from '../consoleForms.ts';
 import type { ConsoleContext, ConsolePage, ConsoleStep, ConsoleSteps } from '../consoleSteps.ts';
 
 export const peoplePath = '/admin/people';
@@ -64,7 +64,7 @@ class PeopleSteps {
       notice: noticeOf(ctx, notices, 'console.person.done.'),
       problems: shown.problems ?? {},
       typed: shown.typed ?? {},
-      when: timeFormatter(ctx),
+      when: (time: number | undefined) => this.#steps.time(ctx, time) || '—',
     });
   }
 

@@ -86,6 +86,7 @@ const clientChanges = z
     redirectUris: z.array(z.string()).min(1).optional(),
     postLogoutRedirectUris: z.array(z.string()).optional(),
     backchannelLogoutUri: z.string().optional(),
+    grantTypes: z.array(z.enum(grantTypes)).optional(),
   })
   .strict();
 
@@ -160,7 +161,7 @@ function declareRoutes(): RouteDeclaration[] {
       query: z.object({ search: z.string().max(200).optional().describe('text to look for, letter case ignored') }),
       handle: async ({ query, services }) => ({ items: (await services.clients.search(query.search ?? '')).map(clientJson) }) }),
     { method: 'get', path: '/clients/:clientId', tag: 'clients', summary: 'Show a client', handle: async ({ params, services }) => clientJson(await services.clients.show(params.clientId!)) },
-    route({ method: 'patch', path: '/clients/:clientId', tag: 'clients', summary: 'Change name, portal or redirect URIs', body: clientChanges,
+    route({ method: 'patch', path: '/clients/:clientId', tag: 'clients', summary: 'Change name, portal, redirect and logout URIs or grant types', body: clientChanges,
       handle: async ({ params, body, services }) => clientJson(await services.clients.update(params.clientId!, body)) }),
     { method: 'post', path: '/clients/:clientId/rotate-secret', tag: 'clients', summary: 'Replace the secret; the new one is returned once',
       handle: async ({ params, services }) => {

@@ -23,7 +23,7 @@ import { accountCallbackPath, accountClientId, accountRoutes } from '../flows/ac
 import { associationRoutes } from '../flows/association.ts';
 import type { AssociationService } from '../flows/associationService.ts';
 import { createCsrfTokens } from '../web/csrf.ts';
-import { createPageRenderer, stylesheet, type PageRenderer } from '../web/pages.ts';
+import { consoleScript, createPageRenderer, stylesheet, type PageRenderer } from '../web/pages.ts';
 import { signInRoutes } from '../flows/signIn.ts';
 import { upstreamCallbackPath } from '../flows/interactions.ts';
 import { createLogger, type Logger } from '../logging.ts';
@@ -50,7 +50,7 @@ import { createOidcAdapter, liveSessionsOfAccount, revokeAccount, sessionsOfAcco
 import type { Store } from '../store/store.ts';
 import { chooseUpstream, devUpstreamPath, type UpstreamChoice } from '../upstream/choice.ts';
 import type { Upstream } from '../upstream/upstream.ts';
-import { devMailboxRoute, stylesheetRoute } from '../web/assetRoutes.ts';
+import { consoleScriptRoute, devMailboxRoute, stylesheetRoute } from '../web/assetRoutes.ts';
 import { adviseRetryWhenUnavailable, errorPageContext, renderErrors } from '../web/errorAnswers.ts';
 import { refuseUnimplementedMethods } from '../web/methods.ts';
 import { securityHeaders } from '../web/securityHeaders.ts';
@@ -388,6 +388,7 @@ function composeApp(parts: Parts, mail: Mail, flows: FlowRoutes, devUpstream: Up
   app.use(metricsRoute(metrics, config.metricsToken));
   app.use((ctx, next) => (providerPaths.has(ctx.path) ? providerChain(ctx, next) : next()));
   app.use(stylesheetRoute(stylesheet()));
+  app.use(consoleScriptRoute(consoleScript()));
   app.use(flows.account.routes());
   app.use(admin.router.routes());
   app.use(admin.notFound);

@@ -1,4 +1,4 @@
-// Routes that serve no flow: the broker's stylesheet under /static, and the
+// Routes that serve no flow: the broker's stylesheet and the console's script under /static, and the
 // development mailbox at /dev/mail (mail kept in memory when SMTP_URL is unset).
 import type { Context, Next } from 'koa';
 import type { DevMailbox } from '../mail/transport.ts';
@@ -12,6 +12,16 @@ export function stylesheetRoute(css: string) {
     ctx.type = 'text/css';
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = css;
+  };
+}
+
+/** GET /static/console.js (the console's copy buttons), cacheable for an hour. */
+export function consoleScriptRoute(script: string) {
+  return async function serveConsoleScript(ctx: Context, next: Next): Promise<void> {
+    if (ctx.path !== '/static/console.js') return next();
+    ctx.type = 'text/javascript';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = script;
   };
 }
 

@@ -201,7 +201,7 @@ function declareRoutes(): RouteDeclaration[] {
         if (outcome === 'created') ctx.status = 201;
         return profile;
       } }),
-    route({ method: 'get', path: '/profiles', tag: 'profiles', roles: support, summary: 'List profiles, optionally by email', query: z.object({ ...paging, email: z.string().optional().describe('normalised email') }),
+    route({ method: 'get', path: '/profiles', tag: 'profiles', roles: support, summary: 'List profiles, optionally by email or by organization', query: z.object({ ...paging, email: z.string().optional().describe('normalised email'), organization: z.string().max(200).optional().describe('text the organization contains, letter case ignored') }),
       handle: async ({ query, services }) => pageOf(await services.directory.listProfiles(query), query, (profile) => profile) }),
     { method: 'delete', path: '/profiles/:profileId', tag: 'profiles', summary: 'Delete a profile and its binding', status: 204,
       handle: async ({ params, services }) => {

@@ -5,7 +5,7 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { BrokerError, invalidInput, notFound } from '../errors.ts';
 import { normalizeEmail } from '../directory/email.ts';
 import { parseProfileFile, profileSchema, type RejectedProfileRow } from '../directory/profileImport.ts';
-import type { AuditEventRecord, BoundProfile, LinkRequestRecord, Page, PageRequest, ProfileRecord } from '../domain/records.ts';
+import type { AuditEventRecord, BoundProfile, LinkRequestRecord, Page, PageRequest, ProfileBindingRecord, ProfileRecord } from '../domain/records.ts';
 import type { AuditEventFilter, ProfileUpsertOutcome, Store } from '../store/store.ts';
 import { auditCsv } from './auditExport.ts';
 
@@ -37,6 +37,8 @@ export interface ManualBinding {
 /** How the CLI and the admin API ask for profiles: an email as a person types it. */
 export interface ProfileQuery extends PageRequest {
   email?: string | undefined;
+  /** Profiles whose organization contains this, letter case ignored. */
+  organization?: string | undefined;
 }
 
 /** How the CLI and the admin API ask for bindings: their flags and query parameters carry these names. */
@@ -115,7 +117,7 @@ export class DirectoryAdministration {
   }
 
   listProfiles(query: ProfileQuery = {}): Promise<Page<ProfileRecord>> {
-    return this.#store.profiles.list({ limit: query.limit, offset: query.offset, email: normalizedEmail(query.email) });
+    return this.#store.profiles.list({ limit: query.limit, offset: query.offset, email: normalizedEmail(query.email), ...(query.organization ? { organization: query.organization } : {}) });
   }
 
   listBindings(query: BindingQuery = {}): Promise<Page<BoundProfile>> {
@@ -157,6 +159,12 @@ export class DirectoryAdministration {
       await repositories.auditEvents.record({ type: `profile.${outcome === 'created' ? 'created' : 'updated'}`, outcome: 'success', actor, profileId: parsed.data.id });
       return { outcome, profile: (await repositories.profiles.find(parsed.data.id))! };
     });
+  }
+
+  async showProfile(profileId: string): Promise<{ profile: ProfileRecord; binding: ProfileBindingRecord | undefined }> {
+    const profile = await this.#store.profiles.find(profileId);
+    if (!profile) throw notFound(`No profile with id ${profileId}`, { messageKey: 'console.profiles.not_found' });
+    return { profile, binding: await this.#store.profileBindings.findByProfile(profileId) };
   }
 
   /** Deletes a profile; its binding goes with it. */

@@ -62,6 +62,8 @@ export function profileRepository(db: Executor, clock: Clock): ProfileRepository
       const builder = db('profiles');
       if (query.email) builder.where({ email: query.email });
       if (query.portal) builder.where({ portal: query.portal });
+      // LIKE's own characters in the text match themselves.
+      if (query.organization) builder.whereRaw(`lower(organization) like ? escape '\\'`, [`%${query.organization.toLowerCase().replace(/[\\%_]/g, (character) => `\\${character}`)}%`]);
       const total = await countOf(builder);
       const rows = (await builder.clone().select('*').orderBy('id').limit(limit).offset(offset)) as Row[];
       return { items: rows.map(toProfile), total };

@@ -50,7 +50,8 @@ export interface ProfileRepository {
   find(id: string): Promise<ProfileRecord | undefined>;
   /** `email` must already be normalised. */
   findByEmail(email: string): Promise<ProfileRecord[]>;
-  list(query?: PageRequest & { email?: string; portal?: Portal }): Promise<Page<ProfileRecord>>;
+  /** `organization`: profiles whose organization contains it, letter case ignored. */
+  list(query?: PageRequest & { email?: string; portal?: Portal; organization?: string }): Promise<Page<ProfileRecord>>;
   /** Removes the profile and its binding; false when there was no such profile. */
   remove(id: string): Promise<boolean>;
 }

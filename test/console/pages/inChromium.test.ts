@@ -1,7 +1,9 @@
-// The console's support pages in real Chromium, in English, German and
-// French, at desktop and phone width: an admin signs in through the broker
-// and the dev upstream, then opens each page (people, a person, emails and
-// links, the audit log, and each page showing bad input). Every screen is
+// The console's pages of this branch in real Chromium, in English, German
+// and French, at desktop, tablet and phone width: an admin signs in through
+// the broker and the dev upstream, then opens each page (dashboard, people,
+// a person, emails and links, the audit log, clients with a registration
+// and its secret, profiles with an import's preview and apply, and each
+// form showing bad input). Every screen is
 // screenshotted (test-results/console-pages, ignored by git) and held to
 // axe-core: no serious or critical violation.
 import { expect } from 'chai';
@@ -17,12 +19,13 @@ const locales = [
   { locale: 'fr', acceptLanguage: 'fr-FR,fr;q=0.9', viewport: { width: 1024, height: 768 } },
 ] as const;
 
-describe('the console’s support pages in a real browser', function () {
+describe('the console’s pages in a real browser', function () {
   this.timeout(180_000);
   let running: RunningBroker;
   let chromium: Browser;
   let album: ScreenshotAlbum;
   let accountId: string;
+  let profileIds: string[];
   /** Errors the pages logged in the browser (a refused inline script or style would be one). */
   const browserErrors: string[] = [];
   const email = 'dana.quinn@contoso.example';
@@ -38,6 +41,7 @@ describe('the console’s support pages in a real browser', function () {
     await grantConsoleRole(running, 'console-browser-admin', 'admin');
     // A person with a bound profile, an unbound one with a pending link, a delivered and a failing email.
     const profiles = [buildProfile({ email, organization: 'Contoso Pharmaceuticals' }), buildProfile({ email, portal: 'customersource', organization: 'Contoso Retail' })];
+    profileIds = profiles.map((profile) => profile.id);
     accountId = await running.broker.store.transaction(async (repositories) => {
       for (const profile of profiles) await repositories.profiles.upsert(profile);
       const account = await repositories.accounts.create({ email, emailVerified: true, name: 'Dana Quinn' });
@@ -90,9 +94,13 @@ describe('the console’s support pages in a real browser', function () {
   }
 
   for (const settings of locales) {
-    it(`shows every support page in ${settings.locale}, keyboard-reachable and accessible`, async () => {
+    it(`shows every page in ${settings.locale}, keyboard-reachable and accessible`, async () => {
       const page = await signedInTab(settings);
       const shot = (name: string) => screen(page, `${settings.locale}-${name}`);
+
+      await page.goto(`${running.issuer}/admin/dashboard`);
+      expect(await page.locator('svg.chart').count()).to.equal(2);
+      await shot('dashboard');
 
       await page.goto(`${running.issuer}/admin/people`);
       await shot('people');
@@ -126,6 +134,42 @@ describe('the console’s support pages in a real browser', function () {
       await shot('audit');
       await page.goto(`${running.issuer}/admin/audit?since=someday`);
       await shot('audit-bad-input');
+
+      await page.goto(`${running.issuer}/admin/clients`);
+      await shot('clients');
+      await page.goto(`${running.issuer}/admin/clients/new`);
+      await shot('client-new');
+      await page.locator('#redirectUris').fill('http://not-local.example/cb');
+      await page.locator('form[action="/admin/clients"] button[type=submit]').click();
+      await page.waitForURL(`${running.issuer}/admin/clients`);
+      expect(await page.locator('#redirectUris[aria-invalid="true"]').count()).to.equal(1);
+      await shot('client-bad-input');
+      await page.locator('#redirectUris').fill(`https://app-${settings.locale}.example/cb`);
+      await page.locator('#id').fill(`browser-app-${settings.locale}`);
+      await page.locator('form[action="/admin/clients"] button[type=submit]').click();
+      await page.waitForURL(`${running.issuer}/admin/clients`);
+      // The copy button, shown by the console's script (the CSP allows it: it is the broker's own file).
+      await page.locator('button[data-copy="secret"]').waitFor({ state: 'visible' });
+      await shot('client-secret');
+      await page.goto(`${running.issuer}/admin/clients/browser-app-${settings.locale}`);
+      await shot('client-edit');
+      await page.goto(`${running.issuer}/admin/clients/browser-app-${settings.locale}/delete`);
+      await shot('client-delete');
+
+      await page.goto(`${running.issuer}/admin/profiles?by=organization&q=contoso`);
+      await shot('profiles');
+      await page.goto(`${running.issuer}/admin/profiles/${profileIds[0]}`);
+      await shot('profile');
+      await page.goto(`${running.issuer}/admin/profiles/import`);
+      await shot('import');
+      await page.locator('#file').setInputFiles({ name: 'profiles.csv', mimeType: 'text/csv', buffer: Buffer.from(`id,portal,email,display_name,organization,roles\nBR-${settings.locale}-1,partnersource,new.${settings.locale}@contoso.example,New Person,Contoso Browser,\nBR-${settings.locale}-2,elsewhere,x,,,\n`) });
+      await page.locator('form[action="/admin/profiles/import/preview"] button[type=submit]').click();
+      await page.waitForURL(`${running.issuer}/admin/profiles/import/preview`);
+      await shot('import-preview');
+      await page.locator('form[action="/admin/profiles/import"] button[type=submit]').click();
+      await page.waitForURL(`${running.issuer}/admin/profiles/import`);
+      expect(await running.broker.store.profiles.find(`BR-${settings.locale}-1`)).to.not.equal(undefined);
+      await shot('import-applied');
       await page.context().close();
       expect(browserErrors, 'nothing refused by the Content-Security-Policy, no script errors').to.deep.equal([]);
     });

@@ -13,7 +13,7 @@ import type { Outbox } from '../mail/outbox.ts';
 import type { EmailRenderer } from '../mail/render.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
 import { adminRoles, type AdminInvitationRecord, type AdminRole, type AdminRoleRecord, type AdminTokenRecord } from '../domain/records.ts';
-import type { Store } from '../store/store.ts';
+import type { Repositories, Store } from '../store/store.ts';
 import { actingDetails, type Acting } from './acting.ts';
 
 export interface AdminAccessParts {
@@ -38,6 +38,10 @@ export type InvitationDescription = { status: 'valid'; invitation: AdminInvitati
 
 /** The path of an invitation link below the issuer. */
 export const invitationPath = (token: string): string => `/admin/invitations/${token}`;
+
+/** The refusal of an invitation link that is unknown, already used or expired. */
+export const invitationInvalid = (detail: string): BrokerError =>
+  new BrokerError('not_found', 'This invitation is unknown, used or expired. Ask an admin for a new one.', { detail, messageKey: 'console.error.invitation_invalid' });
 
 export function parseAdminRole(value: unknown): AdminRole {
   if (typeof value === 'string' && (adminRoles as readonly string[]).includes(value)) return value as AdminRole;
@@ -163,10 +167,7 @@ export class AdminAccess {
   }
 
   async revokeInvitation(id: string): Promise<void> {
-    await this.#parts.store.transaction(async (repositories) => {
-      if (!(await repositories.adminInvitations.revoke(id))) throw notFound('No such pending invitation.', { messageKey: 'console.error.invitation_gone' });
-      await repositories.auditEvents.record(this.#audit('admin.invitation_revoked', { details: { invitation: id } }));
-    });
+    await this.#revokeOne((repositories) => repositories.adminInvitations.revoke(id), notFound('No such pending invitation.', { messageKey: 'console.error.invitation_gone' }), 'admin.invitation_revoked', { invitation: id });
   }
 
   /** What an invitation link stands for; reading it never uses it (mail scanners open links). */
@@ -185,12 +186,10 @@ export class AdminAccess {
    */
   async acceptInvitation(token: string, accountId: string): Promise<AdminRole> {
     const described = await this.describeInvitation(token);
-    if (described.status !== 'valid') throw new BrokerError('not_found', 'This invitation is unknown, used or expired. Ask an admin for a new one.', { detail: `invitation ${described.status}`, messageKey: 'console.error.invitation_invalid' });
+    if (described.status !== 'valid') throw invitationInvalid(`invitation ${described.status}`);
     const { invitation } = described;
     return this.#parts.store.transaction(async (repositories) => {
-      if (!(await repositories.adminInvitations.accept(invitation.id, accountId))) {
-        throw new BrokerError('not_found', 'This invitation is unknown, used or expired. Ask an admin for a new one.', { detail: 'invitation accepted concurrently', messageKey: 'console.error.invitation_invalid' });
-      }
+      if (!(await repositories.adminInvitations.accept(invitation.id, accountId))) throw invitationInvalid('invitation accepted concurrently');
       const current = await repositories.adminRoles.find(accountId);
       const role = current?.role === 'admin' ? 'admin' : invitation.role;
       await repositories.adminRoles.set(accountId, role, invitation.invitedBy);
@@ -214,9 +213,14 @@ export class AdminAccess {
   }
 
   async revokeToken(id: string): Promise<void> {
+    await this.#revokeOne((repositories) => repositories.adminTokens.revoke(id), notFound('No such active token.', { messageKey: 'console.error.token_gone' }), 'admin.token_revoked', { token: id });
+  }
+
+  /** Revokes one record and audits it in one transaction; `missing` when there was nothing to revoke. */
+  async #revokeOne(revoke: (repositories: Repositories) => Promise<boolean>, missing: BrokerError, type: string, details: Record<string, string>): Promise<void> {
     await this.#parts.store.transaction(async (repositories) => {
-      if (!(await repositories.adminTokens.revoke(id))) throw notFound('No such active token.', { messageKey: 'console.error.token_gone' });
-      await repositories.auditEvents.record(this.#audit('admin.token_revoked', { details: { token: id } }));
+      if (!(await revoke(repositories))) throw missing;
+      await repositories.auditEvents.record(this.#audit(type, { details }));
     });
   }
 

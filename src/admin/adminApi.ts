@@ -420,7 +420,7 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
       throw new BrokerError('unauthorized', dependencies.tokens.length ? 'A valid admin token is required (Authorization: Bearer …).' : 'The admin API is off: set ADMIN_TOKEN or issue a token with `mbs-broker admins tokens issue`.');
     }
     if (!roleAdmits(found.role, route.roles ?? [])) {
-      throw new BrokerError('forbidden', `This token's role (${found.role}) may not call this route.`, { detail: `${found.role} token on ${route.method} ${route.path}` });
+      throw new BrokerError('forbidden', `This token's role (${found.role}) may not call this route.`, { detail: `${found.role} token on ${route.method} ${route.path}`, messageKey: 'error.token_role_refused', messageValues: { role: found.role } });
     }
     ctx.state.services = dependencies.servicesFor({ surface: 'admin-api', tokenId: found.tokenId });
     await next();

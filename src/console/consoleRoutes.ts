@@ -12,7 +12,7 @@ import type Provider from 'oidc-provider';
 import type { Clock } from '../clock.ts';
 import type { Acting } from '../admin/acting.ts';
 import type { AdminServices } from '../admin/adminServices.ts';
-import { invitationPath } from '../admin/adminAccess.ts';
+import { invitationInvalid, invitationPath } from '../admin/adminAccess.ts';
 import { BrokerError } from '../errors.ts';
 import { secretHash } from '../secrets.ts';
 import type { CsrfTokens } from '../web/csrf.ts';
@@ -126,7 +126,7 @@ export function consoleRoutes(dependencies: ConsoleDependencies): Router<Console
     await formParser(ctx, async () => undefined);
     csrf.require('invitation', secretHash(token), (ctx.request.body as Record<string, unknown> | undefined)?.csrf, 'console');
     const described = await dependencies.servicesFor({ surface: 'console' }).access.describeInvitation(token);
-    if (described.status !== 'valid') throw new BrokerError('not_found', 'This invitation is unknown, used or expired. Ask an admin for a new one.', { detail: `invitation ${described.status}`, messageKey: 'console.error.invitation_invalid' });
+    if (described.status !== 'valid') throw invitationInvalid(`invitation ${described.status}`);
     ctx.cookies.set(pendingInvitationCookie, token, { signed: true, httpOnly: true, sameSite: 'lax', path: consolePath, maxAge: invitationCookieMilliseconds });
     // A recent upstream sign-in: the invitation goes to who signs in now, not to a session left open long ago.
     signIn.start(ctx, { parameters: recentMaxAge });

@@ -9,13 +9,11 @@ import type { AdminAccess } from '../../src/admin/adminAccess.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { BrokerError } from '../../src/errors.ts';
 import { Outbox } from '../../src/mail/outbox.ts';
-import { createEmailRenderer, type EmailRenderer } from '../../src/mail/render.ts';
 import { secretHash } from '../../src/secrets.ts';
-import type { Database } from '../../src/store/database.ts';
 import { createStore } from '../../src/store/knexStore.ts';
 import type { Store } from '../../src/store/store.ts';
 import { liveSessionsOfAccount, revokeAccount } from '../../src/store/oidcAdapter.ts';
-import { testDatabases } from '../support/databases.ts';
+import { serviceSuite, testDatabases } from '../support/databases.ts';
 import { buildProfile, createAccountWithIdentity, uniqueName } from '../support/factories.ts';
 
 const issuer = 'https://broker.example';
@@ -24,23 +22,15 @@ const invitationTtl = 60 * 60 * 1000;
 for (const testDatabase of testDatabases()) {
   describe(`the admin access service on ${testDatabase.name}`, function () {
     this.timeout(30_000);
-    let database: Database;
-    let emails: EmailRenderer;
+    const suite = serviceSuite(testDatabase);
     let clock: ManualClock;
     let store: Store;
     let outbox: Outbox;
     /** AdminAccess acting as the given admin account (or the CLI). */
     let accessAs: (accountId?: string) => AdminAccess;
 
-    before(async () => {
-      database = await testDatabase.open();
-      emails = createEmailRenderer({ cache: true });
-    });
-    after(async () => {
-      await emails.close();
-      await testDatabase.close(database);
-    });
     beforeEach(async () => {
+      const { database, emails } = suite;
       clock = new ManualClock(Date.now());
       store = createStore(database, clock);
       outbox = new Outbox(database, clock, 'admin-access-test-key-0123456789');
@@ -58,7 +48,7 @@ for (const testDatabase of testDatabases()) {
       };
       accessAs = (accountId) => adminServices(parts, accountId ? { surface: 'console', accountId } : 'cli').access;
       // Every test starts with no roles: the last-admin rule counts them all.
-      await database('admin_roles').delete();
+      await suite.database('admin_roles').delete();
     });
 
     const newAccount = async () => (await createAccountWithIdentity(store)).account.id;
@@ -134,7 +124,7 @@ for (const testDatabase of testDatabases()) {
       const { token, record } = await accessAs().issueToken('support', 'help desk');
       expect(token).to.match(/^mbs_/);
       expect(record).to.include({ role: 'support', label: 'help desk', tokenHash: secretHash(token) });
-      const row = (await database('admin_tokens').where({ id: record.id }).first()) as Record<string, unknown>;
+      const row = (await suite.database('admin_tokens').where({ id: record.id }).first()) as Record<string, unknown>;
       expect(Object.values(row)).to.not.include(token);
       expect((await store.adminTokens.findActiveByHash(secretHash(token)))?.id).to.equal(record.id);
       await accessAs().revokeToken(record.id);

@@ -8,32 +8,22 @@ import { ManualClock } from '../../src/clock.ts';
 import { BrokerError } from '../../src/errors.ts';
 import { AccountService } from '../../src/flows/accountService.ts';
 import { Outbox } from '../../src/mail/outbox.ts';
-import { createEmailRenderer, type EmailRenderer } from '../../src/mail/render.ts';
-import type { Database } from '../../src/store/database.ts';
 import { createStore } from '../../src/store/knexStore.ts';
 import { createOidcAdapter, revokeAccount } from '../../src/store/oidcAdapter.ts';
 import type { Store } from '../../src/store/store.ts';
-import { testDatabases } from '../support/databases.ts';
+import { serviceSuite, testDatabases } from '../support/databases.ts';
 import { buildProfile, createAccountWithIdentity } from '../support/factories.ts';
 
 for (const testDatabase of testDatabases()) {
   describe(`the account service on ${testDatabase.name}`, function () {
     this.timeout(30_000);
-    let database: Database;
-    let emails: EmailRenderer;
+    const suite = serviceSuite(testDatabase);
     let store: Store;
     let outbox: Outbox;
     let service: AccountService;
 
-    before(async () => {
-      database = await testDatabase.open();
-      emails = createEmailRenderer({ cache: true });
-    });
-    after(async () => {
-      await emails.close();
-      await testDatabase.close(database);
-    });
     beforeEach(() => {
+      const { database, emails } = suite;
       const clock = new ManualClock(Date.now());
       store = createStore(database, clock);
       outbox = new Outbox(database, clock, 'account-service-test-key-0123456789');
@@ -86,7 +76,7 @@ for (const testDatabase of testDatabases()) {
 
     it('signs out everywhere: the account’s sessions are revoked and the sign-out is audited with their count', async () => {
       const { account } = await accountBoundTo(buildProfile());
-      const Adapter = createOidcAdapter(database, {});
+      const Adapter = createOidcAdapter(suite.database, {});
       const sessions = new Adapter('Session');
       await sessions.upsert('session-of-account', { accountId: account.id }, 3600);
       expect(await sessions.find('session-of-account')).to.not.equal(undefined);

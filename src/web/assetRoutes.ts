@@ -5,25 +5,21 @@ import type { DevMailbox } from '../mail/transport.ts';
 import { pageLocale, type PageRenderer } from './pages.ts';
 
 
-/** GET /static/broker.css, cacheable for an hour. */
-export function stylesheetRoute(css: string) {
-  return async function serveStylesheet(ctx: Context, next: Next): Promise<void> {
-    if (ctx.path !== '/static/broker.css') return next();
-    ctx.type = 'text/css';
+/** A file of /static (the stylesheet, the console's script), cacheable for an hour. */
+function staticFileRoute(path: string, type: string, content: string) {
+  return async function serveStaticFile(ctx: Context, next: Next): Promise<void> {
+    if (ctx.path !== path) return next();
+    ctx.type = type;
     ctx.set('Cache-Control', 'public, max-age=3600');
-    ctx.body = css;
+    ctx.body = content;
   };
 }
 
-/** GET /static/console.js (the console's copy buttons), cacheable for an hour. */
-export function consoleScriptRoute(script: string) {
-  return async function serveConsoleScript(ctx: Context, next: Next): Promise<void> {
-    if (ctx.path !== '/static/console.js') return next();
-    ctx.type = 'text/javascript';
-    ctx.set('Cache-Control', 'public, max-age=3600');
-    ctx.body = script;
-  };
-}
+/** GET /static/broker.css. */
+export const stylesheetRoute = (css: string) => staticFileRoute('/static/broker.css', 'text/css', css);
+
+/** GET /static/console.js (the console's copy buttons). */
+export const consoleScriptRoute = (script: string) => staticFileRoute('/static/console.js', 'text/javascript', script);
 
 /** GET /dev/mail: the emails kept in memory, with their links clickable. */
 export function devMailboxRoute(pages: PageRenderer, devMailbox: DevMailbox) {

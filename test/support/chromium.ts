@@ -61,3 +61,11 @@ export class ScreenshotAlbum {
     return path;
   }
 }
+
+/** Screenshots the page into the album and holds it to axe-core: no serious or critical violation. */
+export async function inspectScreen(album: ScreenshotAlbum, page: Page, name: string): Promise<void> {
+  await page.waitForLoadState('load');
+  await album.take(page, name);
+  const violations = await seriousAccessibilityViolations(page);
+  if (violations.length > 0) throw new Error(`${name} (${page.url()}): ${JSON.stringify(violations, null, 2)}`);
+}

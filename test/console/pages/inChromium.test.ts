@@ -8,7 +8,7 @@
 // axe-core: no serious or critical violation.
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
-import { chromiumAvailable, launchChromium, ScreenshotAlbum, seriousAccessibilityViolations } from '../../support/chromium.ts';
+import { chromiumAvailable, inspectScreen, launchChromium, ScreenshotAlbum } from '../../support/chromium.ts';
 import { startBroker, type RunningBroker } from '../../support/broker.ts';
 import { grantConsoleRole } from '../../support/console.ts';
 import { buildLinkRequest, buildOutgoingMessage, buildProfile } from '../../support/factories.ts';
@@ -61,17 +61,14 @@ describe('the console’s pages in a real browser', function () {
     await running?.stop();
   });
 
+  /** The screen as inspectScreen checks it, and no wider than the window (wide tables scroll in their own box). */
   async function screen(page: Page, name: string): Promise<void> {
-    await page.waitForLoadState('load');
-    await album.take(page, name);
-    // Responsive: wide tables scroll in their own box, the page never sideways.
+    await inspectScreen(album, page, name);
     const widths = await page.evaluate(() => {
       const browser = globalThis as unknown as { innerWidth: number; document: { documentElement: { scrollWidth: number } } };
       return { page: browser.document.documentElement.scrollWidth, window: browser.innerWidth };
     });
     expect(widths.page, `${name} is no wider than the window`).to.be.at.most(widths.window);
-    const violations = await seriousAccessibilityViolations(page);
-    expect(violations, `${name} (${page.url()}): ${JSON.stringify(violations, null, 2)}`).to.deep.equal([]);
   }
 
   /** A tab in `locale`, signed in to the console through the broker's landing page and the dev upstream. */

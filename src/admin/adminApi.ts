@@ -323,6 +323,8 @@ export function openApiDocument(routes: RouteDeclaration[], serverUrl: string): 
     paths[openApiPath][route.method] = {
       summary: route.summary,
       tags: [route.tag],
+      // The roles whose tokens may call it (ADMIN_TOKEN acts as admin).
+      'x-mbs-roles': ['admin', ...(route.roles ?? [])],
       ...(parameters.length ? { parameters } : {}),
       ...(route.body
         ? {
@@ -339,6 +341,7 @@ export function openApiDocument(routes: RouteDeclaration[], serverUrl: string): 
         [status]: { description: status === '204' ? 'Done' : 'OK', ...(status === '204' ? {} : { content: { 'application/json': { schema: {} } } }) },
         '400': { $ref: '#/components/responses/Error' },
         '401': { $ref: '#/components/responses/Error' },
+        '403': { $ref: '#/components/responses/Error' },
         '404': { $ref: '#/components/responses/Error' },
       },
     };
@@ -350,7 +353,7 @@ export function openApiDocument(routes: RouteDeclaration[], serverUrl: string): 
     security: [{ adminToken: [] }],
     paths,
     components: {
-      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'one of the ADMIN_TOKEN values' } },
+      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'an ADMIN_TOKEN value (role admin), or a token issued with `mbs-broker admins tokens issue --role …` (its role; see x-mbs-roles per operation)' } },
       responses: {
         Error: {
           description: 'An error with a stable wire code; validation errors name each field',

@@ -63,6 +63,13 @@ describe('admin API token roles', function () {
     expect((await call(tokens.auditor.token, 'DELETE', '/bindings/MBS-ANY')).status).to.equal(403);
   });
 
+  it('declares each route’s roles in the OpenAPI document', async () => {
+    const document = (await (await fetch(`${running.issuer}/admin/api/openapi.json`)).json()) as { paths: Record<string, Record<string, { 'x-mbs-roles': string[] }>> };
+    expect(document.paths['/bindings']!.get!['x-mbs-roles']).to.deep.equal(['admin', 'support']);
+    expect(document.paths['/audit-events']!.get!['x-mbs-roles']).to.deep.equal(['admin', 'support', 'auditor']);
+    expect(document.paths['/signing-keys/rotate']!.post!['x-mbs-roles']).to.deep.equal(['admin']);
+  });
+
   it('keeps ADMIN_TOKEN as admin, and refuses a revoked token', async () => {
     expect((await call(adminToken, 'GET', '/signing-keys')).status).to.equal(200);
     const { token, record } = await running.broker.administration({ surface: 'cli' }).access.issueToken('admin', 'short-lived');

@@ -8,7 +8,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { hiddenField } from '../support/browser.ts';
 import { startBroker, type RunningBroker } from '../support/broker.ts';
 import { consoleSignIn, consoleUser, grantConsoleRole } from '../support/console.ts';
-import { Person } from '../support/journey.ts';
+import { Person, registerPortal } from '../support/journey.ts';
 
 describe('the admin console shell', function () {
   this.timeout(60_000);
@@ -73,6 +73,14 @@ describe('the admin console shell', function () {
     expect(expired.headers.get('location')).to.match(/^\/admin\/sign-in/);
     const posted = await person.browser.post(`${running.issuer}/admin/sign-out`, { csrf: hiddenField(page.body, 'csrf')! });
     expect(posted.status, 'signing out of an ended session still answers').to.equal(200);
+  });
+
+  it('asks an admin whose account has no profile for the MBS email when they sign in to a portal', async () => {
+    const { person } = await consoleUser(running, 'console-portal-visitor', 'support');
+    const partnerSource = await registerPortal(running, 'partnersource');
+    const signIn = await person.startSignIn(partnerSource);
+    expect(signIn.location, 'no code for an account without a PartnerSource profile').to.equal(undefined);
+    expect(signIn.page?.body).to.contain('Enter your MBS email address');
   });
 
   it('leaves the admin JSON API below /admin/api to its bearer tokens', async () => {

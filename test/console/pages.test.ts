@@ -123,7 +123,7 @@ describe('the console’s recent sign-in', function () {
   // Its own broker with a two-second CONSOLE_RECENT_SIGN_IN, and real time
   // passing: the broker's max_age check and the upstream run on real clocks.
   before(async () => {
-    running = await startBroker({ CONSOLE_RECENT_SIGN_IN: '2' });
+    running = await startBroker({ CONSOLE_RECENT_SIGN_IN: '2', ADMIN_TOKEN: 'recent-sign-in-admin-token' });
   });
   after(() => running.stop());
 
@@ -151,5 +151,13 @@ describe('the console’s recent sign-in', function () {
     const event = (await running.broker.store.auditEvents.list({ type: 'signing_keys.rotated' })).items[0];
     expect(event).to.include({ actor: 'console' });
     expect(event?.details).to.deep.include({ actingAdmin: accountId });
+
+    // The same rotation through the admin API: the same event and result, but for who acted.
+    const viaApi = await fetch(`${running.issuer}/admin/api/signing-keys/rotate`, { method: 'POST', headers: { authorization: 'Bearer recent-sign-in-admin-token' } });
+    expect(viaApi.status).to.equal(200);
+    const apiEvent = (await running.broker.store.auditEvents.list({ type: 'signing_keys.rotated' })).items[0];
+    expect(apiEvent).to.include({ actor: 'admin-api', outcome: event!.outcome });
+    expect(Object.keys(apiEvent!.details ?? {})).to.deep.equal(Object.keys(event!.details ?? {}).filter((key) => key !== 'actingAdmin'));
+    expect((apiEvent!.details as { active: string[] }).active).to.have.length((event!.details as { active: string[] }).active.length);
   });
 });

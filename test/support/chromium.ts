@@ -15,6 +15,13 @@ export function chromiumAvailable(): boolean {
   return false;
 }
 
+/** For a suite's before hook: skips the suite, saying why, where Chromium is missing (fails on CI, see chromiumAvailable). */
+export function skipWithoutChromium(suite: { skip(): never }): void {
+  if (chromiumAvailable()) return;
+  console.warn('    (skipped: no Chromium at /usr/bin/chromium; apt-get install chromium)');
+  suite.skip();
+}
+
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: chromiumPath,

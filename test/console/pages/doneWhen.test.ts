@@ -7,8 +7,9 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
-import { chromiumAvailable, inspectScreen, launchChromium, ScreenshotAlbum } from '../../support/chromium.ts';
+import { inspectScreen, launchChromium, ScreenshotAlbum, skipWithoutChromium } from '../../support/chromium.ts';
 import { freePort, startBroker, type RunningBroker } from '../../support/broker.ts';
+import { signInToConsoleInChromium } from '../../support/console.ts';
 import { Person, registerPortal } from '../../support/journey.ts';
 
 describe('the console’s “done when” in a real browser', function () {
@@ -18,10 +19,7 @@ describe('the console’s “done when” in a real browser', function () {
   let album: ScreenshotAlbum;
 
   before(async function () {
-    if (!chromiumAvailable()) {
-      console.warn('    (skipped: no Chromium at /usr/bin/chromium; apt-get install chromium)');
-      this.skip();
-    }
+    skipWithoutChromium(this);
     const [partnerPort, customerPort] = [await freePort(), await freePort()];
     running = await startBroker({ DEMO_PORTALS: 'true', PARTNERSOURCE_DEMO_PORT: String(partnerPort), CUSTOMERSOURCE_DEMO_PORT: String(customerPort), OUTBOX_INTERVAL: '25' });
     chromium = await launchChromium();
@@ -43,12 +41,7 @@ describe('the console’s “done when” in a real browser', function () {
     await jane.submitEmail(emailForm!, 'jane.doe@contoso.example');
 
     const page = await (await chromium.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 } })).newPage();
-    await page.goto(`${running.issuer}/admin`);
-    await page.locator('#sign-in-continue').click();
-    await page.locator('#account').fill('admin');
-    await page.locator('#email').fill('admin@hotmail.example');
-    await page.locator('button[type=submit]').click();
-    await page.waitForURL(`${running.issuer}/admin`);
+    await signInToConsoleInChromium(page, running.issuer, 'admin');
     await step(page, 'signed-in-as-demo-admin');
 
     await page.goto(`${running.issuer}/admin/clients/new`);

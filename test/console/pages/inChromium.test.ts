@@ -8,9 +8,9 @@
 // axe-core: no serious or critical violation.
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
-import { chromiumAvailable, inspectScreen, launchChromium, ScreenshotAlbum } from '../../support/chromium.ts';
+import { inspectScreen, launchChromium, ScreenshotAlbum, skipWithoutChromium } from '../../support/chromium.ts';
 import { startBroker, type RunningBroker } from '../../support/broker.ts';
-import { grantConsoleRole } from '../../support/console.ts';
+import { grantConsoleRole, signInToConsoleInChromium } from '../../support/console.ts';
 import { buildLinkRequest, buildOutgoingMessage, buildProfile } from '../../support/factories.ts';
 
 const locales = [
@@ -31,10 +31,7 @@ describe('the console’s pages in a real browser', function () {
   const email = 'dana.quinn@contoso.example';
 
   before(async function () {
-    if (!chromiumAvailable()) {
-      console.warn('    (skipped: no Chromium at /usr/bin/chromium; apt-get install chromium)');
-      this.skip();
-    }
+    skipWithoutChromium(this);
     running = await startBroker();
     chromium = await launchChromium();
     album = new ScreenshotAlbum('console-pages');
@@ -80,13 +77,7 @@ describe('the console’s pages in a real browser', function () {
       if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) browserErrors.push(`${page.url()}: ${message.text()}`);
     });
     page.on('pageerror', (error) => browserErrors.push(`${page.url()}: ${error.message}`));
-    await page.goto(`${running.issuer}/admin`);
-    const landing = page.locator('#sign-in-continue');
-    if (await landing.count()) await landing.click();
-    await page.getByLabel('Account name').fill('console-browser-admin');
-    await page.getByLabel('Email').fill('console-browser-admin@hotmail.example');
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(`${running.issuer}/admin`);
+    await signInToConsoleInChromium(page, running.issuer, 'console-browser-admin');
     return page;
   }
 

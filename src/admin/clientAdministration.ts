@@ -70,6 +70,7 @@ const clientChangesSchema = z
     redirectUris: z.array(redirectUri).min(1, 'at least one redirect URI is required').optional(),
     postLogoutRedirectUris: z.array(redirectUri).optional(),
     backchannelLogoutUri: redirectUri.optional(),
+    grantTypes: z.array(z.enum(grantTypes)).min(1, 'at least one grant type is required').optional(),
   })
   .strict();
 
@@ -91,7 +92,7 @@ export class ClientAdministration {
     await this.#audit?.record({ type, outcome: 'success', actor: this.#actor, clientId, ...(details ? { details } : {}) });
   }
 
-  /** Changes a client's name, portal or redirect URIs. */
+  /** Changes a client's name, portal, redirect and logout URIs or grant types. */
   async update(id: string, input: ClientChanges): Promise<ClientRecord> {
     const parsed = clientChangesSchema.safeParse(input);
     if (!parsed.success) throw validationError(parsed.error);
@@ -104,6 +105,13 @@ export class ClientAdministration {
     if (changes.backchannelLogoutUri) {
       metadata.backchannel_logout_uri = changes.backchannelLogoutUri;
       metadata.backchannel_logout_session_required = true;
+    }
+    if (changes.grantTypes) {
+      if (!client.secretHash && changes.grantTypes.includes('client_credentials')) {
+        throw invalidRequest('error.client_credentials_public', { fields: { grantTypes: 'client_credentials needs a confidential client' } });
+      }
+      metadata.grant_types = changes.grantTypes;
+      metadata.response_types = changes.grantTypes.includes('authorization_code') ? ['code'] : [];
     }
     const updated = await this.#clients.update(id, { metadata, ...(changes.portal ? { portal: changes.portal } : {}) });
     if (!updated) throw clientNotFound(id);
@@ -165,6 +173,22 @@ export class ClientAdministration {
 
   list(): Promise<ClientRecord[]> {
     return this.#clients.list();
+  }
+
+  /**
+   * Clients whose id, name, portal or a redirect URI contains `text`
+   * (letter case ignored); all of them for an empty text. Clients are a
+   * handful of portals and apps, so they are filtered here, not in SQL.
+   */
+  async search(text: string): Promise<ClientRecord[]> {
+    const wanted = text.trim().toLowerCase();
+    const clients = await this.#clients.list();
+    if (!wanted) return clients;
+    return clients.filter((client) => {
+      const redirectUris = Array.isArray(client.metadata.redirect_uris) ? client.metadata.redirect_uris.map(String) : [];
+      const name = typeof client.metadata.client_name === 'string' ? client.metadata.client_name : '';
+      return [client.id, name, client.portal, ...redirectUris].some((field) => field.toLowerCase().includes(wanted));
+    });
   }
 
   async show(id: string): Promise<ClientRecord> {

@@ -290,7 +290,12 @@ class AssociationSteps extends InteractionSteps<AssociationDependencies, Associa
   }
 }
 
-export function associationRoutes(dependencies: AssociationDependencies): { router: Router<AssociationState>; onNotAssociated: (ctx: Context, situation: NotAssociated) => Promise<void> } {
+export function associationRoutes(dependencies: AssociationDependencies): {
+  router: Router<AssociationState>;
+  onNotAssociated: (ctx: Context, situation: NotAssociated) => Promise<void>;
+  /** The service under the routes (the support desk resends links through it). */
+  service: AssociationService;
+} {
   const service = new AssociationService({ ...dependencies, callbackUri: `${dependencies.issuer}${upstreamCallbackPath}` });
   const steps = new AssociationSteps(dependencies, service);
   const { form, loadInteraction, loadFlow, loadClient, requireCsrf, showEmailForm, parseEmailForm, requestLinks, rememberWaitingBrowser, redirectToCheckInbox, cancelFlow, finishDenied } = steps;
@@ -313,5 +318,5 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
   // Step 8: re-authenticate upstream with prompt=login and a state of its own.
   router.post('/link/:token', form, loadLink, requireCsrf('link', 'link'), startConfirmation);
 
-  return { router, onNotAssociated: steps.onNotAssociated };
+  return { router, onNotAssociated: steps.onNotAssociated, service };
 }

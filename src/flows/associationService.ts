@@ -169,20 +169,47 @@ export class AssociationService {
   }
 
   /** Throws LinkRequestsLimited (audited) when the identity, the address or the IP address asked too often this hour. */
-  async #admitLinkRequest(flow: AssociationFlowRecord, email: string, requester: { clientId: string; ip: string }): Promise<void> {
+  async #admitLinkRequest(flow: Pick<AssociationFlowRecord, 'issuer' | 'subject'>, email: string, requester: { clientId?: string | undefined; ip?: string | undefined; actor?: string }): Promise<void> {
     const { store } = this.#d;
     const limit = this.#d.linkRequestsPerHour;
-    for (const [key, allowed] of [
+    const limits: Array<readonly [string, number]> = [
       [`link-requests:identity:${flow.issuer}|${flow.subject}`, limit],
       [`link-requests:email:${email}`, limit],
-      [`link-requests:ip:${requester.ip}`, limit * 4],
-    ] as const) {
+      // An admin's resend has no IP address of the person's to count.
+      ...(requester.ip === undefined ? [] : [[`link-requests:ip:${requester.ip}`, limit * 4] as const]),
+    ];
+    for (const [key, allowed] of limits) {
       const hit = await store.rateLimits.hit(key, allowed, hour);
       if (!hit.allowed) {
-        await store.auditEvents.record({ type: 'association.rate_limited', outcome: 'failure', clientId: requester.clientId, ip: requester.ip, details: { limit: key.split(':')[1] } });
+        await store.auditEvents.record({ type: 'association.rate_limited', outcome: 'failure', actor: requester.actor, clientId: requester.clientId, ip: requester.ip, details: { limit: key.split(':')[1] } });
         throw new LinkRequestsLimited(hit.retryAfterMilliseconds);
       }
     }
+  }
+
+  /**
+   * An admin sends a pending link's email again: a new link (tokens are
+   * stored hashed, so the old one cannot be re-sent) for the same profile
+   * and requesting identity, replacing the old one, within the same rate
+   * limits as the person's own requests (identity and address).
+   */
+  async resendLink(linkId: string, resend: { actor: string; auditDetails?: Record<string, string>; locale: Locale }): Promise<LinkRequestRecord> {
+    const { store, outbox, clock } = this.#d;
+    const link = await store.linkRequests.find(linkId);
+    if (!link || link.consumedAt !== undefined || link.expiresAt <= clock.now()) throw new BrokerError('not_found', 'error.console.link_gone', { detail: `no pending link ${linkId}` });
+    const profile = await store.profiles.find(link.profileId);
+    if (!profile) throw new BrokerError('not_found', 'error.console.link_gone', { detail: `the profile of link ${linkId} is gone` });
+    await this.#admitLinkRequest(link, profile.email, { actor: resend.actor });
+    const token = generateSecret(32);
+    const expiresAt = clock.now() + this.#d.linkTtl;
+    const message = await this.#associationEmail(profile, token, expiresAt, resend.locale);
+    return store.transaction(async (repositories) => {
+      if (!(await repositories.linkRequests.revoke(link.id))) throw new BrokerError('not_found', 'error.console.link_gone', { detail: `link ${linkId} used or revoked meanwhile` });
+      const created = await repositories.linkRequests.create({ tokenHash: secretHash(token), flowId: link.flowId, profileId: profile.id, issuer: link.issuer, subject: link.subject, interactionUid: link.interactionUid, expiresAt });
+      await outbox.queue(repositories.executor, { kind: 'association_link', recipient: profile.email, ...message });
+      await repositories.auditEvents.record({ type: 'association.link_resent', outcome: 'success', actor: resend.actor, profileId: profile.id, details: { previousLinkId: link.id, linkId: created.id, ...resend.auditDetails } });
+      return created;
+    });
   }
 
   #associationEmail(profile: ProfileRecord, token: string, expiresAt: number, locale: Locale): Promise<RenderedEmail> {

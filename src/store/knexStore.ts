@@ -20,6 +20,7 @@ import { rateLimitRepository } from './rateLimitRepository.ts';
 import type { AuditEventInput } from '../domain/records.ts';
 import type { Executor } from './rows.ts';
 import { signingKeyRepository } from './signingKeyRepository.ts';
+import { statisticsRepository } from './statisticsRepository.ts';
 import type { Repositories, Store } from './store.ts';
 import { upstreamTransactionRepository } from './upstreamTransactionRepository.ts';
 
@@ -43,6 +44,7 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
     signingKeys: signingKeyRepository(db, clock),
     cookieKeys: cookieKeyRepository(db, clock),
     upstreamTransactions: upstreamTransactionRepository(db, clock),
+    statistics: statisticsRepository(db),
     adminRoles: adminRoleRepository(db, clock),
     adminInvitations: adminInvitationRepository(db, clock),
     adminTokens: adminTokenRepository(db, clock),

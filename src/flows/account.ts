@@ -18,6 +18,7 @@ import type { Store } from '../store/store.ts';
 import type { CsrfTokens } from './csrf.ts';
 import { pageLocale, type PageRenderer } from '../web/pages.ts';
 import { latestIdentity } from './signInService.ts';
+import { actionParameter, associateProfileAction } from '../provider/provider.ts';
 
 /** The broker's own client, through which the account page signs people in. */
 export const accountClientId = 'mbs-account';
@@ -73,7 +74,7 @@ export function accountRoutes(dependencies: AccountDependencies): Router {
       state,
       code_challenge: challenge,
       code_challenge_method: 'S256',
-      ...(associate ? { mbs_associate: 'true' } : {}),
+      ...(associate ? { [actionParameter]: associateProfileAction } : {}),
     }).toString();
     ctx.cookies.set(signInStateCookie, state, { signed: true, httpOnly: true, sameSite: 'lax', path: '/account', maxAge: 15 * 60 * 1000 });
     ctx.redirect(url.href);

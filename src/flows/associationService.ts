@@ -331,7 +331,8 @@ export class AssociationService {
     const { clientId, portal, associationRequested, ip } = await waiting();
     const profiles = await store.profileBindings.listProfilesByAccount(identity.accountId, portal === 'both' ? undefined : portal);
     if (profiles.length === 0) return undefined;
-    if (associationRequested && flow.state !== 'bound') return undefined;
+    // Asked to add a profile: only once this flow bound one of the asking portal (its binding is as new as the flow).
+    if (associationRequested && !(flow.state === 'bound' && profiles.some((profile) => profile.binding.createdAt >= flow.createdAt))) return undefined;
     await store.identities.recordSignIn(identity.id, {});
     await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: identity.accountId, clientId, ip, details: { via: 'association' } });
     return identity.accountId;

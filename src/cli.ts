@@ -7,6 +7,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { errorMessage, isBrokerError } from './errors.ts';
+import { registerAdmins } from './cli/admins.ts';
 import { registerAudit } from './cli/audit.ts';
 import { registerBindings } from './cli/bindings.ts';
 import { registerClients } from './cli/clients.ts';
@@ -23,7 +24,7 @@ export function buildProgram(): Command {
     .description('MBS identity broker: OpenID Connect in front of PartnerSource and CustomerSource')
     .option('--json', 'machine-readable output')
     .showHelpAfterError();
-  for (const register of [registerServe, registerConfiguration, registerClients, registerProfiles, registerBindings, registerKeys, registerAudit, registerOutbox, registerDevSubject]) {
+  for (const register of [registerServe, registerConfiguration, registerClients, registerProfiles, registerBindings, registerKeys, registerAdmins, registerAudit, registerOutbox, registerDevSubject]) {
     register(program);
   }
   return program;

@@ -55,17 +55,6 @@ export interface BrokerErrorOptions {
   messageValues?: MessageValues | undefined;
 }
 
-/**
- * @deprecated The options of an English literal message, kept only so that
- * src/flows/account.ts compiles until it moves to the factories;
- * test/errors.test.ts refuses literal messages anywhere else.
- */
-export interface LiteralMessageOptions extends BrokerErrorOptions {
-  messageKey?: string;
-}
-
-const isErrorMessageKey = (value: string): value is ErrorMessageKey => value.startsWith('error.') && translator(defaultLocale).has(value);
-
 export class BrokerError extends Error {
   readonly code: BrokerErrorCode;
   readonly status: number;
@@ -73,15 +62,11 @@ export class BrokerError extends Error {
   readonly publicMessage: string;
   readonly detail: string | undefined;
   readonly fields: Record<string, string> | undefined;
-  readonly messageKey: ErrorMessageKey | undefined;
+  readonly messageKey: ErrorMessageKey;
   readonly messageValues: MessageValues | undefined;
 
-  constructor(code: BrokerErrorCode, messageKey: ErrorMessageKey, options?: BrokerErrorOptions);
-  /** @deprecated An English literal message: only src/flows/account.ts still says one (test/errors.test.ts). */
-  constructor(code: BrokerErrorCode, literalMessage: string, options?: LiteralMessageOptions);
-  constructor(code: BrokerErrorCode, message: string, options: LiteralMessageOptions = {}) {
-    const messageKey = isErrorMessageKey(message) ? message : options.messageKey !== undefined && isErrorMessageKey(options.messageKey) ? options.messageKey : undefined;
-    const publicMessage = isErrorMessageKey(message) ? errorMessage(message, options.messageValues) : message;
+  constructor(code: BrokerErrorCode, messageKey: ErrorMessageKey, options: BrokerErrorOptions = {}) {
+    const publicMessage = errorMessage(messageKey, options.messageValues);
     super(publicMessage, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BrokerError';
     this.code = code;
@@ -95,7 +80,7 @@ export class BrokerError extends Error {
 
   /** The public message in `locale`, for pages. */
   messageIn(locale: Locale): string {
-    return this.messageKey ? errorMessage(this.messageKey, this.messageValues, locale) : this.publicMessage;
+    return errorMessage(this.messageKey, this.messageValues, locale);
   }
 
   toJSON(): { error: BrokerErrorCode; error_description: string; fields?: Record<string, string> } {
@@ -141,12 +126,14 @@ export function invalidInput(subject: InputSubject, issues: readonly InputIssue[
 }
 
 /** Where a person gets a fresh form: the portal (sign-in forms), the email's link, or the account page. */
-export type FreshFormAt = 'portal' | 'link' | 'account';
+/** Where a person gets a fresh form: the portal (sign-in forms), the email's link, the account page or the admin console. */
+export type FreshFormAt = 'portal' | 'link' | 'account' | 'console';
 
 const formExpiredKeys: Record<FreshFormAt, ErrorMessageKey> = {
   portal: 'error.form_expired',
   link: 'error.link_form_expired',
   account: 'error.account_form_expired',
+  console: 'error.console_form_expired',
 };
 
 /** The 403 for a form whose CSRF token is missing or not ours, saying where to get a fresh one. */
@@ -161,12 +148,7 @@ export const methodNotAllowed = (detail: string): BrokerError => new BrokerError
 
 // ---- records the administration asks for ----
 
-export function notFound(messageKey: ErrorMessageKey, options?: BrokerErrorOptions): BrokerError;
-/** @deprecated An English literal message: only src/flows/account.ts still says one (test/errors.test.ts). */
-export function notFound(literalMessage: string, options?: LiteralMessageOptions): BrokerError;
-export function notFound(message: string, options?: LiteralMessageOptions): BrokerError {
-  return new BrokerError('not_found', message, options);
-}
+export const notFound = (messageKey: ErrorMessageKey, options?: BrokerErrorOptions): BrokerError => new BrokerError('not_found', messageKey, options);
 
 export const conflict = (messageKey: ErrorMessageKey, options?: BrokerErrorOptions): BrokerError => new BrokerError('conflict', messageKey, options);
 

@@ -181,6 +181,37 @@ describe('mbs-broker command line', function () {
     expect(unknown.stderr).to.contain(translator('en').t('error.profile_not_found', { id: 'nope' }));
   });
 
+  it('admins: grant by MBS email, list, refuse the last admin’s revocation, issue a token with a role once, invite into the outbox', async () => {
+    const profile = buildProfile({ email: 'first.admin@contoso.example' });
+    const file = join(directory, 'admins.csv');
+    writeFileSync(file, profileCsv([profile]));
+    await runCliJson(['profiles', 'import', file], environment);
+    const { subject, issuer } = await runCliJson<{ subject: string; issuer: string }>(['dev-subject', 'first-admin'], environment);
+    const bound = await runCliJson<{ account_id: string }>(['bindings', 'add', '--profile', profile.id, '--issuer', issuer, '--subject', subject], environment);
+
+    expect(await runCliJson(['admins', 'grant', 'First.Admin@contoso.example', '--role', 'admin'], environment)).to.deep.equal({ account_id: bound.account_id, role: 'admin' });
+    const listed = await runCliJson<Array<{ account_id: string; role: string }>>(['admins', 'list'], environment);
+    expect(listed.map((admin) => [admin.account_id, admin.role])).to.deep.equal([[bound.account_id, 'admin']]);
+    const lastAdmin = await runCli(['admins', 'revoke', bound.account_id], environment);
+    expect(lastAdmin.exitCode).to.equal(1);
+    expect(lastAdmin.stderr).to.contain('The last admin cannot be removed');
+    const badRole = await runCli(['admins', 'grant', bound.account_id, '--role', 'owner'], environment);
+    expect(badRole.exitCode).to.not.equal(0);
+
+    const issued = await runCliJson<{ id: string; role: string; token: string }>(['admins', 'tokens', 'issue', '--role', 'support', '--label', 'help desk'], environment);
+    expect(issued).to.include({ role: 'support' });
+    expect(issued.token).to.match(/^mbs_/);
+    const tokens = await runCliJson<Array<Record<string, unknown>>>(['admins', 'tokens', 'list'], environment);
+    expect(JSON.stringify(tokens)).to.not.contain(issued.token);
+
+    const invited = await runCliJson<{ email: string; role: string }>(['admins', 'invite', 'New.Auditor@Contoso.example', '--role', 'auditor', '--locale', 'de'], environment);
+    expect(invited).to.include({ email: 'new.auditor@contoso.example', role: 'auditor' });
+    const queued = await runCliJson<{ items: Array<{ kind: string; recipient: string; subject: string }> }>(['outbox', 'list', '--pending'], environment);
+    expect(queued.items.find((item) => item.kind === 'admin_invitation')).to.include({ recipient: 'new.auditor@contoso.example', subject: 'Ihre Einladung zur MBS-Broker-Konsole' });
+    const events = await runCliJson<{ items: Array<{ type: string; actor: string }> }>(['audit', 'list', '--type', 'admin.role_granted'], environment);
+    expect(events.items.map((event) => event.actor)).to.deep.equal(['cli']);
+  });
+
   it('keys: list shows one active key per algorithm; rotate adds new active keys and retires the old', async () => {
     const before = await runCliJson<Array<{ kid: string; alg: string; status: string }>>(['keys', 'list'], environment);
     expect(before.map((key) => key.alg).sort()).to.deep.equal(['ES256', 'EdDSA', 'RS256']);

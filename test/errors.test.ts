@@ -14,14 +14,6 @@ import { catalogue, translator } from '../src/i18n.ts';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const english = catalogue('en');
 
-/**
- * Files that may still say an English literal, until they move to the
- * factories. Only the account routes, which another change turns into a
- * service; empty this list, and drop the deprecated overloads in
- * src/errors.ts, once it has.
- */
-const literalsStillAllowedIn = ['src/flows/account.ts'];
-
 function sourceFiles(directory: string): string[] {
   return readdirSync(directory).flatMap((name) => {
     const path = join(directory, name);
@@ -96,7 +88,7 @@ describe('the error catalogue', () => {
   it('has no error in src/ say a literal: every message is an error key of the catalogue', () => {
     const findings = sourceFiles(join(root, 'src'))
       .map((path) => ({ path, file: relative(root, path) }))
-      .filter(({ file }) => file !== 'src/errors.ts' && !literalsStillAllowedIn.includes(file))
+      .filter(({ file }) => file !== 'src/errors.ts')
       .flatMap(({ path, file }) => literalMessagesIn(file, readFileSync(path, 'utf8')));
     expect(findings).to.deep.equal([]);
   });

@@ -79,6 +79,21 @@ describe('protected paths', function () {
     }
   });
 
+  it('never shows a console page or takes its forms without a console session, however the path is spelled', async () => {
+    const paths: Array<[string, string]> = [
+      ['GET', '/admin'],
+      ['POST', '/admin/sign-out'],
+    ];
+    for (const [method, path] of paths) {
+      for (const variant of [path, ...pathVariants(path)]) {
+        const answer = await rawRequest(running.issuer, method, variant);
+        // Pages send an anonymous visitor to sign in; forms refuse or end nothing.
+        expect(answer.status, `${method} ${variant}`).to.be.oneOf([200, 302, 303, 400, 401, 403, 404, 405]);
+        expect(answer.body, `${method} ${variant}`).to.not.match(/Console overview|console-nav/);
+      }
+    }
+  });
+
   it('never shows the account page or takes its forms without a session, however the path is spelled', async () => {
     const paths: Array<[string, string]> = [
       ['GET', '/account'],

@@ -1,17 +1,22 @@
 // The admin HTTP API under /admin/api: JSON over the same administration
-// services the CLI uses, behind ADMIN_TOKEN bearer tokens (compared in
-// constant time; several may be configured for rotation). Every route is
-// declared once, with its zod schemas, and the OpenAPI 3.1 document at
-// /admin/api/openapi.json is generated from those declarations.
+// services the CLI uses, behind bearer tokens: the ADMIN_TOKEN values
+// (compared in constant time; several may be configured for rotation) act
+// as role admin, tokens issued with `admins tokens issue --role …` (stored
+// hashed) act with their role. Every route is declared once, with its zod
+// schemas and the roles it admits (admin always), and the OpenAPI 3.1
+// document at /admin/api/openapi.json is generated from those declarations.
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
-import { adminTokenRequired, errorMessage, invalidInput, invalidRequest, isBrokerError, notFound as notFoundError, type BrokerError } from '../errors.ts';
+import { adminTokenRequired, errorMessage, invalidInput, invalidRequest, isBrokerError, notFound as notFoundError, BrokerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { constantTimeEqual } from '../secrets.ts';
 import { describeFailure } from '../web/errorAnswers.ts';
+import type { AdminRole } from '../domain/records.ts';
+import type { Acting } from './acting.ts';
 import type { AdminServices } from './adminServices.ts';
+import { roleAdmits } from './roles.ts';
 import { grantTypes } from './clientAdministration.ts';
 import { auditJson, clientJson, linkJson, outboxJson, signingKeyJson } from './recordJson.ts';
 
@@ -20,10 +25,21 @@ export const adminApiPrefix = '/admin/api';
 const adminRouteNotFound = (ctx: Context): BrokerError =>
   notFoundError('error.admin_route_not_found', { messageValues: { method: ctx.method, path: ctx.path } });
 
-/** The administration services acting as 'admin-api', and who may call them. */
-export interface AdminApiDependencies extends AdminServices {
+/** The administration services for each caller, and who may call them. */
+export interface AdminApiDependencies {
+  /** The services acting for one caller (surface 'admin-api', with the token's id when it is a stored one). */
+  servicesFor(acting: Acting): AdminServices;
+  /** The ADMIN_TOKEN values: role admin. */
   tokens: string[];
+  /** A stored token's role and id, by the bearer value presented. */
+  storedToken(presented: string): Promise<{ id: string; role: AdminRole } | undefined>;
   logger: Logger;
+}
+
+/** Who called, once the bearer token checked out. */
+interface ApiCaller {
+  role: AdminRole;
+  tokenId: string | undefined;
 }
 
 const paging = {
@@ -80,7 +96,9 @@ interface RouteDeclaration {
   /** Text bodies accepted besides JSON (CSV import). */
   textBody?: boolean;
   status?: number;
-  handle(input: { params: Record<string, string>; query: Record<string, unknown>; body: unknown; ctx: Context }): Promise<unknown>;
+  /** Roles besides admin that may call it; none: admin only. */
+  roles?: readonly AdminRole[];
+  handle(input: { params: Record<string, string>; query: Record<string, unknown>; body: unknown; ctx: Context; services: AdminServices }): Promise<unknown>;
 }
 
 type Handled = RouteDeclaration['handle'];
@@ -94,6 +112,7 @@ interface TypedRoute<Query extends z.ZodObject | undefined, Body extends Schema 
     query: Query extends z.ZodObject ? z.output<Query> : Record<string, never>;
     body: Body extends Schema ? z.output<Body> : undefined;
     ctx: Context;
+    services: AdminServices;
   }): Promise<unknown>;
 }
 
@@ -109,114 +128,117 @@ const pageOf = <Item, Shown>(page: { items: Item[]; total: number }, query: Reco
   offset: query.offset,
 });
 
-function declareRoutes(dependencies: AdminApiDependencies): RouteDeclaration[] {
-  const { clients, directory, outbox } = dependencies;
+/** Support desks read and fix people, bindings, links and emails; auditors read the audit log. */
+const support = ['support'] as const;
+const readers = ['support', 'auditor'] as const;
+
+function declareRoutes(): RouteDeclaration[] {
   return [
     // Clients.
     route({ method: 'post', path: '/clients', tag: 'clients', summary: 'Register a client; a confidential client’s secret is returned once', body: clientBody, status: 201,
-      handle: async ({ body }) => {
-        const registered = await clients.register(body);
+      handle: async ({ body, services }) => {
+        const registered = await services.clients.register(body);
         return { ...clientJson(registered.client), ...(registered.clientSecret ? { client_secret: registered.clientSecret } : {}) };
       } }),
-    { method: 'get', path: '/clients', tag: 'clients', summary: 'List clients (secrets are never shown)', handle: async () => ({ items: (await clients.list()).map(clientJson) }) },
-    { method: 'get', path: '/clients/:clientId', tag: 'clients', summary: 'Show a client', handle: async ({ params }) => clientJson(await clients.show(params.clientId!)) },
+    { method: 'get', path: '/clients', tag: 'clients', summary: 'List clients (secrets are never shown)', handle: async ({ services }) => ({ items: (await services.clients.list()).map(clientJson) }) },
+    { method: 'get', path: '/clients/:clientId', tag: 'clients', summary: 'Show a client', handle: async ({ params, services }) => clientJson(await services.clients.show(params.clientId!)) },
     route({ method: 'patch', path: '/clients/:clientId', tag: 'clients', summary: 'Change name, portal or redirect URIs', body: clientChanges,
-      handle: async ({ params, body }) => clientJson(await clients.update(params.clientId!, body)) }),
+      handle: async ({ params, body, services }) => clientJson(await services.clients.update(params.clientId!, body)) }),
     { method: 'post', path: '/clients/:clientId/rotate-secret', tag: 'clients', summary: 'Replace the secret; the new one is returned once',
-      handle: async ({ params }) => {
-        const rotated = await clients.rotateSecret(params.clientId!);
+      handle: async ({ params, services }) => {
+        const rotated = await services.clients.rotateSecret(params.clientId!);
         return { ...clientJson(rotated.client), client_secret: rotated.clientSecret };
       } },
     { method: 'post', path: '/clients/:clientId/disable', tag: 'clients', summary: 'Disable a client: it can no longer sign anyone in or get tokens',
-      handle: async ({ params }) => clientJson(await clients.setDisabled(params.clientId!, true)) },
-    { method: 'post', path: '/clients/:clientId/enable', tag: 'clients', summary: 'Enable a disabled client', handle: async ({ params }) => clientJson(await clients.setDisabled(params.clientId!, false)) },
+      handle: async ({ params, services }) => clientJson(await services.clients.setDisabled(params.clientId!, true)) },
+    { method: 'post', path: '/clients/:clientId/enable', tag: 'clients', summary: 'Enable a disabled client', handle: async ({ params, services }) => clientJson(await services.clients.setDisabled(params.clientId!, false)) },
     { method: 'delete', path: '/clients/:clientId', tag: 'clients', summary: 'Delete a client', status: 204,
-      handle: async ({ params }) => {
-        await clients.remove(params.clientId!);
+      handle: async ({ params, services }) => {
+        await services.clients.remove(params.clientId!);
         return undefined;
       } },
 
     route({ method: 'post', path: '/initial-access-tokens', tag: 'clients', summary: 'Issue an initial access token for dynamic registration (RFC 7591); clients registered with it belong to its portal. Returned once.',
       body: z.object({ portal: z.enum(['partnersource', 'customersource', 'both']), expiresInSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(86_400) }).strict(), status: 201,
-      handle: async ({ body }) => {
+      handle: async ({ body, services }) => {
         const { portal, expiresInSeconds } = body;
-        const issued = await dependencies.initialAccessTokens.issue(portal, expiresInSeconds);
+        const issued = await services.initialAccessTokens.issue(portal, expiresInSeconds);
         return { initial_access_token: issued.token, portal, expires_at: new Date(issued.expiresAt).toISOString() };
       } }),
 
     // Profiles.
     { method: 'post', path: '/profiles/import', tag: 'profiles', summary: 'Import profiles from CSV (text/csv) or JSON (an array of profiles)', textBody: true,
       body: z.array(profileBody.extend({ id: z.string() })).describe('or a CSV text with the header id,portal,email,display_name,organization,roles'),
-      handle: async ({ ctx, body }) => {
+      handle: async ({ ctx, body, services }) => {
         const csv = typeof body === 'string';
-        return directory.importProfiles(csv ? 'import.csv' : 'import.json', csv ? body : JSON.stringify(body), 'admin-api');
+        return services.directory.importProfiles(csv ? 'import.csv' : 'import.json', csv ? body : JSON.stringify(body), 'admin-api');
       } },
     route({ method: 'put', path: '/profiles/:profileId', tag: 'profiles', summary: 'Create or replace one profile', body: profileBody,
-      handle: async ({ params, body, ctx }) => {
-        const { outcome, profile } = await directory.upsertProfile({ ...body, id: params.profileId }, 'admin-api');
+      handle: async ({ params, body, ctx, services }) => {
+        const { outcome, profile } = await services.directory.upsertProfile({ ...body, id: params.profileId }, 'admin-api');
         if (outcome === 'created') ctx.status = 201;
         return profile;
       } }),
-    route({ method: 'get', path: '/profiles', tag: 'profiles', summary: 'List profiles, optionally by email', query: z.object({ ...paging, email: z.string().optional().describe('normalised email') }),
-      handle: async ({ query }) => pageOf(await directory.listProfiles(query), query, (profile) => profile) }),
+    route({ method: 'get', path: '/profiles', tag: 'profiles', roles: support, summary: 'List profiles, optionally by email', query: z.object({ ...paging, email: z.string().optional().describe('normalised email') }),
+      handle: async ({ query, services }) => pageOf(await services.directory.listProfiles(query), query, (profile) => profile) }),
     { method: 'delete', path: '/profiles/:profileId', tag: 'profiles', summary: 'Delete a profile and its binding', status: 204,
-      handle: async ({ params }) => {
-        await directory.removeProfile(params.profileId!, 'admin-api');
+      handle: async ({ params, services }) => {
+        await services.directory.removeProfile(params.profileId!, 'admin-api');
         return undefined;
       } },
 
     // Bindings.
-    route({ method: 'get', path: '/bindings', tag: 'bindings', summary: 'List bindings by account, profile or email',
+    route({ method: 'get', path: '/bindings', tag: 'bindings', roles: support, summary: 'List bindings by account, profile or email',
       query: z.object({ ...paging, account: z.string().optional(), profile: z.string().optional(), email: z.string().optional() }),
-      handle: async ({ query }) =>
+      handle: async ({ query, services }) =>
         pageOf(
-          await directory.listBindings(query),
+          await services.directory.listBindings(query),
           query,
           (binding) => binding,
         ) }),
-    { method: 'delete', path: '/bindings/:profileId', tag: 'bindings', summary: 'Unbind a profile', status: 204,
-      handle: async ({ params }) => {
-        await directory.unbind(params.profileId!, 'admin-api');
+    { method: 'delete', path: '/bindings/:profileId', tag: 'bindings', roles: support, summary: 'Unbind a profile', status: 204,
+      handle: async ({ params, services }) => {
+        await services.directory.unbind(params.profileId!, 'admin-api');
         return undefined;
       } },
 
     // Link requests.
-    route({ method: 'get', path: '/link-requests', tag: 'link requests', summary: 'List pending association links (tokens are never stored, so never shown)', query: z.object({ ...paging }),
-      handle: async ({ query }) => pageOf(await directory.listPendingLinks(query), query, linkJson) }),
-    { method: 'post', path: '/link-requests/:linkId/revoke', tag: 'link requests', summary: 'Revoke an unused association link', status: 204,
-      handle: async ({ params }) => {
-        await directory.revokeLink(params.linkId!, 'admin-api');
+    route({ method: 'get', path: '/link-requests', tag: 'link requests', roles: support, summary: 'List pending association links (tokens are never stored, so never shown)', query: z.object({ ...paging }),
+      handle: async ({ query, services }) => pageOf(await services.directory.listPendingLinks(query), query, linkJson) }),
+    { method: 'post', path: '/link-requests/:linkId/revoke', tag: 'link requests', roles: support, summary: 'Revoke an unused association link', status: 204,
+      handle: async ({ params, services }) => {
+        await services.directory.revokeLink(params.linkId!, 'admin-api');
         return undefined;
       } },
 
     // Outbox.
-    route({ method: 'get', path: '/outbox', tag: 'outbox', summary: 'List queued and sent emails (bodies are never shown)', query: z.object({ ...paging, pending: z.enum(['true', 'false']).optional() }),
-      handle: async ({ query }) => pageOf(await outbox.list({ limit: query.limit, offset: query.offset, pending: query.pending === 'true' }), query, outboxJson) }),
-    { method: 'post', path: '/outbox/:messageId/retry', tag: 'outbox', summary: 'Make an unsent email due now', status: 204,
-      handle: async ({ params }) => {
-        await outbox.retry(params.messageId!);
+    route({ method: 'get', path: '/outbox', tag: 'outbox', roles: support, summary: 'List queued and sent emails (bodies are never shown)', query: z.object({ ...paging, pending: z.enum(['true', 'false']).optional() }),
+      handle: async ({ query, services }) => pageOf(await services.outbox.list({ limit: query.limit, offset: query.offset, pending: query.pending === 'true' }), query, outboxJson) }),
+    { method: 'post', path: '/outbox/:messageId/retry', tag: 'outbox', roles: support, summary: 'Make an unsent email due now', status: 204,
+      handle: async ({ params, services }) => {
+        await services.outbox.retry(params.messageId!);
         return undefined;
       } },
 
     // Keys.
     { method: 'get', path: '/signing-keys', tag: 'keys', summary: 'List token signing keys (public details only; active keys sign, retired keys still verify)',
-      handle: async () => ({ items: (await dependencies.keys.list()).map(signingKeyJson) }) },
+      handle: async ({ services }) => ({ items: (await services.keys.list()).map(signingKeyJson) }) },
     { method: 'post', path: '/signing-keys/rotate', tag: 'keys', summary: 'Add a new signing key per algorithm: published by every instance within KEY_REFRESH_INTERVAL, signing after twice that; old keys keep verifying',
-      handle: async () => {
-        return { items: (await dependencies.keys.rotateSigningKeys()).map(signingKeyJson) };
+      handle: async ({ services }) => {
+        return { items: (await services.keys.rotateSigningKeys()).map(signingKeyJson) };
       } },
     { method: 'post', path: '/cookie-keys/rotate', tag: 'keys', summary: 'Add a new cookie key: it signs cookies after twice KEY_REFRESH_INTERVAL; older keys keep verifying', status: 204,
-      handle: async () => {
-        await dependencies.keys.rotateCookieKey();
+      handle: async ({ services }) => {
+        await services.keys.rotateCookieKey();
         return undefined;
       } },
 
     // Audit events.
-    route({ method: 'get', path: '/audit-events', tag: 'audit', summary: 'Audit events, newest first, filtered by type, account, profile, client and time range',
+    route({ method: 'get', path: '/audit-events', tag: 'audit', roles: readers, summary: 'Audit events, newest first, filtered by type, account, profile, client and time range',
       query: z.object({ ...paging, type: z.string().optional(), account: z.string().optional(), profile: z.string().optional(), client: z.string().optional(), since: timestamp.optional(), until: timestamp.optional() }),
-      handle: async ({ query }) =>
+      handle: async ({ query, services }) =>
         pageOf(
-          await directory.listAuditEvents({ ...query, since: query.since ? Date.parse(query.since) : undefined, until: query.until ? Date.parse(query.until) : undefined }),
+          await services.directory.listAuditEvents({ ...query, since: query.since ? Date.parse(query.since) : undefined, until: query.until ? Date.parse(query.until) : undefined }),
           query,
           auditJson,
         ) }),
@@ -243,6 +265,8 @@ export function openApiDocument(routes: RouteDeclaration[], serverUrl: string): 
     paths[openApiPath][route.method] = {
       summary: route.summary,
       tags: [route.tag],
+      // The roles whose tokens may call it (ADMIN_TOKEN acts as admin).
+      'x-mbs-roles': ['admin', ...(route.roles ?? [])],
       ...(parameters.length ? { parameters } : {}),
       ...(route.body
         ? {
@@ -259,6 +283,7 @@ export function openApiDocument(routes: RouteDeclaration[], serverUrl: string): 
         [status]: { description: status === '204' ? 'Done' : 'OK', ...(status === '204' ? {} : { content: { 'application/json': { schema: {} } } }) },
         '400': { $ref: '#/components/responses/Error' },
         '401': { $ref: '#/components/responses/Error' },
+        '403': { $ref: '#/components/responses/Error' },
         '404': { $ref: '#/components/responses/Error' },
       },
     };
@@ -270,7 +295,7 @@ export function openApiDocument(routes: RouteDeclaration[], serverUrl: string): 
     security: [{ adminToken: [] }],
     paths,
     components: {
-      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'one of the ADMIN_TOKEN values' } },
+      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'an ADMIN_TOKEN value (role admin), or a token issued with `mbs-broker admins tokens issue --role …` (its role; see x-mbs-roles per operation)' } },
       responses: {
         Error: {
           description: 'An error with a stable wire code; validation errors name each field',
@@ -292,7 +317,7 @@ export function openApiDocument(routes: RouteDeclaration[], serverUrl: string): 
 export function adminApi(dependencies: AdminApiDependencies, serverUrl: string): { router: Router; routes: RouteDeclaration[]; notFound: (ctx: Context, next: Next) => Promise<void> } {
   // Paths match exactly as written: letter case and trailing slashes count.
   const router = new Router({ prefix: adminApiPrefix, sensitive: true, strict: true });
-  const routes = declareRoutes(dependencies);
+  const routes = declareRoutes();
   const document = openApiDocument(routes, `${serverUrl}${adminApiPrefix}`);
 
   // Errors as JSON with a wire code, never a page or a stack trace.
@@ -322,20 +347,33 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
   // it runs wherever that route runs: a router-level check and the routes'
   // path matching once disagreed on letter case, and /ADMIN/api answered
   // without a token.
-  async function authenticate(ctx: Context, next: Next): Promise<void> {
+  async function caller(ctx: Context): Promise<ApiCaller | undefined> {
     const presented = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'))?.[1];
+    if (!presented) return undefined;
     // Compare with every configured token, so timing does not tell which matched.
-    const matches = presented ? dependencies.tokens.map((token) => constantTimeEqual(presented, token)).includes(true) : false;
-    if (!matches) {
+    if (dependencies.tokens.map((token) => constantTimeEqual(presented, token)).includes(true)) return { role: 'admin', tokenId: undefined };
+    // A stored token is found by its hash: the lookup reveals nothing of the token.
+    const stored = await dependencies.storedToken(presented);
+    return stored ? { role: stored.role, tokenId: stored.id } : undefined;
+  }
+
+  /** The bearer token, then the role the route admits: 401 without a valid token, 403 for a role the route does not admit. */
+  const authenticate = (route: RouteDeclaration) => async (ctx: Context, next: Next): Promise<void> => {
+    const found = await caller(ctx);
+    if (!found) {
       ctx.set('WWW-Authenticate', 'Bearer realm="mbs-broker-admin"');
       throw adminTokenRequired(dependencies.tokens.length > 0);
     }
+    if (!roleAdmits(found.role, route.roles ?? [])) {
+      throw new BrokerError('forbidden', 'error.token_role_refused', { detail: `${found.role} token on ${route.method} ${route.path}`, messageValues: { role: found.role } });
+    }
+    ctx.state.services = dependencies.servicesFor({ surface: 'admin-api', tokenId: found.tokenId });
     await next();
-  }
+  };
 
   const json = bodyParser({ enableTypes: ['json', 'text'], extendTypes: { text: ['text/csv'] }, jsonLimit: '5mb', textLimit: '5mb' });
   for (const route of routes) {
-    router[route.method](route.path, authenticate, json, async (ctx) => {
+    router[route.method](route.path, authenticate(route), json, async (ctx) => {
       const query = route.query ? route.query.safeParse(ctx.query) : undefined;
       if (query && !query.success) throw invalidInput('query', query.error.issues, 'query');
       let body: unknown = ctx.request.body;
@@ -347,7 +385,7 @@ export function adminApi(dependencies: AdminApiDependencies, serverUrl: string):
           body = parsed.data;
         }
       }
-      const result = await route.handle({ params: ctx.params as Record<string, string>, query: query?.data ?? {}, body, ctx });
+      const result = await route.handle({ params: ctx.params as Record<string, string>, query: query?.data ?? {}, body, ctx, services: ctx.state.services as AdminServices });
       if (route.status && ctx.status === 404) ctx.status = route.status;
       else if (ctx.status === 404) ctx.status = 200;
       if (result !== undefined) ctx.body = result;

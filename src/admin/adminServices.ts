@@ -1,8 +1,13 @@
 // The administration services every admin surface (the CLI, the admin API,
-// the coming console) works through, made for one acting surface: each
-// service owns the transaction and the audit event of every change.
+// the console) works through, made for one actor: each service owns the
+// transaction and the audit event of every change, and every audit event
+// carries the acting admin (see acting.ts).
+import type { Clock } from '../clock.ts';
 import type { Outbox } from '../mail/outbox.ts';
+import type { EmailRenderer } from '../mail/render.ts';
 import type { Store } from '../store/store.ts';
+import { storeActingAs, type Acting } from './acting.ts';
+import { AdminAccess } from './adminAccess.ts';
 import { ClientAdministration } from './clientAdministration.ts';
 import { DirectoryAdministration } from './directoryAdministration.ts';
 import { initialAccessTokens, type InitialAccessTokens, type IssueInitialAccessToken } from './initialAccessTokens.ts';
@@ -14,22 +19,37 @@ export interface AdminServices {
   initialAccessTokens: InitialAccessTokens;
   keys: KeyAdministration;
   outbox: Outbox;
+  /** Console roles, invitations and admin API tokens. */
+  access: AdminAccess;
 }
 
 export interface AdminServiceParts {
   store: Store;
+  clock: Clock;
   outbox: Outbox;
+  emails: EmailRenderer;
   keys: KeyOperations;
   issueInitialAccessToken: IssueInitialAccessToken;
+  issuer: string;
+  supportEmail: string;
+  /** Milliseconds an admin invitation link works. */
+  invitationTtl: number;
 }
 
-/** The services acting as `actor` ('cli', 'admin-api'): the actor every audit event they write names. */
-export function adminServices(parts: AdminServiceParts, actor: string): AdminServices {
+/**
+ * The services acting as `actor`: a surface ('cli', 'admin-api') or an
+ * acting admin (the console's signed-in account, the API's token), named
+ * by every audit event they write.
+ */
+export function adminServices(parts: AdminServiceParts, actor: string | Acting): AdminServices {
+  const acting: Acting = typeof actor === 'string' ? { surface: actor } : actor;
+  const store = storeActingAs(parts.store, acting);
   return {
-    clients: new ClientAdministration(parts.store.clients, parts.store.auditEvents, actor),
-    directory: new DirectoryAdministration(parts.store),
-    initialAccessTokens: initialAccessTokens(parts.issueInitialAccessToken, parts.store.auditEvents, actor),
-    keys: keyAdministration(parts.keys, parts.store.auditEvents, actor),
+    clients: new ClientAdministration(store.clients, store.auditEvents, acting.surface),
+    directory: new DirectoryAdministration(store),
+    initialAccessTokens: initialAccessTokens(parts.issueInitialAccessToken, store.auditEvents, acting.surface),
+    keys: keyAdministration(parts.keys, store.auditEvents, acting.surface),
     outbox: parts.outbox,
+    access: new AdminAccess({ ...parts, store }, acting),
   };
 }

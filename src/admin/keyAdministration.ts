@@ -7,6 +7,8 @@ import type { AuditEventRepository } from '../store/store.ts';
 /** What the running broker (or the CLI's store) does with keys; a rotation is published at once where it can be. */
 export interface KeyOperations {
   list(): Promise<SigningKeyRecord[]>;
+  /** Cookie keys without their secrets, with their part: signing, pending (activation delay) or verifying. */
+  listCookieKeys(): Promise<Array<{ id: number; createdAt: number; status: 'signing' | 'pending' | 'verifying' }>>;
   rotateSigningKeys(): Promise<SigningKeyRecord[]>;
   rotateCookieKey(): Promise<void>;
 }
@@ -17,6 +19,7 @@ export type KeyAdministration = KeyOperations;
 export function keyAdministration(keys: KeyOperations, audit: AuditEventRepository, actor: string): KeyAdministration {
   return {
     list: () => keys.list(),
+    listCookieKeys: () => keys.listCookieKeys(),
     // Adds a new signing key per algorithm; old keys keep verifying.
     async rotateSigningKeys() {
       const rotated = await keys.rotateSigningKeys();

@@ -1,7 +1,8 @@
 // The one JSON shape of each administered record, shared by the admin API
 // and the CLI's --json output (snake_case fields, ISO 8601 times).
 import type { OutboxSummary } from '../mail/outbox.ts';
-import type { AuditEventRecord, ClientRecord, LinkRequestRecord, SigningKeyRecord } from '../domain/records.ts';
+import type { AdminInvitationRecord, AdminTokenRecord, AuditEventRecord, ClientRecord, LinkRequestRecord, SigningKeyRecord } from '../domain/records.ts';
+import type { AdminListing } from './adminAccess.ts';
 
 export const clientJson = (client: ClientRecord) => ({
   client_id: client.id,
@@ -46,3 +47,31 @@ export const signingKeyJson = (key: SigningKeyRecord) => ({
 });
 
 export const auditJson = (event: AuditEventRecord) => ({ ...event, occurredAt: new Date(event.occurredAt).toISOString() });
+
+export const adminJson = (admin: AdminListing) => ({
+  account_id: admin.accountId,
+  role: admin.role,
+  known_as: admin.knownAs,
+  granted_by: admin.grantedBy ?? null,
+  granted_at: new Date(admin.grantedAt).toISOString(),
+});
+
+// The token itself is shown once when issued, never listed; its hash is not shown either.
+export const adminTokenJson = (token: AdminTokenRecord) => ({
+  id: token.id,
+  role: token.role,
+  label: token.label ?? null,
+  issued_by: token.issuedBy ?? null,
+  created_at: new Date(token.createdAt).toISOString(),
+  revoked_at: token.revokedAt === undefined ? null : new Date(token.revokedAt).toISOString(),
+});
+
+// The invitation link is sent by email only; never shown.
+export const adminInvitationJson = (invitation: AdminInvitationRecord) => ({
+  id: invitation.id,
+  email: invitation.email,
+  role: invitation.role,
+  invited_by: invitation.invitedBy ?? null,
+  created_at: new Date(invitation.createdAt).toISOString(),
+  expires_at: new Date(invitation.expiresAt).toISOString(),
+});

@@ -8,24 +8,33 @@ import { systemClock } from '../clock.ts';
 import type { Config } from '../config/config.ts';
 import { createPageRenderer } from '../web/pages.ts';
 import { Outbox } from '../mail/outbox.ts';
+import { createEmailRenderer, type EmailRenderer } from '../mail/render.ts';
 import { issueInitialAccessToken } from '../provider/provider.ts';
 import { openDatabase, type Database } from '../store/database.ts';
-import { openStorage, providerBuilder, type Storage } from './parts.ts';
+import { issuerOf, openStorage, providerBuilder, type Storage } from './parts.ts';
 
 export async function withAdministration<Result>(config: Config, work: (services: AdminServices) => Promise<Result>): Promise<Result> {
   const database = openDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax });
+  // Invitations are rendered as the broker renders emails; they wait in the outbox for the broker to send.
+  const emails = createEmailRenderer({ cache: true });
   try {
     const storage = await openStorage(config, database, { clock: systemClock });
-    return await work(cliServices(config, database, storage));
+    return await work(cliServices(config, database, storage, emails));
   } finally {
+    await emails.close();
     await database.destroy();
   }
 }
 
-function cliServices(config: Config, database: Database, { store, keys, keyEncryptionKey }: Storage): AdminServices {
+function cliServices(config: Config, database: Database, { store, keys, keyEncryptionKey }: Storage, emails: EmailRenderer): AdminServices {
   return adminServices(
     {
       store,
+      clock: systemClock,
+      emails,
+      issuer: issuerOf(config),
+      supportEmail: config.supportEmail,
+      invitationTtl: config.adminInvitationTtl * 1000,
       outbox: new Outbox(database, systemClock, keyEncryptionKey),
       // Running instances read rotated keys within KEY_REFRESH_INTERVAL.
       keys: {
@@ -38,6 +47,7 @@ function cliServices(config: Config, database: Database, { store, keys, keyEncry
           return keys.rotate();
         },
         rotateCookieKey: () => keys.rotateCookieKey(),
+        listCookieKeys: () => keys.cookieKeyStatuses(),
       },
       async issueInitialAccessToken(portal, expiresInSeconds) {
         await keys.ensureKeys();

@@ -7,16 +7,21 @@ import Koa from 'koa';
 import compose from 'koa-compose';
 import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
-import { adminServices } from '../admin/adminServices.ts';
+import type { Acting } from '../admin/acting.ts';
+import { storedAdminToken } from '../admin/adminAccess.ts';
+import { adminServices, type AdminServiceParts, type AdminServices } from '../admin/adminServices.ts';
 import { adminApi } from '../admin/adminApi.ts';
 import { ClientAdministration } from '../admin/clientAdministration.ts';
 import { DirectoryAdministration } from '../admin/directoryAdministration.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { adminTokens, demoPortalsEnabled, type Config } from '../config/config.ts';
+import { consoleCallbackPath, consoleClientId, consoleHeaders, consoleRoutes } from '../console/consoleRoutes.ts';
+import { demoAdminAccountName, grantDemoAdmin } from '../demo/demoAdmin.ts';
 import { demoPortalUrl, startDemoPortals, type RunningDemoPortals } from '../demo/demoPortals.ts';
+import { devSubject } from '../upstream/devUpstream.ts';
 import { accountCallbackPath, accountClientId, accountRoutes } from '../flows/account.ts';
 import { associationRoutes } from '../flows/association.ts';
-import { createCsrfTokens } from '../flows/csrf.ts';
+import { createCsrfTokens } from '../web/csrf.ts';
 import { createPageRenderer, stylesheet, type PageRenderer } from '../web/pages.ts';
 import { signInRoutes } from '../flows/signIn.ts';
 import { upstreamCallbackPath } from '../flows/interactions.ts';
@@ -85,6 +90,8 @@ export interface Broker {
   outboxWorker: OutboxWorker;
   /** Mail kept in memory when SMTP_URL is unset (development, tests). */
   devMailbox: DevMailbox | undefined;
+  /** The administration services acting for one actor, as the admin API and the console use them. */
+  administration: ServicesFor;
   /** Starts listening on the configured port and host; resolves with the bound address. */
   listen(): Promise<{ port: number; server: Server }>;
   /** Stops listening (when listening) and closes the database. */
@@ -106,6 +113,9 @@ interface Parts {
 }
 
 type Mail = ReturnType<typeof createMail>;
+
+/** The administration services acting for one actor. */
+type ServicesFor = (acting: Acting) => AdminServices;
 
 export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const database = openDatabase({ url: options.config.databaseUrl, poolMax: options.config.databasePoolMax });
@@ -136,9 +146,10 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   const parts: Parts = { config, clock, logger, issuer, database, storage, metrics, pages, ...provided };
   mail = createMail(parts);
   const upstreams = await chooseBrokerUpstreams(parts, options.upstreamFetch);
-  const app = composeApp(parts, mail, upstreams);
+  const servicesFor = administration(parts, mail);
+  const app = composeApp(parts, mail, upstreams, servicesFor);
   const stopBackgroundWork = await startBackgroundWork({ config, logger, sweepExpired: (sweep) => storage.store.sweepExpired(sweep), live: parts.live, outbox: mail.outbox, outboxWorker: mail.outboxWorker });
-  return runningBroker(parts, mail, app, stopBackgroundWork);
+  return runningBroker(parts, mail, app, stopBackgroundWork, servicesFor);
 }
 
 /** Instances starting together on one database: one at a time creates what is missing. */
@@ -153,6 +164,16 @@ async function prepareStartup(database: Database, { keys, store }: Storage, issu
       public: true,
       firstParty: true,
       redirectUris: [`${issuer}${accountCallbackPath}`],
+      grantTypes: ['authorization_code'],
+    });
+    // And admins sign in to the console as another: its sign-ins need a console role, not a profile.
+    await new ClientAdministration(store.clients).registerOrReplace({
+      id: consoleClientId,
+      name: 'Microsoft Dynamics admin console',
+      portal: 'both',
+      public: true,
+      firstParty: true,
+      redirectUris: [`${issuer}${consoleCallbackPath}`],
       grantTypes: ['authorization_code'],
     });
   });
@@ -245,7 +266,15 @@ function flowRoutes(parts: Parts, mail: Mail, upstreams: Upstreams) {
     linkRequestsPerHour: config.linkRequestsPerHour,
     portalUrls: portalUrls(config),
   });
-  const signIn = signInRoutes({ ...shared, upstreams, clock, logger, upstreamTransactionTtl: upstreamTransactionMilliseconds, onNotAssociated: association.onNotAssociated });
+  const signIn = signInRoutes({
+    ...shared,
+    upstreams,
+    clock,
+    logger,
+    upstreamTransactionTtl: upstreamTransactionMilliseconds,
+    onNotAssociated: association.onNotAssociated,
+    clientsWithoutProfiles: new Set([consoleClientId]),
+  });
   const account = accountRoutes({
     ...shared,
     outbox: mail.outbox,
@@ -261,30 +290,52 @@ function flowRoutes(parts: Parts, mail: Mail, upstreams: Upstreams) {
   return { association, signIn, account };
 }
 
-/** The admin API over the administration services acting as 'admin-api'. */
-function adminRoutes({ config, logger, issuer, storage, live }: Parts, mail: Mail) {
-  const services = adminServices(
-    {
-      store: storage.store,
-      outbox: mail.outbox,
-      issueInitialAccessToken: (portal, expiresIn) => issueInitialAccessToken(live.provider, portal, expiresIn),
-      keys: {
-        list: () => storage.keys.list(),
-        // This instance publishes the new keys at once; the others within one refresh interval.
-        async rotateSigningKeys() {
-          const rotated = await storage.keys.rotate();
-          await live.refresh();
-          return rotated;
-        },
-        async rotateCookieKey() {
-          await storage.keys.rotateCookieKey();
-          await live.refresh();
-        },
+/** The administration services for one actor (the API's caller, the console's admin), over this broker's parts. */
+function administration({ config, clock, issuer, storage, live }: Parts, mail: Mail): ServicesFor {
+  const parts: AdminServiceParts = {
+    store: storage.store,
+    clock,
+    outbox: mail.outbox,
+    emails: mail.emails,
+    issuer,
+    supportEmail: config.supportEmail,
+    invitationTtl: config.adminInvitationTtl * 1000,
+    issueInitialAccessToken: (portal, expiresIn) => issueInitialAccessToken(live.provider, portal, expiresIn),
+    keys: {
+      list: () => storage.keys.list(),
+      listCookieKeys: () => storage.keys.cookieKeyStatuses(),
+      // This instance publishes the new keys at once; the others within one refresh interval.
+      async rotateSigningKeys() {
+        const rotated = await storage.keys.rotate();
+        await live.refresh();
+        return rotated;
+      },
+      async rotateCookieKey() {
+        await storage.keys.rotateCookieKey();
+        await live.refresh();
       },
     },
-    'admin-api',
-  );
-  return adminApi({ ...services, tokens: adminTokens(config), logger }, issuer);
+  };
+  return (acting) => adminServices(parts, acting);
+}
+
+/** The admin API: ADMIN_TOKEN acts as admin, stored tokens with their role. */
+function adminRoutes({ config, logger, issuer, storage }: Parts, servicesFor: ServicesFor) {
+  return adminApi({ servicesFor, tokens: adminTokens(config), storedToken: (presented) => storedAdminToken(storage.store, presented), logger }, issuer);
+}
+
+/** The admin console, signing admins in through this broker's provider. */
+function adminConsole({ config, clock, issuer, pages, live }: Parts, servicesFor: ServicesFor) {
+  return consoleRoutes({
+    provider: live.provider,
+    issuer,
+    clock,
+    pages,
+    csrf: createCsrfTokens(live.cookieKeys),
+    servicesFor,
+    idleTimeout: config.consoleIdleTimeout * 1000,
+    recentSignIn: config.consoleRecentSignIn * 1000,
+  });
 }
 
 /** Readiness probes: the database, migrations, keys and mail. */
@@ -306,7 +357,7 @@ function health({ config, clock, database, signingKeyCount }: Parts, mail: Mail)
 }
 
 /** The application: one middleware list, in the order a request meets it. */
-function composeApp(parts: Parts, mail: Mail, { upstreams, devUpstream }: UpstreamChoice): Koa {
+function composeApp(parts: Parts, mail: Mail, { upstreams, devUpstream }: UpstreamChoice, servicesFor: ServicesFor): Koa {
   const { config, logger, metrics, pages, live } = parts;
   const { provider } = live;
   const app = new Koa();
@@ -316,7 +367,8 @@ function composeApp(parts: Parts, mail: Mail, { upstreams, devUpstream }: Upstre
   // (the live array: rotations land in place).
   app.keys = live.cookieSigner;
   const flows = flowRoutes(parts, mail, upstreams);
-  const admin = adminRoutes(parts, mail);
+  const admin = adminRoutes(parts, servicesFor);
+  const adminConsoleRoutes = adminConsole(parts, servicesFor);
   // Answers anyone may cache: everything else is no-store (see src/web/securityHeaders.ts).
   const publicPaths = new Set(['/.well-known/openid-configuration', new URL(provider.urlFor('jwks')).pathname, `${devUpstreamPath}/.well-known/openid-configuration`, `${devUpstreamPath}/jwks`]);
   // The token, userinfo, introspection and other endpoints that relying parties
@@ -335,6 +387,8 @@ function composeApp(parts: Parts, mail: Mail, { upstreams, devUpstream }: Upstre
   app.use(flows.account.routes());
   app.use(admin.router.routes());
   app.use(admin.notFound);
+  app.use(consoleHeaders);
+  app.use(adminConsoleRoutes.routes());
   app.use(flows.association.router.routes());
   app.use(flows.signIn.routes());
   app.use(flows.signIn.allowedMethods());
@@ -346,7 +400,7 @@ function composeApp(parts: Parts, mail: Mail, { upstreams, devUpstream }: Upstre
 }
 
 /** The broker handed to its caller: listening starts the demo portals first; closing drains, then releases everything. */
-function runningBroker(parts: Parts, mail: Mail, app: Koa, stopBackgroundWork: () => void): Broker {
+function runningBroker(parts: Parts, mail: Mail, app: Koa, stopBackgroundWork: () => void, servicesFor: ServicesFor): Broker {
   const { config, logger, issuer, database, storage, live } = parts;
   let server: Server | undefined;
   let demoPortals: RunningDemoPortals | undefined;
@@ -361,6 +415,7 @@ function runningBroker(parts: Parts, mail: Mail, app: Koa, stopBackgroundWork: (
     outbox: mail.outbox,
     outboxWorker: mail.outboxWorker,
     devMailbox: mail.devMailbox,
+    administration: servicesFor,
     async listen() {
       // The demo portals first: once the broker answers, everything a newcomer opens does.
       if (demoPortalsEnabled(config)) {
@@ -373,6 +428,8 @@ function runningBroker(parts: Parts, mail: Mail, app: Koa, stopBackgroundWork: (
           mailboxUrl: mail.devMailbox ? `${issuer}/dev/mail` : undefined,
           logger,
         });
+        // The dev upstream's `admin` account may open the console at once.
+        if (config.upstream === 'dev') await grantDemoAdmin(servicesFor({ surface: 'demo' }).access, { issuer: `${issuer}${devUpstreamPath}`, subject: devSubject(demoAdminAccountName) });
       }
       const listening = await listenOn(app, config.port, config.host);
       server = listening.server;

@@ -10,6 +10,7 @@ import type { PageRenderer } from '../web/pages.ts';
 import type { Logger } from '../logging.ts';
 import { KeyManager } from '../provider/keys.ts';
 import { clientMetadata, createProvider } from '../provider/provider.ts';
+import { consoleClientId } from '../console/consoleRoutes.ts';
 import type { Database } from '../store/database.ts';
 import { createStore, type StoreObserver } from '../store/knexStore.ts';
 import { migrateToLatest } from '../store/migrations.ts';
@@ -71,5 +72,6 @@ export function providerBuilder(config: Config, parts: { database: Database; sto
       pages: parts.pages,
       trustProxy: config.trustProxy,
       allowLoopbackRequests: config.nodeEnv !== 'production',
+      clientsWithoutProfiles: [consoleClientId],
     });
 }

@@ -161,6 +161,24 @@ export const settings = {
     description: 'Bearer token(s) for the admin API, comma-separated to allow rotation. Required in production.',
     secret: true,
   },
+  adminInvitationTtl: {
+    env: 'ADMIN_INVITATION_TTL',
+    schema: positiveInteger,
+    defaultValue: '259200',
+    description: 'Lifetime of an admin console invitation link, in seconds (3 days).',
+  },
+  consoleIdleTimeout: {
+    env: 'CONSOLE_IDLE_TIMEOUT',
+    schema: positiveInteger,
+    defaultValue: '900',
+    description: 'The admin console signs an admin out after this many seconds without a request (15 minutes).',
+  },
+  consoleRecentSignIn: {
+    env: 'CONSOLE_RECENT_SIGN_IN',
+    schema: positiveInteger,
+    defaultValue: '300',
+    description: 'Sensitive console actions (key and secret rotation, role changes, bind on behalf) need an upstream sign-in at most this many seconds old; older, the console asks the broker to re-authenticate (`max_age`).',
+  },
   keyEncryptionKey: {
     env: 'KEY_ENCRYPTION_KEY',
     schema: z.string().min(32, 'must be at least 32 characters').optional(),

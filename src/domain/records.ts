@@ -171,3 +171,41 @@ export interface LinkRequestRecord {
   expiresAt: number;
   consumedAt: number | undefined;
 }
+
+/** What an admin may do: `admin` everything; `support` people, bindings and emails (no clients, no keys); `auditor` read only. */
+export type AdminRole = 'admin' | 'support' | 'auditor';
+export const adminRoles: readonly AdminRole[] = ['admin', 'support', 'auditor'];
+
+export interface AdminRoleRecord {
+  accountId: string;
+  role: AdminRole;
+  /** Who granted it (an acting admin's account id, or the surface: 'cli', 'demo'). */
+  grantedBy: string | undefined;
+  grantedAt: number;
+}
+
+export interface AdminInvitationRecord {
+  id: string;
+  /** SHA-256 of the invitation token; the token itself is never stored. */
+  tokenHash: string;
+  /** Normalised address the invitation was sent to. */
+  email: string;
+  role: AdminRole;
+  invitedBy: string | undefined;
+  createdAt: number;
+  expiresAt: number;
+  acceptedAt: number | undefined;
+  /** The account that accepted it. */
+  acceptedBy: string | undefined;
+}
+
+export interface AdminTokenRecord {
+  id: string;
+  /** SHA-256 of the bearer token; the token itself is shown once and never stored. */
+  tokenHash: string;
+  role: AdminRole;
+  label: string | undefined;
+  issuedBy: string | undefined;
+  createdAt: number;
+  revokedAt: number | undefined;
+}

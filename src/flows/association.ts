@@ -18,7 +18,7 @@ import type { AssociationFlowRecord, LinkRequestRecord, Portal, ProfileRecord } 
 import type { UpstreamIdentity } from '../upstream/upstream.ts';
 import { assertFlowValid, isTerminal } from './associationFlow.ts';
 import { AssociationService, LinkRequestsLimited, type LinkDescription } from './associationService.ts';
-import type { FreshFormAt } from './csrf.ts';
+import type { FreshFormAt } from '../web/csrf.ts';
 import { InteractionSteps, queryValue, upstreamCallbackPath, type FlowDependencies, type InteractionDetails, type ProviderClient } from './interactions.ts';
 import { pageLocale } from '../web/pages.ts';
 import type { NotAssociated } from './signIn.ts';

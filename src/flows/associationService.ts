@@ -116,6 +116,8 @@ export class AssociationService {
     await store.auditEvents.record({ type: 'association.started', outcome: 'success', accountId: start.accountId, clientId: start.clientId, ip: start.ip });
     if (!start.accountId || !start.portal) return { next: 'ask_email', flow };
     const other = (await store.profileBindings.listProfilesByAccount(start.accountId)).map((profile) => portalName(profile.portal));
+    // An account with no profile at all (made by a console sign-in) is asked for its email like a new one.
+    if (other.length === 0) return { next: 'ask_email', flow };
     return { next: 'portal_fit', flow, otherPortals: [...new Set(other)].join(' / ') };
   }
 

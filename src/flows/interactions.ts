@@ -8,7 +8,7 @@ import type { Logger } from '../logging.ts';
 import type { Store } from '../store/store.ts';
 import type { Upstreams } from '../upstream/upstreams.ts';
 import type { PageRenderer } from '../web/pages.ts';
-import type { CsrfTokens } from './csrf.ts';
+import type { CsrfTokens } from '../web/csrf.ts';
 
 /** What every set of interaction routes (sign-in, association) is built with. */
 export interface FlowDependencies {

@@ -18,6 +18,8 @@ import { pageLocale } from '../web/pages.ts';
 export interface SignInDependencies extends FlowDependencies {
   /** Takes over when the identity has no profile of the asking portal (the association flow). */
   onNotAssociated(ctx: Context, situation: NotAssociated): Promise<void>;
+  /** The broker's own clients whose sign-ins need no profile (the admin console: it checks roles itself). */
+  clientsWithoutProfiles?: ReadonlySet<string>;
 }
 
 export interface NotAssociated {

@@ -25,6 +25,8 @@ export interface SignInServiceDependencies {
   callbackUri: string;
   /** How long an upstream round trip may take, in milliseconds. */
   upstreamTransactionTtl: number;
+  /** Clients whose sign-ins need no profile: any upstream identity signs in, a new one with a new account (the console checks roles). */
+  clientsWithoutProfiles?: ReadonlySet<string> | undefined;
 }
 
 /** The client asking, as the decision and the audit trail need it. */
@@ -177,6 +179,7 @@ export class SignInService {
    */
   async decide(identity: UpstreamIdentity, asking: AskingClient, interactionUid: string): Promise<SignInDecision> {
     const { store, logger } = this.#d;
+    if (this.#d.clientsWithoutProfiles?.has(asking.clientId)) return this.#signInWithoutProfile(identity, asking);
     const known = await store.identities.findByIssuerAndSubject(identity.issuer, identity.subject);
     const boundProfiles = known ? await store.profileBindings.listProfilesByAccount(known.accountId, asking.portal === 'both' ? undefined : asking.portal) : [];
     if (!known || boundProfiles.length === 0) {
@@ -188,6 +191,24 @@ export class SignInService {
     await store.identities.recordSignIn(known.id, { emailHint: identity.email, nameHint: identity.name, upstreamId: identity.upstreamId });
     await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: known.accountId, clientId: asking.clientId, ip: asking.ip, details: { upstream: identity.upstreamId } });
     return { outcome: 'signed_in', accountId: known.accountId };
+  }
+
+  /** A sign-in that needs no profile: the identity's account, made on its first sign-in (issuer + subject, never the email). */
+  async #signInWithoutProfile(identity: UpstreamIdentity, asking: AskingClient): Promise<SignInDecision> {
+    const { store } = this.#d;
+    const accountId = await store.transaction(async (repositories) => {
+      const known = await repositories.identities.findByIssuerAndSubject(identity.issuer, identity.subject);
+      if (known) {
+        await repositories.identities.recordSignIn(known.id, { emailHint: identity.email, nameHint: identity.name });
+        return known.accountId;
+      }
+      const account = await repositories.accounts.create({ name: identity.name });
+      const created = await repositories.identities.create({ accountId: account.id, issuer: identity.issuer, subject: identity.subject, emailHint: identity.email, nameHint: identity.name });
+      await repositories.identities.recordSignIn(created.id, { emailHint: identity.email, nameHint: identity.name });
+      return account.id;
+    });
+    await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId, clientId: asking.clientId, ip: asking.ip });
+    return { outcome: 'signed_in', accountId };
   }
 
   /** From the account page: the identity the account signs in with, for the email step. */

@@ -79,6 +79,13 @@ function signerFirst<Key extends { createdAt: number }>(newestFirst: Key[], now:
   return signer ? [signer, ...newestFirst.filter((key) => key !== signer)] : [];
 }
 
+/** A cookie key as admins see it: never its secret. */
+export interface CookieKeyStatus {
+  id: number;
+  createdAt: number;
+  status: 'signing' | 'pending' | 'verifying';
+}
+
 export class KeyManager {
   readonly #signingKeys: SigningKeyRepository;
   readonly #cookieKeys: CookieKeyRepository;
@@ -158,6 +165,18 @@ export class KeyManager {
   async privateJwks(records?: SigningKeyRecord[]): Promise<{ keys: JWK[] }> {
     const ordered = records ?? (await this.signingKeysInForce());
     return { keys: ordered.map((key) => openPrivateJwk(key.privateJwk, this.#signingKeySealer, this.#keyEncryptionKey, key.kid)) };
+  }
+
+  /** Each cookie key's part, without its secret: the one that signs, those waiting for their activation delay, and those that only verify. */
+  async cookieKeyStatuses(): Promise<CookieKeyStatus[]> {
+    const records = await this.#cookieKeys.list();
+    const now = this.#clock.now();
+    const [signer] = signerFirst(records, now, this.#activationDelay);
+    return records.map((key) => ({
+      id: key.id,
+      createdAt: key.createdAt,
+      status: key === signer ? 'signing' : key.createdAt > now - this.#activationDelay && key.createdAt > (signer?.createdAt ?? 0) ? 'pending' : 'verifying',
+    }));
   }
 
   /** Cookie keys, the one in force first (it signs); all of them verify. */

@@ -41,6 +41,8 @@ export interface ProviderOptions {
    * portals and tests on one machine, never in production.
    */
   allowLoopbackRequests?: boolean;
+  /** The broker's own clients whose sign-ins need no profile (the admin console, which checks roles). */
+  clientsWithoutProfiles?: readonly string[];
 }
 
 /** What the provider's Client adapter returns for a stored client. */
@@ -195,12 +197,12 @@ export const noProfileForPortal = 'no_profile_for_portal';
  * PartnerSource profile); the sign-in interaction then offers the portal-fit
  * page instead of a code.
  */
-function signInPolicy(profileBindings: ProfileBindingRepository): ReturnType<typeof interactionPolicy.base> {
+function signInPolicy(profileBindings: ProfileBindingRepository, clientsWithoutProfiles: readonly string[]): ReturnType<typeof interactionPolicy.base> {
   const policy = interactionPolicy.base();
   policy.get('login')!.checks.add(
     new interactionPolicy.Check(noProfileForPortal, 'the account has no profile of the asking portal', async (ctx) => {
       const accountId = ctx.oidc.session?.accountId;
-      if (!accountId || !ctx.oidc.client) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      if (!accountId || !ctx.oidc.client || clientsWithoutProfiles.includes(ctx.oidc.client.clientId)) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       const portal = clientPortal(ctx.oidc.client);
       const profiles = await profileBindings.listProfilesByAccount(accountId, portal === 'both' ? undefined : portal);
       return profiles.length === 0 ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
@@ -374,7 +376,7 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
-      policy: signInPolicy(profileBindings),
+      policy: signInPolicy(profileBindings, options.clientsWithoutProfiles ?? []),
     },
     async findAccount(ctx: KoaContextWithOIDC, accountId: string) {
       const account = await accounts.find(accountId).catch(rethrowForProvider);

@@ -4,6 +4,9 @@
 // runs transactions that hand out repositories bound to them.
 import type { Clock } from '../clock.ts';
 import { accountRepository } from './accountRepository.ts';
+import { adminInvitationRepository } from './adminInvitationRepository.ts';
+import { adminRoleRepository } from './adminRoleRepository.ts';
+import { adminTokenRepository } from './adminTokenRepository.ts';
 import { associationFlowRepository } from './associationFlowRepository.ts';
 import { auditEventRepository } from './auditEventRepository.ts';
 import { clientRepository } from './clientRepository.ts';
@@ -40,6 +43,9 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
     signingKeys: signingKeyRepository(db, clock),
     cookieKeys: cookieKeyRepository(db, clock),
     upstreamTransactions: upstreamTransactionRepository(db, clock),
+    adminRoles: adminRoleRepository(db, clock),
+    adminInvitations: adminInvitationRepository(db, clock),
+    adminTokens: adminTokenRepository(db, clock),
   };
 }
 

@@ -4,6 +4,10 @@
 import type { Knex } from 'knex';
 import type {
   AccountRecord,
+  AdminInvitationRecord,
+  AdminRole,
+  AdminRoleRecord,
+  AdminTokenRecord,
   AssociationFlowRecord,
   AssociationFlowState,
   LinkRequestRecord,
@@ -145,6 +149,38 @@ export interface RateLimitRepository {
   hit(key: string, limit: number, windowMilliseconds: number): Promise<{ allowed: boolean; count: number; retryAfterMilliseconds: number }>;
 }
 
+export interface AdminRoleRepository {
+  find(accountId: string): Promise<AdminRoleRecord | undefined>;
+  /** Oldest grant first. */
+  list(): Promise<AdminRoleRecord[]>;
+  /** Grants or changes the account's role; returns the role it had before. */
+  set(accountId: string, role: AdminRole, grantedBy: string | undefined): Promise<AdminRoleRecord | undefined>;
+  /** Returns false when the account had no role. */
+  remove(accountId: string): Promise<boolean>;
+}
+
+export interface AdminInvitationRepository {
+  create(invitation: { tokenHash: string; email: string; role: AdminRole; invitedBy: string | undefined; expiresAt: number }): Promise<AdminInvitationRecord>;
+  /** Finds an invitation whatever its state (accepted and expired ones get their own answer). */
+  findByTokenHash(tokenHash: string): Promise<AdminInvitationRecord | undefined>;
+  /** Marks it accepted by the account if it is unaccepted and unexpired at the clock's now; of concurrent callers exactly one gets true. */
+  accept(id: string, accountId: string): Promise<boolean>;
+  /** Unaccepted, unexpired invitations, newest first. */
+  listPending(): Promise<AdminInvitationRecord[]>;
+  /** Deletes an unaccepted invitation; false when there was none. */
+  revoke(id: string): Promise<boolean>;
+}
+
+export interface AdminTokenRepository {
+  create(token: { tokenHash: string; role: AdminRole; label: string | undefined; issuedBy: string | undefined }): Promise<AdminTokenRecord>;
+  /** The unrevoked token with this hash. */
+  findActiveByHash(tokenHash: string): Promise<AdminTokenRecord | undefined>;
+  /** Newest first, revoked ones included. */
+  list(): Promise<AdminTokenRecord[]>;
+  /** Returns false when there was no such unrevoked token. */
+  revoke(id: string): Promise<boolean>;
+}
+
 export interface Repositories {
   /** The connection or transaction these repositories write through (for the outbox). */
   executor: Knex | Knex.Transaction;
@@ -160,6 +196,9 @@ export interface Repositories {
   signingKeys: SigningKeyRepository;
   cookieKeys: CookieKeyRepository;
   upstreamTransactions: UpstreamTransactionRepository;
+  adminRoles: AdminRoleRepository;
+  adminInvitations: AdminInvitationRepository;
+  adminTokens: AdminTokenRepository;
 }
 
 export interface Store extends Repositories {

@@ -8,16 +8,14 @@ import { ManualClock } from '../../src/clock.ts';
 import { BrokerError } from '../../src/errors.ts';
 import { AssociationService, LinkRequestsLimited } from '../../src/flows/associationService.ts';
 import { Outbox, type OutboxMessage } from '../../src/mail/outbox.ts';
-import { createEmailRenderer, type EmailRenderer } from '../../src/mail/render.ts';
 import { secretHash } from '../../src/secrets.ts';
-import type { Database } from '../../src/store/database.ts';
 import { createStore } from '../../src/store/knexStore.ts';
 import type { AssociationFlowRecord, ProfileInput } from '../../src/domain/records.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createUpstream } from '../../src/upstream/index.ts';
 import { Upstreams } from '../../src/upstream/upstreams.ts';
 import type { UpstreamIdentity } from '../../src/upstream/upstream.ts';
-import { testDatabases } from '../support/databases.ts';
+import { serviceSuite, testDatabases } from '../support/databases.ts';
 import { buildProfile, uniqueName } from '../support/factories.ts';
 import { linkOf } from '../support/journey.ts';
 
@@ -29,22 +27,14 @@ const linkRequestsPerHour = 3;
 for (const testDatabase of testDatabases()) {
   describe(`the association service on ${testDatabase.name}`, function () {
     this.timeout(30_000);
-    let database: Database;
-    let emails: EmailRenderer;
+    const suite = serviceSuite(testDatabase);
     let clock: ManualClock;
     let store: Store;
     let outbox: Outbox;
     let service: AssociationService;
 
-    before(async () => {
-      database = await testDatabase.open();
-      emails = createEmailRenderer({ cache: true });
-    });
-    after(async () => {
-      await emails.close();
-      await testDatabase.close(database);
-    });
     beforeEach(() => {
+      const { database, emails } = suite;
       clock = new ManualClock(Date.now());
       store = createStore(database, clock);
       outbox = new Outbox(database, clock, 'association-service-test-key-0123456789');

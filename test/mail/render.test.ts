@@ -22,16 +22,17 @@ const sample = {
   expires: '25 November 2026 at 12:00 UTC',
   supportEmail: 'voice@example.com',
   name: '<script>alert(1)</script>',
+  role: 'support',
 };
 
 describe('email rendering', () => {
   it('has an HTML and a plain-text template for every email', () => {
-    expect(templates).to.have.members(['association-link', 'binding-moved', 'profile-unlinked', 'test-message']);
+    expect(templates).to.have.members(['admin-invitation', 'association-link', 'binding-moved', 'profile-unlinked', 'test-message']);
     const texts = readdirSync(new URL('../../views/emails/', import.meta.url)).filter((name) => name.endsWith('.txt'));
     expect(texts.map((name) => name.replace(/\.txt$/, ''))).to.have.members(templates);
   });
 
-  for (const template of ['association-link', 'binding-moved', 'profile-unlinked', 'test-message']) {
+  for (const template of ['admin-invitation', 'association-link', 'binding-moved', 'profile-unlinked', 'test-message']) {
     for (const locale of locales) {
       it(`renders ${template} in ${locale}: strict mjml without warnings, plain text, subject and branding from the ${locale} catalogue`, async () => {
         const email = await renderer.render(template, locale, sample);
@@ -45,7 +46,7 @@ describe('email rendering', () => {
         const source = eta.render(`${template}.mjml`, { ...sample, t, locale });
         expect((await mjml2html(source, { validationLevel: 'soft' })).errors).to.deep.equal([]);
         expect(email.html).to.contain(`lang="${locale}"`);
-        if (template !== 'test-message') {
+        if (template !== 'test-message' && template !== 'admin-invitation') {
           expect(email.html.toLowerCase()).to.contain(portalBranding.customersource.accent);
           expect(email.text).to.contain('CustomerSource').and.to.contain('voice@example.com');
         }
@@ -54,6 +55,10 @@ describe('email rendering', () => {
           expect(email.html).to.contain(`href="${sample.link}"`);
           expect(email.html).to.contain('Fabrikam &lt;Retail&gt;').and.not.contain('Fabrikam <Retail>');
           expect(email.text).to.contain('Fabrikam <Retail>');
+        }
+        if (template === 'admin-invitation') {
+          expect(email.text).to.contain(sample.link).and.to.contain(translator(locale).t('console.role.support')).and.not.contain('console.');
+          expect(email.html).to.contain(`href="${sample.link}"`);
         }
         if (template === 'test-message') {
           expect(email.html).to.contain('&lt;script&gt;').and.not.contain('<script>alert');

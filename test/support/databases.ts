@@ -2,6 +2,7 @@
 // TEST_POSTGRES_URL is set. Each PostgreSQL use gets a database of its own,
 // created for the test and dropped afterwards.
 import { randomBytes } from 'node:crypto';
+import { createEmailRenderer, type EmailRenderer } from '../../src/mail/render.ts';
 import { openDatabase, type Database } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrations.ts';
 
@@ -71,4 +72,22 @@ function postgres(url: string): TestDatabase {
 export function testDatabases(): TestDatabase[] {
   const url = process.env.TEST_POSTGRES_URL;
   return url ? [sqlite, postgres(url)] : [sqlite];
+}
+
+/**
+ * Mocha hooks for a suite of a service over one test database and the real
+ * email renderer: both opened before the suite and closed after it; read
+ * them from the returned object inside the tests.
+ */
+export function serviceSuite(testDatabase: TestDatabase): { readonly database: Database; readonly emails: EmailRenderer } {
+  const parts = {} as { database: Database; emails: EmailRenderer };
+  before(async () => {
+    parts.database = await testDatabase.open();
+    parts.emails = createEmailRenderer({ cache: true });
+  });
+  after(async () => {
+    await parts.emails.close();
+    await testDatabase.close(parts.database);
+  });
+  return parts;
 }

@@ -14,6 +14,7 @@ import type { CsrfTokens } from '../web/csrf.ts';
 import { FirstPartySignIn } from '../web/firstPartySignIn.ts';
 import { pageLocale, type PageRenderer } from '../web/pages.ts';
 import { AccountService, type AccountServiceDependencies } from './accountService.ts';
+import { actionParameter, associateProfileAction } from '../provider/provider.ts';
 
 /** The broker's own client, through which the account page signs people in. */
 export const accountClientId = 'mbs-account';
@@ -53,7 +54,7 @@ class AccountSteps {
   readonly form: Step = (ctx, next) => formParser(ctx, next);
   readonly startSignIn: Step = (ctx) => this.#signIn.start(ctx);
   /** Asks the provider for the email step (the login policy's association_requested). */
-  readonly startAssociation: Step = (ctx) => this.#signIn.start(ctx, { parameters: { mbs_associate: 'true' } });
+  readonly startAssociation: Step = (ctx) => this.#signIn.start(ctx, { parameters: { [actionParameter]: associateProfileAction } });
   readonly finishSignIn: Step = (ctx) => {
     ctx.redirect(this.#signIn.finish(ctx));
   };

@@ -55,6 +55,8 @@ export interface FlowStart {
   /** The asking portal's branding, when it is one portal. */
   portal: Portal | undefined;
   ip: string;
+  /** Milliseconds the waiting sign-in has left: the flow never outlives it. */
+  interactionLeft?: number;
 }
 
 /** Ask for the MBS email, or say the account is bound to other portals only. */
@@ -68,12 +70,12 @@ export type ConfirmOutcome =
   /** Another identity signed in than the one that asked: nothing bound, the link stays unused. */
   | { outcome: 'identity_mismatch'; profile: ProfileRecord; signedIn: string };
 
-/** The sign-in waiting on a flow: which portal asks, and whether it was asked from the account page. */
+/** The sign-in waiting on a flow: which portal asks, and whether it asked to associate another profile. */
 export interface WaitingSignIn {
   clientId: string;
   portal: ClientPortal;
-  /** Asked from the account page: continue only once this flow bound a profile. */
-  fromAccountPage: boolean;
+  /** Asked to associate another profile (mbs_action=associate_profile, from the account page or a portal): continue only once this flow bound a profile. */
+  associationRequested: boolean;
   ip: string;
 }
 
@@ -109,7 +111,7 @@ export class AssociationService {
       issuer: start.identity.issuer,
       subject: start.identity.subject,
       upstreamId: start.identity.upstreamId,
-      expiresAt: clock.now() + this.#d.flowTtl,
+      expiresAt: clock.now() + Math.max(0, Math.min(this.#d.flowTtl, start.interactionLeft ?? this.#d.flowTtl)),
     });
     await store.auditEvents.record({ type: 'association.started', outcome: 'success', accountId: start.accountId, clientId: start.clientId, ip: start.ip });
     if (!start.accountId || !start.portal) return { next: 'ask_email', flow };
@@ -225,6 +227,13 @@ export class AssociationService {
     const { store } = this.#d;
     await store.associationFlows.transition(flow.id, statesLeadingTo('cancelled'), 'cancelled');
     await store.auditEvents.record({ type: 'association.cancelled', outcome: 'success', clientId: flow.clientId, ip });
+  }
+
+  /** A requested association returned to its portal without a new profile of it (audited; an unfinished flow is marked expired). */
+  async recordRequestedAssociationFailed(flow: AssociationFlowRecord, ip: string): Promise<void> {
+    const { store } = this.#d;
+    if (flow.state !== 'bound') await store.associationFlows.transition(flow.id, statesLeadingTo('expired'), 'expired');
+    await store.auditEvents.record({ type: 'association.failed', outcome: 'failure', clientId: flow.clientId, ip, details: { state: flow.state } });
   }
 
   /** Step 7: what a link's token stands for, without consuming it (mail scanners open links). */
@@ -348,10 +357,11 @@ export class AssociationService {
     const { store } = this.#d;
     const identity = await store.identities.findByIssuerAndSubject(flow.issuer, flow.subject);
     if (!identity) return undefined;
-    const { clientId, portal, fromAccountPage, ip } = await waiting();
+    const { clientId, portal, associationRequested, ip } = await waiting();
     const profiles = await store.profileBindings.listProfilesByAccount(identity.accountId, portal === 'both' ? undefined : portal);
     if (profiles.length === 0) return undefined;
-    if (fromAccountPage && flow.state !== 'bound') return undefined;
+    // Asked to add a profile: only once this flow bound one of the asking portal (its binding is as new as the flow).
+    if (associationRequested && !(flow.state === 'bound' && profiles.some((profile) => profile.binding.createdAt >= flow.createdAt))) return undefined;
     await store.identities.recordSignIn(identity.id, {});
     await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: identity.accountId, clientId, ip, details: { via: 'association' } });
     return identity.accountId;

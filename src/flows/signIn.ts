@@ -8,7 +8,7 @@ import Router, { type RouterMiddleware } from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
 import { errorMessage, invalidRequest, sessionExpired } from '../errors.ts';
-import { associationRequested } from '../provider/provider.ts';
+import { associationRequested, isAssociationRequest } from '../provider/provider.ts';
 import { brandingPortal, clientPortal, isFirstPartyClient } from '../directory/portals.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import { InteractionSteps, queryValue, upstreamCallbackPath, type FlowDependencies, type InteractionDetails, type ProviderClient } from './interactions.ts';
@@ -91,8 +91,8 @@ class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
     ctx.state.client = await this.interactions.client(ctx.state.details);
     await next();
   };
-  /** From the account page: the email step for the identity the account signs in with. */
-  readonly associateFromAccountPage: Step = async (ctx, next) => {
+  /** Asked to associate another profile (the account page, a portal) while signed in: the email step for the identity the account signs in with. */
+  readonly associateOnRequest: Step = async (ctx, next) => {
     const { details, client } = ctx.state;
     if (!isLogin(ctx) || !details.session?.accountId || !reasonsOf(details).includes(associationRequested)) return next();
     const identity = await this.service.identityToAssociate(details.session.accountId);
@@ -179,6 +179,8 @@ class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
   readonly finishSignIn: Step = async (ctx) => {
     const { details, client, identity, decision } = ctx.state;
     if (decision.outcome === 'not_associated') return this.dependencies.onNotAssociated(ctx, { details, client, identity, accountId: decision.accountId });
+    // Asked to associate another profile: the email step even though profiles of this portal are bound.
+    if (isAssociationRequest(details.params)) return this.dependencies.onNotAssociated(ctx, { details, client, identity, accountId: undefined });
     await this.interactions.finish(ctx, { login: { accountId: decision.accountId } });
   };
 
@@ -217,12 +219,12 @@ class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
 export function signInRoutes(dependencies: SignInDependencies): Router<SignInState> {
   const callbackUri = new URL(upstreamCallbackPath, dependencies.issuer).href;
   const steps = new SignInSteps(dependencies, new SignInService({ ...dependencies, callbackUri }));
-  const { loadInteraction, loadClient, associateFromAccountPage, reauthenticateSignedIn, showLanding, consentFirstParty, showConsent, refuseUnsupportedPrompt, requireLoginPrompt, sendUpstream } = steps;
+  const { loadInteraction, loadClient, associateOnRequest, reauthenticateSignedIn, showLanding, consentFirstParty, showConsent, refuseUnsupportedPrompt, requireLoginPrompt, sendUpstream } = steps;
   const { continueUpstreamCallback, consumeRoundTrip, finishUpstream, decide, finishSignIn, consentForm, requireConsentCsrf, denyUnlessAllowed, grantConsent, finishCancelled } = steps;
   const router = new Router<SignInState>({ sensitive: true, strict: true });
 
   // Steps 1–2: what the interaction's prompt asks for, first match wins.
-  router.get('/interaction/:uid', loadInteraction, loadClient, associateFromAccountPage, reauthenticateSignedIn, showLanding, consentFirstParty, showConsent, refuseUnsupportedPrompt);
+  router.get('/interaction/:uid', loadInteraction, loadClient, associateOnRequest, reauthenticateSignedIn, showLanding, consentFirstParty, showConsent, refuseUnsupportedPrompt);
   // Step 3: off to the upstream with a fresh state, nonce and PKCE verifier.
   router.get('/interaction/:uid/sign-in', loadInteraction, requireLoginPrompt, sendUpstream);
   router.get(upstreamCallbackPath, continueUpstreamCallback);

@@ -166,8 +166,23 @@ function shouldIssueRefreshToken(client: { clientAuthMethod?: string; grantTypeA
   return scopes.has('offline_access') || client.clientAuthMethod === 'none';
 }
 
-/** Why the login prompt asks again when the account page asks to associate another profile. */
+/** Why the login prompt asks again when the account page or a portal asks to associate another profile. */
 export const associationRequested = 'association_requested';
+
+/**
+ * The authorization parameter through which a portal (or the account page)
+ * asks the broker to add a profile, in the spirit of Keycloak's `kc_action`:
+ * `mbs_action=associate_profile`. Any client may send it; another value is
+ * refused as invalid_request, so a typo never passes as a plain sign-in.
+ */
+export const actionParameter = 'mbs_action';
+export const associateProfileAction = 'associate_profile';
+
+/** Whether the authorization request asks to associate another profile. */
+export const isAssociationRequest = (params: Readonly<Record<string, unknown>> | undefined): boolean => params?.[actionParameter] === associateProfileAction;
+
+/** What the portal gets when a requested association ends without a new profile of it (see README, "Adding a profile from a portal"). */
+export const associationFailedError = 'association_failed';
 
 /** Why the login prompt asks again when the portal asked for an account switch (prompt=select_account). */
 export const accountSelectionRequested = 'account_selection_requested';
@@ -193,13 +208,14 @@ function signInPolicy(profileBindings: ProfileBindingRepository, clientsWithoutP
       return profiles.length === 0 ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
     }),
   );
-  // "Associate another profile" from the account page: a signed-in account
-  // asks for the association flow when the request arrives, and not again
+  // "Associate another profile" (mbs_action=associate_profile, from the
+  // account page or a portal): a signed-in account is not passed through but
+  // goes to the association flow when the request arrives, and not again
   // once an interaction of this request has finished (its login, or the
   // consent that follows it).
   policy.get('login')!.checks.add(
     new interactionPolicy.Check(associationRequested, 'the account asked to associate another profile', async (ctx) =>
-      ctx.oidc.params?.mbs_associate === 'true' && ctx.oidc.session?.accountId && !ctx.oidc.result ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+      isAssociationRequest(ctx.oidc.params) && ctx.oidc.session?.accountId && !ctx.oidc.result ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
     ),
   );
   // prompt=select_account: the portal wants the person to be able to switch
@@ -248,8 +264,14 @@ export function createProvider(options: ProviderOptions): Provider {
       if (init && options.allowLoopbackRequests && isLoopbackHost(target.hostname)) delete (init as { dispatcher?: unknown }).dispatcher;
       return fetch(input, init);
     },
-    // domain_hint: Microsoft's home-realm hint, which picks an upstream by domain and goes on to Microsoft.
-    extraParams: ['mbs_associate', 'domain_hint'],
+    extraParams: {
+      // mbs_action: what a portal asks the broker to do besides signing in (only associate_profile).
+      [actionParameter](_ctx, value) {
+        if (value !== undefined && value !== associateProfileAction) throw new errors.InvalidRequest(`${actionParameter} must be ${associateProfileAction}`);
+      },
+      // domain_hint: Microsoft's home-realm hint, which picks an upstream by domain and goes on to Microsoft.
+      domain_hint: null,
+    },
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],

@@ -200,7 +200,7 @@ for (const testDatabase of testDatabases()) {
     it('resumes the waiting sign-in only once the identity has a profile of the asking portal', async () => {
       const [profile] = await profiles(buildProfile({ portal: 'partnersource' }));
       const { flow, identity, requester } = await startFlow();
-      const waiting = (portal: 'partnersource' | 'customersource') => async () => ({ clientId: requester.clientId, portal, fromAccountPage: false, ip: requester.ip });
+      const waiting = (portal: 'partnersource' | 'customersource') => async () => ({ clientId: requester.clientId, portal, associationRequested: false, ip: requester.ip });
       await service.requestLinks(flow, profile!.email, requester);
       expect(await service.resume(flow, waiting('partnersource'))).to.equal(undefined);
 

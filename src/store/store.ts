@@ -18,6 +18,7 @@ import type {
   PageRequest,
   Portal,
   ProfileBindingRecord,
+  ProfileChoiceRecord,
   ProfileInput,
   ProfileRecord,
   SigningKeyRecord,
@@ -77,6 +78,13 @@ export interface ProfileBindingRepository {
   list(query?: PageRequest & { accountId?: string; profileId?: string; email?: string }): Promise<Page<BoundProfile>>;
   /** Returns false when the profile was not bound. */
   remove(profileId: string): Promise<boolean>;
+}
+
+export interface ProfileChoiceRepository {
+  /** Remembers that the account acts as `profileId` at `portal`, replacing an earlier choice. */
+  choose(accountId: string, portal: ClientPortal, profileId: string): Promise<ProfileChoiceRecord>;
+  /** The account's choice at `portal`; its profile may since have been unbound (check the bindings). */
+  find(accountId: string, portal: ClientPortal): Promise<ProfileChoiceRecord | undefined>;
 }
 
 export interface AuditEventRepository {
@@ -156,6 +164,7 @@ export interface Repositories {
   accounts: AccountRepository;
   identities: UpstreamIdentityRepository;
   profileBindings: ProfileBindingRepository;
+  profileChoices: ProfileChoiceRepository;
   auditEvents: AuditEventRepository;
   signingKeys: SigningKeyRepository;
   cookieKeys: CookieKeyRepository;

@@ -44,6 +44,7 @@ const clientBody = z
     firstParty: z.boolean().optional().describe('first-party clients skip the consent screen'),
     grantTypes: z.array(z.enum(grantTypes)).optional(),
     backchannelLogoutUri: z.string().optional().describe('where the client hears of sign-outs (back-channel logout)'),
+    profileSelection: z.enum(['ask', 'all']).optional().describe('ask (default): a person with several profiles of the portal picks one, carried in mbs_profile; all: the list alone'),
   })
   .strict();
 
@@ -54,6 +55,7 @@ const clientChanges = z
     redirectUris: z.array(z.string()).min(1).optional(),
     postLogoutRedirectUris: z.array(z.string()).optional(),
     backchannelLogoutUri: z.string().optional(),
+    profileSelection: z.enum(['ask', 'all']).optional(),
   })
   .strict();
 

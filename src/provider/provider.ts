@@ -187,6 +187,9 @@ export const accountSelectionRequested = 'account_selection_requested';
 /** Why the login prompt asks again when a signed-in account has no profile of the asking portal. */
 export const noProfileForPortal = 'no_profile_for_portal';
 
+/** Whether the request asks for the profiles (the `mbs_profiles` scope): only then is there a profile to pick. */
+const asksForProfiles = (ctx: KoaContextWithOIDC): boolean => Boolean(ctx.oidc.client) && String(ctx.oidc.params?.scope ?? '').split(' ').includes('mbs_profiles');
+
 /**
  * oidc-provider's default prompts, with one more login check: a broker
  * session is not enough for a portal the account has no profile of (SSO
@@ -229,7 +232,7 @@ function signInPolicy(stores: ProfileChoiceStores, severalUpstreams: boolean): R
     new interactionPolicy.Check(accountSelectionRequested, 'the portal asked to select an account', async (ctx) => {
       const accountId = ctx.oidc.session?.accountId;
       if (!ctx.oidc.prompts.has('select_account') || !accountId || ctx.oidc.result) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-      if (!severalUpstreams && ctx.oidc.client && offersProfileChoice(await profileChoiceSituation(stores, accountId, ctx.oidc.client))) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      if (!severalUpstreams && asksForProfiles(ctx) && offersProfileChoice(await profileChoiceSituation(stores, accountId, ctx.oidc.client))) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       return interactionPolicy.Check.REQUEST_PROMPT;
     }),
   );
@@ -244,13 +247,13 @@ function signInPolicy(stores: ProfileChoiceStores, severalUpstreams: boolean): R
     { name: profileChoicePrompt, requestable: false },
     new interactionPolicy.Check(profileChoiceNeeded, 'the account has several profiles of the portal and none chosen', async (ctx) => {
       const accountId = ctx.oidc.session?.accountId;
-      if (!accountId || !ctx.oidc.client) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      if (!accountId || !asksForProfiles(ctx)) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       const situation = await profileChoiceSituation(stores, accountId, ctx.oidc.client);
       return offersProfileChoice(situation) && !situation.chosen ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
     }),
     new interactionPolicy.Check(profileChoiceRequested, 'the portal asked to choose the profile again', async (ctx) => {
       const accountId = ctx.oidc.session?.accountId;
-      if (!ctx.oidc.prompts.has('select_account') || !accountId || !ctx.oidc.client || ctx.oidc.result?.[profileChoicePrompt]) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      if (!ctx.oidc.prompts.has('select_account') || !accountId || !asksForProfiles(ctx) || ctx.oidc.result?.[profileChoicePrompt]) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       return offersProfileChoice(await profileChoiceSituation(stores, accountId, ctx.oidc.client)) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
     }),
   );

@@ -242,7 +242,9 @@ function signInPolicy(stores: ProfileChoiceStores, severalUpstreams: boolean): R
   // The profile picker, once the account is known and before consent: when
   // the account has several profiles of the portal and no choice in force,
   // or the portal asked with prompt=select_account and this request has not
-  // picked yet (the picker's result says so).
+  // picked yet: the request has just arrived (no interaction result) or its
+  // last interaction was the sign-in. Each interaction's result replaces the
+  // one before, so after the pick a consent's result must not ask again.
   const profileChoice = new interactionPolicy.Prompt(
     { name: profileChoicePrompt, requestable: false },
     new interactionPolicy.Check(profileChoiceNeeded, 'the account has several profiles of the portal and none chosen', async (ctx) => {
@@ -253,7 +255,9 @@ function signInPolicy(stores: ProfileChoiceStores, severalUpstreams: boolean): R
     }),
     new interactionPolicy.Check(profileChoiceRequested, 'the portal asked to choose the profile again', async (ctx) => {
       const accountId = ctx.oidc.session?.accountId;
-      if (!ctx.oidc.prompts.has('select_account') || !accountId || !asksForProfiles(ctx) || ctx.oidc.result?.[profileChoicePrompt]) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      const result = ctx.oidc.result;
+      const picked = result !== undefined && (result.login === undefined || result[profileChoicePrompt] !== undefined);
+      if (!ctx.oidc.prompts.has('select_account') || !accountId || !asksForProfiles(ctx) || picked) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       return offersProfileChoice(await profileChoiceSituation(stores, accountId, ctx.oidc.client)) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
     }),
   );

@@ -16,6 +16,8 @@ import { buildProfile, uniqueName } from '../support/factories.ts';
 import { bindDevAccount, Person, redirectUri, registerPortal, type Portal } from '../support/journey.ts';
 import type { Page } from '../support/browser.ts';
 import type { ProfileInput } from '../../src/domain/records.ts';
+import { ClientAdministration } from '../../src/admin/clientAdministration.ts';
+import { formAction, hiddenField } from '../support/browser.ts';
 
 const isPicker = (page: Page | undefined): boolean => page?.status === 200 && page.body.includes('id="profile-continue"');
 /** The profile ids the picker offers, in its order. */
@@ -136,6 +138,21 @@ describe('the profile picker', function () {
     expect(tokens.claims()!.mbs_profile_id).to.equal(jane.partner[1]!.id);
     // The switch is the portal's choice from now on.
     expect((await signInPicking(new Person(jane.name), partnerSource, undefined)).claims()!.mbs_profile_id).to.equal(jane.partner[1]!.id);
+  });
+
+  it('asks once per request when the consent screen follows the pick (a third-party portal sending prompt=select_account)', async () => {
+    const registered = await new ClientAdministration(running.broker.store.clients).register({ name: 'Partner Reports', portal: 'partnersource', redirectUris: [redirectUri] });
+    const configuration = await openid.discovery(new URL(running.issuer), registered.client.id, { token_endpoint_auth_method: 'client_secret_basic' }, openid.ClientSecretBasic(registered.clientSecret!), { execute: [openid.allowInsecureRequests] });
+    const thirdParty: Portal = { configuration, clientId: registered.client.id, clientSecret: registered.clientSecret! };
+    const jane = await holder(2);
+    const person = new Person(jane.name);
+    const signIn = await person.startSignIn(thirdParty, { prompt: 'select_account' });
+    const consent = await person.pickProfile(signIn.page!, jane.partner[1]!.id);
+    expect(consent.page?.body).to.contain('Allow access?');
+    const allowed = await person.browser.post(new URL(formAction(consent.page!.body), consent.page!.url).href, { csrf: hiddenField(consent.page!.body, 'csrf') ?? '', decision: 'allow' });
+    const reached = await person.browser.follow(new URL(allowed.headers.get('location')!, allowed.url).href, (location) => location.href.startsWith(redirectUri));
+    expect(reached.location, 'on to the portal, not the picker again').to.not.equal(undefined);
+    expect((await signIn.tokens(reached.location!)).claims()!.mbs_profile_id).to.equal(jane.partner[1]!.id);
   });
 
   it('never asks for a portal registered with profile_selection all, which gets the list without mbs_profile', async () => {

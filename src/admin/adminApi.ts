@@ -79,6 +79,7 @@ const clientBody = z
     firstParty: z.boolean().optional().describe('first-party clients skip the consent screen'),
     grantTypes: z.array(z.enum(grantTypes)).optional(),
     backchannelLogoutUri: z.string().optional().describe('where the client hears of sign-outs (back-channel logout)'),
+    profileSelection: z.enum(['ask', 'all']).optional().describe('ask (default): a person with several profiles of the portal picks one, carried in mbs_profile; all: the list alone'),
   })
   .strict();
 
@@ -90,6 +91,7 @@ const clientChanges = z
     postLogoutRedirectUris: z.array(z.string()).optional(),
     backchannelLogoutUri: z.string().optional(),
     grantTypes: z.array(z.enum(grantTypes)).optional(),
+    profileSelection: z.enum(['ask', 'all']).optional(),
   })
   .strict();
 

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { clientExists, clientNotFound, errorMessage, invalidInput, invalidRequest, type BrokerError } from '../errors.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
-import { clientPortals, type ClientPortal, type ClientRecord } from '../domain/records.ts';
+import { clientPortals, profileSelections, type ClientPortal, type ClientRecord } from '../domain/records.ts';
 import type { AuditEventRepository, ClientRepository } from '../store/store.ts';
 import { isLoopbackHost } from '../loopback.ts';
 
@@ -35,6 +35,8 @@ const newClientSchema = z.object({
   postLogoutRedirectUris: z.array(redirectUri).default([]),
   public: z.boolean().default(false),
   firstParty: z.boolean().default(false),
+  /** `ask` (the default): a person with several profiles of the portal picks one; `all`: the list alone. */
+  profileSelection: z.enum(profileSelections as ['ask', 'all'], { message: 'profile selection must be ask or all' }).optional(),
   grantTypes: z.array(z.enum(grantTypes)).default(['authorization_code', 'refresh_token']),
   /** Where the portal hears of sign-outs (OpenID Connect Back-Channel Logout). */
   backchannelLogoutUri: redirectUri.optional(),
@@ -60,6 +62,7 @@ function clientMetadataOf(request: z.output<typeof newClientSchema>): Record<str
     response_types: request.grantTypes.includes('authorization_code') ? ['code'] : [],
     token_endpoint_auth_method: request.public ? 'none' : 'client_secret_basic',
     ...(request.backchannelLogoutUri ? { backchannel_logout_uri: request.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+    ...(request.profileSelection ? { profile_selection: request.profileSelection } : {}),
   };
 }
 
@@ -71,6 +74,7 @@ const clientChangesSchema = z
     postLogoutRedirectUris: z.array(redirectUri).optional(),
     backchannelLogoutUri: redirectUri.optional(),
     grantTypes: z.array(z.enum(grantTypes)).min(1, 'at least one grant type is required').optional(),
+    profileSelection: newClientSchema.shape.profileSelection,
   })
   .strict();
 
@@ -102,6 +106,7 @@ export class ClientAdministration {
     if (changes.name !== undefined) metadata.client_name = changes.name;
     if (changes.redirectUris) metadata.redirect_uris = changes.redirectUris;
     if (changes.postLogoutRedirectUris) metadata.post_logout_redirect_uris = changes.postLogoutRedirectUris;
+    if (changes.profileSelection) metadata.profile_selection = changes.profileSelection;
     if (changes.backchannelLogoutUri) {
       metadata.backchannel_logout_uri = changes.backchannelLogoutUri;
       metadata.backchannel_logout_session_required = true;

@@ -1,9 +1,10 @@
 // A small stand-in for PartnerSource or CustomerSource, run beside the broker
 // in development so a newcomer can walk the whole journey in a browser: a
 // confidential openid-client relying party (authorization code + PKCE) that
-// shows the signed-in person's MBS profiles, asks the broker to add a profile
-// (mbs_action=associate_profile, as a real portal would) and signs out
-// through the broker.
+// shows the signed-in person's MBS profiles, the one picked for this sign-in
+// (`mbs_profile`) with a "switch profile" link (prompt=select_account), asks
+// the broker to add a profile (mbs_action=associate_profile, as a real portal
+// would) and signs out through the broker.
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -134,13 +135,21 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5
       return;
     }
     const profiles = Array.isArray(session.claims.mbs_profiles) ? (session.claims.mbs_profiles as ProfileClaim[]) : [];
+    const picked = session.claims.mbs_profile as ProfileClaim | undefined;
     const rows = profiles
-      .map((profile) => `<tr><td>${escapeHtml(profile.id)}</td><td>${escapeHtml(profile.organization)}</td><td>${escapeHtml(profile.display_name)}</td><td>${escapeHtml(Array.isArray(profile.roles) ? profile.roles.join(', ') : '')}</td></tr>`)
+      .map((profile) => `<tr${picked?.id === profile.id ? ' aria-current="true"' : ''}><td>${escapeHtml(profile.id)}${picked?.id === profile.id ? ' <strong>(current)</strong>' : ''}</td><td>${escapeHtml(profile.organization)}</td><td>${escapeHtml(profile.display_name)}</td><td>${escapeHtml(Array.isArray(profile.roles) ? profile.roles.join(', ') : '')}</td></tr>`)
       .join('');
     ctx.body = page(
       'Your profiles',
       `<h1>Signed in to ${branding.name}</h1>
 <p>Signed in as <strong id="signed-in-name">${escapeHtml(session.claims.name ?? session.claims.sub)}</strong> (${escapeHtml(session.claims.email)}).</p>
+${
+      picked
+        ? `<section id="current-profile" aria-labelledby="current-profile-heading"><h2 id="current-profile-heading">Acting as</h2>
+<p><strong>${escapeHtml(picked.organization)}</strong> — ${escapeHtml(picked.display_name)} (profile ${escapeHtml(picked.id)}; roles: ${escapeHtml(Array.isArray(picked.roles) && picked.roles.length > 0 ? picked.roles.join(', ') : 'none')})</p>
+${profiles.length > 1 ? '<p><a class="button" id="switch-profile" href="/login?switch=profile">Switch profile</a></p>' : ''}</section>`
+        : ''
+    }
 <h2>Your ${branding.name} profiles</h2>
 <table id="profiles"><thead><tr><th scope="col">Profile</th><th scope="col">Organization</th><th scope="col">Name</th><th scope="col">Roles</th></tr></thead><tbody>${rows}</tbody></table>
 ${ctx.query.outcome === 'bound' ? '<p id="action-outcome" role="status">Profile added: the list above is what the broker says now.</p>' : ''}
@@ -163,6 +172,8 @@ ${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go 
       code_challenge_method: 'S256',
       ...(uiLocales ? { ui_locales: uiLocales } : {}),
       ...(action ? { mbs_action: action } : {}),
+      // "Switch profile": the broker's profile picker asks again.
+      ...(ctx.query.switch === 'profile' ? { prompt: 'select_account' } : {}),
     });
     ctx.cookies.set(pendingCookie, JSON.stringify(pending), { signed: true, httpOnly: true, sameSite: 'lax', maxAge: 15 * 60 * 1000 });
     ctx.redirect(url.href);

@@ -15,6 +15,7 @@ import { databaseClient, preparedStatements, type Database, type PreparedStateme
 import { identityRepository } from './identityRepository.ts';
 import { linkRequestRepository } from './linkRequestRepository.ts';
 import { profileBindingRepository } from './profileBindingRepository.ts';
+import { profileChoiceRepository } from './profileChoiceRepository.ts';
 import { profileRepository } from './profileRepository.ts';
 import { rateLimitRepository } from './rateLimitRepository.ts';
 import type { AuditEventInput } from '../domain/records.ts';
@@ -40,6 +41,7 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
     accounts: accountRepository(db, clock, prepared),
     identities: identityRepository(db, clock),
     profileBindings: profileBindingRepository(db, clock, prepared),
+    profileChoices: profileChoiceRepository(db, clock),
     auditEvents: auditEventRepository(db, clock, recorded),
     signingKeys: signingKeyRepository(db, clock),
     cookieKeys: cookieKeyRepository(db, clock),

@@ -69,6 +69,7 @@ export function profileRepository(db: Executor, clock: Clock): ProfileRepository
       return { items: rows.map(toProfile), total };
     },
     async remove(id) {
+      await db('profile_choices').where({ profile_id: id }).delete();
       await db('profile_bindings').where({ profile_id: id }).delete();
       return (await db('profiles').where({ id }).delete()) > 0;
     },

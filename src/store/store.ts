@@ -22,6 +22,7 @@ import type {
   PageRequest,
   Portal,
   ProfileBindingRecord,
+  ProfileChoiceRecord,
   ProfileInput,
   ProfileRecord,
   SigningKeyRecord,
@@ -98,6 +99,13 @@ export interface AuditEventFilter {
   clientId?: string | undefined;
   since?: number | undefined;
   until?: number | undefined;
+}
+
+export interface ProfileChoiceRepository {
+  /** Remembers that the account acts as `profileId` at `portal`, replacing an earlier choice. */
+  choose(accountId: string, portal: ClientPortal, profileId: string): Promise<ProfileChoiceRecord>;
+  /** The account's choice at `portal`; its profile may since have been unbound (check the bindings). */
+  find(accountId: string, portal: ClientPortal): Promise<ProfileChoiceRecord | undefined>;
 }
 
 export interface AuditEventRepository {
@@ -228,6 +236,7 @@ export interface Repositories {
   accounts: AccountRepository;
   identities: UpstreamIdentityRepository;
   profileBindings: ProfileBindingRepository;
+  profileChoices: ProfileChoiceRepository;
   auditEvents: AuditEventRepository;
   signingKeys: SigningKeyRepository;
   cookieKeys: CookieKeyRepository;

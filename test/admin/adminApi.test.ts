@@ -72,6 +72,12 @@ describe('admin API', function () {
     expect((await call('PATCH', '/clients/reports-app', { redirectUris: [] })).body.fields).to.have.key('body.redirectUris');
     expect((await call('PATCH', '/clients/nobody', { name: 'x' })).status).to.equal(404);
 
+    // The profile picker per client: ask (the default) or all, and nothing else.
+    expect((await call('GET', '/clients/reports-app')).body).to.not.have.key('profile_selection');
+    expect((await call('PATCH', '/clients/reports-app', { profileSelection: 'all' })).body).to.include({ profile_selection: 'all' });
+    expect((await call('PATCH', '/clients/reports-app', { profileSelection: 'sometimes' })).status).to.equal(400);
+    expect((await call('POST', '/clients', { portal: 'both', redirectUris: ['https://rp.example/cb'], profileSelection: 'first' })).status).to.equal(400);
+
     const tokenWith = (clientSecret: string) =>
       fetch(`${running.issuer}/token`, {
         method: 'POST',

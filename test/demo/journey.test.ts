@@ -2,7 +2,8 @@
 // `npm start`: the PartnerSource demo portal, the broker's landing page, the
 // dev upstream, the MBS email, the dev mailbox, the association link,
 // re-authentication, success, back to the portal; SSO to CustomerSource
-// without another upstream sign-in; sign-out. Every screen is screenshotted
+// without another upstream sign-in; sign-out. Then jane with both her
+// PartnerSource profiles picks one, and switches through the portal's link. Every screen is screenshotted
 // (test-results/journey) and checked with axe-core.
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -357,5 +358,44 @@ describe('the journey in a real browser', function () {
     await screen(album, frenchPage, 'not-found-fr');
     await french.close();
     await german.close();
+  });
+
+  it('has jane pick one of her two PartnerSource profiles, shows it in the portal, and switches it with the portal’s link', async () => {
+    const album = new ScreenshotAlbum('profile-picker-demo');
+    const { store } = running.broker;
+    const both = await Promise.all(['PS-1001', 'PS-1002'].map(async (id) => (await store.profiles.find(id))!));
+    await bindDevAccount(running, 'jane', both, store);
+    const context = await chromium.newContext({ locale: 'en-US', viewport: { width: 1024, height: 768 } });
+    const upstreamPages: string[] = [];
+    context.on('request', (request) => {
+      if (request.isNavigationRequest() && request.url().includes('/dev/upstream/interaction/')) upstreamPages.push(request.url());
+    });
+    const tab = await context.newPage();
+    await tab.goto(partnerSource);
+    await tab.getByRole('link', { name: 'Sign in' }).click();
+    await tab.getByRole('link', { name: 'Sign in with a Microsoft account' }).click();
+    await signInUpstream(tab, 'jane');
+
+    expect(await tab.locator('h1').textContent()).to.equal('Which profile?');
+    expect(await tab.locator('.portal-name').textContent()).to.equal('PartnerSource');
+    await screen(album, tab, 'picker');
+    await tab.getByRole('radio', { name: 'Contoso Consulting' }).check();
+    await tab.getByRole('button', { name: 'Continue with this profile' }).click();
+    await tab.waitForURL(partnerSource);
+    expect(await tab.locator('#current-profile').textContent()).to.contain('Contoso Consulting').and.to.contain('PS-1002');
+    await screen(album, tab, 'partnersource-acting-as-consulting');
+
+    // "Switch profile": the picker again, the current choice preselected, no upstream page.
+    const upstreamPagesBefore = upstreamPages.length;
+    await tab.getByRole('link', { name: 'Switch profile' }).click();
+    expect(await tab.locator('h1').textContent()).to.equal('Which profile?');
+    expect(await tab.getByRole('radio', { name: 'Contoso Consulting' }).isChecked()).to.equal(true);
+    await tab.getByRole('radio', { name: 'Contoso Partners' }).check();
+    await tab.getByRole('button', { name: 'Continue with this profile' }).click();
+    await tab.waitForURL(partnerSource);
+    expect(await tab.locator('#current-profile').textContent()).to.contain('Contoso Partners').and.to.contain('PS-1001');
+    expect(upstreamPages.length).to.equal(upstreamPagesBefore);
+    await screen(album, tab, 'partnersource-switched-to-partners');
+    await context.close();
   });
 });

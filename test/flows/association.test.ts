@@ -106,10 +106,13 @@ describe('first-login association', function () {
     const consulting = mails.find((mail) => mail.text.includes('Contoso Consulting'))!;
     const success = await jane.confirmLink(linkOf(consulting));
     expect(success.success?.body ?? '').to.contain('associated').and.to.contain('Contoso Consulting');
+    // Two PartnerSource profiles now: the next sign-in asks which one it acts as.
     const again = await jane.startSignIn(partnerSource);
-    const moreTokens = await again.tokens(again.location!);
+    const picked = await jane.pickProfile(again.page!, profiles[1]!.id);
+    const moreTokens = await again.tokens(picked.location!);
     const more = await client.fetchUserInfo(partnerSource.configuration, moreTokens.access_token, client.skipSubjectCheck);
     expect((more.mbs_profiles as Array<{ organization: string }>).map((profile) => profile.organization).sort()).to.deep.equal(['Contoso Consulting', 'Contoso Partners']);
+    expect((more.mbs_profile as { organization: string }).organization).to.equal('Contoso Consulting');
 
     const events = (await running.broker.store.auditEvents.list({ limit: 500 })).items.map((event) => event.type);
     for (const type of ['sign_in', 'association.started', 'association.email_submitted', 'association.link_queued', 'association.link_opened', 'binding.created']) expect(events).to.include(type);

@@ -22,6 +22,7 @@ const titles: Record<string, string> = {
   'dev-mailbox.eta': 'dev_mailbox.title',
   'account.eta': 'account.title',
   'account-unlink.eta': 'account_unlink.title',
+  'profile-picker.eta': 'profile_picker.title',
 };
 
 const sample = {
@@ -56,7 +57,11 @@ const sample = {
   signUpUrl: 'https://signup.live.com/',
   passwordResetUrl: 'https://account.live.com/password/reset',
   upstreamName: 'jane@hotmail.example',
-  profiles: [{ id: 'PS-1001', portalName: 'PartnerSource', organization: 'Contoso & Partners', roles: ['admin'], unlink: '/account/profiles/PS-1001/unlink' }],
+  profiles: [
+    { id: 'PS-1001', portalName: 'PartnerSource', organization: 'Contoso & Partners', displayName: 'Jane <Doe>', roles: ['admin'], unlink: '/account/profiles/PS-1001/unlink' },
+    { id: 'PS-1002', portalName: 'PartnerSource', organization: 'Contoso Consulting', displayName: 'Jane <Doe>', roles: [], unlink: '/account/profiles/PS-1002/unlink' },
+  ],
+  chosenId: 'PS-1002',
   associate: '/account/associate',
   signOutEverywhere: '/account/sign-out-everywhere',
   confirm: '/account/profiles/PS-1001/unlink/confirm',

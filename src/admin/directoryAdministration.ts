@@ -184,7 +184,7 @@ export class DirectoryAdministration {
   async revokeLink(linkId: string, actor = 'cli'): Promise<void> {
     await this.#store.transaction(async (repositories) => {
       const link = await repositories.linkRequests.find(linkId);
-      if (!link || !(await repositories.linkRequests.revoke(linkId))) throw notFound('error.link_request_not_found', { messageValues: { id: linkId } });
+      if (!link || !(await repositories.linkRequests.revoke(linkId))) throw notFound('error.console.link_gone', { detail: `no unused link request ${linkId}` });
       await repositories.auditEvents.record({ type: 'association.link_revoked', outcome: 'success', actor, profileId: link.profileId, details: { linkId } });
     });
   }

@@ -208,13 +208,19 @@ describe('the journey in a real browser', function () {
     const mail = await context.newPage();
     const upstreamPages = () => visited.filter((url) => url.includes('/dev/upstream/interaction/')).length;
     /** Confirms the one association email sent to `address` and goes on from the success page into the portal. */
-    const confirmAndContinue = async (address: string) => {
+    const confirmAndContinue = async (address: string, pick?: string) => {
       const [entry] = (await mailboxLinks(mail, (emails) => emails.some((email) => email.to.includes(address)))).filter((email) => email.to.includes(address));
       await mail.goto(entry!.link);
       await mail.getByRole('button', { name: 'Sign in and associate' }).click();
       await signInUpstream(mail, 'ada-adds-profiles');
       expect(await mail.locator('h1').textContent()).to.equal('Your Microsoft account is associated');
       await mail.getByRole('link', { name: 'Continue to PartnerSource' }).click();
+      if (pick) {
+        // A second PartnerSource profile: the picker asks which one this sign-in acts as.
+        expect(await mail.locator('h1').textContent()).to.equal('Which profile?');
+        await mail.getByLabel(pick).check();
+        await mail.getByRole('button', { name: 'Continue with this profile' }).click();
+      }
       await mail.waitForURL((url) => url.href.startsWith(partnerSource));
     };
 
@@ -236,7 +242,7 @@ describe('the journey in a real browser', function () {
     await tab.getByLabel('MBS email address').fill(partnerToAdd.email);
     await tab.getByRole('button', { name: 'Continue' }).click();
     expect(await tab.locator('h1').textContent()).to.equal('Check your inbox');
-    await confirmAndContinue(partnerToAdd.email);
+    await confirmAndContinue(partnerToAdd.email, partnerToAdd.organization);
     expect(await mail.locator('#action-outcome').textContent()).to.contain('Profile added');
     expect(await mail.locator('#profiles').textContent()).to.contain(bound.id).and.to.contain(partnerToAdd.id);
     await screen(album, mail, 'portal-profile-added');

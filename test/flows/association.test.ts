@@ -392,8 +392,10 @@ describe('portal-started association (mbs_action=associate_profile)', function (
     expect(sent.status).to.equal(303);
     const [mail] = await mailFor(smtp, 1);
     const resumed = await person.confirmLink(linkOf(mail!));
-    expect(resumed.location?.searchParams.get('code'), resumed.page?.body).to.be.a('string');
-    expect(await profileIds(await asked.tokens(resumed.location!))).to.deep.equal([bound.id, partnerToAdd.id].sort());
+    // Two PartnerSource profiles now: the picker asks which one this sign-in acts as.
+    const picked = await person.pickProfile(resumed.page!, partnerToAdd.id);
+    expect(picked.location?.searchParams.get('code'), picked.page?.body).to.be.a('string');
+    expect(await profileIds(await asked.tokens(picked.location!))).to.deep.equal([bound.id, partnerToAdd.id].sort());
     const events = (await running.broker.store.auditEvents.list({ limit: 500 })).items.map((event) => event.type);
     expect(events).to.include('binding.created');
   });

@@ -277,6 +277,9 @@ function flowRoutes(parts: Parts, mail: Mail, upstreams: Upstreams) {
   });
   const account = accountRoutes({
     ...shared,
+    upstreams,
+    clock,
+    upstreamTransactionTtl: upstreamTransactionMilliseconds,
     outbox: mail.outbox,
     emails: mail.emails,
     async revokeAccount(accountId) {

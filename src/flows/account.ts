@@ -156,7 +156,7 @@ class AccountSteps {
     const { method, accountId } = ctx.state;
     this.#page(ctx, 'account-method-remove.eta', {
       titleKey: 'account_method_remove.title',
-      upstreamName: method.upstreamName,
+      methodUpstream: method.upstreamName,
       account: method.hint,
       confirm: `${removeMethodPath(method.id)}/confirm`,
       csrf: this.#d.csrf.issue('account', accountId),

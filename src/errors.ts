@@ -103,11 +103,12 @@ export interface InputIssue {
 }
 
 /** What a schema refused, each with its own headline ("Invalid client: …"). */
-export type InputSubject = 'client' | 'profile' | 'query' | 'body';
+export type InputSubject = 'client' | 'profile' | 'binding' | 'query' | 'body';
 
 const invalidInputKeys: Record<InputSubject, ErrorMessageKey> = {
   client: 'error.invalid_input.client',
   profile: 'error.invalid_input.profile',
+  binding: 'error.invalid_input.binding',
   query: 'error.invalid_input.query',
   body: 'error.invalid_input.body',
 };

@@ -5,12 +5,14 @@
 // hashed) act with their role. Every route is declared once, with its zod
 // schemas and the roles it admits (admin always), and the OpenAPI 3.1
 // document at /admin/api/openapi.json is generated from those declarations.
+import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import { adminTokenRequired, errorMessage, invalidInput, invalidRequest, isBrokerError, notFound as notFoundError, BrokerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
+import { locales } from '../i18n.ts';
 import { constantTimeEqual } from '../secrets.ts';
 import { describeFailure } from '../web/errorAnswers.ts';
 import type { AdminRole } from '../domain/records.ts';
@@ -18,7 +20,7 @@ import type { Acting } from './acting.ts';
 import type { AdminServices } from './adminServices.ts';
 import { roleAdmits } from './roles.ts';
 import { grantTypes } from './clientAdministration.ts';
-import { auditJson, clientJson, linkJson, outboxJson, signingKeyJson } from './recordJson.ts';
+import { addressReportJson, auditJson, clientJson, dashboardJson, linkJson, outboxJson, peopleFoundJson, personDetailsJson, profileJson, signingKeyJson } from './recordJson.ts';
 
 export const adminApiPrefix = '/admin/api';
 
@@ -49,6 +51,23 @@ const paging = {
 
 const timestamp = z.iso.datetime({ offset: true }).describe('ISO 8601 date-time');
 
+const auditFilters = {
+  type: z.string().optional(),
+  actor: z.string().optional().describe('the surface that acted: cli, admin-api, console, user'),
+  account: z.string().optional(),
+  profile: z.string().optional(),
+  client: z.string().optional(),
+  since: timestamp.optional(),
+  until: timestamp.optional(),
+};
+
+/** The audit filters of a query, times as epoch milliseconds. */
+const auditQuery = <Query extends { since?: string | undefined; until?: string | undefined }>(query: Query) => ({
+  ...query,
+  since: query.since ? Date.parse(query.since) : undefined,
+  until: query.until ? Date.parse(query.until) : undefined,
+});
+
 const clientBody = z
   .object({
     id: z.string().optional().describe('client id; a random UUID when absent'),
@@ -60,6 +79,7 @@ const clientBody = z
     firstParty: z.boolean().optional().describe('first-party clients skip the consent screen'),
     grantTypes: z.array(z.enum(grantTypes)).optional(),
     backchannelLogoutUri: z.string().optional().describe('where the client hears of sign-outs (back-channel logout)'),
+    profileSelection: z.enum(['ask', 'all']).optional().describe('ask (default): a person with several profiles of the portal picks one, carried in mbs_profile; all: the list alone'),
   })
   .strict();
 
@@ -70,6 +90,8 @@ const clientChanges = z
     redirectUris: z.array(z.string()).min(1).optional(),
     postLogoutRedirectUris: z.array(z.string()).optional(),
     backchannelLogoutUri: z.string().optional(),
+    grantTypes: z.array(z.enum(grantTypes)).optional(),
+    profileSelection: z.enum(['ask', 'all']).optional(),
   })
   .strict();
 
@@ -140,9 +162,11 @@ function declareRoutes(): RouteDeclaration[] {
         const registered = await services.clients.register(body);
         return { ...clientJson(registered.client), ...(registered.clientSecret ? { client_secret: registered.clientSecret } : {}) };
       } }),
-    { method: 'get', path: '/clients', tag: 'clients', summary: 'List clients (secrets are never shown)', handle: async ({ services }) => ({ items: (await services.clients.list()).map(clientJson) }) },
+    route({ method: 'get', path: '/clients', tag: 'clients', summary: 'List clients, or those whose id, name, portal or a redirect URI contains `search` (secrets are never shown)',
+      query: z.object({ search: z.string().max(200).optional().describe('text to look for, letter case ignored') }),
+      handle: async ({ query, services }) => ({ items: (await services.clients.search(query.search ?? '')).map(clientJson) }) }),
     { method: 'get', path: '/clients/:clientId', tag: 'clients', summary: 'Show a client', handle: async ({ params, services }) => clientJson(await services.clients.show(params.clientId!)) },
-    route({ method: 'patch', path: '/clients/:clientId', tag: 'clients', summary: 'Change name, portal or redirect URIs', body: clientChanges,
+    route({ method: 'patch', path: '/clients/:clientId', tag: 'clients', summary: 'Change name, portal, redirect and logout URIs or grant types', body: clientChanges,
       handle: async ({ params, body, services }) => clientJson(await services.clients.update(params.clientId!, body)) }),
     { method: 'post', path: '/clients/:clientId/rotate-secret', tag: 'clients', summary: 'Replace the secret; the new one is returned once',
       handle: async ({ params, services }) => {
@@ -173,13 +197,16 @@ function declareRoutes(): RouteDeclaration[] {
         const csv = typeof body === 'string';
         return services.directory.importProfiles(csv ? 'import.csv' : 'import.json', csv ? body : JSON.stringify(body), 'admin-api');
       } },
+    { method: 'post', path: '/profiles/import/preview', tag: 'profiles', summary: 'What importing the file would do (created, updated, unchanged, rejected with line numbers), changing nothing', textBody: true,
+      body: z.array(z.unknown()).describe('the same CSV or JSON as /profiles/import'),
+      handle: async ({ body, services }) => (typeof body === 'string' ? services.directory.previewImport('import.csv', body) : services.directory.previewImport('import.json', JSON.stringify(body))) },
     route({ method: 'put', path: '/profiles/:profileId', tag: 'profiles', summary: 'Create or replace one profile', body: profileBody,
       handle: async ({ params, body, ctx, services }) => {
         const { outcome, profile } = await services.directory.upsertProfile({ ...body, id: params.profileId }, 'admin-api');
         if (outcome === 'created') ctx.status = 201;
         return profile;
       } }),
-    route({ method: 'get', path: '/profiles', tag: 'profiles', roles: support, summary: 'List profiles, optionally by email', query: z.object({ ...paging, email: z.string().optional().describe('normalised email') }),
+    route({ method: 'get', path: '/profiles', tag: 'profiles', roles: support, summary: 'List profiles, optionally by email or by organization', query: z.object({ ...paging, email: z.string().optional().describe('normalised email'), organization: z.string().max(200).optional().describe('text the organization contains, letter case ignored') }),
       handle: async ({ query, services }) => pageOf(await services.directory.listProfiles(query), query, (profile) => profile) }),
     { method: 'delete', path: '/profiles/:profileId', tag: 'profiles', summary: 'Delete a profile and its binding', status: 204,
       handle: async ({ params, services }) => {
@@ -202,6 +229,31 @@ function declareRoutes(): RouteDeclaration[] {
         return undefined;
       } },
 
+    // People (the support desk).
+    route({ method: 'get', path: '/people', tag: 'people', roles: support, summary: 'Find people by MBS email, profile id or upstream subject (exactly one); profiles of the query bound to nobody are listed apart',
+      query: z.object({ email: z.string().max(320).optional(), profile: z.string().max(255).optional(), subject: z.string().max(255).optional() }),
+      handle: async ({ query, services }) => peopleFoundJson(await services.people.find(query)) }),
+    { method: 'get', path: '/people/:accountId', tag: 'people', roles: support, summary: 'A person: account, upstream identities, bound profiles, last sign-ins and live sessions',
+      handle: async ({ params, services }) => personDetailsJson(await services.people.details(params.accountId!)) },
+    route({ method: 'post', path: '/people/:accountId/bindings', tag: 'people', roles: support, summary: 'Bind a profile to the person on their behalf; the reason is required and kept in the audit log', status: 201,
+      body: z.object({ profileId: z.string(), reason: z.string() }).strict(),
+      handle: async ({ params, body, services }) => {
+        const bound = await services.people.bindOnBehalf(params.accountId!, body);
+        return { profile: profileJson(bound.profile), moved_from: bound.movedFrom ?? null };
+      } }),
+    { method: 'delete', path: '/people/:accountId/bindings/:profileId', tag: 'people', roles: support, summary: 'Unbind one of the person’s profiles', status: 204,
+      handle: async ({ params, services }) => {
+        await services.people.unbind(params.accountId!, params.profileId!);
+        return undefined;
+      } },
+    { method: 'post', path: '/people/:accountId/revoke-sessions', tag: 'people', roles: support, summary: 'End the person’s sessions, grants and tokens everywhere (portals are told by back-channel logout)',
+      handle: async ({ params, services }) => ({ removed: await services.people.revokeSessions(params.accountId!) }) },
+
+    // Emails and links (the support desk).
+    route({ method: 'get', path: '/emails', tag: 'emails', roles: support, summary: 'For one address: its profiles, the emails queued and sent (with the SMTP server’s answer, never the body) and the pending links',
+      query: z.object({ address: z.string().min(1).max(320).describe('the MBS email address') }),
+      handle: async ({ query, services }) => addressReportJson(await services.emails.forAddress(query.address)) }),
+
     // Link requests.
     route({ method: 'get', path: '/link-requests', tag: 'link requests', roles: support, summary: 'List pending association links (tokens are never stored, so never shown)', query: z.object({ ...paging }),
       handle: async ({ query, services }) => pageOf(await services.directory.listPendingLinks(query), query, linkJson) }),
@@ -210,6 +262,10 @@ function declareRoutes(): RouteDeclaration[] {
         await services.directory.revokeLink(params.linkId!, 'admin-api');
         return undefined;
       } },
+
+    route({ method: 'post', path: '/link-requests/:linkId/resend', tag: 'link requests', roles: support, summary: 'Send a pending link again: a new link replaces it (within the link request rate limits) and its email is queued', status: 201,
+      body: z.object({ locale: z.enum(locales).default('en').describe('language of the email') }).strict(),
+      handle: async ({ params, body, services }) => linkJson(await services.emails.resendLink(params.linkId!, body.locale)) }),
 
     // Outbox.
     route({ method: 'get', path: '/outbox', tag: 'outbox', roles: support, summary: 'List queued and sent emails (bodies are never shown)', query: z.object({ ...paging, pending: z.enum(['true', 'false']).optional() }),
@@ -234,14 +290,21 @@ function declareRoutes(): RouteDeclaration[] {
       } },
 
     // Audit events.
-    route({ method: 'get', path: '/audit-events', tag: 'audit', roles: readers, summary: 'Audit events, newest first, filtered by type, account, profile, client and time range',
-      query: z.object({ ...paging, type: z.string().optional(), account: z.string().optional(), profile: z.string().optional(), client: z.string().optional(), since: timestamp.optional(), until: timestamp.optional() }),
-      handle: async ({ query, services }) =>
-        pageOf(
-          await services.directory.listAuditEvents({ ...query, since: query.since ? Date.parse(query.since) : undefined, until: query.until ? Date.parse(query.until) : undefined }),
-          query,
-          auditJson,
-        ) }),
+    route({ method: 'get', path: '/audit-events', tag: 'audit', roles: readers, summary: 'Audit events, newest first, filtered by type, actor, account, profile, client and time range',
+      query: z.object({ ...paging, ...auditFilters }),
+      handle: async ({ query, services }) => pageOf(await services.directory.listAuditEvents(auditQuery(query)), query, auditJson) }),
+    route({ method: 'get', path: '/audit-events.csv', tag: 'audit', roles: readers, summary: 'The filtered audit events as CSV (all of them, newest first, streamed; cells a spreadsheet would run as formulas are prefixed with an apostrophe)',
+      query: z.object(auditFilters),
+      handle: async ({ query, ctx, services }) => {
+        ctx.type = 'text/csv; charset=utf-8';
+        ctx.attachment('audit-events.csv');
+        return Readable.from(services.directory.exportAuditEvents(auditQuery(query)));
+      } }),
+
+    // The dashboard.
+    route({ method: 'get', path: '/dashboard', tag: 'dashboard', roles: readers, summary: 'Sign-ins per day, the association funnel, email delivery health and active sessions over the last `days` days',
+      query: z.object({ days: z.coerce.number().int().min(1).max(90).default(14).describe('days, today included (1–90)') }),
+      handle: async ({ query, services }) => dashboardJson(await services.dashboard.dashboard(query.days)) }),
   ];
 }
 

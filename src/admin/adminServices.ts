@@ -10,8 +10,11 @@ import { storeActingAs, type Acting } from './acting.ts';
 import { AdminAccess } from './adminAccess.ts';
 import { ClientAdministration } from './clientAdministration.ts';
 import { DirectoryAdministration } from './directoryAdministration.ts';
+import { DashboardStatistics } from './dashboardStatistics.ts';
+import { EmailAdministration, type ResendLink } from './emailAdministration.ts';
 import { initialAccessTokens, type InitialAccessTokens, type IssueInitialAccessToken } from './initialAccessTokens.ts';
 import { keyAdministration, type KeyAdministration, type KeyOperations } from './keyAdministration.ts';
+import { PeopleAdministration, type SessionOperations } from './peopleAdministration.ts';
 
 export interface AdminServices {
   clients: ClientAdministration;
@@ -21,6 +24,11 @@ export interface AdminServices {
   outbox: Outbox;
   /** Console roles, invitations and admin API tokens. */
   access: AdminAccess;
+  dashboard: DashboardStatistics;
+  /** The support desk: people, their bindings and sessions. */
+  people: PeopleAdministration;
+  /** The support desk: the emails and links of an address. */
+  emails: EmailAdministration;
 }
 
 export interface AdminServiceParts {
@@ -34,6 +42,10 @@ export interface AdminServiceParts {
   supportEmail: string;
   /** Milliseconds an admin invitation link works. */
   invitationTtl: number;
+  /** The provider's sessions of an account: listed, and ended with the portals told. */
+  sessions: SessionOperations;
+  /** Only a running broker resends links (it renders the association email with its flows' settings); the CLI has none. */
+  resendLink?: ResendLink | undefined;
 }
 
 /**
@@ -51,5 +63,8 @@ export function adminServices(parts: AdminServiceParts, actor: string | Acting):
     keys: keyAdministration(parts.keys, store.auditEvents, acting.surface),
     outbox: parts.outbox,
     access: new AdminAccess({ ...parts, store }, acting),
+    dashboard: new DashboardStatistics(store.statistics, parts.clock),
+    people: new PeopleAdministration(store, parts.sessions, acting.surface),
+    emails: new EmailAdministration({ store, outbox: parts.outbox, resendLink: parts.resendLink }, acting),
   };
 }

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { clientExists, clientNotFound, errorMessage, invalidInput, invalidRequest, type BrokerError } from '../errors.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
-import { clientPortals, type ClientPortal, type ClientRecord } from '../domain/records.ts';
+import { clientPortals, profileSelections, type ClientPortal, type ClientRecord } from '../domain/records.ts';
 import type { AuditEventRepository, ClientRepository } from '../store/store.ts';
 import { isLoopbackHost } from '../loopback.ts';
 
@@ -35,6 +35,8 @@ const newClientSchema = z.object({
   postLogoutRedirectUris: z.array(redirectUri).default([]),
   public: z.boolean().default(false),
   firstParty: z.boolean().default(false),
+  /** `ask` (the default): a person with several profiles of the portal picks one; `all`: the list alone. */
+  profileSelection: z.enum(profileSelections as ['ask', 'all'], { message: 'profile selection must be ask or all' }).optional(),
   grantTypes: z.array(z.enum(grantTypes)).default(['authorization_code', 'refresh_token']),
   /** Where the portal hears of sign-outs (OpenID Connect Back-Channel Logout). */
   backchannelLogoutUri: redirectUri.optional(),
@@ -60,6 +62,7 @@ function clientMetadataOf(request: z.output<typeof newClientSchema>): Record<str
     response_types: request.grantTypes.includes('authorization_code') ? ['code'] : [],
     token_endpoint_auth_method: request.public ? 'none' : 'client_secret_basic',
     ...(request.backchannelLogoutUri ? { backchannel_logout_uri: request.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+    ...(request.profileSelection ? { profile_selection: request.profileSelection } : {}),
   };
 }
 
@@ -70,6 +73,8 @@ const clientChangesSchema = z
     redirectUris: z.array(redirectUri).min(1, 'at least one redirect URI is required').optional(),
     postLogoutRedirectUris: z.array(redirectUri).optional(),
     backchannelLogoutUri: redirectUri.optional(),
+    grantTypes: z.array(z.enum(grantTypes)).min(1, 'at least one grant type is required').optional(),
+    profileSelection: newClientSchema.shape.profileSelection,
   })
   .strict();
 
@@ -91,7 +96,7 @@ export class ClientAdministration {
     await this.#audit?.record({ type, outcome: 'success', actor: this.#actor, clientId, ...(details ? { details } : {}) });
   }
 
-  /** Changes a client's name, portal or redirect URIs. */
+  /** Changes a client's name, portal, redirect and logout URIs or grant types. */
   async update(id: string, input: ClientChanges): Promise<ClientRecord> {
     const parsed = clientChangesSchema.safeParse(input);
     if (!parsed.success) throw validationError(parsed.error);
@@ -101,9 +106,17 @@ export class ClientAdministration {
     if (changes.name !== undefined) metadata.client_name = changes.name;
     if (changes.redirectUris) metadata.redirect_uris = changes.redirectUris;
     if (changes.postLogoutRedirectUris) metadata.post_logout_redirect_uris = changes.postLogoutRedirectUris;
+    if (changes.profileSelection) metadata.profile_selection = changes.profileSelection;
     if (changes.backchannelLogoutUri) {
       metadata.backchannel_logout_uri = changes.backchannelLogoutUri;
       metadata.backchannel_logout_session_required = true;
+    }
+    if (changes.grantTypes) {
+      if (!client.secretHash && changes.grantTypes.includes('client_credentials')) {
+        throw invalidRequest('error.client_credentials_public', { fields: { grantTypes: 'client_credentials needs a confidential client' } });
+      }
+      metadata.grant_types = changes.grantTypes;
+      metadata.response_types = changes.grantTypes.includes('authorization_code') ? ['code'] : [];
     }
     const updated = await this.#clients.update(id, { metadata, ...(changes.portal ? { portal: changes.portal } : {}) });
     if (!updated) throw clientNotFound(id);
@@ -165,6 +178,22 @@ export class ClientAdministration {
 
   list(): Promise<ClientRecord[]> {
     return this.#clients.list();
+  }
+
+  /**
+   * Clients whose id, name, portal or a redirect URI contains `text`
+   * (letter case ignored); all of them for an empty text. Clients are a
+   * handful of portals and apps, so they are filtered here, not in SQL.
+   */
+  async search(text: string): Promise<ClientRecord[]> {
+    const wanted = text.trim().toLowerCase();
+    const clients = await this.#clients.list();
+    if (!wanted) return clients;
+    return clients.filter((client) => {
+      const redirectUris = Array.isArray(client.metadata.redirect_uris) ? client.metadata.redirect_uris.map(String) : [];
+      const name = typeof client.metadata.client_name === 'string' ? client.metadata.client_name : '';
+      return [client.id, name, client.portal, ...redirectUris].some((field) => field.toLowerCase().includes(wanted));
+    });
   }
 
   async show(id: string): Promise<ClientRecord> {

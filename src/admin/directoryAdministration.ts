@@ -5,8 +5,9 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { conflict, invalidInput, notFound, profileNotFound } from '../errors.ts';
 import { normalizeEmail } from '../directory/email.ts';
 import { parseProfileFile, profileSchema, type RejectedProfileRow } from '../directory/profileImport.ts';
-import type { AuditEventRecord, BoundProfile, LinkRequestRecord, Page, PageRequest, ProfileRecord } from '../domain/records.ts';
-import type { ProfileUpsertOutcome, Store } from '../store/store.ts';
+import type { AuditEventRecord, BoundProfile, LinkRequestRecord, Page, PageRequest, ProfileBindingRecord, ProfileRecord } from '../domain/records.ts';
+import type { AuditEventFilter, ProfileUpsertOutcome, Store } from '../store/store.ts';
+import { auditCsv } from './auditExport.ts';
 
 export interface ProfileImportReport {
   created: number;
@@ -36,6 +37,8 @@ export interface ManualBinding {
 /** How the CLI and the admin API ask for profiles: an email as a person types it. */
 export interface ProfileQuery extends PageRequest {
   email?: string | undefined;
+  /** Profiles whose organization contains this, letter case ignored. */
+  organization?: string | undefined;
 }
 
 /** How the CLI and the admin API ask for bindings: their flags and query parameters carry these names. */
@@ -48,12 +51,16 @@ export interface BindingQuery extends PageRequest {
 /** How the CLI and the admin API ask for audit events (times in epoch milliseconds). */
 export interface AuditEventQuery extends PageRequest {
   type?: string | undefined;
+  actor?: string | undefined;
   account?: string | undefined;
   profile?: string | undefined;
   client?: string | undefined;
   since?: number | undefined;
   until?: number | undefined;
 }
+
+/** The store's filter of an audit query in the surfaces' vocabulary. */
+const auditEventFilter = ({ type, actor, account, profile, client, since, until }: AuditEventQuery): AuditEventFilter => ({ type, actor, accountId: account, profileId: profile, clientId: client, since, until });
 
 /** Emails are stored normalised: "Jane@Contoso.com " finds jane@contoso.com from any surface. */
 const normalizedEmail = (email: string | undefined): string | undefined => (email ? normalizeEmail(email) : undefined);
@@ -74,6 +81,18 @@ export class DirectoryAdministration {
    * admin API, the broker's own requests get the connection). An import
    * that fails midway keeps the chunks before; running it again finishes it.
    */
+  /**
+   * What `importProfiles` would do with the file, writing nothing: the same
+   * parse and the same comparison with the stored profiles, so applying it
+   * right after reports the same counts.
+   */
+  async previewImport(fileName: string, text: string): Promise<ProfileImportReport> {
+    const { profiles, rejected } = parseProfileFile(fileName, text);
+    const report: ProfileImportReport = { created: 0, updated: 0, unchanged: 0, rejected };
+    for (const profile of profiles) report[await this.#store.profiles.outcomeOf(profile)] += 1;
+    return report;
+  }
+
   async importProfiles(fileName: string, text: string, actor = 'cli'): Promise<ProfileImportReport> {
     const { profiles, rejected } = parseProfileFile(fileName, text);
     const report: ProfileImportReport = { created: 0, updated: 0, unchanged: 0, rejected };
@@ -98,7 +117,7 @@ export class DirectoryAdministration {
   }
 
   listProfiles(query: ProfileQuery = {}): Promise<Page<ProfileRecord>> {
-    return this.#store.profiles.list({ limit: query.limit, offset: query.offset, email: normalizedEmail(query.email) });
+    return this.#store.profiles.list({ limit: query.limit, offset: query.offset, email: normalizedEmail(query.email), ...(query.organization ? { organization: query.organization } : {}) });
   }
 
   listBindings(query: BindingQuery = {}): Promise<Page<BoundProfile>> {
@@ -142,6 +161,12 @@ export class DirectoryAdministration {
     });
   }
 
+  async showProfile(profileId: string): Promise<{ profile: ProfileRecord; binding: ProfileBindingRecord | undefined }> {
+    const profile = await this.#store.profiles.find(profileId);
+    if (!profile) throw notFound('error.console.profile_not_found', { detail: `no profile ${profileId}` });
+    return { profile, binding: await this.#store.profileBindings.findByProfile(profileId) };
+  }
+
   /** Deletes a profile; its binding goes with it. */
   async removeProfile(profileId: string, actor = 'cli'): Promise<void> {
     await this.#store.transaction(async (repositories) => {
@@ -158,14 +183,19 @@ export class DirectoryAdministration {
   /** Makes an unused association link unusable. */
   async revokeLink(linkId: string, actor = 'cli'): Promise<void> {
     await this.#store.transaction(async (repositories) => {
-      if (!(await repositories.linkRequests.revoke(linkId))) throw notFound('error.link_request_not_found', { messageValues: { id: linkId } });
-      await repositories.auditEvents.record({ type: 'association.link_revoked', outcome: 'success', actor, details: { linkId } });
+      const link = await repositories.linkRequests.find(linkId);
+      if (!link || !(await repositories.linkRequests.revoke(linkId))) throw notFound('error.link_request_not_found', { messageValues: { id: linkId } });
+      await repositories.auditEvents.record({ type: 'association.link_revoked', outcome: 'success', actor, profileId: link.profileId, details: { linkId } });
     });
   }
 
   listAuditEvents(query: AuditEventQuery = {}): Promise<Page<AuditEventRecord>> {
-    const { account, profile, client, ...rest } = query;
-    return this.#store.auditEvents.list({ ...rest, accountId: account, profileId: profile, clientId: client });
+    return this.#store.auditEvents.list({ ...auditEventFilter(query), limit: query.limit, offset: query.offset });
+  }
+
+  /** The events `query` filters (paging aside) as CSV lines, header first; see auditExport.ts. */
+  exportAuditEvents(query: AuditEventQuery = {}): AsyncGenerator<string> {
+    return auditCsv(this.#store.auditEvents, auditEventFilter(query));
   }
 
   async unbind(profileId: string, actor = 'cli'): Promise<void> {

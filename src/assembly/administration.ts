@@ -11,6 +11,7 @@ import { Outbox } from '../mail/outbox.ts';
 import { createEmailRenderer, type EmailRenderer } from '../mail/render.ts';
 import { issueInitialAccessToken } from '../provider/provider.ts';
 import { openDatabase, type Database } from '../store/database.ts';
+import { liveSessionsOfAccount, revokeAccount } from '../store/oidcAdapter.ts';
 import { issuerOf, openStorage, providerBuilder, type Storage } from './parts.ts';
 
 export async function withAdministration<Result>(config: Config, work: (services: AdminServices) => Promise<Result>): Promise<Result> {
@@ -36,6 +37,8 @@ function cliServices(config: Config, database: Database, { store, keys, keyEncry
       supportEmail: config.supportEmail,
       invitationTtl: config.adminInvitationTtl * 1000,
       outbox: new Outbox(database, systemClock, keyEncryptionKey),
+      // No portal listens to the command line: sessions end without back-channel notices.
+      sessions: { list: (accountId) => liveSessionsOfAccount(database, accountId), revoke: (accountId) => revokeAccount(database, accountId) },
       // Running instances read rotated keys within KEY_REFRESH_INTERVAL.
       keys: {
         async list() {

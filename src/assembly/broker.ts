@@ -21,8 +21,9 @@ import { demoPortalUrl, startDemoPortals, type RunningDemoPortals } from '../dem
 import { devSubject } from '../upstream/devUpstream.ts';
 import { accountCallbackPath, accountClientId, accountRoutes } from '../flows/account.ts';
 import { associationRoutes } from '../flows/association.ts';
+import type { AssociationService } from '../flows/associationService.ts';
 import { createCsrfTokens } from '../web/csrf.ts';
-import { createPageRenderer, stylesheet, type PageRenderer } from '../web/pages.ts';
+import { consoleScript, createPageRenderer, stylesheet, type PageRenderer } from '../web/pages.ts';
 import { signInRoutes } from '../flows/signIn.ts';
 import { upstreamCallbackPath } from '../flows/interactions.ts';
 import { createLogger, type Logger } from '../logging.ts';
@@ -45,12 +46,12 @@ import type { Portal } from '../domain/records.ts';
 import { cachedClients } from '../store/clientCache.ts';
 import { openDatabase, reportCheckpointFailures, withExclusiveLock, type Database } from '../store/database.ts';
 import { pendingMigrations } from '../store/migrations.ts';
-import { createOidcAdapter, revokeAccount, sessionsOfAccount } from '../store/oidcAdapter.ts';
+import { createOidcAdapter, liveSessionsOfAccount, revokeAccount, sessionsOfAccount } from '../store/oidcAdapter.ts';
 import type { Store } from '../store/store.ts';
 import { chooseUpstreams, devUpstreamPath, type UpstreamChoice } from '../upstream/choice.ts';
 import type { UpstreamFetch } from '../upstream/oidcUpstream.ts';
 import type { Upstreams } from '../upstream/upstreams.ts';
-import { devMailboxRoute, stylesheetRoute } from '../web/assetRoutes.ts';
+import { consoleScriptRoute, devMailboxRoute, stylesheetRoute } from '../web/assetRoutes.ts';
 import { adviseRetryWhenUnavailable, errorPageContext, renderErrors } from '../web/errorAnswers.ts';
 import { refuseUnimplementedMethods } from '../web/methods.ts';
 import { securityHeaders } from '../web/securityHeaders.ts';
@@ -146,8 +147,10 @@ async function assembleBroker(options: BrokerOptions, database: Database): Promi
   const parts: Parts = { config, clock, logger, issuer, database, storage, metrics, pages, ...provided };
   mail = createMail(parts);
   const upstreams = await chooseBrokerUpstreams(parts, options.upstreamFetch);
-  const servicesFor = administration(parts, mail);
-  const app = composeApp(parts, mail, upstreams, servicesFor);
+  const flows = flowRoutes(parts, mail, upstreams.upstreams);
+  // The support desk resends association links through the flows' own service.
+  const servicesFor = administration(parts, mail, flows.association.service);
+  const app = composeApp(parts, mail, flows, upstreams.devUpstream, servicesFor);
   const stopBackgroundWork = await startBackgroundWork({ config, logger, sweepExpired: (sweep) => storage.store.sweepExpired(sweep), live: parts.live, outbox: mail.outbox, outboxWorker: mail.outboxWorker });
   return runningBroker(parts, mail, app, stopBackgroundWork, servicesFor);
 }
@@ -246,9 +249,11 @@ function portalUrls(config: Config): Partial<Record<Portal, string>> {
   };
 }
 
+type FlowRoutes = ReturnType<typeof flowRoutes>;
+
 /** The association, sign-in and account routes over one set of shared parts. */
 function flowRoutes(parts: Parts, mail: Mail, upstreams: Upstreams) {
-  const { config, clock, logger, issuer, pages, database } = parts;
+  const { config, clock, logger, issuer, pages } = parts;
   const { store } = parts.storage;
   const provider = parts.live.provider;
   const csrf = createCsrfTokens(parts.live.cookieKeys);
@@ -282,19 +287,25 @@ function flowRoutes(parts: Parts, mail: Mail, upstreams: Upstreams) {
     upstreamTransactionTtl: upstreamTransactionMilliseconds,
     outbox: mail.outbox,
     emails: mail.emails,
-    async revokeAccount(accountId) {
-      // Portals hear of it first (their logout tokens name the sessions), then everything goes.
-      await notifyBackchannelLogout(provider, await sessionsOfAccount(database, accountId), (error, clientId) =>
-        logger.warn({ clientId, err: (error as Error).message }, 'back-channel logout notice failed'),
-      );
-      return revokeAccount(database, accountId);
-    },
+    revokeAccount: revokeEverywhere(parts),
   });
   return { association, signIn, account };
 }
 
+/** Ends an account's sessions, grants and tokens: the account page's "sign out everywhere" and the support desk's revoke. */
+function revokeEverywhere({ database, logger, live }: Parts): (accountId: string) => Promise<number> {
+  return async (accountId) => {
+    // Portals hear of it first (their logout tokens name the sessions), then everything goes.
+    await notifyBackchannelLogout(live.provider, await sessionsOfAccount(database, accountId), (error, clientId) =>
+      logger.warn({ clientId, err: (error as Error).message }, 'back-channel logout notice failed'),
+    );
+    return revokeAccount(database, accountId);
+  };
+}
+
 /** The administration services for one actor (the API's caller, the console's admin), over this broker's parts. */
-function administration({ config, clock, issuer, storage, live }: Parts, mail: Mail): ServicesFor {
+function administration(broker: Parts, mail: Mail, association: AssociationService): ServicesFor {
+  const { config, clock, issuer, storage, live, database } = broker;
   const parts: AdminServiceParts = {
     store: storage.store,
     clock,
@@ -304,6 +315,8 @@ function administration({ config, clock, issuer, storage, live }: Parts, mail: M
     supportEmail: config.supportEmail,
     invitationTtl: config.adminInvitationTtl * 1000,
     issueInitialAccessToken: (portal, expiresIn) => issueInitialAccessToken(live.provider, portal, expiresIn),
+    sessions: { list: (accountId) => liveSessionsOfAccount(database, accountId), revoke: revokeEverywhere(broker) },
+    resendLink: (linkId, resend) => association.resendLink(linkId, resend),
     keys: {
       list: () => storage.keys.list(),
       listCookieKeys: () => storage.keys.cookieKeyStatuses(),
@@ -360,7 +373,7 @@ function health({ config, clock, database, signingKeyCount }: Parts, mail: Mail)
 }
 
 /** The application: one middleware list, in the order a request meets it. */
-function composeApp(parts: Parts, mail: Mail, { upstreams, devUpstream }: UpstreamChoice, servicesFor: ServicesFor): Koa {
+function composeApp(parts: Parts, mail: Mail, flows: FlowRoutes, devUpstream: UpstreamChoice['devUpstream'], servicesFor: ServicesFor): Koa {
   const { config, logger, metrics, pages, live } = parts;
   const { provider } = live;
   const app = new Koa();
@@ -369,7 +382,6 @@ function composeApp(parts: Parts, mail: Mail, { upstreams, devUpstream }: Upstre
   // Mounted oidc-provider signs its cookies with the host application's keys
   // (the live array: rotations land in place).
   app.keys = live.cookieSigner;
-  const flows = flowRoutes(parts, mail, upstreams);
   const admin = adminRoutes(parts, servicesFor);
   const adminConsoleRoutes = adminConsole(parts, servicesFor);
   // Answers anyone may cache: everything else is no-store (see src/web/securityHeaders.ts).
@@ -387,6 +399,7 @@ function composeApp(parts: Parts, mail: Mail, { upstreams, devUpstream }: Upstre
   app.use(metricsRoute(metrics, config.metricsToken));
   app.use((ctx, next) => (providerPaths.has(ctx.path) ? providerChain(ctx, next) : next()));
   app.use(stylesheetRoute(stylesheet()));
+  app.use(consoleScriptRoute(consoleScript()));
   app.use(flows.account.routes());
   app.use(admin.router.routes());
   app.use(admin.notFound);

@@ -4,7 +4,7 @@
 import type { JWK } from 'jose';
 import type Provider from 'oidc-provider';
 import type { Clock } from '../clock.ts';
-import type { Config } from '../config/config.ts';
+import { upstreamEntries, type Config } from '../config/config.ts';
 import { resolveKeyEncryptionKey } from '../config/keyEncryptionKey.ts';
 import type { PageRenderer } from '../web/pages.ts';
 import type { Logger } from '../logging.ts';
@@ -69,6 +69,8 @@ export function providerBuilder(config: Config, parts: { database: Database; sto
       },
       accounts: parts.store.accounts,
       profileBindings: parts.store.profileBindings,
+      profileChoices: parts.store.profileChoices,
+      severalUpstreams: upstreamEntries(config).length > 1,
       pages: parts.pages,
       trustProxy: config.trustProxy,
       allowLoopbackRequests: config.nodeEnv !== 'production',

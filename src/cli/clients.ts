@@ -5,7 +5,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { grantTypes, type GrantType } from '../admin/clientAdministration.ts';
 import { clientJson } from '../admin/recordJson.ts';
 import { loadConfig } from '../config/config.ts';
-import type { ClientPortal, ClientRecord } from '../domain/records.ts';
+import { profileSelections, type ClientPortal, type ClientRecord, type ProfileSelection } from '../domain/records.ts';
 import { administer, collect, integer, outputFor } from './context.ts';
 
 const portalOption = (description: string) => new Option('--portal <portal>', description).choices(['partnersource', 'customersource', 'both']).makeOptionMandatory();
@@ -20,6 +20,7 @@ interface AddOptions {
   public?: boolean;
   firstParty?: boolean;
   backchannelLogoutUri?: string;
+  profileSelection?: ProfileSelection;
 }
 
 function describeClient(client: ClientRecord): string {
@@ -35,6 +36,7 @@ function describeClient(client: ClientRecord): string {
     `post-logout redirect URIs: ${list(metadata.post_logout_redirect_uris)}`,
     `grant types:               ${list(metadata.grant_types)}`,
     `back-channel logout URI:   ${typeof metadata.backchannel_logout_uri === 'string' ? metadata.backchannel_logout_uri : '—'}`,
+    `profile selection:         ${metadata.profile_selection === 'all' ? 'all' : 'ask'}`,
   ].join('\n');
 }
 
@@ -89,6 +91,7 @@ function registerAdd(clients: Command): void {
     .option('--public', 'public client (no secret, PKCE required)')
     .option('--first-party', 'first-party client (no consent screen)')
     .option('--backchannel-logout-uri <uri>', 'where the client hears of sign-outs (OpenID Connect Back-Channel Logout)')
+    .addOption(new Option('--profile-selection <selection>', 'ask: a person with several profiles of the portal picks one (mbs_profile); all: the list alone').choices([...profileSelections]).default('ask'))
     .action(async (options: AddOptions, command: Command) => {
       const { client, clientSecret } = await administer((services) =>
         services.clients.register({
@@ -101,6 +104,7 @@ function registerAdd(clients: Command): void {
           public: options.public ?? false,
           firstParty: options.firstParty ?? false,
           ...(options.backchannelLogoutUri ? { backchannelLogoutUri: options.backchannelLogoutUri } : {}),
+          ...(options.profileSelection ? { profileSelection: options.profileSelection } : {}),
         }),
       );
       outputFor(command)({ ...clientJson(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>

@@ -23,13 +23,19 @@ import { ConsoleSteps, type ConsolePage, type ConsoleState, type ConsoleStep } f
 import { adminsPage } from './pages/admins.ts';
 import { homePage } from './pages/home.ts';
 import { keysPage } from './pages/keys.ts';
+import { dashboardPage } from './pages/dashboard.ts';
+import { peoplePage } from './pages/people.ts';
+import { emailsPage } from './pages/emails.ts';
+import { auditPage } from './pages/audit.ts';
+import { clientsPage } from './pages/clients.ts';
+import { profilesPage } from './pages/profiles.ts';
 
 /** The broker's own client through which admins sign in to the console. */
 export const consoleClientId = 'mbs-console';
 export const consoleCallbackPath = '/admin/callback';
 
 /** Every page of the console, in navigation order. */
-export const consolePages: readonly ConsolePage[] = [homePage, adminsPage, keysPage];
+export const consolePages: readonly ConsolePage[] = [homePage, dashboardPage, peoplePage, emailsPage, auditPage, clientsPage, profilesPage, adminsPage, keysPage];
 
 export interface ConsoleDependencies {
   provider: Provider;

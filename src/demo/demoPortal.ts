@@ -1,7 +1,10 @@
 // A small stand-in for PartnerSource or CustomerSource, run beside the broker
 // in development so a newcomer can walk the whole journey in a browser: a
 // confidential openid-client relying party (authorization code + PKCE) that
-// shows the signed-in person's MBS profiles and signs out through the broker.
+// shows the signed-in person's MBS profiles, the one picked for this sign-in
+// (`mbs_profile`) with a "switch profile" link (prompt=select_account), asks
+// the broker to add a profile (mbs_action=associate_profile, as a real portal
+// would) and signs out through the broker.
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -46,7 +49,18 @@ interface PendingSignIn {
   state: string;
   nonce: string;
   codeVerifier: string;
+  /** Set when the person pressed "Add a profile": the broker's answer is that action's outcome. */
+  action?: typeof associateProfile;
 }
+
+/** The broker's action parameter and value for "add a profile", as a portal sends them (README: adding a profile from a portal). */
+const associateProfile = 'associate_profile';
+
+/** What the demo says for each documented outcome of an "add a profile" request that did not add one. */
+const actionRefusals: Record<string, string> = {
+  access_denied: 'You cancelled adding a profile. Your profiles are unchanged.',
+  association_failed: 'No profile was added.',
+};
 
 const escapeHtml = (value: unknown): string =>
   String(value ?? '').replace(/[&<>"']/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[character] ?? character);
@@ -121,23 +135,33 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5
       return;
     }
     const profiles = Array.isArray(session.claims.mbs_profiles) ? (session.claims.mbs_profiles as ProfileClaim[]) : [];
+    const picked = session.claims.mbs_profile as ProfileClaim | undefined;
     const rows = profiles
-      .map((profile) => `<tr><td>${escapeHtml(profile.id)}</td><td>${escapeHtml(profile.organization)}</td><td>${escapeHtml(profile.display_name)}</td><td>${escapeHtml(Array.isArray(profile.roles) ? profile.roles.join(', ') : '')}</td></tr>`)
+      .map((profile) => `<tr${picked?.id === profile.id ? ' aria-current="true"' : ''}><td>${escapeHtml(profile.id)}${picked?.id === profile.id ? ' <strong>(current)</strong>' : ''}</td><td>${escapeHtml(profile.organization)}</td><td>${escapeHtml(profile.display_name)}</td><td>${escapeHtml(Array.isArray(profile.roles) ? profile.roles.join(', ') : '')}</td></tr>`)
       .join('');
     ctx.body = page(
       'Your profiles',
       `<h1>Signed in to ${branding.name}</h1>
 <p>Signed in as <strong id="signed-in-name">${escapeHtml(session.claims.name ?? session.claims.sub)}</strong> (${escapeHtml(session.claims.email)}).</p>
+${
+      picked
+        ? `<section id="current-profile" aria-labelledby="current-profile-heading"><h2 id="current-profile-heading">Acting as</h2>
+<p><strong>${escapeHtml(picked.organization)}</strong> — ${escapeHtml(picked.display_name)} (profile ${escapeHtml(picked.id)}; roles: ${escapeHtml(Array.isArray(picked.roles) && picked.roles.length > 0 ? picked.roles.join(', ') : 'none')})</p>
+${profiles.length > 1 ? '<p><a class="button" id="switch-profile" href="/login?switch=profile">Switch profile</a></p>' : ''}</section>`
+        : ''
+    }
 <h2>Your ${branding.name} profiles</h2>
 <table id="profiles"><thead><tr><th scope="col">Profile</th><th scope="col">Organization</th><th scope="col">Name</th><th scope="col">Roles</th></tr></thead><tbody>${rows}</tbody></table>
+${ctx.query.outcome === 'bound' ? '<p id="action-outcome" role="status">Profile added: the list above is what the broker says now.</p>' : ''}
+<p><a class="button" id="portal-add-profile" href="/add-profile">Add a profile</a></p>
 ${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go to ${escapeHtml(options.otherPortal.name)}</a></p>` : ''}
 <form method="post" action="/logout"><button type="submit" id="portal-sign-out">Sign out</button></form>`,
     );
   }
 
-  async function startSignIn(ctx: Context): Promise<void> {
+  async function startSignIn(ctx: Context, action?: typeof associateProfile): Promise<void> {
     const config = await discover();
-    const pending: PendingSignIn = { state: client.randomState(), nonce: client.randomNonce(), codeVerifier: client.randomPKCECodeVerifier() };
+    const pending: PendingSignIn = { state: client.randomState(), nonce: client.randomNonce(), codeVerifier: client.randomPKCECodeVerifier(), ...(action ? { action } : {}) };
     const uiLocales = typeof ctx.query.ui_locales === 'string' ? ctx.query.ui_locales : undefined;
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: callbackUrl,
@@ -147,6 +171,9 @@ ${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go 
       code_challenge: await client.calculatePKCECodeChallenge(pending.codeVerifier),
       code_challenge_method: 'S256',
       ...(uiLocales ? { ui_locales: uiLocales } : {}),
+      ...(action ? { mbs_action: action } : {}),
+      // "Switch profile": the broker's profile picker asks again.
+      ...(ctx.query.switch === 'profile' ? { prompt: 'select_account' } : {}),
     });
     ctx.cookies.set(pendingCookie, JSON.stringify(pending), { signed: true, httpOnly: true, sameSite: 'lax', maxAge: 15 * 60 * 1000 });
     ctx.redirect(url.href);
@@ -156,6 +183,16 @@ ${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go 
     const raw = ctx.cookies.get(pendingCookie, { signed: true });
     ctx.cookies.set(pendingCookie, null);
     const pending = raw ? (JSON.parse(raw) as PendingSignIn) : undefined;
+    if (pending?.action && typeof ctx.query.error === 'string') {
+      // The person stays signed in here; the broker said why no profile was added.
+      const refusal = actionRefusals[ctx.query.error] ?? 'The broker refused the request.';
+      ctx.type = 'html';
+      ctx.body = page(
+        'No profile added',
+        `<h1>No profile added</h1><p id="action-outcome" role="status" data-error="${escapeHtml(ctx.query.error)}">${escapeHtml(refusal)}</p><p class="hint">The broker answered <code>${escapeHtml(ctx.query.error)}</code>: ${escapeHtml(ctx.query.error_description ?? '')}</p><p><a class="button" href="/">Back to ${branding.name}</a></p>`,
+      );
+      return;
+    }
     if (!pending || ctx.query.error) {
       ctx.status = ctx.query.error ? 200 : 400;
       ctx.type = 'html';
@@ -176,7 +213,7 @@ ${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go 
     const id = randomBytes(24).toString('base64url');
     sessions.set(id, { claims: { ...idClaims, ...userinfo }, idToken: tokens.id_token, sid: typeof idClaims?.sid === 'string' ? idClaims.sid : undefined });
     ctx.cookies.set(sessionCookie, id, { signed: true, httpOnly: true, sameSite: 'lax' });
-    ctx.redirect('/');
+    ctx.redirect(pending.action ? '/?outcome=bound' : '/');
   }
 
   async function signOut(ctx: Context): Promise<void> {
@@ -244,6 +281,7 @@ ${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go 
   app.use(async (ctx) => {
     if (ctx.method === 'GET' && ctx.path === '/') return home(ctx);
     if (ctx.method === 'GET' && ctx.path === '/login') return startSignIn(ctx);
+    if (ctx.method === 'GET' && ctx.path === '/add-profile') return startSignIn(ctx, associateProfile);
     if (ctx.method === 'GET' && ctx.path === '/callback') return finishSignIn(ctx);
     if (ctx.method === 'POST' && ctx.path === '/logout') return signOut(ctx);
     if (ctx.method === 'POST' && ctx.path === '/backchannel-logout') return backchannelLogout(ctx);

@@ -3,7 +3,7 @@
 // registered client belongs to — read by the provider (claims, login policy),
 // the interaction flows and the error pages alike, so it lives here and not
 // in any one of them.
-import { clientPortals, type ClientPortal, type Portal, type ProfileRecord } from '../domain/records.ts';
+import { clientPortals, profileSelections, type ClientPortal, type Portal, type ProfileRecord, type ProfileSelection } from '../domain/records.ts';
 
 export interface PortalBranding {
   name: string;
@@ -38,7 +38,7 @@ export function profileEmailData(profile: Pick<ProfileRecord, 'id' | 'portal' | 
  * this module needs no oidc-provider type.
  */
 interface ClientWithMetadata {
-  metadata(): { portal?: ClientPortal; first_party?: boolean };
+  metadata(): { portal?: ClientPortal; first_party?: boolean; profile_selection?: ProfileSelection };
 }
 
 const brokerMetadata = (client: unknown) =>
@@ -52,6 +52,12 @@ export function clientPortal(client: unknown): ClientPortal {
 
 export function isFirstPartyClient(client: unknown): boolean {
   return brokerMetadata(client).first_party === true;
+}
+
+/** Whether a person with several profiles of the client's portal picks one (`ask`, the default) or the client gets the list alone (`all`). */
+export function clientProfileSelection(client: unknown): ProfileSelection {
+  const selection = brokerMetadata(client).profile_selection;
+  return selection && profileSelections.includes(selection) ? selection : 'ask';
 }
 
 /** The portal a page should be branded for, when the client belongs to exactly one. */

@@ -74,6 +74,22 @@ export interface BoundProfile extends ProfileRecord {
   binding: ProfileBindingRecord;
 }
 
+/** The profile an account acts as at a portal (the profile picker's choice). */
+export interface ProfileChoiceRecord {
+  accountId: string;
+  /** The asking client's portal value; a client of both portals has its own choice. */
+  portal: ClientPortal;
+  profileId: string;
+  chosenAt: number;
+}
+
+/**
+ * Per client: `ask` (the default) has a person with several profiles of the
+ * portal choose one, carried in `mbs_profile`; `all` gives the list alone.
+ */
+export type ProfileSelection = 'ask' | 'all';
+export const profileSelections: readonly ProfileSelection[] = ['ask', 'all'];
+
 export type AuditOutcome = 'success' | 'failure';
 
 export interface AuditEventInput {

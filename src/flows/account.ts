@@ -19,6 +19,7 @@ import { FirstPartySignIn } from '../web/firstPartySignIn.ts';
 import { BrokerError } from '../errors.ts';
 import { pageLocale, type PageRenderer } from '../web/pages.ts';
 import { AccountService, type AccountServiceDependencies } from './accountService.ts';
+import { actionParameter, associateProfileAction } from '../provider/provider.ts';
 import { queryValue, upstreamCallbackPath } from './interactions.ts';
 import { addMethodCallbackPath } from './signInService.ts';
 import { SignInMethodService, type SignInMethod, type SignInMethodServiceDependencies } from './signInMethodService.ts';
@@ -66,7 +67,7 @@ class AccountSteps {
   readonly form: Step = (ctx, next) => formParser(ctx, next);
   readonly startSignIn: Step = (ctx) => this.#signIn.start(ctx);
   /** Asks the provider for the email step (the login policy's association_requested). */
-  readonly startAssociation: Step = (ctx) => this.#signIn.start(ctx, { parameters: { mbs_associate: 'true' } });
+  readonly startAssociation: Step = (ctx) => this.#signIn.start(ctx, { parameters: { [actionParameter]: associateProfileAction } });
   readonly finishSignIn: Step = (ctx) => {
     ctx.redirect(this.#signIn.finish(ctx));
   };

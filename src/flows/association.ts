@@ -12,11 +12,11 @@ import { BrokerError, errorMessage } from '../errors.ts';
 import { parseEmail } from '../directory/email.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { EmailRenderer } from '../mail/render.ts';
-import { associationRequested } from '../provider/provider.ts';
+import { associationFailedError, isAssociationRequest } from '../provider/provider.ts';
 import { brandingPortal, clientPortal, portalBranding, portalName } from '../directory/portals.ts';
 import type { AssociationFlowRecord, LinkRequestRecord, Portal, ProfileRecord } from '../domain/records.ts';
 import type { UpstreamIdentity } from '../upstream/upstream.ts';
-import { assertFlowValid } from './associationFlow.ts';
+import { assertFlowValid, isTerminal } from './associationFlow.ts';
 import { AssociationService, LinkRequestsLimited, type LinkDescription } from './associationService.ts';
 import type { FreshFormAt } from '../web/csrf.ts';
 import { InteractionSteps, queryValue, upstreamCallbackPath, type FlowDependencies, type InteractionDetails, type ProviderClient } from './interactions.ts';
@@ -54,6 +54,8 @@ const successPageSeconds = 8;
 /** How long the waiting tab of that browser leaves the continuation to the success page. */
 const successPageHoldSeconds = 15;
 const successPageCookie = 'mbs_association_shown';
+/** Milliseconds: the waiting tab polls every five seconds, so it sees the flow end while the interaction still lives. */
+const flowEndsBeforeInteraction = 60_000;
 const invalidLinkStatus: Record<Exclude<LinkDescription['status'], 'valid'>, number> = { unknown: 404, used: 410, expired: 410, profile_gone: 410 };
 
 const formParser = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
@@ -163,14 +165,30 @@ class AssociationSteps extends InteractionSteps<AssociationDependencies, Associa
     const accountId = flow
       ? await this.service.resume(flow, async () => {
           const client = await this.interactions.client(details);
-          const fromAccountPage = ((details.prompt.reasons ?? []) as string[]).includes(associationRequested);
-          return { clientId: client.clientId, portal: clientPortal(client), fromAccountPage, ip: ctx.ip };
+          return { clientId: client.clientId, portal: clientPortal(client), associationRequested: isAssociationRequest(details.params), ip: ctx.ip };
         })
       : undefined;
     if (!accountId) return next();
     ctx.cookies.set(waitingBrowserCookie, null, { path: '/' });
     ctx.cookies.set(successPageCookie, null, { path: '/interaction' });
     await this.interactions.finish(ctx, { login: { accountId } });
+  };
+  /**
+   * A requested association (mbs_action=associate_profile) that can no
+   * longer add a profile of the asking portal goes back to it as
+   * association_failed, rather than ending on a broker page: the flow ended
+   * or expired (no link confirmed in time — the address may be unknown, the
+   * link expired), or the link confirmed bound a profile of another portal
+   * only (resumeIfBound, just before, did not continue).
+   */
+  readonly failRequestedAssociation: Step = async (ctx, next) => {
+    const { flow, details } = ctx.state;
+    if (!isAssociationRequest(details.params)) return next();
+    const ended = flow === undefined || flow.state === 'bound' || isTerminal(flow.state) || flow.expiresAt <= this.dependencies.clock.now();
+    if (!ended) return next();
+    if (flow) await this.service.recordRequestedAssociationFailed(flow, ctx.ip);
+    ctx.cookies.set(waitingBrowserCookie, null, { path: '/' });
+    await this.interactions.finish(ctx, { error: associationFailedError, error_description: errorMessage('error.association_failed') });
   };
   readonly requireLiveFlow: Step = async (ctx, next) => {
     assertFlowValid(ctx.state.flow as AssociationFlowRecord | undefined, this.dependencies.clock);
@@ -278,7 +296,10 @@ class AssociationSteps extends InteractionSteps<AssociationDependencies, Associa
   /** The sign-in's hand-over: start a flow, then ask for the email (or say which portals the account has). */
   readonly onNotAssociated = async (ctx: Context, situation: NotAssociated): Promise<void> => {
     const { details, client, identity, accountId } = situation;
-    const started = await this.service.start({ interactionUid: details.uid, clientId: client.clientId, identity, accountId, portal: brandingPortal(client), ip: ctx.ip });
+    // The flow ends a minute before its interaction, so that a requested association's waiting tab can still return to the portal (failRequestedAssociation);
+    // oidc-provider keeps the interaction's expiry in real time, hence Date.now() and not the injected clock.
+    const interactionLeft = details.exp * 1000 - Date.now() - flowEndsBeforeInteraction;
+    const started = await this.service.start({ interactionUid: details.uid, clientId: client.clientId, identity, accountId, portal: brandingPortal(client), ip: ctx.ip, interactionLeft });
     if (started.next === 'portal_fit') {
       // Bound, but not to this portal: say so instead of asking as if nothing was known.
       ctx.status = 403;
@@ -290,11 +311,16 @@ class AssociationSteps extends InteractionSteps<AssociationDependencies, Associa
   }
 }
 
-export function associationRoutes(dependencies: AssociationDependencies): { router: Router<AssociationState>; onNotAssociated: (ctx: Context, situation: NotAssociated) => Promise<void> } {
+export function associationRoutes(dependencies: AssociationDependencies): {
+  router: Router<AssociationState>;
+  onNotAssociated: (ctx: Context, situation: NotAssociated) => Promise<void>;
+  /** The service under the routes (the support desk resends links through it). */
+  service: AssociationService;
+} {
   const service = new AssociationService({ ...dependencies, callbackUri: `${dependencies.issuer}${upstreamCallbackPath}` });
   const steps = new AssociationSteps(dependencies, service);
   const { form, loadInteraction, loadFlow, loadClient, requireCsrf, showEmailForm, parseEmailForm, requestLinks, rememberWaitingBrowser, redirectToCheckInbox, cancelFlow, finishDenied } = steps;
-  const { loadInteractionOrSayResumed, loadStoredFlow, holdForSuccessPage, resumeIfBound, requireLiveFlow, showCheckInbox } = steps;
+  const { loadInteractionOrSayResumed, loadStoredFlow, holdForSuccessPage, resumeIfBound, failRequestedAssociation, requireLiveFlow, showCheckInbox } = steps;
   const { loadLink, recordLinkOpened, showLinkConfirm, startConfirmation, finishReauthentication, confirm, showAssociated } = steps;
   const router = new Router<AssociationState>({ sensitive: true, strict: true });
 
@@ -304,7 +330,8 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
   router.post('/interaction/:uid/email', form, loadInteraction, loadFlow, loadClient, requireCsrf('email', 'portal'), parseEmailForm, requestLinks, rememberWaitingBrowser, redirectToCheckInbox);
   router.post('/interaction/:uid/cancel', form, loadInteraction, loadFlow, requireCsrf('email', 'portal'), cancelFlow, finishDenied);
   // Step 5: check your inbox; the page polls, and continues once bound.
-  router.get('/interaction/:uid/sent', loadInteractionOrSayResumed, loadStoredFlow, holdForSuccessPage, resumeIfBound, requireLiveFlow, showCheckInbox);
+  // A requested association that cannot add a profile of the asking portal returns to it as association_failed.
+  router.get('/interaction/:uid/sent', loadInteractionOrSayResumed, loadStoredFlow, holdForSuccessPage, resumeIfBound, failRequestedAssociation, requireLiveFlow, showCheckInbox);
   // Step 9: the identity must be the one that asked; consume and bind in one transaction.
   // (Registered before /link/:token, which would take 'callback' for a token.)
   router.get('/link/callback', finishReauthentication, confirm, showAssociated);
@@ -313,5 +340,5 @@ export function associationRoutes(dependencies: AssociationDependencies): { rout
   // Step 8: re-authenticate upstream with prompt=login and a state of its own.
   router.post('/link/:token', form, loadLink, requireCsrf('link', 'link'), startConfirmation);
 
-  return { router, onNotAssociated: steps.onNotAssociated };
+  return { router, onNotAssociated: steps.onNotAssociated, service };
 }

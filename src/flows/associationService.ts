@@ -55,6 +55,8 @@ export interface FlowStart {
   /** The asking portal's branding, when it is one portal. */
   portal: Portal | undefined;
   ip: string;
+  /** Milliseconds the waiting sign-in has left: the flow never outlives it. */
+  interactionLeft?: number;
 }
 
 /** Ask for the MBS email, or say the account is bound to other portals only. */
@@ -68,12 +70,12 @@ export type ConfirmOutcome =
   /** Another identity signed in than the one that asked: nothing bound, the link stays unused. */
   | { outcome: 'identity_mismatch'; profile: ProfileRecord; signedIn: string };
 
-/** The sign-in waiting on a flow: which portal asks, and whether it was asked from the account page. */
+/** The sign-in waiting on a flow: which portal asks, and whether it asked to associate another profile. */
 export interface WaitingSignIn {
   clientId: string;
   portal: ClientPortal;
-  /** Asked from the account page: continue only once this flow bound a profile. */
-  fromAccountPage: boolean;
+  /** Asked to associate another profile (mbs_action=associate_profile, from the account page or a portal): continue only once this flow bound a profile. */
+  associationRequested: boolean;
   ip: string;
 }
 
@@ -109,7 +111,7 @@ export class AssociationService {
       issuer: start.identity.issuer,
       subject: start.identity.subject,
       upstreamId: start.identity.upstreamId,
-      expiresAt: clock.now() + this.#d.flowTtl,
+      expiresAt: clock.now() + Math.max(0, Math.min(this.#d.flowTtl, start.interactionLeft ?? this.#d.flowTtl)),
     });
     await store.auditEvents.record({ type: 'association.started', outcome: 'success', accountId: start.accountId, clientId: start.clientId, ip: start.ip });
     if (!start.accountId || !start.portal) return { next: 'ask_email', flow };
@@ -169,20 +171,47 @@ export class AssociationService {
   }
 
   /** Throws LinkRequestsLimited (audited) when the identity, the address or the IP address asked too often this hour. */
-  async #admitLinkRequest(flow: AssociationFlowRecord, email: string, requester: { clientId: string; ip: string }): Promise<void> {
+  async #admitLinkRequest(flow: Pick<AssociationFlowRecord, 'issuer' | 'subject'>, email: string, requester: { clientId?: string | undefined; ip?: string | undefined; actor?: string }): Promise<void> {
     const { store } = this.#d;
     const limit = this.#d.linkRequestsPerHour;
-    for (const [key, allowed] of [
+    const limits: Array<readonly [string, number]> = [
       [`link-requests:identity:${flow.issuer}|${flow.subject}`, limit],
       [`link-requests:email:${email}`, limit],
-      [`link-requests:ip:${requester.ip}`, limit * 4],
-    ] as const) {
+      // An admin's resend has no IP address of the person's to count.
+      ...(requester.ip === undefined ? [] : [[`link-requests:ip:${requester.ip}`, limit * 4] as const]),
+    ];
+    for (const [key, allowed] of limits) {
       const hit = await store.rateLimits.hit(key, allowed, hour);
       if (!hit.allowed) {
-        await store.auditEvents.record({ type: 'association.rate_limited', outcome: 'failure', clientId: requester.clientId, ip: requester.ip, details: { limit: key.split(':')[1] } });
+        await store.auditEvents.record({ type: 'association.rate_limited', outcome: 'failure', actor: requester.actor, clientId: requester.clientId, ip: requester.ip, details: { limit: key.split(':')[1] } });
         throw new LinkRequestsLimited(hit.retryAfterMilliseconds);
       }
     }
+  }
+
+  /**
+   * An admin sends a pending link's email again: a new link (tokens are
+   * stored hashed, so the old one cannot be re-sent) for the same profile
+   * and requesting identity, replacing the old one, within the same rate
+   * limits as the person's own requests (identity and address).
+   */
+  async resendLink(linkId: string, resend: { actor: string; auditDetails?: Record<string, string>; locale: Locale }): Promise<LinkRequestRecord> {
+    const { store, outbox, clock } = this.#d;
+    const link = await store.linkRequests.find(linkId);
+    if (!link || link.consumedAt !== undefined || link.expiresAt <= clock.now()) throw new BrokerError('not_found', 'error.console.link_gone', { detail: `no pending link ${linkId}` });
+    const profile = await store.profiles.find(link.profileId);
+    if (!profile) throw new BrokerError('not_found', 'error.console.link_gone', { detail: `the profile of link ${linkId} is gone` });
+    await this.#admitLinkRequest(link, profile.email, { actor: resend.actor });
+    const token = generateSecret(32);
+    const expiresAt = clock.now() + this.#d.linkTtl;
+    const message = await this.#associationEmail(profile, token, expiresAt, resend.locale);
+    return store.transaction(async (repositories) => {
+      if (!(await repositories.linkRequests.revoke(link.id))) throw new BrokerError('not_found', 'error.console.link_gone', { detail: `link ${linkId} used or revoked meanwhile` });
+      const created = await repositories.linkRequests.create({ tokenHash: secretHash(token), flowId: link.flowId, profileId: profile.id, issuer: link.issuer, subject: link.subject, interactionUid: link.interactionUid, expiresAt });
+      await outbox.queue(repositories.executor, { kind: 'association_link', recipient: profile.email, ...message });
+      await repositories.auditEvents.record({ type: 'association.link_resent', outcome: 'success', actor: resend.actor, profileId: profile.id, details: { previousLinkId: link.id, linkId: created.id, ...resend.auditDetails } });
+      return created;
+    });
   }
 
   #associationEmail(profile: ProfileRecord, token: string, expiresAt: number, locale: Locale): Promise<RenderedEmail> {
@@ -198,6 +227,13 @@ export class AssociationService {
     const { store } = this.#d;
     await store.associationFlows.transition(flow.id, statesLeadingTo('cancelled'), 'cancelled');
     await store.auditEvents.record({ type: 'association.cancelled', outcome: 'success', clientId: flow.clientId, ip });
+  }
+
+  /** A requested association returned to its portal without a new profile of it (audited; an unfinished flow is marked expired). */
+  async recordRequestedAssociationFailed(flow: AssociationFlowRecord, ip: string): Promise<void> {
+    const { store } = this.#d;
+    if (flow.state !== 'bound') await store.associationFlows.transition(flow.id, statesLeadingTo('expired'), 'expired');
+    await store.auditEvents.record({ type: 'association.failed', outcome: 'failure', clientId: flow.clientId, ip, details: { state: flow.state } });
   }
 
   /** Step 7: what a link's token stands for, without consuming it (mail scanners open links). */
@@ -321,10 +357,11 @@ export class AssociationService {
     const { store } = this.#d;
     const identity = await store.identities.findByIssuerAndSubject(flow.issuer, flow.subject);
     if (!identity) return undefined;
-    const { clientId, portal, fromAccountPage, ip } = await waiting();
+    const { clientId, portal, associationRequested, ip } = await waiting();
     const profiles = await store.profileBindings.listProfilesByAccount(identity.accountId, portal === 'both' ? undefined : portal);
     if (profiles.length === 0) return undefined;
-    if (fromAccountPage && flow.state !== 'bound') return undefined;
+    // Asked to add a profile: only once this flow bound one of the asking portal (its binding is as new as the flow).
+    if (associationRequested && !(flow.state === 'bound' && profiles.some((profile) => profile.binding.createdAt >= flow.createdAt))) return undefined;
     await store.identities.recordSignIn(identity.id, {});
     await store.auditEvents.record({ type: 'sign_in', outcome: 'success', accountId: identity.accountId, clientId, ip, details: { via: 'association' } });
     return identity.accountId;

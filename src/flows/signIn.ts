@@ -8,7 +8,8 @@ import Router, { type RouterMiddleware } from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
 import { errorMessage, invalidRequest, sessionExpired } from '../errors.ts';
-import { associationRequested } from '../provider/provider.ts';
+import { associationRequested, isAssociationRequest } from '../provider/provider.ts';
+import { profileChoicePrompt } from '../provider/profileChoice.ts';
 import { brandingPortal, clientPortal, isFirstPartyClient } from '../directory/portals.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import { InteractionSteps, queryValue, upstreamCallbackPath, type FlowDependencies, type InteractionDetails, type ProviderClient } from './interactions.ts';
@@ -45,6 +46,12 @@ const consentParser = bodyParser({ enableTypes: ['form'] });
 const reasonsOf = (details: InteractionDetails): string[] => (details.prompt.reasons ?? []) as string[];
 const isLogin = (ctx: StepContext): boolean => ctx.state.details.prompt.name === 'login';
 const isConsent = (ctx: StepContext): boolean => ctx.state.details.prompt.name === 'consent';
+const isProfileChoice = (ctx: StepContext): boolean => ctx.state.details.prompt.name === profileChoicePrompt;
+const signedInAccount = (details: InteractionDetails): string => {
+  const accountId = details.session?.accountId;
+  if (!accountId) throw sessionExpired(`${details.prompt.name} prompt without a session account`);
+  return accountId;
+};
 const stringParameter = (details: InteractionDetails, name: string): string | undefined => {
   const value = details.params[name];
   return typeof value === 'string' && value.length > 0 ? value : undefined;
@@ -91,8 +98,8 @@ class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
     ctx.state.client = await this.interactions.client(ctx.state.details);
     await next();
   };
-  /** From the account page: the email step for the identity the account signs in with. */
-  readonly associateFromAccountPage: Step = async (ctx, next) => {
+  /** Asked to associate another profile (the account page, a portal) while signed in: the email step for the identity the account signs in with. */
+  readonly associateOnRequest: Step = async (ctx, next) => {
     const { details, client } = ctx.state;
     if (!isLogin(ctx) || !details.session?.accountId || !reasonsOf(details).includes(associationRequested)) return next();
     const identity = await this.service.identityToAssociate(details.session.accountId);
@@ -131,6 +138,33 @@ class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
     const signInUrl = (upstream: Upstream) => `/interaction/${uid}/sign-in${upstreams.several ? `?upstream=${encodeURIComponent(upstream.id)}` : ''}`;
     const choices = [featured, ...others].map((upstream) => ({ id: upstream.id, name: upstream.name, url: signInUrl(upstream) }));
     this.#page(ctx, 'landing.eta', { titleKey: 'landing.title', choices, cancelUrl: `/interaction/${uid}/abort`, signUpUrl: featured.signUpUrl, passwordResetUrl: featured.passwordResetUrl });
+  };
+  /** The profile picker: which of the account's profiles of this portal the sign-in acts as (the choice in force preselected). */
+  readonly showProfilePicker: Step = async (ctx, next) => {
+    if (!isProfileChoice(ctx)) return next();
+    const { details, client } = ctx.state;
+    const { profiles, chosen } = await this.service.profileChoice(signedInAccount(details), client);
+    this.#page(ctx, 'profile-picker.eta', {
+      titleKey: 'profile_picker.title',
+      profiles,
+      chosenId: chosen?.id,
+      action: `/interaction/${details.uid}/profile`,
+      csrf: this.dependencies.csrf.issue('profile', details.uid),
+      cancelUrl: `/interaction/${details.uid}/abort`,
+    });
+  };
+  readonly requireProfileCsrf: Step = async (ctx, next) => {
+    const form = (ctx.request.body ?? {}) as Record<string, unknown>;
+    this.dependencies.csrf.require('profile', ctx.state.details.uid, form.csrf, 'portal');
+    if (!isProfileChoice(ctx)) throw sessionExpired('profile posted outside a profile choice');
+    await next();
+  };
+  /** Remembers the pick and finishes the picker's interaction; its result tells the policy this request has picked. */
+  readonly chooseProfile: Step = async (ctx) => {
+    const { details, client } = ctx.state;
+    const profile = ((ctx.request.body ?? {}) as Record<string, unknown>).profile;
+    await this.service.chooseProfile(signedInAccount(details), client, typeof profile === 'string' ? profile : undefined, this.#asking(ctx));
+    await this.interactions.finish(ctx, { [profileChoicePrompt]: { chosen: true } });
   };
   readonly consentFirstParty: Step = async (ctx, next) => (isConsent(ctx) && isFirstPartyClient(ctx.state.client) ? this.grantConsent(ctx, next) : next());
   readonly showConsent: Step = async (ctx, next) => {
@@ -179,6 +213,8 @@ class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
   readonly finishSignIn: Step = async (ctx) => {
     const { details, client, identity, decision } = ctx.state;
     if (decision.outcome === 'not_associated') return this.dependencies.onNotAssociated(ctx, { details, client, identity, accountId: decision.accountId });
+    // Asked to associate another profile: the email step even though profiles of this portal are bound.
+    if (isAssociationRequest(details.params)) return this.dependencies.onNotAssociated(ctx, { details, client, identity, accountId: undefined });
     await this.interactions.finish(ctx, { login: { accountId: decision.accountId } });
   };
 
@@ -217,17 +253,20 @@ class SignInSteps extends InteractionSteps<SignInDependencies, SignInService> {
 export function signInRoutes(dependencies: SignInDependencies): Router<SignInState> {
   const callbackUri = new URL(upstreamCallbackPath, dependencies.issuer).href;
   const steps = new SignInSteps(dependencies, new SignInService({ ...dependencies, callbackUri }));
-  const { loadInteraction, loadClient, associateFromAccountPage, reauthenticateSignedIn, showLanding, consentFirstParty, showConsent, refuseUnsupportedPrompt, requireLoginPrompt, sendUpstream } = steps;
+  const { loadInteraction, loadClient, associateOnRequest, reauthenticateSignedIn, showLanding, showProfilePicker, consentFirstParty, showConsent, refuseUnsupportedPrompt, requireLoginPrompt, sendUpstream } = steps;
+  const { requireProfileCsrf, chooseProfile } = steps;
   const { continueUpstreamCallback, consumeRoundTrip, finishUpstream, decide, finishSignIn, consentForm, requireConsentCsrf, denyUnlessAllowed, grantConsent, finishCancelled } = steps;
   const router = new Router<SignInState>({ sensitive: true, strict: true });
 
   // Steps 1–2: what the interaction's prompt asks for, first match wins.
-  router.get('/interaction/:uid', loadInteraction, loadClient, associateFromAccountPage, reauthenticateSignedIn, showLanding, consentFirstParty, showConsent, refuseUnsupportedPrompt);
+  router.get('/interaction/:uid', loadInteraction, loadClient, associateOnRequest, reauthenticateSignedIn, showLanding, showProfilePicker, consentFirstParty, showConsent, refuseUnsupportedPrompt);
   // Step 3: off to the upstream with a fresh state, nonce and PKCE verifier.
   router.get('/interaction/:uid/sign-in', loadInteraction, requireLoginPrompt, sendUpstream);
   router.get(upstreamCallbackPath, continueUpstreamCallback);
   // Back under the interaction path, where the interaction cookie is sent: a returning user, or the association flow.
   router.get('/interaction/:uid/upstream', loadInteraction, consumeRoundTrip, loadClient, finishUpstream, decide, finishSignIn);
+  // The profile picker's answer, when the account has several profiles of the portal.
+  router.post('/interaction/:uid/profile', consentForm, loadInteraction, loadClient, requireProfileCsrf, chooseProfile);
   router.post('/interaction/:uid/consent', consentForm, loadInteraction, requireConsentCsrf, denyUnlessAllowed, grantConsent);
   router.get('/interaction/:uid/abort', loadInteraction, finishCancelled);
   return router;

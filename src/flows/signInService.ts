@@ -15,6 +15,7 @@ import type { Store } from '../store/store.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import type { Upstreams } from '../upstream/upstreams.ts';
 import { sessionExpired } from '../errors.ts';
+import { offersProfileChoice, profileChoiceSituation, type ProfileChoiceSituation } from '../provider/profileChoice.ts';
 
 export interface SignInServiceDependencies {
   store: Store;
@@ -216,6 +217,35 @@ export class SignInService {
   }
 
   /** From the account page: the identity the account signs in with, for the email step. */
+  /** The profile picker's offer: the account's profiles of the client's portal and the choice in force. */
+  async profileChoice(accountId: string, client: unknown): Promise<ProfileChoiceSituation> {
+    return profileChoiceSituation(this.#d.store, accountId, client);
+  }
+
+  /**
+   * The person picked `profileId` at the client's portal: remembered for the
+   * account and portal (later sign-ins and refreshes act as it) and audited.
+   * Only one of the profiles the picker offers can be chosen.
+   */
+  async chooseProfile(accountId: string, client: unknown, profileId: string | undefined, asking: AskingClient): Promise<void> {
+    const situation = await this.profileChoice(accountId, client);
+    const profile = situation.profiles.find((candidate) => candidate.id === profileId);
+    if (!offersProfileChoice(situation) || !profile) throw invalidRequest('error.profile_not_offered', { detail: `profile ${String(profileId)} is not among the ${situation.profiles.length} of ${accountId} at ${situation.portal}` });
+    await this.#d.store.transaction(async (repositories) => {
+      const previous = await repositories.profileChoices.find(accountId, situation.portal);
+      await repositories.profileChoices.choose(accountId, situation.portal, profile.id);
+      await repositories.auditEvents.record({
+        type: 'profile.chosen',
+        outcome: 'success',
+        accountId,
+        profileId: profile.id,
+        clientId: asking.clientId,
+        ip: asking.ip,
+        details: { portal: situation.portal, ...(previous && previous.profileId !== profile.id ? { previous: previous.profileId } : {}) },
+      });
+    });
+  }
+
   async identityToAssociate(accountId: string): Promise<UpstreamIdentity> {
     const latest = latestIdentity(await this.#d.store.identities.listByAccount(accountId));
     if (!latest) throw sessionExpired(`account ${accountId} has no upstream identity`);

@@ -120,12 +120,13 @@ export class Outbox {
 
   /**
    * Records the delivery and drops the bodies: a delivered link has no
-   * business on the disk. One statement, run the moment SMTP accepted, so
+   * business on the disk; the SMTP server's reply line stays (the support
+   * desk's "it was accepted as …"). One statement, run the moment SMTP accepted, so
    * that a crash between acceptance and this commit (the one window in
    * which a message can go out twice) stays as short as a commit.
    */
-  async markSent(id: string): Promise<void> {
-    await this.#rows.markSent(id);
+  async markSent(id: string, serverAnswer?: string): Promise<void> {
+    await this.#rows.markSent(id, serverAnswer);
   }
 
   /** Records a failed attempt, unless the claim passed to another instance meanwhile (that one's record counts). */
@@ -133,7 +134,7 @@ export class Outbox {
     await this.#rows.markFailed(id, this.instanceId, error, nextAttemptAt);
   }
 
-  async list(query: PageRequest & { pending?: boolean } = {}): Promise<Page<OutboxSummary>> {
+  async list(query: PageRequest & { pending?: boolean; recipient?: string } = {}): Promise<Page<OutboxSummary>> {
     return this.#rows.list(query);
   }
 

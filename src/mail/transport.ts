@@ -13,7 +13,8 @@ export interface MailEnvelope {
 }
 
 export interface MailTransport {
-  send(message: MailEnvelope): Promise<void>;
+  /** Resolves with the server's reply line when it accepted the message (`250 2.0.0 Ok: queued as …`), for the support desk. */
+  send(message: MailEnvelope): Promise<string | undefined>;
   close(): void;
 }
 
@@ -59,7 +60,8 @@ export function createSmtpTransport(url: string): MailTransport {
   const transporter = nodemailer.createTransport({ url, ...smtpPool, ...smtpTimeouts });
   return {
     async send(message) {
-      await transporter.sendMail(message);
+      const accepted = (await transporter.sendMail(message)) as { response?: unknown };
+      return typeof accepted.response === 'string' ? accepted.response : undefined;
     },
     close: () => transporter.close(),
   };
@@ -78,9 +80,10 @@ export class DevMailbox implements MailTransport {
     this.#capacity = capacity;
   }
 
-  async send(message: MailEnvelope): Promise<void> {
+  async send(message: MailEnvelope): Promise<string> {
     this.#messages.unshift({ ...message, deliveredAt: Date.now() });
     this.#messages.length = Math.min(this.#messages.length, this.#capacity);
+    return '250 kept in the dev mailbox';
   }
 
   /** Newest first. */

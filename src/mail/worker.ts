@@ -59,6 +59,9 @@ export function retryDelay(attempts: number, schedule: RetrySchedule = defaultRe
   return Math.min(schedule.firstMilliseconds * 2 ** attempts, schedule.longestMilliseconds);
 }
 
+/** The next attempt of a message given up on: never, until `outbox retry`. */
+export const givenUpNextAttemptAt = Number.MAX_SAFE_INTEGER;
+
 /** Failed attempts before a message is given up: about 3 hours of retries with the default schedule. */
 export const defaultMaximumAttempts = 40;
 
@@ -139,10 +142,10 @@ export class OutboxWorker {
     const maximumAttempts = this.#options.maximumAttempts ?? defaultMaximumAttempts;
     let accepted = false;
     try {
-      await transport.send({ from, to: message.recipient, subject: message.subject, html: message.html, text: message.text, messageId: messageIdFor(message.id, from) });
+      const serverAnswer = await transport.send({ from, to: message.recipient, subject: message.subject, html: message.html, text: message.text, messageId: messageIdFor(message.id, from) });
       accepted = true;
       // At once, before anything else: until this commits, a crash sends the message again.
-      await outbox.markSent(message.id);
+      await outbox.markSent(message.id, serverAnswer);
     } catch (error) {
       if (accepted) {
         // Sent, but not recorded: the claim lapses and another attempt repeats the message (same Message-ID).
@@ -150,7 +153,7 @@ export class OutboxWorker {
         return this.#accepted(message);
       }
       const attempts = message.attempts + 1;
-      const nextAttemptAt = attempts >= maximumAttempts ? Number.MAX_SAFE_INTEGER : clock.now() + retryDelay(message.attempts, this.#options.retry);
+      const nextAttemptAt = attempts >= maximumAttempts ? givenUpNextAttemptAt : clock.now() + retryDelay(message.attempts, this.#options.retry);
       const reason = error instanceof Error ? error.message : String(error);
       await outbox.markFailed(message.id, reason, nextAttemptAt);
       this.#options.observer?.emailFailed(message.kind, attempts >= maximumAttempts);

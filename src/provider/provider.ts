@@ -5,12 +5,23 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { JWK } from 'jose';
 import { verifySecret } from '../secrets.ts';
 import { isLoopbackHost } from '../loopback.ts';
-import { clientPortals, type ClientPortal, type ClientRecord, type ProfileRecord } from '../domain/records.ts';
+import { clientPortals, profileSelections, type ClientPortal, type ClientRecord, type ProfileRecord, type ProfileSelection } from '../domain/records.ts';
 import { brandingPortal, clientPortal } from '../directory/portals.ts';
-import type { AccountRepository, ProfileBindingRepository } from '../store/store.ts';
+import type { AccountRepository, ProfileBindingRepository, ProfileChoiceRepository } from '../store/store.ts';
 import { rethrowForProvider } from '../store/oidcAdapter.ts';
 import type { PageRenderer } from '../web/pages.ts';
 import { locales, negotiateLocale, type Locale } from '../i18n.ts';
+import {
+  chosenProfileClaims,
+  chosenProfileClaimsOf,
+  offersProfileChoice,
+  profileChoiceNeeded,
+  profileChoicePrompt,
+  profileChoiceRequested,
+  profileChoiceSituation,
+  profileObject,
+  type ProfileChoiceStores,
+} from './profileChoice.ts';
 
 /** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */
 export const supportedScopes = ['openid', 'offline_access', 'email', 'profile', 'mbs_profiles'] as const;
@@ -33,6 +44,15 @@ export interface ProviderOptions {
   ttl: ProviderTtls;
   accounts: AccountRepository;
   profileBindings: ProfileBindingRepository;
+  /** The profile picker's memory per account and portal. */
+  profileChoices: ProfileChoiceRepository;
+  /**
+   * Whether several upstreams are configured: prompt=select_account then
+   * means choosing an upstream account again before the profile picker;
+   * with one, an account with several profiles of the portal only picks a
+   * profile again.
+   */
+  severalUpstreams: boolean;
   pages: PageRenderer;
   trustProxy: boolean;
   /**
@@ -126,13 +146,7 @@ export const profileClaims = ['mbs_profiles', 'mbs_profile_ids', 'mbs_roles'] as
  */
 export function profileClaimsOf(profiles: readonly ProfileRecord[]): Record<(typeof profileClaims)[number], unknown[]> {
   return {
-    mbs_profiles: profiles.map((profile) => ({
-      id: profile.id,
-      portal: profile.portal,
-      organization: profile.organization,
-      display_name: profile.displayName,
-      roles: profile.roles,
-    })),
+    mbs_profiles: profiles.map(profileObject),
     mbs_profile_ids: profiles.map((profile) => profile.id),
     mbs_roles: profiles.flatMap((profile) => profile.roles.map((role) => `${profile.id}:${role}`)),
   };
@@ -166,14 +180,32 @@ function shouldIssueRefreshToken(client: { clientAuthMethod?: string; grantTypeA
   return scopes.has('offline_access') || client.clientAuthMethod === 'none';
 }
 
-/** Why the login prompt asks again when the account page asks to associate another profile. */
+/** Why the login prompt asks again when the account page or a portal asks to associate another profile. */
 export const associationRequested = 'association_requested';
+
+/**
+ * The authorization parameter through which a portal (or the account page)
+ * asks the broker to add a profile, in the spirit of Keycloak's `kc_action`:
+ * `mbs_action=associate_profile`. Any client may send it; another value is
+ * refused as invalid_request, so a typo never passes as a plain sign-in.
+ */
+export const actionParameter = 'mbs_action';
+export const associateProfileAction = 'associate_profile';
+
+/** Whether the authorization request asks to associate another profile. */
+export const isAssociationRequest = (params: Readonly<Record<string, unknown>> | undefined): boolean => params?.[actionParameter] === associateProfileAction;
+
+/** What the portal gets when a requested association ends without a new profile of it (see README, "Adding a profile from a portal"). */
+export const associationFailedError = 'association_failed';
 
 /** Why the login prompt asks again when the portal asked for an account switch (prompt=select_account). */
 export const accountSelectionRequested = 'account_selection_requested';
 
 /** Why the login prompt asks again when a signed-in account has no profile of the asking portal. */
 export const noProfileForPortal = 'no_profile_for_portal';
+
+/** Whether the request asks for the profiles (the `mbs_profiles` scope): only then is there a profile to pick. */
+const asksForProfiles = (ctx: KoaContextWithOIDC): boolean => Boolean(ctx.oidc.client) && String(ctx.oidc.params?.scope ?? '').split(' ').includes('mbs_profiles');
 
 /**
  * oidc-provider's default prompts, with one more login check: a broker
@@ -182,7 +214,8 @@ export const noProfileForPortal = 'no_profile_for_portal';
  * PartnerSource profile); the sign-in interaction then offers the portal-fit
  * page instead of a code.
  */
-function signInPolicy(profileBindings: ProfileBindingRepository, clientsWithoutProfiles: readonly string[]): ReturnType<typeof interactionPolicy.base> {
+function signInPolicy(stores: ProfileChoiceStores, severalUpstreams: boolean, clientsWithoutProfiles: readonly string[]): ReturnType<typeof interactionPolicy.base> {
+  const { profileBindings } = stores;
   const policy = interactionPolicy.base();
   policy.get('login')!.checks.add(
     new interactionPolicy.Check(noProfileForPortal, 'the account has no profile of the asking portal', async (ctx) => {
@@ -193,13 +226,14 @@ function signInPolicy(profileBindings: ProfileBindingRepository, clientsWithoutP
       return profiles.length === 0 ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
     }),
   );
-  // "Associate another profile" from the account page: a signed-in account
-  // asks for the association flow when the request arrives, and not again
+  // "Associate another profile" (mbs_action=associate_profile, from the
+  // account page or a portal): a signed-in account is not passed through but
+  // goes to the association flow when the request arrives, and not again
   // once an interaction of this request has finished (its login, or the
   // consent that follows it).
   policy.get('login')!.checks.add(
     new interactionPolicy.Check(associationRequested, 'the account asked to associate another profile', async (ctx) =>
-      ctx.oidc.params?.mbs_associate === 'true' && ctx.oidc.session?.accountId && !ctx.oidc.result ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+      isAssociationRequest(ctx.oidc.params) && ctx.oidc.session?.accountId && !ctx.oidc.result ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
     ),
   );
   // prompt=select_account: the portal wants the person to be able to switch
@@ -209,19 +243,48 @@ function signInPolicy(profileBindings: ProfileBindingRepository, clientsWithoutP
   // request has finished (its login, or the consent that follows it). A
   // requestable select_account prompt with no checks of its own makes the
   // value accepted without ever being an interaction of its own.
+  // With one upstream and several profiles of the portal to pick from, the
+  // account switch the portal asks for is a profile switch: the picker
+  // below, without a round trip upstream.
   policy.get('login')!.checks.add(
-    new interactionPolicy.Check(accountSelectionRequested, 'the portal asked to select an account', async (ctx) =>
-      ctx.oidc.prompts.has('select_account') && ctx.oidc.session?.accountId && !ctx.oidc.result ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
-    ),
+    new interactionPolicy.Check(accountSelectionRequested, 'the portal asked to select an account', async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      if (!ctx.oidc.prompts.has('select_account') || !accountId || ctx.oidc.result) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      if (!severalUpstreams && asksForProfiles(ctx) && offersProfileChoice(await profileChoiceSituation(stores, accountId, ctx.oidc.client))) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      return interactionPolicy.Check.REQUEST_PROMPT;
+    }),
   );
   const accountSelection = new interactionPolicy.Prompt({ name: 'select_account', requestable: true });
   accountSelection.checks.clear();
   policy.add(accountSelection, 1);
+  // The profile picker, once the account is known and before consent: when
+  // the account has several profiles of the portal and no choice in force,
+  // or the portal asked with prompt=select_account and this request has not
+  // picked yet: the request has just arrived (no interaction result) or its
+  // last interaction was the sign-in. Each interaction's result replaces the
+  // one before, so after the pick a consent's result must not ask again.
+  const profileChoice = new interactionPolicy.Prompt(
+    { name: profileChoicePrompt, requestable: false },
+    new interactionPolicy.Check(profileChoiceNeeded, 'the account has several profiles of the portal and none chosen', async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      if (!accountId || !asksForProfiles(ctx)) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      const situation = await profileChoiceSituation(stores, accountId, ctx.oidc.client);
+      return offersProfileChoice(situation) && !situation.chosen ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    }),
+    new interactionPolicy.Check(profileChoiceRequested, 'the portal asked to choose the profile again', async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      const result = ctx.oidc.result;
+      const picked = result !== undefined && (result.login === undefined || result[profileChoicePrompt] !== undefined);
+      if (!ctx.oidc.prompts.has('select_account') || !accountId || !asksForProfiles(ctx) || picked) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      return offersProfileChoice(await profileChoiceSituation(stores, accountId, ctx.oidc.client)) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  policy.add(profileChoice, 2);
   return policy;
 }
 
 export function createProvider(options: ProviderOptions): Provider {
-  const { accounts, profileBindings, pages } = options;
+  const { accounts, profileBindings, profileChoices, pages } = options;
 
   const configuration: Configuration = {
     adapter: options.adapter,
@@ -248,8 +311,14 @@ export function createProvider(options: ProviderOptions): Provider {
       if (init && options.allowLoopbackRequests && isLoopbackHost(target.hostname)) delete (init as { dispatcher?: unknown }).dispatcher;
       return fetch(input, init);
     },
-    // domain_hint: Microsoft's home-realm hint, which picks an upstream by domain and goes on to Microsoft.
-    extraParams: ['mbs_associate', 'domain_hint'],
+    extraParams: {
+      // mbs_action: what a portal asks the broker to do besides signing in (only associate_profile).
+      [actionParameter](_ctx, value) {
+        if (value !== undefined && value !== associateProfileAction) throw new errors.InvalidRequest(`${actionParameter} must be ${associateProfileAction}`);
+      },
+      // domain_hint: Microsoft's home-realm hint, which picks an upstream by domain and goes on to Microsoft.
+      domain_hint: null,
+    },
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
@@ -257,7 +326,8 @@ export function createProvider(options: ProviderOptions): Provider {
       // The array of objects for JSON-aware relying parties, and string-valued
       // companions for those that flatten claims into strings
       // (mod_auth_openidc's OIDC_CLAIM_* variables and `Require claim`).
-      mbs_profiles: [...profileClaims],
+      // `mbs_profile` and its companions: the profile this sign-in acts as (the profile picker).
+      mbs_profiles: [...profileClaims, ...chosenProfileClaims],
     },
     // The ID token carries the claims of the granted scopes, as userinfo does
     // (oidc-provider's default puts only `sub` in the ID token of a code
@@ -285,13 +355,16 @@ export function createProvider(options: ProviderOptions): Provider {
       authorizationSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
     },
     extraClientMetadata: {
-      properties: ['portal', 'first_party'],
+      properties: ['portal', 'first_party', 'profile_selection'],
       validator(_ctx, key, value) {
         if (key === 'portal' && value !== undefined && !clientPortals.includes(value as ClientPortal)) {
           throw new errors.InvalidClientMetadata('portal must be partnersource, customersource or both');
         }
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+        if (key === 'profile_selection' && value !== undefined && !profileSelections.includes(value as ProfileSelection)) {
+          throw new errors.InvalidClientMetadata('profile_selection must be ask or all');
         }
       },
     },
@@ -354,7 +427,7 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
-      policy: signInPolicy(profileBindings, options.clientsWithoutProfiles ?? []),
+      policy: signInPolicy({ profileBindings, profileChoices }, options.severalUpstreams, options.clientsWithoutProfiles ?? []),
     },
     async findAccount(ctx: KoaContextWithOIDC, accountId: string) {
       const account = await accounts.find(accountId).catch(rethrowForProvider);
@@ -369,9 +442,8 @@ export function createProvider(options: ProviderOptions): Provider {
           }
           if (account.name) claims.name = account.name;
           if (scope.split(' ').includes('mbs_profiles')) {
-            const portal = clientPortal(ctx.oidc.client);
-            const profiles = await profileBindings.listProfilesByAccount(accountId, portal === 'both' ? undefined : portal).catch(rethrowForProvider);
-            Object.assign(claims, profileClaimsOf(profiles));
+            const situation = await profileChoiceSituation({ profileBindings, profileChoices }, accountId, ctx.oidc.client).catch(rethrowForProvider);
+            Object.assign(claims, profileClaimsOf(situation.profiles), chosenProfileClaimsOf(situation.chosen));
           }
           return claims;
         },

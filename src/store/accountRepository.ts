@@ -45,6 +45,9 @@ export function accountRepository(db: Executor, clock: Clock, prepared?: Prepare
       const row = (prepared && findSql ? await prepared.get(findSql, [id]) : await db('accounts').where({ id }).first()) as Row | undefined;
       return row ? toAccount(row) : undefined;
     },
+    async listByEmail(email) {
+      return ((await db('accounts').where({ email }).orderBy('created_at')) as Row[]).map(toAccount);
+    },
     async update(id, changes) {
       const update: Row = { updated_at: clock.now() };
       if ('email' in changes) update.email = changes.email ?? null;

@@ -39,6 +39,8 @@ export function auditEventRepository(db: Executor, clock: Clock, recorded: (even
       const { limit, offset } = pageBounds(query);
       const builder = db('audit_events');
       if (query.type) builder.where({ type: query.type });
+      if (query.actor) builder.where({ actor: query.actor });
+      if (query.beforeId !== undefined) builder.where('id', '<', query.beforeId);
       if (query.accountId) builder.where({ account_id: query.accountId });
       if (query.profileId) builder.where({ profile_id: query.profileId });
       if (query.clientId) builder.where({ client_id: query.clientId });

@@ -34,6 +34,9 @@ export function identityRepository(db: Executor, clock: Clock): UpstreamIdentity
     async listByAccount(accountId) {
       return ((await db('identities').where({ account_id: accountId }).orderBy('created_at')) as Row[]).map(toIdentity);
     },
+    async listBySubject(subject) {
+      return ((await db('identities').where({ subject }).orderBy('created_at')) as Row[]).map(toIdentity);
+    },
     async create(identity) {
       const now = clock.now();
       const record: UpstreamIdentityRecord = {

@@ -15,11 +15,13 @@ import { databaseClient, preparedStatements, type Database, type PreparedStateme
 import { identityRepository } from './identityRepository.ts';
 import { linkRequestRepository } from './linkRequestRepository.ts';
 import { profileBindingRepository } from './profileBindingRepository.ts';
+import { profileChoiceRepository } from './profileChoiceRepository.ts';
 import { profileRepository } from './profileRepository.ts';
 import { rateLimitRepository } from './rateLimitRepository.ts';
 import type { AuditEventInput } from '../domain/records.ts';
 import type { Executor } from './rows.ts';
 import { signingKeyRepository } from './signingKeyRepository.ts';
+import { statisticsRepository } from './statisticsRepository.ts';
 import type { Repositories, Store } from './store.ts';
 import { upstreamTransactionRepository } from './upstreamTransactionRepository.ts';
 
@@ -39,10 +41,12 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
     accounts: accountRepository(db, clock, prepared),
     identities: identityRepository(db, clock),
     profileBindings: profileBindingRepository(db, clock, prepared),
+    profileChoices: profileChoiceRepository(db, clock),
     auditEvents: auditEventRepository(db, clock, recorded),
     signingKeys: signingKeyRepository(db, clock),
     cookieKeys: cookieKeyRepository(db, clock),
     upstreamTransactions: upstreamTransactionRepository(db, clock),
+    statistics: statisticsRepository(db),
     adminRoles: adminRoleRepository(db, clock),
     adminInvitations: adminInvitationRepository(db, clock),
     adminTokens: adminTokenRepository(db, clock),

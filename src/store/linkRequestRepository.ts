@@ -47,12 +47,17 @@ export function linkRequestRepository(db: Executor, clock: Clock): LinkRequestRe
       const updated = await db('link_requests').where({ id }).whereNull('consumed_at').where('expires_at', '>', now).update({ consumed_at: now });
       return updated > 0;
     },
-    async listPending(query: PageRequest = {}): Promise<Page<LinkRequestRecord>> {
+    async listPending(query: PageRequest & { profileIds?: readonly string[] } = {}): Promise<Page<LinkRequestRecord>> {
       const { limit, offset } = pageBounds(query);
       const builder = db('link_requests').whereNull('consumed_at').where('expires_at', '>', clock.now());
+      if (query.profileIds) builder.whereIn('profile_id', [...query.profileIds]);
       const total = await countOf(builder);
       const rows = (await builder.clone().select('*').orderBy('created_at', 'desc').limit(limit).offset(offset)) as Row[];
       return { items: rows.map(toLink), total };
+    },
+    async find(id) {
+      const row = (await db('link_requests').where({ id }).first()) as Row | undefined;
+      return row ? toLink(row) : undefined;
     },
     async revoke(id) {
       return (await db('link_requests').where({ id }).whereNull('consumed_at').delete()) > 0;

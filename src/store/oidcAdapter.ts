@@ -69,16 +69,35 @@ function toPayload(row: StoredRow | undefined, open: (row: StoredRow) => string)
   return payload;
 }
 
-/**
- * Ends everything an account holds at the provider: its sessions, grants,
- * codes and tokens (refresh tokens included). Returns the rows removed.
- */
 /** The sessions of an account, as oidc-provider stored them (with the clients each signed in to). */
 export async function sessionsOfAccount(database: Database, accountId: string): Promise<Array<{ accountId: string; authorizations?: Record<string, { sid?: string }> }>> {
   const rows = (await database(table).select('payload').where({ type: 'Session', account_id: accountId })) as Array<{ payload: string }>;
   return rows.map((row) => JSON.parse(row.payload) as { accountId: string; authorizations?: Record<string, { sid?: string }> });
 }
 
+/** An account's live session as the support desk sees it: when it signed in, until when, and the clients it reached. */
+export interface AccountSession {
+  signedInAt: number | undefined;
+  expiresAt: number | undefined;
+  clientIds: string[];
+}
+
+export async function liveSessionsOfAccount(database: Database, accountId: string): Promise<AccountSession[]> {
+  const rows = (await database(table).select('payload', 'expires_at').where({ type: 'Session', account_id: accountId }).where('expires_at', '>', Date.now())) as Array<{ payload: string; expires_at: number | string }>;
+  return rows.map((row) => {
+    const payload = JSON.parse(row.payload) as { loginTs?: number; authorizations?: Record<string, unknown> };
+    return {
+      signedInAt: typeof payload.loginTs === 'number' ? payload.loginTs * 1000 : undefined,
+      expiresAt: Number(row.expires_at),
+      clientIds: Object.keys(payload.authorizations ?? {}).sort(),
+    };
+  });
+}
+
+/**
+ * Ends everything an account holds at the provider: its sessions, grants,
+ * codes and tokens (refresh tokens included). Returns the rows removed.
+ */
 export async function revokeAccount(database: Database, accountId: string): Promise<number> {
   return database(table).where({ account_id: accountId }).whereIn('type', ['Session', 'Grant', 'AuthorizationCode', 'AccessToken', 'RefreshToken']).delete();
 }

@@ -19,6 +19,8 @@ export interface OutboxSummary {
   nextAttemptAt: number;
   sentAt: number | undefined;
   lastError: string | undefined;
+  /** The SMTP server's reply line when it accepted the message (never the message). */
+  smtpResponse: string | undefined;
   createdAt: number;
 }
 
@@ -40,10 +42,12 @@ export interface OutboxRepository {
   renew(ids: readonly string[], claimant: string, leaseMilliseconds: number): Promise<Set<string>>;
   /** Drops the leases on unsent rows held by anyone but `claimant`; returns how many. */
   releaseOthers(claimant: string): Promise<number>;
-  markSent(id: string): Promise<void>;
+  /** `serverAnswer`: the SMTP reply line, kept (shortened to 1000 characters). */
+  markSent(id: string, serverAnswer?: string): Promise<void>;
   /** Counts a failed attempt if `claimant` still holds the lease. */
   markFailed(id: string, claimant: string, error: string, nextAttemptAt: number): Promise<void>;
-  list(query?: PageRequest & { pending?: boolean }): Promise<Page<OutboxSummary>>;
+  /** Newest first; `recipient` must already be normalised. */
+  list(query?: PageRequest & { pending?: boolean; recipient?: string }): Promise<Page<OutboxSummary>>;
   /** Makes an unsent message due now with its attempts reset; false when there is no such unsent message. */
   retry(id: string): Promise<boolean>;
   oldestOverdue(): Promise<number | undefined>;
@@ -59,6 +63,7 @@ const toSummary = (row: Row): OutboxSummary => ({
   nextAttemptAt: Number(row.next_attempt_at),
   sentAt: optionalNumber(row.sent_at),
   lastError: optionalText(row.last_error),
+  smtpResponse: optionalText(row.smtp_response),
   createdAt: Number(row.created_at),
 });
 
@@ -113,8 +118,10 @@ export function outboxRepository(database: Database, clock: Clock): OutboxReposi
         .update({ claimed_until: null, claimed_by: null });
     },
 
-    async markSent(id) {
-      await database('outbox').where({ id }).update({ sent_at: clock.now(), claimed_until: null, claimed_by: null, last_error: null, sealed_body: null });
+    async markSent(id, serverAnswer) {
+      await database('outbox')
+        .where({ id })
+        .update({ sent_at: clock.now(), claimed_until: null, claimed_by: null, last_error: null, sealed_body: null, smtp_response: serverAnswer?.slice(0, 1000) ?? null });
     },
 
     async markFailed(id, claimant, error, nextAttemptAt) {
@@ -128,6 +135,7 @@ export function outboxRepository(database: Database, clock: Clock): OutboxReposi
       const { limit, offset } = pageBounds(query);
       const builder = database('outbox');
       if (query.pending) builder.whereNull('sent_at');
+      if (query.recipient) builder.where({ recipient: query.recipient });
       const total = await countOf(builder);
       const rows = (await builder.clone().select('*').orderBy('created_at', 'desc').limit(limit).offset(offset)) as Row[];
       return { items: rows.map(toSummary), total };

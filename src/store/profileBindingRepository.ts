@@ -50,6 +50,8 @@ export function profileBindingRepository(db: Executor, clock: Clock, prepared?: 
           created_at: clock.now(),
         };
         await trx('profile_bindings').insert(row).onConflict('profile_id').merge(['account_id', 'identity_id', 'method', 'created_at']);
+        // A profile moved to another account is no longer its old account's choice.
+        await trx('profile_choices').where({ profile_id: binding.profileId }).whereNot({ account_id: binding.accountId }).delete();
         return { binding: toBinding(row), previous: previousRow ? toBinding(previousRow) : undefined };
       });
     },
@@ -75,6 +77,8 @@ export function profileBindingRepository(db: Executor, clock: Clock, prepared?: 
       return { items: rows.map(toBoundProfile), total };
     },
     async remove(profileId) {
+      // Unbinding a chosen profile ends that choice: the next sign-in asks again.
+      await db('profile_choices').where({ profile_id: profileId }).delete();
       return (await db('profile_bindings').where({ profile_id: profileId }).delete()) > 0;
     },
   };

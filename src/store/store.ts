@@ -22,6 +22,7 @@ import type {
   PageRequest,
   Portal,
   ProfileBindingRecord,
+  ProfileChoiceRecord,
   ProfileInput,
   ProfileRecord,
   SigningKeyRecord,
@@ -45,10 +46,13 @@ export type ProfileUpsertOutcome = 'created' | 'updated' | 'unchanged';
 
 export interface ProfileRepository {
   upsert(profile: ProfileInput): Promise<ProfileUpsertOutcome>;
+  /** What `upsert` would do with the profile, writing nothing (an import's preview). */
+  outcomeOf(profile: ProfileInput): Promise<ProfileUpsertOutcome>;
   find(id: string): Promise<ProfileRecord | undefined>;
   /** `email` must already be normalised. */
   findByEmail(email: string): Promise<ProfileRecord[]>;
-  list(query?: PageRequest & { email?: string; portal?: Portal }): Promise<Page<ProfileRecord>>;
+  /** `organization`: profiles whose organization contains it, letter case ignored. */
+  list(query?: PageRequest & { email?: string; portal?: Portal; organization?: string }): Promise<Page<ProfileRecord>>;
   /** Removes the profile and its binding; false when there was no such profile. */
   remove(id: string): Promise<boolean>;
 }
@@ -56,6 +60,8 @@ export interface ProfileRepository {
 export interface AccountRepository {
   create(account: { email?: string | undefined; emailVerified?: boolean; name?: string | undefined }): Promise<AccountRecord>;
   find(id: string): Promise<AccountRecord | undefined>;
+  /** Accounts that proved this (normalised) MBS email. */
+  listByEmail(email: string): Promise<AccountRecord[]>;
   update(id: string, changes: { email?: string | undefined; emailVerified?: boolean; name?: string | undefined }): Promise<void>;
 }
 
@@ -63,6 +69,8 @@ export interface UpstreamIdentityRepository {
   findByIssuerAndSubject(issuer: string, subject: string): Promise<UpstreamIdentityRecord | undefined>;
   find(id: string): Promise<UpstreamIdentityRecord | undefined>;
   listByAccount(accountId: string): Promise<UpstreamIdentityRecord[]>;
+  /** Identities with this subject at any upstream (support looks a person up by it). */
+  listBySubject(subject: string): Promise<UpstreamIdentityRecord[]>;
   /** Throws BrokerError('conflict') when (issuer, subject) already exists. */
   create(identity: { accountId: string; issuer: string; subject: string; upstreamId?: string | undefined; emailHint?: string | undefined; nameHint?: string | undefined }): Promise<UpstreamIdentityRecord>;
   /** Records a sign-in, refreshes the hints and, when given, the upstream it came through. */
@@ -89,9 +97,27 @@ export interface ProfileBindingRepository {
   remove(profileId: string): Promise<boolean>;
 }
 
+export interface AuditEventFilter {
+  type?: string | undefined;
+  actor?: string | undefined;
+  accountId?: string | undefined;
+  profileId?: string | undefined;
+  clientId?: string | undefined;
+  since?: number | undefined;
+  until?: number | undefined;
+}
+
+export interface ProfileChoiceRepository {
+  /** Remembers that the account acts as `profileId` at `portal`, replacing an earlier choice. */
+  choose(accountId: string, portal: ClientPortal, profileId: string): Promise<ProfileChoiceRecord>;
+  /** The account's choice at `portal`; its profile may since have been unbound (check the bindings). */
+  find(accountId: string, portal: ClientPortal): Promise<ProfileChoiceRecord | undefined>;
+}
+
 export interface AuditEventRepository {
   record(event: AuditEventInput): Promise<void>;
-  list(query?: PageRequest & { type?: string; accountId?: string; profileId?: string; clientId?: string; since?: number; until?: number }): Promise<Page<AuditEventRecord>>;
+  /** Newest first; `beforeId` pages by id, stable while new events arrive. */
+  list(query?: AuditEventFilter & PageRequest & { beforeId?: number }): Promise<Page<AuditEventRecord>>;
 }
 
 export interface SigningKeyRepository {
@@ -142,7 +168,9 @@ export interface LinkRequestRepository {
   findByTokenHash(tokenHash: string): Promise<LinkRequestRecord | undefined>;
   /** Marks the link used if it is unused and unexpired at the clock's now; of concurrent callers exactly one gets true. */
   consume(id: string): Promise<boolean>;
-  listPending(query?: PageRequest): Promise<Page<LinkRequestRecord>>;
+  /** Unused, unexpired links, newest first; only those of `profileIds` when given. */
+  listPending(query?: PageRequest & { profileIds?: readonly string[] }): Promise<Page<LinkRequestRecord>>;
+  find(id: string): Promise<LinkRequestRecord | undefined>;
   /** Deletes an unused link, so it can never be confirmed; false when there was no such unused link. */
   revoke(id: string): Promise<boolean>;
 }
@@ -153,6 +181,22 @@ export interface RateLimitRepository {
    * says whether it is within `limit` (atomic: no lost updates across instances).
    */
   hit(key: string, limit: number, windowMilliseconds: number): Promise<{ allowed: boolean; count: number; retryAfterMilliseconds: number }>;
+}
+
+/** Counts for the console's dashboard; periods are [since, until) in epoch milliseconds. */
+export interface StatisticsRepository {
+  /** Sign-in audit events by UTC day (days as epoch milliseconds of their midnight) and outcome; days without any are absent. */
+  signInsByDay(since: number, until: number): Promise<Array<{ day: number; success: number; failure: number }>>;
+  /** Audit events of each type in the period. */
+  eventCounts(types: readonly string[], since: number, until: number): Promise<Record<string, number>>;
+  /** Distinct profiles with an event of `type` in the period (by `actor` when given). */
+  distinctProfiles(types: readonly string[], since: number, until: number, actor?: string): Promise<number>;
+  /** Emails (of `kind`, when given) that SMTP accepted in the period. */
+  emailsSent(since: number, until: number, kind?: string): Promise<number>;
+  /** The outbox now: unsent never tried, unsent failing (retrying), given up, and when the oldest unsent was queued. */
+  outboxHealth(givenUpAfter: number): Promise<{ queued: number; failing: number; givenUp: number; oldestWaitingSince: number | undefined }>;
+  /** oidc-provider sessions not expired at `now`. */
+  activeSessions(now: number): Promise<number>;
 }
 
 export interface AdminRoleRepository {
@@ -198,10 +242,12 @@ export interface Repositories {
   accounts: AccountRepository;
   identities: UpstreamIdentityRepository;
   profileBindings: ProfileBindingRepository;
+  profileChoices: ProfileChoiceRepository;
   auditEvents: AuditEventRepository;
   signingKeys: SigningKeyRepository;
   cookieKeys: CookieKeyRepository;
   upstreamTransactions: UpstreamTransactionRepository;
+  statistics: StatisticsRepository;
   adminRoles: AdminRoleRepository;
   adminInvitations: AdminInvitationRepository;
   adminTokens: AdminTokenRepository;

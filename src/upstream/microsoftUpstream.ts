@@ -58,25 +58,44 @@ export interface MicrosoftUpstreamOptions {
   fetch?: UpstreamFetch | undefined;
 }
 
-const microsoftPages = { signUpUrl: 'https://signup.live.com/', passwordResetUrl: 'https://account.live.com/password/reset' };
+/** What both presets share: Microsoft's login host, its pages, domain_hint forwarded, a claims check tied to the issuer's origin. */
+interface MicrosoftPreset {
+  kind: 'microsoft' | 'microsoft-work';
+  issuer: string;
+  nameKey: string;
+  signUpUrl: string | undefined;
+  passwordResetUrl: string;
+  verifyClaims(claims: IdTokenClaims, base: string): void;
+}
 
-/** Microsoft personal accounts (`/consumers/v2.0`). */
-export function createMicrosoftUpstream(options: MicrosoftUpstreamOptions): OidcUpstream {
-  const issuer = options.issuer ?? microsoftConsumersIssuer;
+function createPresetUpstream(options: MicrosoftUpstreamOptions, preset: MicrosoftPreset): OidcUpstream {
+  const issuer = options.issuer ?? preset.issuer;
   const base = new URL(issuer).origin;
   return new OidcUpstream({
-    id: options.id ?? 'microsoft',
-    kind: 'microsoft',
-    name: options.name ?? { key: 'upstream.microsoft' },
+    id: options.id ?? preset.kind,
+    kind: preset.kind,
+    name: options.name ?? { key: preset.nameKey },
     domains: options.domains,
     issuer,
     clientId: options.clientId,
     clientSecret: options.clientSecret,
-    signUpUrl: options.signUpUrl ?? microsoftPages.signUpUrl,
-    passwordResetUrl: options.passwordResetUrl ?? microsoftPages.passwordResetUrl,
+    signUpUrl: options.signUpUrl ?? preset.signUpUrl,
+    passwordResetUrl: options.passwordResetUrl ?? preset.passwordResetUrl,
     forwardDomainHint: true,
-    verifyClaims: (claims) => verifyPersonalMicrosoftAccount(claims, base),
+    verifyClaims: (claims) => preset.verifyClaims(claims, base),
     fetch: options.fetch,
+  });
+}
+
+/** Microsoft personal accounts (`/consumers/v2.0`). */
+export function createMicrosoftUpstream(options: MicrosoftUpstreamOptions): OidcUpstream {
+  return createPresetUpstream(options, {
+    kind: 'microsoft',
+    issuer: microsoftConsumersIssuer,
+    nameKey: 'upstream.microsoft',
+    signUpUrl: 'https://signup.live.com/',
+    passwordResetUrl: 'https://account.live.com/password/reset',
+    verifyClaims: verifyPersonalMicrosoftAccount,
   });
 }
 
@@ -87,23 +106,15 @@ export interface MicrosoftWorkUpstreamOptions extends MicrosoftUpstreamOptions {
 
 /** Microsoft work or school accounts (`/organizations/v2.0` or `/common/v2.0`), limited to the allowed tenants. */
 export function createMicrosoftWorkUpstream(options: MicrosoftWorkUpstreamOptions): OidcUpstream {
-  const issuer = options.issuer ?? microsoftOrganizationsIssuer;
-  const base = new URL(issuer).origin;
   const tenants = [...options.tenants];
   if (tenants.length === 0) throw invalidConfiguration('error.configuration.upstream_tenants_required');
-  return new OidcUpstream({
-    id: options.id ?? 'microsoft-work',
+  return createPresetUpstream(options, {
     kind: 'microsoft-work',
-    name: options.name ?? { key: 'upstream.microsoft_work' },
-    domains: options.domains,
-    issuer,
-    clientId: options.clientId,
-    clientSecret: options.clientSecret,
+    issuer: microsoftOrganizationsIssuer,
+    nameKey: 'upstream.microsoft_work',
     // Work accounts are created and reset by each organization's administrators.
-    signUpUrl: options.signUpUrl,
-    passwordResetUrl: options.passwordResetUrl ?? 'https://passwordreset.microsoftonline.com/',
-    forwardDomainHint: true,
-    verifyClaims: (claims) => verifyAllowedTenant(claims, tenants, base),
-    fetch: options.fetch,
+    signUpUrl: undefined,
+    passwordResetUrl: 'https://passwordreset.microsoftonline.com/',
+    verifyClaims: (claims, base) => verifyAllowedTenant(claims, tenants, base),
   });
 }

@@ -29,7 +29,7 @@ export interface BrokerSessionReading {
 }
 
 export interface SignInRequest {
-  /** Extra authorization parameters (mbs_associate, max_age, prompt, ui_locales). */
+  /** Extra authorization parameters (mbs_action, max_age, prompt, ui_locales). */
   parameters?: Record<string, string>;
   /** Where the callback sends the browser back to (a path below `basePath`). */
   returnTo?: string;

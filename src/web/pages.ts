@@ -63,3 +63,6 @@ export function pageLocale(ctx: Context, uiLocales?: unknown): Locale {
 
 /** The broker's stylesheet, served from /static/broker.css (no external assets). */
 export const stylesheet = (): string => readFileSync(`${viewsDirectory}static/broker.css`, 'utf8');
+
+/** The console's script, served from /static/console.js. */
+export const consoleScript = (): string => readFileSync(`${viewsDirectory}static/console.js`, 'utf8');

@@ -12,6 +12,7 @@ import { Outbox } from '../../src/mail/outbox.ts';
 import { secretHash } from '../../src/secrets.ts';
 import { createStore } from '../../src/store/knexStore.ts';
 import type { Store } from '../../src/store/store.ts';
+import { liveSessionsOfAccount, revokeAccount } from '../../src/store/oidcAdapter.ts';
 import { serviceSuite, testDatabases } from '../support/databases.ts';
 import { buildProfile, createAccountWithIdentity, uniqueName } from '../support/factories.ts';
 
@@ -43,6 +44,7 @@ for (const testDatabase of testDatabases()) {
         invitationTtl,
         keys: { list: async () => [], listCookieKeys: async () => [], rotateSigningKeys: async () => [], rotateCookieKey: async () => undefined },
         issueInitialAccessToken: async () => ({ token: 'unused', expiresAt: 0 }),
+        sessions: { list: (accountId: string) => liveSessionsOfAccount(database, accountId), revoke: (accountId: string) => revokeAccount(database, accountId) },
       };
       accessAs = (accountId) => adminServices(parts, accountId ? { surface: 'console', accountId } : 'cli').access;
       // Every test starts with no roles: the last-admin rule counts them all.

@@ -72,6 +72,12 @@ describe('admin API', function () {
     expect((await call('PATCH', '/clients/reports-app', { redirectUris: [] })).body.fields).to.have.key('body.redirectUris');
     expect((await call('PATCH', '/clients/nobody', { name: 'x' })).status).to.equal(404);
 
+    // The profile picker per client: ask (the default) or all, and nothing else.
+    expect((await call('GET', '/clients/reports-app')).body).to.not.have.key('profile_selection');
+    expect((await call('PATCH', '/clients/reports-app', { profileSelection: 'all' })).body).to.include({ profile_selection: 'all' });
+    expect((await call('PATCH', '/clients/reports-app', { profileSelection: 'sometimes' })).status).to.equal(400);
+    expect((await call('POST', '/clients', { portal: 'both', redirectUris: ['https://rp.example/cb'], profileSelection: 'first' })).status).to.equal(400);
+
     const tokenWith = (clientSecret: string) =>
       fetch(`${running.issuer}/token`, {
         method: 'POST',
@@ -189,6 +195,93 @@ describe('admin API', function () {
     expect((await call('GET', '/audit-events?until=tomorrow')).body.fields).to.have.key('query.until');
   });
 
+  it('searches clients by id, name, portal or redirect URI', async () => {
+    await call('POST', '/clients', { id: 'search-me', name: 'Quarterly Reports', portal: 'customersource', redirectUris: ['https://quarterly.example/cb'] });
+    for (const text of ['SEARCH-me', 'quarterly reports', 'quarterly.example']) {
+      expect((await call('GET', `/clients?search=${encodeURIComponent(text)}`)).body.items!.map((client) => client.client_id), text).to.deep.equal(['search-me']);
+    }
+    expect((await call('GET', '/clients?search=nothing-like-it')).body.items).to.deep.equal([]);
+  });
+
+  it('previews a profile import without writing, and the import then reports the same counts', async () => {
+    const csv = 'id,portal,email,display_name,organization,roles\nPREVIEW-1,partnersource,p1@contoso.example,P One,Contoso,\nPREVIEW-2,elsewhere,p2@contoso.example,P Two,Contoso,\n';
+    const preview = await call('POST', '/profiles/import/preview', csv, { contentType: 'text/csv' });
+    expect(preview.body).to.deep.include({ created: 1, updated: 0, unchanged: 0 });
+    expect((preview.body.rejected as Array<{ line: number }>).map((row) => row.line)).to.deep.equal([3]);
+    expect((await call('GET', '/profiles?email=p1@contoso.example')).body.total).to.equal(0);
+    expect((await call('POST', '/profiles/import', csv, { contentType: 'text/csv' })).body).to.deep.equal(preview.body);
+  });
+
+  it('finds a person, shows them, binds on their behalf with a reason, unbinds and revokes their sessions', async () => {
+    const { accountId } = await running.broker.store.transaction(async (repositories) => {
+      await repositories.profiles.upsert(buildProfile({ id: 'DESK-1', email: 'desk@contoso.example' }));
+      await repositories.profiles.upsert(buildProfile({ id: 'DESK-2', email: 'desk@contoso.example' }));
+      const account = await repositories.accounts.create({ email: 'desk@contoso.example', emailVerified: true });
+      const identity = await repositories.identities.create({ accountId: account.id, issuer: 'https://up.example', subject: 'desk-subject' });
+      await repositories.profileBindings.bind({ profileId: 'DESK-1', accountId: account.id, identityId: identity.id, method: 'association' });
+      return { accountId: account.id };
+    });
+    const found = await call('GET', '/people?email=Desk@Contoso.Example');
+    expect((found.body.people as Array<{ account_id: string }>).map((person) => person.account_id)).to.deep.equal([accountId]);
+    expect((found.body.unbound_profiles as Array<{ id: string }>).map((profile) => profile.id)).to.deep.equal(['DESK-2']);
+    expect((await call('GET', '/people?subject=desk-subject')).body.people).to.have.length(1);
+    expect((await call('GET', '/people')).body.fields).to.have.key('query');
+    const shown = await call('GET', `/people/${accountId}`);
+    expect(shown.body).to.include({ account_id: accountId, email: 'desk@contoso.example' });
+    expect(shown.body).to.have.keys('account_id', 'email', 'email_verified', 'name', 'created_at', 'identities', 'profiles', 'sign_ins', 'sessions');
+    expect((await call('GET', '/people/nobody')).status).to.equal(404);
+
+    const noReason = await call('POST', `/people/${accountId}/bindings`, { profileId: 'DESK-2', reason: '' });
+    expect(noReason.status).to.equal(400);
+    expect(noReason.body.fields).to.have.key('reason');
+    expect((await call('POST', `/people/${accountId}/bindings`, { profileId: 'DESK-2', reason: 'confirmed by phone' })).status).to.equal(201);
+    const [bound] = (await call('GET', '/audit-events?type=binding.created&profile=DESK-2')).body.items!;
+    expect(bound).to.deep.include({ actor: 'admin-api', accountId, details: { method: 'admin', onBehalf: true, reason: 'confirmed by phone' } });
+    expect((await call('DELETE', `/people/${accountId}/bindings/DESK-2`)).status).to.equal(204);
+    expect((await call('DELETE', `/people/${accountId}/bindings/DESK-2`)).status).to.equal(404);
+    expect((await call('POST', `/people/${accountId}/revoke-sessions`)).body).to.deep.equal({ removed: 0 });
+  });
+
+  it('shows the emails and pending links of an address, and resends a link as a new one', async () => {
+    const link = await running.broker.store.transaction(async (repositories) => {
+      await repositories.profiles.upsert(buildProfile({ id: 'MAIL-1', email: 'mail@contoso.example' }));
+      return repositories.linkRequests.create({ tokenHash: 'sha256:mailmailmailmailmailmailmailmailmailmail', flowId: undefined, profileId: 'MAIL-1', issuer: 'https://up.example', subject: 'mail', interactionUid: undefined, expiresAt: Date.now() + 60_000 });
+    });
+    const before = await call('GET', '/emails?address=MAIL@contoso.example');
+    expect(before.body).to.deep.include({ email: 'mail@contoso.example', email_total: 0 });
+    expect((before.body.pending_links as Array<{ id: string }>).map((pending) => pending.id)).to.deep.equal([link.id]);
+    expect((await call('GET', '/emails')).body.fields).to.have.key('query.address');
+
+    const resent = await call('POST', `/link-requests/${link.id}/resend`, { locale: 'fr' });
+    expect(resent.status).to.equal(201);
+    expect(resent.body).to.include({ profile_id: 'MAIL-1', subject: 'mail' });
+    const after = await call('GET', '/emails?address=mail@contoso.example');
+    expect((after.body.pending_links as Array<{ id: string }>).map((pending) => pending.id)).to.deep.equal([resent.body.id]);
+    expect((after.body.emails as Array<{ kind: string }>).map((email) => email.kind)).to.deep.equal(['association_link']);
+    expect((await call('POST', `/link-requests/${link.id}/resend`, {})).status).to.equal(404);
+    expect((await call('POST', `/link-requests/${String(resent.body.id)}/resend`, { locale: 'xx' })).body.fields).to.have.key('body.locale');
+  });
+
+  it('exports the filtered audit log as CSV', async () => {
+    const response = await fetch(`${running.issuer}/admin/api/audit-events.csv?type=client.created`, { headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).to.equal(200);
+    expect(response.headers.get('content-type')).to.match(/^text\/csv/);
+    expect(response.headers.get('content-disposition')).to.contain('audit-events.csv');
+    const [header, ...rows] = (await response.text()).trim().split('\r\n');
+    expect(header).to.equal('id,occurred_at,type,outcome,actor,account_id,profile_id,client_id,ip,details');
+    expect(rows.length).to.be.greaterThan(0);
+    expect(rows.every((row) => row.split(',')[2] === 'client.created')).to.equal(true);
+    expect((await fetch(`${running.issuer}/admin/api/audit-events.csv`)).status).to.equal(401);
+  });
+
+  it('reports the dashboard: sign-ins per day, the funnel, email delivery and sessions', async () => {
+    const dashboard = await call('GET', '/dashboard?days=3');
+    expect(dashboard.body).to.have.keys('days', 'sign_ins', 'funnel', 'email', 'active_sessions');
+    expect(dashboard.body.sign_ins).to.have.length(3);
+    expect(((dashboard.body.funnel as { steps: Array<{ step: string }> }).steps).map((step) => step.step)).to.deep.equal(['asked', 'sent', 'opened', 'bound']);
+    expect((await call('GET', '/dashboard?days=0')).body.fields).to.have.key('query.days');
+  });
+
   it('rotates signing keys: this instance publishes the new keys at once, old keys stay, nothing private is shown', async () => {
     const before = await call('GET', '/signing-keys');
     expect(before.body.items).to.have.length(3);
@@ -226,6 +319,9 @@ describe('admin API', function () {
       'GET /bindings', 'DELETE /bindings/{profileId}', 'GET /link-requests', 'POST /link-requests/{linkId}/revoke',
       'GET /outbox', 'POST /outbox/{messageId}/retry', 'GET /audit-events', 'POST /initial-access-tokens',
       'GET /signing-keys', 'POST /signing-keys/rotate', 'POST /cookie-keys/rotate',
+      'POST /profiles/import/preview', 'GET /people', 'GET /people/{accountId}', 'POST /people/{accountId}/bindings',
+      'DELETE /people/{accountId}/bindings/{profileId}', 'POST /people/{accountId}/revoke-sessions', 'GET /emails',
+      'POST /link-requests/{linkId}/resend', 'GET /audit-events.csv', 'GET /dashboard',
     ]);
     // Every documented route answers (401 without a token, never 404).
     for (const entry of documented) {

@@ -75,8 +75,10 @@ describe('the admin console in a real browser', function () {
     await page.keyboard.press('Tab');
     expect(await page.locator(':focus').getAttribute('href')).to.equal('/admin');
     await page.keyboard.press('Tab');
+    // The second section of the navigation, whichever it is (more pages come from other branches).
+    const second = await page.locator(':focus').getAttribute('href');
     await page.keyboard.press('Enter');
-    await page.waitForURL(`${running.issuer}/admin/admins`);
+    await page.waitForURL(`${running.issuer}${second}`);
     await context.close();
   });
 

@@ -2,13 +2,16 @@
 // `npm start`: the PartnerSource demo portal, the broker's landing page, the
 // dev upstream, the MBS email, the dev mailbox, the association link,
 // re-authentication, success, back to the portal; SSO to CustomerSource
-// without another upstream sign-in; sign-out. Every screen is screenshotted
+// without another upstream sign-in; sign-out. Then jane with both her
+// PartnerSource profiles picks one, and switches through the portal's link. Every screen is screenshotted
 // (test-results/journey) and checked with axe-core.
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ClientAdministration } from '../../src/admin/clientAdministration.ts';
 import { chromiumAvailable, launchChromium, ScreenshotAlbum, seriousAccessibilityViolations } from '../support/chromium.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
+import { buildProfile } from '../support/factories.ts';
+import { bindDevAccount } from '../support/journey.ts';
 
 const demoEmail = 'jane.doe@contoso.example';
 
@@ -50,12 +53,16 @@ describe('the journey in a real browser', function () {
     await page.getByRole('button', { name: 'Sign in' }).click();
   }
 
-  /** Waits until the dev mailbox holds emails satisfying `enough`, and returns each email's subject and link. */
-  async function mailboxLinks(page: Page, enough: (emails: Array<{ subject: string; link: string }>) => boolean): Promise<Array<{ subject: string; link: string }>> {
+  /** Waits until the dev mailbox holds emails satisfying `enough`, and returns each email's subject, recipient line and link. */
+  async function mailboxLinks(page: Page, enough: (emails: Array<{ subject: string; to: string; link: string }>) => boolean): Promise<Array<{ subject: string; to: string; link: string }>> {
     for (let attempt = 0; attempt < 100; attempt += 1) {
       await page.goto(`${running.issuer}/dev/mail`);
       const links = await page.locator('article.mail').evaluateAll((articles) =>
-        articles.map((article) => ({ subject: article.querySelector('h2')?.textContent ?? '', link: article.querySelector('a[href*="/link/"]')?.getAttribute('href') ?? '' })),
+        articles.map((article) => ({
+          subject: article.querySelector('h2')?.textContent ?? '',
+          to: article.querySelector('p.hint')?.textContent ?? '',
+          link: article.querySelector('a[href*="/link/"]')?.getAttribute('href') ?? '',
+        })),
       );
       if (enough(links)) return links;
       await page.waitForTimeout(50);
@@ -185,6 +192,77 @@ describe('the journey in a real browser', function () {
     await context.close();
   });
 
+  it('adds a profile from the demo portal’s button over the SSO session, and shows a cancel and a failure as the portal got them', async () => {
+    const album = new ScreenshotAlbum('portal-association');
+    const bound = buildProfile({ portal: 'partnersource', email: 'ada.old@contoso.example', organization: 'Ada Partners' });
+    const partnerToAdd = buildProfile({ portal: 'partnersource', email: 'ada@contoso.example', organization: 'Ada Consulting' });
+    const customerOnly = buildProfile({ portal: 'customersource', email: 'ada.retail@contoso.example', organization: 'Ada Retail' });
+    await bindDevAccount(running, 'ada-adds-profiles', [bound], running.broker.store);
+    for (const profile of [partnerToAdd, customerOnly]) await running.broker.store.profiles.upsert(profile);
+    const context = await chromium.newContext({ locale: 'en-US', viewport: { width: 1024, height: 768 } });
+    const visited: string[] = [];
+    context.on('request', (request) => {
+      if (request.isNavigationRequest()) visited.push(request.url());
+    });
+    const tab = await context.newPage();
+    const mail = await context.newPage();
+    const upstreamPages = () => visited.filter((url) => url.includes('/dev/upstream/interaction/')).length;
+    /** Confirms the one association email sent to `address` and goes on from the success page into the portal. */
+    const confirmAndContinue = async (address: string) => {
+      const [entry] = (await mailboxLinks(mail, (emails) => emails.some((email) => email.to.includes(address)))).filter((email) => email.to.includes(address));
+      await mail.goto(entry!.link);
+      await mail.getByRole('button', { name: 'Sign in and associate' }).click();
+      await signInUpstream(mail, 'ada-adds-profiles');
+      expect(await mail.locator('h1').textContent()).to.equal('Your Microsoft account is associated');
+      await mail.getByRole('link', { name: 'Continue to PartnerSource' }).click();
+      await mail.waitForURL((url) => url.href.startsWith(partnerSource));
+    };
+
+    // Signed in to PartnerSource with the profile bound already.
+    await tab.goto(partnerSource);
+    await tab.getByRole('link', { name: 'Sign in' }).click();
+    await tab.getByRole('link', { name: 'Sign in with a Microsoft account' }).click();
+    await signInUpstream(tab, 'ada-adds-profiles');
+    await tab.waitForURL(partnerSource);
+    expect(await tab.locator('#profiles').textContent()).to.contain(bound.id).and.not.to.contain(partnerToAdd.id);
+    await screen(album, tab, 'portal-with-one-profile');
+
+    // Bound: "Add a profile" goes to the email step over the session, without the upstream's page.
+    const upstreamPagesBefore = upstreamPages();
+    await tab.getByRole('link', { name: 'Add a profile' }).click();
+    expect(await tab.locator('h1').textContent()).to.equal('Enter your MBS email address');
+    expect(upstreamPages(), 'no upstream sign-in over the session').to.equal(upstreamPagesBefore);
+    await screen(album, tab, 'email-step-from-portal');
+    await tab.getByLabel('MBS email address').fill(partnerToAdd.email);
+    await tab.getByRole('button', { name: 'Continue' }).click();
+    expect(await tab.locator('h1').textContent()).to.equal('Check your inbox');
+    await confirmAndContinue(partnerToAdd.email);
+    expect(await mail.locator('#action-outcome').textContent()).to.contain('Profile added');
+    expect(await mail.locator('#profiles').textContent()).to.contain(bound.id).and.to.contain(partnerToAdd.id);
+    await screen(album, mail, 'portal-profile-added');
+
+    // Cancelled at the email step: the portal says so, and the person stays signed in there.
+    await tab.goto(partnerSource);
+    await tab.getByRole('link', { name: 'Add a profile' }).click();
+    await tab.getByRole('button', { name: 'Cancel' }).click();
+    await tab.waitForURL((url) => url.href.startsWith(`${partnerSource}callback`));
+    expect(await tab.locator('#action-outcome').getAttribute('data-error')).to.equal('access_denied');
+    expect(await tab.locator('#action-outcome').textContent()).to.contain('You cancelled adding a profile');
+    await screen(album, tab, 'portal-add-profile-cancelled');
+
+    // Failed: the link bound a CustomerSource profile, none of PartnerSource's.
+    await tab.goto(partnerSource);
+    await tab.getByRole('link', { name: 'Add a profile' }).click();
+    await tab.getByLabel('MBS email address').fill(customerOnly.email);
+    await tab.getByRole('button', { name: 'Continue' }).click();
+    await confirmAndContinue(customerOnly.email);
+    expect(await mail.locator('#action-outcome').getAttribute('data-error')).to.equal('association_failed');
+    await screen(album, mail, 'portal-add-profile-failed');
+    await mail.goto(partnerSource);
+    expect(await mail.locator('#profiles').textContent(), 'still signed in, with the same profiles').to.contain(partnerToAdd.id).and.not.to.contain(customerOnly.id);
+    await context.close();
+  });
+
   it('shows the other screens branded, in German and French, and accessible', async () => {
     const album = new ScreenshotAlbum('screens');
     const german = await chromium.newContext({ locale: 'de-DE', extraHTTPHeaders: { 'Accept-Language': 'de-DE,de;q=0.9' }, viewport: { width: 390, height: 844 } });
@@ -280,5 +358,44 @@ describe('the journey in a real browser', function () {
     await screen(album, frenchPage, 'not-found-fr');
     await french.close();
     await german.close();
+  });
+
+  it('has jane pick one of her two PartnerSource profiles, shows it in the portal, and switches it with the portal’s link', async () => {
+    const album = new ScreenshotAlbum('profile-picker-demo');
+    const { store } = running.broker;
+    const both = await Promise.all(['PS-1001', 'PS-1002'].map(async (id) => (await store.profiles.find(id))!));
+    await bindDevAccount(running, 'jane', both, store);
+    const context = await chromium.newContext({ locale: 'en-US', viewport: { width: 1024, height: 768 } });
+    const upstreamPages: string[] = [];
+    context.on('request', (request) => {
+      if (request.isNavigationRequest() && request.url().includes('/dev/upstream/interaction/')) upstreamPages.push(request.url());
+    });
+    const tab = await context.newPage();
+    await tab.goto(partnerSource);
+    await tab.getByRole('link', { name: 'Sign in' }).click();
+    await tab.getByRole('link', { name: 'Sign in with a Microsoft account' }).click();
+    await signInUpstream(tab, 'jane');
+
+    expect(await tab.locator('h1').textContent()).to.equal('Which profile?');
+    expect(await tab.locator('.portal-name').textContent()).to.equal('PartnerSource');
+    await screen(album, tab, 'picker');
+    await tab.getByRole('radio', { name: 'Contoso Consulting' }).check();
+    await tab.getByRole('button', { name: 'Continue with this profile' }).click();
+    await tab.waitForURL(partnerSource);
+    expect(await tab.locator('#current-profile').textContent()).to.contain('Contoso Consulting').and.to.contain('PS-1002');
+    await screen(album, tab, 'partnersource-acting-as-consulting');
+
+    // "Switch profile": the picker again, the current choice preselected, no upstream page.
+    const upstreamPagesBefore = upstreamPages.length;
+    await tab.getByRole('link', { name: 'Switch profile' }).click();
+    expect(await tab.locator('h1').textContent()).to.equal('Which profile?');
+    expect(await tab.getByRole('radio', { name: 'Contoso Consulting' }).isChecked()).to.equal(true);
+    await tab.getByRole('radio', { name: 'Contoso Partners' }).check();
+    await tab.getByRole('button', { name: 'Continue with this profile' }).click();
+    await tab.waitForURL(partnerSource);
+    expect(await tab.locator('#current-profile').textContent()).to.contain('Contoso Partners').and.to.contain('PS-1001');
+    expect(upstreamPages.length).to.equal(upstreamPagesBefore);
+    await screen(album, tab, 'partnersource-switched-to-partners');
+    await context.close();
   });
 });

@@ -20,13 +20,17 @@ describe('the account page', function () {
   });
   after(() => running.stop());
 
-  /** A person whose dev-upstream account is bound to the given profiles, signed in at PartnerSource. */
-  async function signedInPerson(accountName: string, profiles: Array<ReturnType<typeof buildProfile>>, extra: Record<string, string> = {}) {
+  /**
+   * A person whose dev-upstream account is bound to the given profiles, signed in at PartnerSource
+   * (picking `pick` on the profile picker, which asks when two of them are PartnerSource's).
+   */
+  async function signedInPerson(accountName: string, profiles: Array<ReturnType<typeof buildProfile>>, extra: Record<string, string> = {}, pick?: string) {
     await bindDevAccount(running, accountName, profiles, running.broker.store);
     const person = new Person(accountName);
     const signIn = await person.startSignIn(partnerSource, extra);
-    expect(signIn.location, signIn.page?.body).to.not.equal(undefined);
-    return { person, tokens: await signIn.tokens(signIn.location!) };
+    const reached = pick === undefined ? signIn : await person.pickProfile(signIn.page!, pick);
+    expect(reached.location, reached.page?.body).to.not.equal(undefined);
+    return { person, tokens: await signIn.tokens(reached.location!) };
   }
 
   const accountPage = async (person: Person): Promise<Page> => {
@@ -59,7 +63,8 @@ describe('the account page', function () {
   it('unlinks a profile after a confirmation: gone from the next token, noticed by email, audited', async () => {
     const kept = buildProfile({ portal: 'partnersource', organization: 'Kept Ltd' });
     const unlinked = buildProfile({ portal: 'partnersource', organization: 'Unlinked Ltd', email: 'unlinked.owner@contoso.example' });
-    const { person } = await signedInPerson('account-unlinker', [kept, unlinked]);
+    // The unlinked profile is the one picked at PartnerSource: unlinking it ends that choice.
+    const { person } = await signedInPerson('account-unlinker', [kept, unlinked], {}, unlinked.id);
     const page = await accountPage(person);
     const confirmation = await postForm(person, page, `/account/profiles/${unlinked.id}/unlink`);
     expect(confirmation.status).to.equal(200);
@@ -72,6 +77,7 @@ describe('the account page', function () {
     const tokens = await again.tokens(again.location!);
     const userinfo = await client.fetchUserInfo(partnerSource.configuration, tokens.access_token, client.skipSubjectCheck);
     expect((userinfo.mbs_profiles as Array<{ id: string }>).map((profile) => profile.id)).to.deep.equal([kept.id]);
+    expect(userinfo.mbs_profile_id, 'the one profile left, without asking').to.equal(kept.id);
 
     const notices = (await running.broker.outbox.list({ limit: 100 })).items.filter((message) => message.kind === 'profile_unlinked');
     expect(notices.map((message) => message.recipient)).to.include('unlinked.owner@contoso.example');

@@ -10,7 +10,8 @@ import { freePort, startBroker, type RunningBroker } from '../support/broker.ts'
 import { runCliJson } from '../support/cli.ts';
 import { buildProfile, profileCsv } from '../support/factories.ts';
 import { formAction, successContinueLink } from '../support/browser.ts';
-import { linkOf, mailFor, Person, reachedPortal, registerPortal, type Portal } from '../support/journey.ts';
+import { bindDevAccount, linkOf, mailFor, Person, reachedPortal, registerPortal, type Portal } from '../support/journey.ts';
+import { errorMessage } from '../../src/errors.ts';
 import { TestSmtpServer } from '../support/smtp.ts';
 
 describe('the dev mailbox', function () {
@@ -105,10 +106,13 @@ describe('first-login association', function () {
     const consulting = mails.find((mail) => mail.text.includes('Contoso Consulting'))!;
     const success = await jane.confirmLink(linkOf(consulting));
     expect(success.success?.body ?? '').to.contain('associated').and.to.contain('Contoso Consulting');
+    // Two PartnerSource profiles now: the next sign-in asks which one it acts as.
     const again = await jane.startSignIn(partnerSource);
-    const moreTokens = await again.tokens(again.location!);
+    const picked = await jane.pickProfile(again.page!, profiles[1]!.id);
+    const moreTokens = await again.tokens(picked.location!);
     const more = await client.fetchUserInfo(partnerSource.configuration, moreTokens.access_token, client.skipSubjectCheck);
     expect((more.mbs_profiles as Array<{ organization: string }>).map((profile) => profile.organization).sort()).to.deep.equal(['Contoso Consulting', 'Contoso Partners']);
+    expect((more.mbs_profile as { organization: string }).organization).to.equal('Contoso Consulting');
 
     const events = (await running.broker.store.auditEvents.list({ limit: 500 })).items.map((event) => event.type);
     for (const type of ['sign_in', 'association.started', 'association.email_submitted', 'association.link_queued', 'association.link_opened', 'binding.created']) expect(events).to.include(type);
@@ -334,5 +338,106 @@ describe('first-login association', function () {
     expect(atPartnerSource.location, 'PartnerSource gets no code').to.equal(undefined);
     expect(atPartnerSource.page?.status).to.equal(403);
     expect(atPartnerSource.page?.body).to.contain('CustomerSource profiles only');
+  });
+});
+
+describe('portal-started association (mbs_action=associate_profile)', function () {
+  this.timeout(60_000);
+  let running: RunningBroker;
+  let smtp: TestSmtpServer;
+  let clock: ManualClock;
+  let partnerSource: Portal;
+  const addProfile = { mbs_action: 'associate_profile' };
+
+  before(async () => {
+    smtp = new TestSmtpServer(await freePort());
+    await smtp.start();
+    clock = new ManualClock(Date.now());
+    running = await startBroker({ SMTP_URL: smtp.url, OUTBOX_INTERVAL: '25' }, { clock });
+    partnerSource = await registerPortal(running, 'partnersource');
+  });
+  after(async () => {
+    await running.stop();
+    await smtp.stop();
+  });
+  beforeEach(() => {
+    smtp.received.length = 0;
+  });
+
+  /**
+   * A dev-upstream account already holding a PartnerSource profile (under an
+   * older address), with another PartnerSource profile and a CustomerSource
+   * one registered to addresses of their own, not yet bound.
+   */
+  async function boundPerson(name: string) {
+    const bound = buildProfile({ portal: 'partnersource', email: `${name}.old@contoso.example`, organization: `${name} Partners` });
+    const partnerToAdd = buildProfile({ portal: 'partnersource', email: `${name}@contoso.example`, organization: `${name} Consulting` });
+    const customerOnly = buildProfile({ portal: 'customersource', email: `${name}.retail@contoso.example`, organization: `${name} Retail` });
+    await bindDevAccount(running, name, [bound], running.broker.store);
+    for (const profile of [partnerToAdd, customerOnly]) await running.broker.store.profiles.upsert(profile);
+    return { person: new Person(name), bound, partnerToAdd, customerOnly };
+  }
+  const profileIds = async (tokens: client.TokenEndpointResponse) =>
+    ((await client.fetchUserInfo(partnerSource.configuration, tokens.access_token, client.skipSubjectCheck)).mbs_profile_ids as string[]).sort();
+
+  it('goes to the email step over an SSO session with a profile bound, and returns tokens that carry the new profile', async () => {
+    const { person, bound, partnerToAdd } = await boundPerson('kim');
+    const signedIn = await person.startSignIn(partnerSource);
+    expect(await profileIds(await signedIn.tokens(signedIn.location!))).to.deep.equal([bound.id]);
+
+    const asked = await person.startSignIn(partnerSource, addProfile);
+    expect(asked.location, 'not passed through to the portal by the session').to.equal(undefined);
+    expect(asked.page?.body).to.contain('Enter your MBS email address');
+    const sent = await person.submitEmail(asked.page!, partnerToAdd.email);
+    expect(sent.status).to.equal(303);
+    const [mail] = await mailFor(smtp, 1);
+    const resumed = await person.confirmLink(linkOf(mail!));
+    expect(resumed.location?.searchParams.get('code'), resumed.page?.body).to.be.a('string');
+    expect(await profileIds(await asked.tokens(resumed.location!))).to.deep.equal([bound.id, partnerToAdd.id].sort());
+    const events = (await running.broker.store.auditEvents.list({ limit: 500 })).items.map((event) => event.type);
+    expect(events).to.include('binding.created');
+  });
+
+  it('asks for the email after a fresh sign-in too, and answers a cancel with access_denied and the catalogue’s description', async () => {
+    const { person } = await boundPerson('lou');
+    const asked = await person.startSignIn(partnerSource, addProfile);
+    expect(asked.location, 'a bound account still goes to the email step').to.equal(undefined);
+    expect(asked.page?.body).to.contain('Enter your MBS email address');
+    const cancelled = await person.cancel(asked.page!);
+    const { location } = await person.browser.follow(new URL(cancelled.headers.get('location')!, cancelled.url).href, reachedPortal);
+    expect(location?.searchParams.get('error')).to.equal('access_denied');
+    expect(location?.searchParams.get('error_description')).to.equal(errorMessage('error.association_cancelled'));
+  });
+
+  it('answers association_failed when no link was confirmed before the association ended (unknown address, link never used or expired)', async () => {
+    const { person } = await boundPerson('max');
+    const asked = await person.startSignIn(partnerSource, addProfile);
+    const sent = await person.submitEmail(asked.page!, 'nobody.here@contoso.example');
+    const inbox = new URL(sent.headers.get('location')!, sent.url).href;
+    expect((await person.browser.get(inbox)).body).to.contain('Check your inbox');
+    clock.advance(running.config.interactionTtl * 1000);
+    const { location } = await person.browser.follow(inbox, reachedPortal);
+    expect(location?.searchParams.get('error')).to.equal('association_failed');
+    expect(location?.searchParams.get('error_description')).to.equal(errorMessage('error.association_failed'));
+    const flows = (await running.broker.database('association_flows').where({ state: 'expired' })) as unknown[];
+    expect(flows).to.have.length.greaterThan(0);
+  });
+
+  it('answers association_failed when the link confirmed bound a profile of another portal only', async () => {
+    const { person, bound, customerOnly } = await boundPerson('ray');
+    const asked = await person.startSignIn(partnerSource, addProfile);
+    await person.submitEmail(asked.page!, customerOnly.email);
+    const [mail] = await mailFor(smtp, 1);
+    const resumed = await person.confirmLink(linkOf(mail!));
+    expect(resumed.success?.body, 'the CustomerSource profile is bound all the same').to.contain(customerOnly.id);
+    expect(resumed.location?.searchParams.get('error'), resumed.page?.body).to.equal('association_failed');
+    const again = await person.startSignIn(partnerSource);
+    expect(await profileIds(await again.tokens(again.location!))).to.deep.equal([bound.id]);
+  });
+
+  it('refuses another mbs_action value as invalid_request', async () => {
+    const { person } = await boundPerson('zoe');
+    const asked = await person.startSignIn(partnerSource, { mbs_action: 'delete_account' });
+    expect(asked.location?.searchParams.get('error')).to.equal('invalid_request');
   });
 });

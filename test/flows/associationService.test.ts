@@ -170,10 +170,37 @@ for (const testDatabase of testDatabases()) {
       expect((await service.describeLink(tokenOf(message!))).status).to.equal('expired');
     });
 
+    it('resends a pending link for an admin: a new link for the same profile and identity replaces it, its email queued, within the same per-address limit', async () => {
+      const [profile] = await profiles(buildProfile());
+      const { flow, identity, requester } = await startFlow();
+      await service.requestLinks(flow, profile!.email, requester);
+      const [first] = await queuedFor(profile!.email);
+      const oldLink = (await service.describeLink(tokenOf(first!))) as { link: { id: string } };
+
+      const resent = await service.resendLink(oldLink.link.id, { actor: 'support-desk', locale: 'de' });
+
+      const [second] = await queuedFor(profile!.email);
+      expect(second!.subject).to.not.equal(first!.subject, 'the email is in the language asked for');
+      expect((await service.describeLink(tokenOf(first!))).status).to.equal('unknown');
+      expect(await service.describeLink(tokenOf(second!))).to.deep.include({ status: 'valid' });
+      expect(resent).to.include({ profileId: profile!.id, issuer: identity.issuer, subject: identity.subject, flowId: flow.id });
+      const [event] = (await store.auditEvents.list({ type: 'association.link_resent', profileId: profile!.id })).items;
+      expect(event).to.deep.include({ actor: 'support-desk', details: { previousLinkId: oldLink.link.id, linkId: resent.id } });
+
+      // The person asked once; the address's hourly limit allows linkRequestsPerHour in all.
+      let link = resent;
+      for (let resend = 2; resend < linkRequestsPerHour; resend += 1) link = await service.resendLink(link.id, { actor: 'support-desk', locale: 'en' });
+      const refused = await service.resendLink(link.id, { actor: 'support-desk', locale: 'en' }).catch((error: unknown) => error);
+      expect(refused).to.be.instanceOf(LinkRequestsLimited);
+      expect((await store.linkRequests.find(link.id))?.consumedAt, 'the refused resend leaves the link as it was').to.equal(undefined);
+      const unknown = await service.resendLink('no-such-link', { actor: 'support-desk', locale: 'en' }).catch((error: unknown) => error);
+      expect(unknown).to.include({ code: 'not_found' });
+    });
+
     it('resumes the waiting sign-in only once the identity has a profile of the asking portal', async () => {
       const [profile] = await profiles(buildProfile({ portal: 'partnersource' }));
       const { flow, identity, requester } = await startFlow();
-      const waiting = (portal: 'partnersource' | 'customersource') => async () => ({ clientId: requester.clientId, portal, fromAccountPage: false, ip: requester.ip });
+      const waiting = (portal: 'partnersource' | 'customersource') => async () => ({ clientId: requester.clientId, portal, associationRequested: false, ip: requester.ip });
       await service.requestLinks(flow, profile!.email, requester);
       expect(await service.resume(flow, waiting('partnersource'))).to.equal(undefined);
 

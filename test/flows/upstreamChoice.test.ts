@@ -150,6 +150,27 @@ describe('several upstreams: the choice on the sign-in page', function () {
     expect(switched.location, 'the switch reaches the portal').to.not.equal(undefined);
   });
 
+  it('with prompt=select_account and two profiles of the portal: the upstream choice, the account choice upstream, then the profile picker', async () => {
+    const { store } = running.broker;
+    const profiles = [buildProfile({ portal: 'partnersource' }), buildProfile({ portal: 'partnersource' })].sort((left, right) => left.id.localeCompare(right.id));
+    for (const profile of profiles) await store.profiles.upsert(profile);
+    const { account, identity } = await createAccountWithIdentity(store, { identity: { issuer: northwind.issuer, subject: devSubject('pia') } });
+    for (const profile of profiles) await store.profileBindings.bind({ profileId: profile.id, accountId: account.id, identityId: identity.id, method: 'admin' });
+    const person = new Person('pia');
+    const first = await person.startSignIn(portal, { scope: 'openid mbs_profiles' });
+    const picker = await person.follow(choice(first.page!, 'northwind'));
+    await person.pickProfile(picker.page!, profiles[0]!.id);
+
+    const switching = await person.startSignIn(portal, { scope: 'openid mbs_profiles', prompt: 'select_account' });
+    expect(switching.page?.body, 'the upstream choice first').to.contain('data-upstream="fabrikam"');
+    const pickerAgain = await person.follow(choice(switching.page!, 'northwind'));
+    expect(northwind.authorizationRequests.at(-1)?.get('prompt')).to.equal('select_account');
+    expect(pickerAgain.page?.body, 'then the profile picker').to.contain('id="profile-continue"');
+    const switched = await person.pickProfile(pickerAgain.page!, profiles[1]!.id);
+    const tokens = await switching.tokens(switched.location!);
+    expect(tokens.claims()!.mbs_profile_id).to.equal(profiles[1]!.id);
+  });
+
   it('sends an association link back to the upstream the person signed in with, and records the identity under it', async () => {
     const profile = buildProfile({ portal: 'partnersource' });
     await running.broker.store.profiles.upsert(profile);

@@ -185,6 +185,27 @@ describe('Apache httpd + mod_auth_openidc as portals', function () {
     await context.close();
   });
 
+  it('passes the profile picked on the broker’s picker as flat claims: mbs_profile_id and mbs_profile_roles', async () => {
+    const picked = [
+      buildProfile({ id: 'PS-3001', portal: 'partnersource', organization: 'Northwind Partners', roles: ['partner-admin'] }),
+      buildProfile({ id: 'PS-3002', portal: 'partnersource', organization: 'Northwind Services', roles: ['partner-member', 'billing'] }),
+    ];
+    await bindDevAccount(running, 'pia-apache', picked, running.broker.store);
+    const context = await chromium.newContext({ locale: 'en-US', ignoreHTTPSErrors: true });
+    const tab = await context.newPage();
+    const partnerOrigin = siteOrigin(partnerSource);
+    await tab.goto(`${partnerOrigin}/`);
+    await tab.getByRole('link', { name: 'Sign in with a Microsoft account' }).click();
+    await signInUpstream(tab, 'pia-apache');
+    await tab.getByRole('radio', { name: 'Northwind Services' }).check();
+    await tab.getByRole('button', { name: 'Continue with this profile' }).click();
+    await tab.waitForURL(`${partnerOrigin}/`);
+    expect(await claim(tab, 'mbs_profile_id')).to.equal('PS-3002');
+    expect(await claim(tab, 'mbs_profile_roles')).to.equal('partner-member,billing');
+    expect(await claim(tab, 'mbs_profile_ids')).to.equal('PS-3001,PS-3002');
+    await context.close();
+  });
+
   it('passes on no identity headers a browser sends, on protected and open paths', async () => {
     const forged = { OIDC_CLAIM_mbs_profile_ids: 'PS-1001', 'X-Remote-User': 'someone-else', accept: 'text/html' };
     for (const path of ['/signed-out', '/profiles/PS-1001/']) {

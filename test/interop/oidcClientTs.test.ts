@@ -4,7 +4,8 @@
 // from the page over CORS. Driven in real Chromium: the first login with
 // association, the profile claims from userinfo, SSO into the other SPA,
 // renewal with the refresh token (rotated for public clients), RP-initiated
-// logout with revocation, and a sign-in that asks again.
+// logout with revocation, a sign-in that asks again, and "add a profile"
+// (extraQueryParams mbs_action=associate_profile) cancelled at the email step.
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { RunningBroker } from '../support/broker.ts';
@@ -175,6 +176,33 @@ describe('oidc-client-ts (public single-page client) as portals', function () {
     expect(await heading(tab, 'CustomerSource: signed in')).to.equal('CustomerSource: signed in');
     expect(await text(tab, 'claim-sub')).to.equal(subject);
     expect(await text(tab, 'claim-mbs_profile_ids')).to.equal('CS-6001');
+    await context.close();
+  });
+
+  it('sends mbs_action=associate_profile through extraQueryParams: the email step over the session, and a cancel comes back as the library’s access_denied', async () => {
+    const context: BrowserContext = await chromium.newContext({ locale: 'en-US' });
+    const navigations: string[] = [];
+    context.on('request', (request) => {
+      if (request.isNavigationRequest()) navigations.push(request.url());
+    });
+    const tab = await context.newPage();
+    await tab.goto(`${partnerSource.origin}/`);
+    await tab.locator('#sign-in').click();
+    await heading(tab, 'Sign in to PartnerSource');
+    await tab.getByRole('link', { name: 'Sign in with a Microsoft account' }).click();
+    await signInUpstreamIfAsked(tab, 'jane-spa', partnerSource.origin);
+    expect(await heading(tab, 'PartnerSource: signed in')).to.equal('PartnerSource: signed in');
+
+    const upstreamPagesBefore = navigations.filter((url) => url.includes('/dev/upstream/interaction/')).length;
+    await tab.locator('#add-profile').click();
+    expect(await heading(tab, 'Enter your MBS email address')).to.equal('Enter your MBS email address');
+    const authorization = new URL(navigations.filter((url) => url.startsWith(`${running.issuer}/auth?`)).at(-1)!);
+    expect(authorization.searchParams.get('mbs_action')).to.equal('associate_profile');
+    expect(navigations.filter((url) => url.includes('/dev/upstream/interaction/')).length, 'over the session, no upstream sign-in').to.equal(upstreamPagesBefore);
+    await tab.getByRole('button', { name: 'Cancel' }).click();
+    expect(await heading(tab, 'PartnerSource: not changed')).to.equal('PartnerSource: not changed');
+    expect(await text(tab, 'authorization-error')).to.equal('access_denied');
+    expect(await text(tab, 'authorization-error-description')).to.equal('The association was cancelled.');
     await context.close();
   });
 });

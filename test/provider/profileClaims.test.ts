@@ -34,14 +34,15 @@ describe('the mbs_profiles claims', function () {
 
     before(async () => {
       running = await startBroker();
-      partnerSource = await registerPortal(running, 'partnersource');
+      // Today's list alone: the profile picker and mbs_profile have their own tests (test/flows/profilePicker.test.ts).
+      partnerSource = await registerPortal(running, 'partnersource', { profileSelection: 'all' });
       await bindDevAccount(running, 'claims-holder', [...partnerProfiles, customerProfile], running.broker.store);
     });
     after(() => running.stop());
 
     it('are announced in discovery', async () => {
       const discovery = (await (await fetch(`${running.issuer}/.well-known/openid-configuration`)).json()) as { claims_supported: string[]; scopes_supported: string[] };
-      expect(discovery.claims_supported).to.include.members(['mbs_profiles', 'mbs_profile_ids', 'mbs_roles']);
+      expect(discovery.claims_supported).to.include.members(['mbs_profiles', 'mbs_profile_ids', 'mbs_roles', 'mbs_profile', 'mbs_profile_id', 'mbs_profile_roles']);
       expect(discovery.scopes_supported).to.include('mbs_profiles');
     });
 
@@ -54,6 +55,8 @@ describe('the mbs_profiles claims', function () {
       expect(userinfo.mbs_profile_ids).to.deep.equal(['PS-CLAIMS-1', 'PS-CLAIMS-2']);
       expect(userinfo.mbs_roles).to.deep.equal(['PS-CLAIMS-1:partner-admin', 'PS-CLAIMS-1:billing', 'PS-CLAIMS-2:partner-member']);
       expect((userinfo.mbs_profiles as Array<{ id: string }>).map((profile) => profile.id)).to.deep.equal(['PS-CLAIMS-1', 'PS-CLAIMS-2']);
+      // A portal registered with `all` gets the list alone: no picked profile.
+      expect(userinfo).to.not.have.any.keys('mbs_profile', 'mbs_profile_id', 'mbs_profile_roles');
       // Every value is a string: what flattening relying parties can pass on.
       for (const name of ['mbs_profile_ids', 'mbs_roles']) for (const value of userinfo[name] as unknown[]) expect(value).to.be.a('string');
     });
@@ -76,7 +79,7 @@ describe('the mbs_profiles claims', function () {
       const signIn = await person.startSignIn(partnerSource, { scope: 'openid email' });
       const tokens = await signIn.tokens(signIn.location!);
       const userinfo = await client.fetchUserInfo(partnerSource.configuration, tokens.access_token, client.skipSubjectCheck);
-      expect(userinfo).to.not.have.any.keys('mbs_profiles', 'mbs_profile_ids', 'mbs_roles');
+      expect(userinfo).to.not.have.any.keys('mbs_profiles', 'mbs_profile_ids', 'mbs_roles', 'mbs_profile');
       expect(tokens.claims()).to.not.have.any.keys('mbs_profiles', 'mbs_profile_ids', 'mbs_roles', 'name');
       expect(tokens.claims()).to.include({ email: userinfo.email });
     });

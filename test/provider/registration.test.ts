@@ -77,6 +77,19 @@ describe('dynamic client registration', function () {
     expect((userinfo.mbs_profiles as Array<{ id: string }>).map((entry) => entry.id)).to.deep.equal([profile.id]);
   });
 
+  it('lets a registrant choose profile_selection ask or all, and refuses any other value', async () => {
+    const { initial_access_token: token } = await runCliJson<{ initial_access_token: string }>(['clients', 'initial-access-token', '--portal', 'partnersource'], running.environment);
+    const refused = await register(token, { profile_selection: 'first' });
+    expect(refused.status).to.equal(400);
+    expect(((await refused.json()) as { error: string; error_description: string })).to.include({ error: 'invalid_client_metadata', error_description: 'profile_selection must be ask or all' });
+    const { initial_access_token: another } = await runCliJson<{ initial_access_token: string }>(['clients', 'initial-access-token', '--portal', 'partnersource'], running.environment);
+    const registered = await register(another, { profile_selection: 'all' });
+    expect(registered.status).to.equal(201);
+    const { client_id: clientId, profile_selection: selection } = (await registered.json()) as { client_id: string; profile_selection: string };
+    expect(selection).to.equal('all');
+    expect((await running.broker.store.clients.find(clientId))!.metadata).to.include({ profile_selection: 'all' });
+  });
+
   it('lets an admin issue initial access tokens through the API', async () => {
     const refused = await fetch(`${running.issuer}/admin/api/initial-access-tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"portal":"partnersource"}' });
     expect(refused.status).to.equal(401);

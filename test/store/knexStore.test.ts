@@ -20,7 +20,7 @@ for (const testDatabase of testDatabases()) {
     });
     after(() => testDatabase.close(database));
     beforeEach(async () => {
-      for (const table of ['profile_bindings', 'identities', 'accounts', 'profiles', 'clients', 'audit_events', 'upstream_transactions', 'oidc_payloads']) {
+      for (const table of ['profile_choices', 'profile_bindings', 'identities', 'accounts', 'profiles', 'clients', 'audit_events', 'upstream_transactions', 'oidc_payloads']) {
         await database(table).delete();
       }
       clock = new ManualClock();
@@ -189,6 +189,43 @@ for (const testDatabase of testDatabases()) {
         expect((await store.profileBindings.list({ email: 'jane@contoso.example', limit: 1 })).items).to.have.length(1);
         expect(await store.profileBindings.remove(partner.id)).to.equal(true);
         expect(await store.profileBindings.remove(partner.id)).to.equal(false);
+      });
+    });
+
+    describe('profile choices', () => {
+      it('remember one profile per account and portal, a later choice replacing it', async () => {
+        const { account } = await createAccountWithIdentity(store);
+        const [first, second, customer] = [buildProfile({ portal: 'partnersource' }), buildProfile({ portal: 'partnersource' }), buildProfile({ portal: 'customersource' })];
+        for (const profile of [first, second, customer]) await store.profiles.upsert(profile);
+        expect(await store.profileChoices.find(account.id, 'partnersource')).to.equal(undefined);
+        await store.profileChoices.choose(account.id, 'partnersource', first.id);
+        await store.profileChoices.choose(account.id, 'customersource', customer.id);
+        clock.advance(1000);
+        const replaced = await store.profileChoices.choose(account.id, 'partnersource', second.id);
+        expect(await store.profileChoices.find(account.id, 'partnersource')).to.deep.equal(replaced);
+        expect(replaced).to.include({ profileId: second.id, chosenAt: clock.now() });
+        expect((await store.profileChoices.find(account.id, 'customersource'))?.profileId).to.equal(customer.id);
+        expect(await store.profileChoices.find(account.id, 'both')).to.equal(undefined);
+      });
+
+      it('end when the chosen profile is unbound, moved to another account or removed', async () => {
+        const holder = await createAccountWithIdentity(store);
+        const other = await createAccountWithIdentity(store);
+        const portals = ['partnersource', 'customersource', 'both'] as const;
+        const [unbound, moved, removed] = [buildProfile({ portal: 'partnersource' }), buildProfile({ portal: 'partnersource' }), buildProfile({ portal: 'partnersource' })];
+        for (const [index, profile] of [unbound, moved, removed].entries()) {
+          await store.profiles.upsert(profile);
+          await store.profileBindings.bind({ profileId: profile.id, accountId: holder.account.id, identityId: holder.identity.id, method: 'admin' });
+          await store.profileChoices.choose(holder.account.id, portals[index]!, profile.id);
+        }
+        // Bound again to the same account (an admin repeating a bind): the choice stays.
+        await store.profileBindings.bind({ profileId: moved.id, accountId: holder.account.id, identityId: holder.identity.id, method: 'admin' });
+        expect((await store.profileChoices.find(holder.account.id, 'customersource'))?.profileId).to.equal(moved.id);
+
+        await store.profileBindings.remove(unbound.id);
+        await store.profileBindings.bind({ profileId: moved.id, accountId: other.account.id, identityId: other.identity.id, method: 'admin' });
+        await store.profiles.remove(removed.id);
+        for (const portal of portals) expect(await store.profileChoices.find(holder.account.id, portal), portal).to.equal(undefined);
       });
     });
 

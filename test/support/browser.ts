@@ -62,7 +62,7 @@ export class Browser {
     return this.#cookies.map(({ name, value }) => ({ name, value }));
   }
 
-  async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Page> {
+  async request(url: string, init: { method?: string; form?: Record<string, string> | URLSearchParams; headers?: Record<string, string> } = {}): Promise<Page> {
     const target = new URL(url);
     const headers: Record<string, string> = { accept: 'text/html', ...this.headers, ...init.headers };
     const cookie = this.cookieHeader(target);
@@ -81,7 +81,8 @@ export class Browser {
     return this.request(url);
   }
 
-  post(url: string, form: Record<string, string>): Promise<Page> {
+  /** Posts a form; URLSearchParams for a name given several times (checkboxes). */
+  post(url: string, form: Record<string, string> | URLSearchParams): Promise<Page> {
     return this.request(url, { form });
   }
 

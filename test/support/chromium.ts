@@ -15,6 +15,13 @@ export function chromiumAvailable(): boolean {
   return false;
 }
 
+/** For a suite's before hook: skips the suite, saying why, where Chromium is missing (fails on CI, see chromiumAvailable). */
+export function skipWithoutChromium(suite: { skip(): never }): void {
+  if (chromiumAvailable()) return;
+  console.warn('    (skipped: no Chromium at /usr/bin/chromium; apt-get install chromium)');
+  suite.skip();
+}
+
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: chromiumPath,
@@ -34,7 +41,9 @@ export interface AxeViolation {
 
 /** Runs axe-core on the page; returns the serious and critical violations. */
 export async function seriousAccessibilityViolations(page: Page): Promise<AxeViolation[]> {
-  await page.addScriptTag({ content: axe.source });
+  // Evaluated through the DevTools protocol rather than added as an inline
+  // script: pages under a strict Content-Security-Policy (the console) refuse those.
+  await page.evaluate(axe.source);
   const violations = await page.evaluate(async () => {
     const result = await (globalThis as unknown as { axe: typeof axe }).axe.run({ resultTypes: ['violations'] });
     return result.violations.map((violation) => ({ id: violation.id, impact: violation.impact, help: violation.help, targets: violation.nodes.map((node) => node.target.join(' ')) }));
@@ -58,4 +67,12 @@ export class ScreenshotAlbum {
     await page.screenshot({ path, fullPage: true });
     return path;
   }
+}
+
+/** Screenshots the page into the album and holds it to axe-core: no serious or critical violation. */
+export async function inspectScreen(album: ScreenshotAlbum, page: Page, name: string): Promise<void> {
+  await page.waitForLoadState('load');
+  await album.take(page, name);
+  const violations = await seriousAccessibilityViolations(page);
+  if (violations.length > 0) throw new Error(`${name} (${page.url()}): ${JSON.stringify(violations, null, 2)}`);
 }

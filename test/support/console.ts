@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import type { AdminRole } from '../../src/domain/records.ts';
 import { devUpstreamPath } from '../../src/upstream/choice.ts';
 import { devSubject } from '../../src/upstream/devUpstream.ts';
+import type { Page as ChromiumPage } from 'playwright-core';
 import type { Page } from './browser.ts';
 import type { RunningBroker } from './broker.ts';
 import { Person } from './journey.ts';
@@ -32,4 +33,14 @@ export async function consoleUser(running: RunningBroker, accountName: string, r
   const page = await consoleSignIn(running, person);
   expect(page.status, page.body).to.equal(200);
   return { person, accountId, page };
+}
+
+/** In Chromium: from /admin through the broker's landing page and the dev upstream as `accountName`, back on the console. */
+export async function signInToConsoleInChromium(page: ChromiumPage, issuer: string, accountName: string): Promise<void> {
+  await page.goto(`${issuer}/admin`);
+  await page.locator('#sign-in-continue').click();
+  await page.locator('#account').fill(accountName);
+  await page.locator('#email').fill(`${accountName}@hotmail.example`);
+  await page.locator('button[type=submit]').click();
+  await page.waitForURL(`${issuer}/admin`);
 }

@@ -5,6 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { createEmailRenderer, type EmailRenderer } from '../../src/mail/render.ts';
 import { openDatabase, type Database } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrations.ts';
+import { ManualClock } from '../../src/clock.ts';
+import { createStore } from '../../src/store/knexStore.ts';
+import type { Store } from '../../src/store/store.ts';
 
 export interface TestDatabase {
   name: 'sqlite' | 'postgres';
@@ -90,4 +93,19 @@ export function serviceSuite(testDatabase: TestDatabase): { readonly database: D
     await testDatabase.close(parts.database);
   });
   return parts;
+}
+
+/**
+ * For a describe block: a fresh database of `testDatabase` opened before its
+ * tests, closed after, with a store on it (on a manual clock at the real now).
+ */
+export function suiteStore(testDatabase: TestDatabase): { readonly database: Database; readonly store: Store; readonly clock: ManualClock } {
+  const suite = {} as { database: Database; store: Store; clock: ManualClock };
+  before(async () => {
+    suite.database = await testDatabase.open();
+    suite.clock = new ManualClock(Date.now());
+    suite.store = createStore(suite.database, suite.clock);
+  });
+  after(() => testDatabase.close(suite.database));
+  return suite;
 }

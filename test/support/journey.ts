@@ -20,9 +20,15 @@ export interface Portal {
   clientSecret: string;
 }
 
-/** Registers a first-party portal through the CLI: confidential (client_secret_basic), or public (no secret, PKCE) with `public: true`. */
-export async function registerPortal(running: Pick<RunningBroker, 'issuer' | 'environment'>, portal: 'partnersource' | 'customersource', { public: isPublic = false } = {}): Promise<Portal> {
-  const registered = await runCliJson<{ client_id: string; client_secret?: string }>(['clients', 'add', '--portal', portal, '--first-party', ...(isPublic ? ['--public'] : []), '--redirect-uri', redirectUri], running.environment);
+/**
+ * Registers a first-party portal through the CLI: confidential (client_secret_basic), or public (no secret, PKCE) with `public: true`;
+ * `profileSelection` `all` gives it the list of profiles without the picker.
+ */
+export async function registerPortal(running: Pick<RunningBroker, 'issuer' | 'environment'>, portal: 'partnersource' | 'customersource', { public: isPublic = false, profileSelection = 'ask' }: { public?: boolean; profileSelection?: 'ask' | 'all' } = {}): Promise<Portal> {
+  const registered = await runCliJson<{ client_id: string; client_secret?: string }>(
+    ['clients', 'add', '--portal', portal, '--first-party', ...(isPublic ? ['--public'] : []), '--profile-selection', profileSelection, '--redirect-uri', redirectUri],
+    running.environment,
+  );
   const clientSecret = registered.client_secret ?? '';
   const [metadata, authentication] = isPublic ? [{ token_endpoint_auth_method: 'none' }, client.None()] : [{ token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(clientSecret)];
   const configuration = await client.discovery(new URL(running.issuer), registered.client_id, metadata, authentication, { execute: [client.allowInsecureRequests] });
@@ -83,6 +89,14 @@ export class Person {
     expect(confirmation.body).to.contain('Yes, sign me out');
     const confirmed = await this.browser.post(new URL(formAction(confirmation.body), confirmation.url).href, { xsrf: hiddenField(confirmation.body, 'xsrf') ?? '', logout: 'yes' });
     await this.browser.follow(new URL(confirmed.headers.get('location')!, confirmed.url).href);
+  }
+
+  /** Picks `profileId` on the profile picker and follows on to where it stops (the portal, unless something else asks). */
+  async pickProfile(page: Page, profileId: string): Promise<{ page: Page | undefined; location: URL | undefined }> {
+    expect(page.body, 'the profile picker').to.contain('id="profile-continue"');
+    const picked = await this.browser.post(new URL(formAction(page.body), page.url).href, { profile: profileId, csrf: hiddenField(page.body, 'csrf') ?? '' });
+    expect(picked.status, picked.body).to.equal(303);
+    return this.browser.follow(new URL(picked.headers.get('location')!, picked.url).href, reachedPortal);
   }
 
   async submitEmail(page: Page, email: string): Promise<Page> {

@@ -1,7 +1,9 @@
 // The page script of the oidc-client-ts single-page portal (served by
 // oidcClientTs.ts): only the library's UserManager API — sign-in redirect
 // and callback, getUser, signinSilent (a refresh_token grant over CORS),
-// signoutRedirect — and what it returns, written into the DOM for the test.
+// signoutRedirect, "add a profile" (signinRedirect with extraQueryParams
+// mbs_action=associate_profile) — and what it returns, written into the DOM
+// for the test (an authorization error's code as the library reports it).
 /* global oidc */
 'use strict';
 
@@ -38,6 +40,8 @@ function showError(error) {
 }
 
 const signIn = () => userManager.signinRedirect();
+// The broker's "add a profile" request, as a portal developer writes it with this library.
+const addProfile = () => userManager.signinRedirect({ extraQueryParams: { mbs_action: 'associate_profile' } });
 
 function renderSignedOut(title) {
   app.replaceChildren(element('h1', {}, title), element('p', {}, 'You are not signed in.'), button('sign-in', 'Sign in', signIn));
@@ -67,13 +71,21 @@ function renderUser(user, note) {
     claims,
     tokens,
     button('refresh', 'Refresh tokens', async () => renderUser(await userManager.signinSilent(), 'Tokens renewed')),
+    button('add-profile', 'Add a profile', addProfile),
     button('sign-out', 'Sign out', () => userManager.signoutRedirect()),
   );
 }
 
 async function main() {
   if (location.pathname === '/callback') {
-    await userManager.signinRedirectCallback();
+    try {
+      await userManager.signinRedirectCallback();
+    } catch (error) {
+      // An OAuth error from the broker: the library's ErrorResponse carries its code and description.
+      if (!error || typeof error.error !== 'string') throw error;
+      app.replaceChildren(element('h1', {}, `${settings.name}: not changed`), element('p', { id: 'authorization-error' }, error.error), element('p', { id: 'authorization-error-description' }, error.error_description ?? ''));
+      return;
+    }
     location.replace('/');
     return;
   }

@@ -1,0 +1,89 @@
+// The console's profiles pages over HTTP with a real broker: find profiles
+// by email, id or organization; edit one (bad input beside its field); import
+// a CSV upload with a preview that writes nothing and reports rejected rows
+// by line, then apply it with the same counts; support is refused.
+import { expect } from 'chai';
+import { hiddenField, type Page } from '../../support/browser.ts';
+import { startBroker, type RunningBroker } from '../../support/broker.ts';
+import { consoleUser } from '../../support/console.ts';
+import { buildProfile, profileCsv, uniqueName } from '../../support/factories.ts';
+import type { Person } from '../../support/journey.ts';
+
+describe('the console’s profiles pages', function () {
+  this.timeout(60_000);
+  let running: RunningBroker;
+
+  before(async () => {
+    running = await startBroker();
+  });
+  after(() => running.stop());
+
+  const csrfOf = (page: Page): string => hiddenField(page.body, 'csrf')!;
+
+  /** Uploads a file as the browser's form does (multipart), with the person's cookies. */
+  async function upload(person: Person, csrf: string, fileName: string, content: string): Promise<{ status: number; body: string }> {
+    const url = `${running.issuer}/admin/profiles/import/preview`;
+    const form = new FormData();
+    form.set('csrf', csrf);
+    form.set('file', new File([content], fileName, { type: 'text/csv' }));
+    const response = await fetch(url, { method: 'POST', body: form, headers: { cookie: person.browser.cookieHeader(new URL(url)), accept: 'text/html' }, redirect: 'manual' });
+    return { status: response.status, body: await response.text() };
+  }
+
+  it('finds profiles by email, id or organization, and edits one, bad input beside its field', async () => {
+    const organization = uniqueName('Northwind Traders');
+    const profile = buildProfile({ organization });
+    await running.broker.store.profiles.upsert(profile);
+    const { person } = await consoleUser(running, uniqueName('admin'), 'admin');
+    for (const [by, q] of [['email', profile.email.toUpperCase()], ['id', profile.id], ['organization', organization.slice(0, 12).toLowerCase()]] as const) {
+      const found = await person.browser.get(`${running.issuer}/admin/profiles?${new URLSearchParams({ by, q })}`);
+      expect(found.body, by).to.contain(`/admin/profiles/${profile.id}"`);
+    }
+    const shown = await person.browser.get(`${running.issuer}/admin/profiles/${profile.id}`);
+    const bad = await person.browser.post(`${running.issuer}/admin/profiles/${profile.id}`, { csrf: csrfOf(shown), portal: 'partnersource', email: 'not-an-email', displayName: 'N. W.', organization, roles: 'buyer' });
+    expect(bad.status).to.equal(400);
+    expect(bad.body).to.match(/id="email"[^>]*aria-invalid="true"/);
+    expect((await running.broker.store.profiles.find(profile.id))!.email, 'bad input changes nothing').to.equal(profile.email);
+    const saved = await person.browser.post(`${running.issuer}/admin/profiles/${profile.id}`, { csrf: csrfOf(shown), portal: 'customersource', email: profile.email, displayName: 'N. W.', organization, roles: 'buyer, approver' });
+    expect(saved.status).to.equal(302);
+    expect(await running.broker.store.profiles.find(profile.id)).to.deep.include({ portal: 'customersource', displayName: 'N. W.', roles: ['buyer', 'approver'] });
+  });
+
+  it('previews an upload without writing (rejected rows by line), then applies it with the same counts', async () => {
+    const existing = buildProfile();
+    await running.broker.store.profiles.upsert(existing);
+    const fresh = [buildProfile(), buildProfile()];
+    const csv = `${profileCsv([existing, { ...fresh[0]! }, { ...fresh[1]! }])}\nMBS-broken,nowhere,x,,,\n`;
+    const { person } = await consoleUser(running, uniqueName('admin'), 'admin');
+    const form = await person.browser.get(`${running.issuer}/admin/profiles/import`);
+
+    const preview = await upload(person, csrfOf(form), 'export.csv', csv);
+    expect(preview.status).to.equal(200);
+    const counts = (body: string) => [...body.matchAll(/<dd>(\d+)<\/dd>/g)].map((match) => Number(match[1]));
+    expect(counts(preview.body), 'created, updated, unchanged, rejected').to.deep.equal([2, 0, 1, 1]);
+    expect(preview.body).to.match(/<td>5<\/td>/);
+    expect(await running.broker.store.profiles.find(fresh[0]!.id), 'the preview writes nothing').to.equal(undefined);
+
+    const applied = await person.browser.post(`${running.issuer}/admin/profiles/import`, { csrf: hiddenField(preview.body, 'csrf')!, fileName: hiddenField(preview.body, 'fileName')!, content: hiddenField(preview.body, 'content')! });
+    expect(applied.status).to.equal(200);
+    expect(counts(applied.body)).to.deep.equal([2, 0, 1, 1]);
+    expect(await running.broker.store.profiles.find(fresh[1]!.id)).to.deep.include({ email: fresh[1]!.email });
+    expect((await running.broker.store.auditEvents.list({ type: 'profiles.import', actor: 'console' })).total).to.be.greaterThan(0);
+
+    const empty = await upload(person, csrfOf(form), 'empty.csv', '');
+    expect(empty.status).to.equal(400);
+    expect(empty.body).to.match(/id="file"[^>]*aria-invalid="true"/);
+    const forged = await upload(person, 'forged', 'export.csv', csv);
+    expect(forged.status, 'an upload needs the CSRF token too').to.equal(403);
+  });
+
+  it('refuses support admins the pages and the import, direct POSTs included', async () => {
+    const { person, page } = await consoleUser(running, uniqueName('desk'), 'support');
+    for (const path of ['/admin/profiles', '/admin/profiles/import']) expect((await person.browser.get(`${running.issuer}${path}`)).status, path).to.equal(403);
+    const profile = buildProfile();
+    const refused = await upload(person, csrfOf(page), 'export.csv', profileCsv([profile]));
+    expect(refused.status).to.equal(403);
+    expect((await person.browser.post(`${running.issuer}/admin/profiles/import`, { csrf: csrfOf(page), fileName: 'x.csv', content: profileCsv([profile]) })).status).to.equal(403);
+    expect(await running.broker.store.profiles.find(profile.id)).to.equal(undefined);
+  });
+});

@@ -22,12 +22,9 @@ const titles: Record<string, string> = {
   'dev-mailbox.eta': 'dev_mailbox.title',
   'account.eta': 'account.title',
   'account-unlink.eta': 'account_unlink.title',
-<<<<<<< HEAD
   'account-method-remove.eta': 'account_method_remove.title',
   'account-method-elsewhere.eta': 'account_method_elsewhere.title',
-=======
   'profile-picker.eta': 'profile_picker.title',
->>>>>>> main
 };
 
 const sample = {
@@ -62,8 +59,11 @@ const sample = {
   signUpUrl: 'https://signup.live.com/',
   passwordResetUrl: 'https://account.live.com/password/reset',
   upstreamName: 'jane@hotmail.example',
-<<<<<<< HEAD
-  profiles: [{ id: 'PS-1001', portalName: 'PartnerSource', organization: 'Contoso & Partners', roles: ['admin'], unlink: '/account/profiles/PS-1001/unlink' }],
+  profiles: [
+    { id: 'PS-1001', portalName: 'PartnerSource', organization: 'Contoso & Partners', displayName: 'Jane <Doe>', roles: ['admin'], unlink: '/account/profiles/PS-1001/unlink' },
+    { id: 'PS-1002', portalName: 'PartnerSource', organization: 'Contoso Consulting', displayName: 'Jane <Doe>', roles: [], unlink: '/account/profiles/PS-1002/unlink' },
+  ],
+  chosenId: 'PS-1002',
   // The sign-in methods: one of a catalogue-named upstream, one of a configured name (escaped), one of an upstream no longer configured.
   methods: [
     { id: 'i1', upstreamName: { key: 'upstream.microsoft' }, hint: 'jane@hotmail.example', added: '4 Dec 2026', lastUsed: '5 Dec 2026', remove: '/account/sign-in-methods/i1/remove' },
@@ -73,13 +73,6 @@ const sample = {
   addMethod: { action: '/account/sign-in-methods/add', upstreams: [{ id: 'microsoft', name: { key: 'upstream.microsoft' } }, { id: 'partner', name: { text: 'Partner <ID>' } }] },
   methodUpstream: { text: 'Partner <ID>' },
   account: 'jane.work@outlook.example',
-=======
-  profiles: [
-    { id: 'PS-1001', portalName: 'PartnerSource', organization: 'Contoso & Partners', displayName: 'Jane <Doe>', roles: ['admin'], unlink: '/account/profiles/PS-1001/unlink' },
-    { id: 'PS-1002', portalName: 'PartnerSource', organization: 'Contoso Consulting', displayName: 'Jane <Doe>', roles: [], unlink: '/account/profiles/PS-1002/unlink' },
-  ],
-  chosenId: 'PS-1002',
->>>>>>> main
   associate: '/account/associate',
   signOutEverywhere: '/account/sign-out-everywhere',
   confirm: '/account/profiles/PS-1001/unlink/confirm',

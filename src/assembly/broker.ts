@@ -282,6 +282,9 @@ function flowRoutes(parts: Parts, mail: Mail, upstreams: Upstreams) {
   });
   const account = accountRoutes({
     ...shared,
+    upstreams,
+    clock,
+    upstreamTransactionTtl: upstreamTransactionMilliseconds,
     outbox: mail.outbox,
     emails: mail.emails,
     revokeAccount: revokeEverywhere(parts),

@@ -128,7 +128,8 @@ export interface CookieKeyRecord {
   createdAt: number;
 }
 
-export type UpstreamTransactionPurpose = 'sign_in' | 'link';
+/** sign_in: a portal's sign-in; link: an association link's re-authentication; add_identity: the account page adding a sign-in method. */
+export type UpstreamTransactionPurpose = 'sign_in' | 'link' | 'add_identity';
 
 export interface UpstreamTransactionRecord {
   state: string;

@@ -64,10 +64,14 @@ export function upstreamChoices(upstreams: Upstreams, request: Pick<UpstreamRequ
   return { featured, others: upstreams.all.filter((upstream) => upstream !== featured) };
 }
 
+/** Where the upstream callback continues when the account page adds a sign-in method. */
+export const addMethodCallbackPath = '/account/sign-in-methods/callback';
+
 /** Where the upstream callback continues for each purpose of an upstream round trip. */
 export function callbackContinuation(purpose: string, interactionUid: string | undefined): string | undefined {
   if (purpose === 'sign_in' && interactionUid) return `/interaction/${encodeURIComponent(interactionUid)}/upstream`;
   if (purpose === 'link') return '/link/callback';
+  if (purpose === 'add_identity') return addMethodCallbackPath;
   return undefined;
 }
 

@@ -1,5 +1,6 @@
 // Upstream identities (issuer + subject) of an account, unique per pair,
-// with the hints of the last sign-in.
+// with the hints of the last sign-in; an account may have several (its
+// sign-in methods), and never loses its last.
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { conflict } from '../errors.ts';
@@ -75,6 +76,20 @@ export function identityRepository(db: Executor, clock: Clock): UpstreamIdentity
           name_hint: hints.nameHint ?? null,
           ...(hints.upstreamId === undefined ? {} : { upstream_id: hints.upstreamId }),
         });
+    },
+    async removeUnlessLast(id, accountId) {
+      // One removal per account at a time, so two at once cannot each see the
+      // other's identity and leave the account with none (PostgreSQL: the
+      // account row is locked; SQLite: its one connection runs one
+      // transaction at a time).
+      return db.transaction(async (trx) => {
+        if (trx.client.config.client === 'pg') await trx('accounts').select('id').where({ id: accountId }).forUpdate();
+        const identities = (await trx('identities').select('id').where({ account_id: accountId })) as Row[];
+        if (!identities.some((row) => String(row.id) === id)) return 'missing';
+        if (identities.length < 2) return 'last';
+        await trx('identities').where({ id, account_id: accountId }).delete();
+        return 'removed';
+      });
     },
   };
 }

@@ -75,6 +75,12 @@ export interface UpstreamIdentityRepository {
   create(identity: { accountId: string; issuer: string; subject: string; upstreamId?: string | undefined; emailHint?: string | undefined; nameHint?: string | undefined }): Promise<UpstreamIdentityRecord>;
   /** Records a sign-in, refreshes the hints and, when given, the upstream it came through. */
   recordSignIn(id: string, hints: { emailHint?: string | undefined; nameHint?: string | undefined; upstreamId?: string | undefined }): Promise<void>;
+  /**
+   * Removes the identity `id` of `accountId` unless it is the account's last
+   * (one conditional DELETE): 'removed', 'last', or 'missing' when the
+   * account has no such identity.
+   */
+  removeUnlessLast(id: string, accountId: string): Promise<'removed' | 'last' | 'missing'>;
 }
 
 export interface ProfileBindingRepository {

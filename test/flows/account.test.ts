@@ -114,6 +114,20 @@ describe('the account page', function () {
     expect(back.page?.body, "back on the account page").to.contain('Fabrikam Another').and.to.contain(first.id);
   });
 
+  it('adds a second account of the dev upstream as a sign-in method, as the demo does', async () => {
+    const profile = buildProfile({ portal: 'partnersource' });
+    const { person, tokens } = await signedInPerson('account-first-method', [profile]);
+    const page = await accountPage(person);
+    expect(page.body).to.contain('Add a sign-in with the development account');
+    const started = await postForm(person, page, '/account/sign-in-methods/add', { upstream: 'dev' });
+    const { page: back } = await new Person('account-second-method', person.browser).follow(new URL(started.headers.get('location')!, page.url).href);
+    expect(back?.body).to.contain('account-second-method@hotmail.example').and.to.contain('account-first-method@hotmail.example');
+
+    const second = await new Person('account-second-method').startSignIn(partnerSource);
+    expect(second.location, 'the second account reaches the portal without the association').to.not.equal(undefined);
+    expect((await second.tokens(second.location!)).claims()?.sub).to.equal(tokens.claims()?.sub);
+  });
+
   it('signs out everywhere: the session ends and the refresh token stops working', async () => {
     const { person, tokens } = await signedInPerson('account-everywhere', [buildProfile({ portal: 'partnersource' })], { scope: 'openid mbs_profiles offline_access', prompt: 'consent' });
     expect(tokens.refresh_token, 'a refresh token was issued').to.be.a('string');

@@ -23,16 +23,18 @@ const sample = {
   supportEmail: 'voice@example.com',
   name: '<script>alert(1)</script>',
   role: 'support',
+  upstream: 'Partner <ID>',
+  account: 'jane.work@outlook.example',
 };
 
 describe('email rendering', () => {
   it('has an HTML and a plain-text template for every email', () => {
-    expect(templates).to.have.members(['admin-invitation', 'association-link', 'binding-moved', 'profile-unlinked', 'test-message']);
+    expect(templates).to.have.members(['admin-invitation', 'association-link', 'binding-moved', 'identity-added', 'identity-removed', 'profile-unlinked', 'test-message']);
     const texts = readdirSync(new URL('../../views/emails/', import.meta.url)).filter((name) => name.endsWith('.txt'));
     expect(texts.map((name) => name.replace(/\.txt$/, ''))).to.have.members(templates);
   });
 
-  for (const template of ['admin-invitation', 'association-link', 'binding-moved', 'profile-unlinked', 'test-message']) {
+  for (const template of ['admin-invitation', 'association-link', 'binding-moved', 'identity-added', 'identity-removed', 'profile-unlinked', 'test-message']) {
     for (const locale of locales) {
       it(`renders ${template} in ${locale}: strict mjml without warnings, plain text, subject and branding from the ${locale} catalogue`, async () => {
         const email = await renderer.render(template, locale, sample);
@@ -55,6 +57,10 @@ describe('email rendering', () => {
           expect(email.html).to.contain(`href="${sample.link}"`);
           expect(email.html).to.contain('Fabrikam &lt;Retail&gt;').and.not.contain('Fabrikam <Retail>');
           expect(email.text).to.contain('Fabrikam <Retail>');
+        }
+        if (template.startsWith('identity-')) {
+          expect(email.text).to.contain('jane.work@outlook.example').and.to.contain('Partner <ID>');
+          expect(email.html).to.contain('Partner &lt;ID&gt;').and.not.contain('Partner <ID>');
         }
         if (template === 'admin-invitation') {
           expect(email.text).to.contain(sample.link).and.to.contain(translator(locale).t('console.role.support')).and.not.contain('console.');

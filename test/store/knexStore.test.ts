@@ -130,6 +130,21 @@ for (const testDatabase of testDatabases()) {
         await store.identities.recordSignIn(identity.id, {});
         expect(await store.identities.find(identity.id)).to.include({ upstreamId: 'personal' });
       });
+
+      it('remove an identity of its account unless it is the last; of 10 concurrent removals of two, one succeeds', async () => {
+        const { account, identity } = await createAccountWithIdentity(store);
+        const other = await createAccountWithIdentity(store);
+        expect(await store.identities.removeUnlessLast(identity.id, account.id)).to.equal('last');
+        expect(await store.identities.removeUnlessLast(other.identity.id, account.id), 'another account’s identity').to.equal('missing');
+        const second = await store.identities.create(buildIdentity(account.id));
+        expect(await store.identities.removeUnlessLast(second.id, account.id)).to.equal('removed');
+        expect((await store.identities.listByAccount(account.id)).map((item) => item.id)).to.deep.equal([identity.id]);
+
+        const third = await store.identities.create(buildIdentity(account.id));
+        const outcomes = await Promise.all(Array.from({ length: 10 }, (_, index) => store.identities.removeUnlessLast(index % 2 === 0 ? identity.id : third.id, account.id)));
+        expect(outcomes.filter((outcome) => outcome === 'removed')).to.have.length(1);
+        expect(await store.identities.listByAccount(account.id)).to.have.length(1);
+      });
     });
 
     describe('profile bindings', () => {

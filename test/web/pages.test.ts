@@ -22,6 +22,8 @@ const titles: Record<string, string> = {
   'dev-mailbox.eta': 'dev_mailbox.title',
   'account.eta': 'account.title',
   'account-unlink.eta': 'account_unlink.title',
+  'account-method-remove.eta': 'account_method_remove.title',
+  'account-method-elsewhere.eta': 'account_method_elsewhere.title',
   'profile-picker.eta': 'profile_picker.title',
 };
 
@@ -62,6 +64,15 @@ const sample = {
     { id: 'PS-1002', portalName: 'PartnerSource', organization: 'Contoso Consulting', displayName: 'Jane <Doe>', roles: [], unlink: '/account/profiles/PS-1002/unlink' },
   ],
   chosenId: 'PS-1002',
+  // The sign-in methods: one of a catalogue-named upstream, one of a configured name (escaped), one of an upstream no longer configured.
+  methods: [
+    { id: 'i1', upstreamName: { key: 'upstream.microsoft' }, hint: 'jane@hotmail.example', added: '4 Dec 2026', lastUsed: '5 Dec 2026', remove: '/account/sign-in-methods/i1/remove' },
+    { id: 'i2', upstreamName: { text: 'Partner <ID>' }, hint: 'jane.work@outlook.example', added: '4 Dec 2026', lastUsed: undefined, remove: '/account/sign-in-methods/i2/remove' },
+    { id: 'i3', upstreamName: undefined, hint: '', added: '4 Dec 2026', lastUsed: undefined, remove: undefined },
+  ],
+  addMethod: { action: '/account/sign-in-methods/add', upstreams: [{ id: 'microsoft', name: { key: 'upstream.microsoft' } }, { id: 'partner', name: { text: 'Partner <ID>' } }] },
+  methodUpstream: { text: 'Partner <ID>' },
+  account: 'jane.work@outlook.example',
   associate: '/account/associate',
   signOutEverywhere: '/account/sign-out-everywhere',
   confirm: '/account/profiles/PS-1001/unlink/confirm',

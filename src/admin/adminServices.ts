@@ -15,6 +15,7 @@ import { EmailAdministration, type ResendLink } from './emailAdministration.ts';
 import { initialAccessTokens, type InitialAccessTokens, type IssueInitialAccessToken } from './initialAccessTokens.ts';
 import { keyAdministration, type KeyAdministration, type KeyOperations } from './keyAdministration.ts';
 import { PeopleAdministration, type SessionOperations } from './peopleAdministration.ts';
+import { ProfileImportJobs } from './profileImportJobs.ts';
 
 export interface AdminServices {
   clients: ClientAdministration;
@@ -29,6 +30,8 @@ export interface AdminServices {
   people: PeopleAdministration;
   /** The support desk: the emails and links of an address. */
   emails: EmailAdministration;
+  /** This process's profile import jobs (the console's large imports), shared by every actor. */
+  importJobs: ProfileImportJobs;
 }
 
 export interface AdminServiceParts {
@@ -46,6 +49,8 @@ export interface AdminServiceParts {
   sessions: SessionOperations;
   /** Only a running broker resends links (it renders the association email with its flows' settings); the CLI has none. */
   resendLink?: ResendLink | undefined;
+  /** The running broker's import jobs (one registry for every request); the CLI runs none. */
+  importJobs?: ProfileImportJobs | undefined;
 }
 
 /**
@@ -66,5 +71,6 @@ export function adminServices(parts: AdminServiceParts, actor: string | Acting):
     dashboard: new DashboardStatistics(store.statistics, parts.clock),
     people: new PeopleAdministration(store, parts.sessions, acting.surface),
     emails: new EmailAdministration({ store, outbox: parts.outbox, resendLink: parts.resendLink }, acting),
+    importJobs: parts.importJobs ?? new ProfileImportJobs(parts.clock),
   };
 }

@@ -16,6 +16,14 @@ export interface ProfileImportReport {
   rejected: RejectedProfileRow[];
 }
 
+/** How far a tracked import has got: valid rows committed of all valid rows, and the counts so far. */
+export interface ImportProgress {
+  processed: number;
+  total: number;
+  report: ProfileImportReport;
+}
+export type ImportProgressListener = (progress: ImportProgress) => void;
+
 /**
  * An import's chunk: upserts for at most this long in one transaction, which
  * is how long a broker beside it may wait for SQLite's write lock.
@@ -93,26 +101,48 @@ export class DirectoryAdministration {
     return report;
   }
 
-  async importProfiles(fileName: string, text: string, actor = 'cli'): Promise<ProfileImportReport> {
+  /** How many profiles the file would import (its valid rows), without reading the store. */
+  importRowCount(fileName: string, text: string): number {
+    return parseProfileFile(fileName, text).profiles.length;
+  }
+
+  /**
+   * Imports the file. With `progress` it is a tracked import (the console's
+   * import job): an audit event when it starts (the rows to import), the
+   * counts so far after every chunk, and a failure audited with the counts
+   * reached before it goes on up.
+   */
+  async importProfiles(fileName: string, text: string, actor = 'cli', progress?: ImportProgressListener): Promise<ProfileImportReport> {
     const { profiles, rejected } = parseProfileFile(fileName, text);
     const report: ProfileImportReport = { created: 0, updated: 0, unchanged: 0, rejected };
+    const counts = () => ({ created: report.created, updated: report.updated, unchanged: report.unchanged, rejected: rejected.length });
     let next = 0;
-    while (next < profiles.length) {
-      if (next > 0) await pause(importPauseMilliseconds);
-      const began = performance.now();
-      await this.#store.transaction(async (repositories) => {
-        do {
-          report[await repositories.profiles.upsert(profiles[next]!)] += 1;
-          next += 1;
-        } while (next < profiles.length && performance.now() - began < importChunkMilliseconds);
-      });
+    if (progress) {
+      await this.#store.auditEvents.record({ type: 'profiles.import_started', outcome: 'success', actor, details: { rows: profiles.length, rejected: rejected.length } });
+      progress({ processed: 0, total: profiles.length, report });
     }
-    await this.#store.auditEvents.record({
-      type: 'profiles.import',
-      outcome: 'success',
-      actor,
-      details: { created: report.created, updated: report.updated, unchanged: report.unchanged, rejected: rejected.length },
-    });
+    try {
+      while (next < profiles.length) {
+        if (next > 0) await pause(importPauseMilliseconds);
+        const began = performance.now();
+        const chunk = { ...report };
+        let upTo = next;
+        await this.#store.transaction(async (repositories) => {
+          do {
+            chunk[await repositories.profiles.upsert(profiles[upTo]!)] += 1;
+            upTo += 1;
+          } while (upTo < profiles.length && performance.now() - began < importChunkMilliseconds);
+        });
+        // Counted once the chunk is committed: a rolled-back chunk counts nothing.
+        Object.assign(report, chunk);
+        next = upTo;
+        progress?.({ processed: next, total: profiles.length, report });
+      }
+    } catch (error) {
+      if (progress) await this.#store.auditEvents.record({ type: 'profiles.import', outcome: 'failure', actor, details: { ...counts(), processed: next, rows: profiles.length } });
+      throw error;
+    }
+    await this.#store.auditEvents.record({ type: 'profiles.import', outcome: 'success', actor, details: counts() });
     return report;
   }
 

@@ -13,6 +13,7 @@ import { adminServices, type AdminServiceParts, type AdminServices } from '../ad
 import { adminApi } from '../admin/adminApi.ts';
 import { ClientAdministration } from '../admin/clientAdministration.ts';
 import { DirectoryAdministration } from '../admin/directoryAdministration.ts';
+import { ProfileImportJobs } from '../admin/profileImportJobs.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { adminTokens, demoPortalsEnabled, type Config } from '../config/config.ts';
 import { consoleCallbackPath, consoleClientId, consoleHeaders, consoleRoutes } from '../console/consoleRoutes.ts';
@@ -317,6 +318,7 @@ function administration(broker: Parts, mail: Mail, association: AssociationServi
     issueInitialAccessToken: (portal, expiresIn) => issueInitialAccessToken(live.provider, portal, expiresIn),
     sessions: { list: (accountId) => liveSessionsOfAccount(database, accountId), revoke: revokeEverywhere(broker) },
     resendLink: (linkId, resend) => association.resendLink(linkId, resend),
+    importJobs: new ProfileImportJobs(clock),
     keys: {
       list: () => storage.keys.list(),
       listCookieKeys: () => storage.keys.cookieKeyStatuses(),

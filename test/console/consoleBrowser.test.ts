@@ -2,7 +2,8 @@
 // through the broker's landing page and the dev upstream, the layout under
 // its Content-Security-Policy with no violation reported, the keyboard path
 // from the skip link through the navigation, and each page of this branch
-// (overview, admins, keys, the recent-sign-in and refusal pages) in English,
+// (overview, admins with an API token and its revocation's confirmation, keys,
+// the recent-sign-in and refusal pages) in English,
 // German and French, held to axe-core (no serious or critical violation) and
 // screenshotted (test-results/console/), wide and narrow.
 import { expect } from 'chai';
@@ -16,6 +17,7 @@ describe('the admin console in a real browser', function () {
   let running: RunningBroker;
   let chromium: Browser;
   let album: ScreenshotAlbum;
+  let tokenId: string;
 
   before(async function () {
     if (!chromiumAvailable()) {
@@ -25,6 +27,8 @@ describe('the admin console in a real browser', function () {
     running = await startBroker({ CONSOLE_RECENT_SIGN_IN: '2' });
     await grantConsoleRole(running, 'chromium-admin', 'admin');
     await grantConsoleRole(running, 'chromium-support', 'support');
+    // A token in the admins page's list, and its revocation's confirmation page.
+    tokenId = (await running.broker.administration({ surface: 'cli' }).access.issueToken('support', 'Helpdesk integration')).record.id;
     chromium = await launchChromium();
     album = new ScreenshotAlbum('console');
   });
@@ -97,6 +101,9 @@ describe('the admin console in a real browser', function () {
       await page.goto(`${running.issuer}/admin/admins`);
       expect(await page.locator('h1').textContent()).to.equal(headings.admins);
       await screen(page, `admins-${language}`);
+      await page.goto(`${running.issuer}/admin/admins/tokens/${tokenId}/revoke`);
+      expect(await page.locator('form[action$="/revoke"] button').count()).to.equal(1);
+      await screen(page, `token-revoke-${language}`);
       await page.goto(`${running.issuer}/admin/keys`);
       expect(await page.locator('h1').textContent()).to.equal(headings.keys);
       await screen(page, `keys-${language}`);

@@ -3,16 +3,23 @@
 // or JSON file with a preview first — created, updated, unchanged and
 // rejected rows with their line numbers, nothing written — then apply it,
 // which reports the same counts. The file travels back with the preview's
-// form (no server-side state), so any instance can apply it.
+// form (no server-side state), so any instance can apply it. A large file
+// (importJobRows profiles or more) is imported as a job of this broker
+// process: applying sends the admin to its progress page, which refreshes
+// itself (a meta refresh: no script) until the final report.
 import { bodyParser } from '@koa/bodyparser';
 import { translator } from '../../i18n.ts';
-import { BrokerError } from '../../errors.ts';
+import { BrokerError, notFound } from '../../errors.ts';
+import { importJobRows, type ImportJob } from '../../admin/profileImportJobs.ts';
 import { portals } from '../../domain/records.ts';
 import { attemptChange, noticeOf, redirectWithNotice, type FieldProblems } from '../consoleForms.ts';
 import type { ConsoleContext, ConsolePage, ConsoleStep, ConsoleSteps } from '../consoleSteps.ts';
 
 export const profilesPath = '/admin/profiles';
 const importPath = `${profilesPath}/import`;
+const progressPath = `${importPath}/progress`;
+/** Seconds between two looks of the progress page at a running import. */
+const progressRefreshSeconds = 2;
 const lookups = ['email', 'id', 'organization'] as const;
 const notices = ['saved'] as const;
 const { has } = translator('en');
@@ -62,6 +69,7 @@ export const profilesPage: ConsolePage = {
     router.get(importPath, signedIn, adminOnly, page.showUpload);
     router.post(`${importPath}/preview`, signedIn, adminOnly, readUpload, form, page.previewImport);
     router.post(importPath, signedIn, adminOnly, readFileForm, form, page.applyImport);
+    router.get(progressPath, signedIn, adminOnly, page.showProgress);
     router.get(`${profilesPath}/:profileId`, signedIn, adminOnly, page.showProfile);
     router.post(`${profilesPath}/:profileId`, signedIn, adminOnly, form, page.saveProfile);
   },
@@ -147,8 +155,31 @@ class ProfileSteps {
   readonly applyImport: ConsoleStep = async (ctx) => {
     const { fileName, content } = this.#file(ctx);
     if (!content.trim()) throw new BrokerError('invalid_request', 'error.console.file_missing');
+    const { directory, importJobs } = ctx.state.services;
+    if (directory.importRowCount(fileName, content) >= importJobRows) {
+      importJobs.start(ctx.state.session.accountId, directory, fileName, content, 'console');
+      ctx.status = 303;
+      return ctx.redirect(progressPath);
+    }
     const report = await ctx.state.services.directory.importProfiles(fileName, content, 'console');
     this.#steps.render(ctx, 'console/profile-import.eta', { titleKey: 'console.import.done_title', problems: {}, report, fileName, applied: true });
+  };
+
+  /** The admin's import job: its counts so far, refreshing while it runs; the final report once done. */
+  readonly showProgress: ConsoleStep = (ctx) => {
+    const job = ctx.state.services.importJobs.current(ctx.state.session.accountId);
+    if (!job) throw notFound('error.console.import_unknown', { detail: 'no import job of this admin in this process' });
+    const report = { created: job.created, updated: job.updated, unchanged: job.unchanged, rejected: job.rejected };
+    ctx.set('Cache-Control', 'no-store');
+    this.#steps.render(ctx, 'console/profile-import.eta', {
+      titleKey: job.status === 'done' ? 'console.import.done_title' : job.status === 'failed' ? 'console.import.failed_title' : 'console.import.progress_title',
+      problems: {},
+      report,
+      fileName: job.fileName,
+      job: progressOf(job),
+      applied: job.status === 'done',
+      ...(job.status === 'running' ? { refreshSeconds: progressRefreshSeconds } : {}),
+    });
   };
 
   /** The file of an upload or of the preview's apply form; its name says whether it is CSV or JSON. */
@@ -156,4 +187,9 @@ class ProfileSteps {
     const fileName = text(ctx.state.form.fileName) || 'profiles.csv';
     return { fileName: /\.json$/i.test(fileName) ? fileName : fileName.replace(/(\.[^.]*)?$/, (extension) => (extension.toLowerCase() === '.csv' ? extension : '.csv')), content: typeof ctx.state.form.content === 'string' ? ctx.state.form.content : '' };
   }
+}
+
+/** What the progress page shows of a job: its state, rows done of all, and the share done in whole percent. */
+function progressOf(job: ImportJob): { status: ImportJob['status']; processed: number; total: number; percent: number } {
+  return { status: job.status, processed: job.processed, total: job.total, percent: job.total === 0 ? 100 : Math.floor((job.processed * 100) / job.total) };
 }

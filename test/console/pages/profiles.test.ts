@@ -1,11 +1,14 @@
 // The console's profiles pages over HTTP with a real broker: find profiles
 // by email, id or organization; edit one (bad input beside its field); import
 // a CSV upload with a preview that writes nothing and reports rejected rows
-// by line, then apply it with the same counts; support is refused.
+// by line, then apply it with the same counts; a large file is imported as a
+// job whose progress page refreshes itself until the final report (the
+// preview's counts), visible to its admin only; support is refused.
 import { expect } from 'chai';
 import { hiddenField, type Page } from '../../support/browser.ts';
 import { startBroker, type RunningBroker } from '../../support/broker.ts';
 import { consoleUser } from '../../support/console.ts';
+import { importJobRows } from '../../../src/admin/profileImportJobs.ts';
 import { buildProfile, profileCsv, uniqueName } from '../../support/factories.ts';
 import type { Person } from '../../support/journey.ts';
 
@@ -75,6 +78,56 @@ describe('the console’s profiles pages', function () {
     expect(empty.body).to.match(/id="file"[^>]*aria-invalid="true"/);
     const forged = await upload(person, 'forged', 'export.csv', csv);
     expect(forged.status, 'an upload needs the CSRF token too').to.equal(403);
+  });
+
+  it('imports a large file as a job: progress pages that refresh themselves, then the final report with the preview’s counts', async () => {
+    const existing = Array.from({ length: 200 }, () => buildProfile());
+    await running.broker.store.transaction(async (repositories) => {
+      for (const profile of existing) await repositories.profiles.upsert(profile);
+    });
+    const fresh = Array.from({ length: importJobRows + 800 }, () => buildProfile());
+    const csv = `${profileCsv([...existing, ...fresh])}\nMBS-broken,nowhere,x,,,\n`;
+    const { person, accountId } = await consoleUser(running, uniqueName('admin'), 'admin');
+    const form = await person.browser.get(`${running.issuer}/admin/profiles/import`);
+    const preview = await upload(person, csrfOf(form), 'large.csv', csv);
+    const counts = (body: string) => [...body.matchAll(/<dd>(\d+)<\/dd>/g)].map((match) => Number(match[1]));
+    expect(counts(preview.body), 'created, updated, unchanged, rejected').to.deep.equal([fresh.length, 0, existing.length, 1]);
+
+    const applied = await person.browser.post(`${running.issuer}/admin/profiles/import`, { csrf: hiddenField(preview.body, 'csrf')!, fileName: 'large.csv', content: hiddenField(preview.body, 'content')! });
+    expect(applied.status, 'a large file becomes a job').to.equal(303);
+    expect(applied.headers.get('location')).to.equal('/admin/profiles/import/progress');
+
+    // The admin's browser follows the meta refresh; the test reads the page until the job is done.
+    const pages: Page[] = [];
+    for (;;) {
+      const page = await person.browser.get(`${running.issuer}/admin/profiles/import/progress`);
+      expect(page.status).to.equal(200);
+      pages.push(page);
+      if (!page.body.includes('<progress')) break;
+      expect(page.body).to.match(/<meta http-equiv="refresh" content="\d+">/).and.to.contain('Import running');
+      const [created, updated, unchanged, rejected] = counts(page.body);
+      expect(created! + updated! + unchanged!, 'the counts so far are the rows processed').to.be.at.most(fresh.length + existing.length);
+      expect(rejected).to.equal(1);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(pages[0]!.body, 'the first look sees the job running').to.contain('<progress');
+    const report = pages.at(-1)!;
+    expect(report.body).to.contain('Import applied').and.to.not.contain('http-equiv="refresh"');
+    expect(counts(report.body), 'the final report has the preview’s counts').to.deep.equal([fresh.length, 0, existing.length, 1]);
+    expect(report.body).to.match(/<td>\d+<\/td><td>[^<]+<\/td>/);
+    for (const page of pages) expect(page.body, 'the file never travels back').to.not.contain(fresh[0]!.email).and.to.not.contain('name="content"');
+    expect(await running.broker.store.profiles.find(fresh.at(-1)!.id)).to.deep.include({ email: fresh.at(-1)!.email });
+
+    const started = (await running.broker.store.auditEvents.list({ type: 'profiles.import_started' })).items[0]!;
+    expect(started.details).to.include({ rows: fresh.length + existing.length, rejected: 1, actingAdmin: accountId });
+    const ended = (await running.broker.store.auditEvents.list({ type: 'profiles.import' })).items[0]!;
+    expect(ended).to.include({ outcome: 'success', actor: 'console' });
+    expect(ended.details).to.include({ created: fresh.length, updated: 0, unchanged: existing.length, rejected: 1, actingAdmin: accountId });
+
+    const other = await consoleUser(running, uniqueName('admin'), 'admin');
+    expect((await other.person.browser.get(`${running.issuer}/admin/profiles/import/progress`)).status, 'another admin has no job to see').to.equal(404);
+    const support = await consoleUser(running, uniqueName('desk'), 'support');
+    expect((await support.person.browser.get(`${running.issuer}/admin/profiles/import/progress`)).status, 'support is refused').to.equal(403);
   });
 
   it('refuses support admins the pages and the import, direct POSTs included', async () => {

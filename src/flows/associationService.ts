@@ -18,6 +18,7 @@ import type { Store } from '../store/store.ts';
 import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import type { Upstreams } from '../upstream/upstreams.ts';
 import { assertFlowValid, statesLeadingTo } from './associationFlow.ts';
+import { beginRoundTrip } from './upstreamRoundTrip.ts';
 
 export interface AssociationServiceDependencies {
   store: Store;
@@ -265,18 +266,8 @@ export class AssociationService {
    * `url` and keeps `state`.
    */
   async startConfirmation(link: LinkRequestRecord): Promise<{ url: URL; state: string }> {
-    const { store, clock } = this.#d;
     const upstream = this.#upstreamOf(link.upstreamId);
-    const start = await upstream.startAuthorization({ redirectUri: this.#d.callbackUri, prompt: 'login' });
-    await store.upstreamTransactions.create({
-      state: start.state,
-      purpose: 'link',
-      codeVerifier: start.codeVerifier,
-      nonce: start.nonce,
-      context: { linkId: link.id, tokenHash: link.tokenHash, upstreamId: upstream.id },
-      expiresAt: clock.now() + this.#d.upstreamTransactionTtl,
-    });
-    return { url: start.url, state: start.state };
+    return beginRoundTrip(this.#d, upstream, { redirectUri: this.#d.callbackUri, prompt: 'login' }, { purpose: 'link', context: { linkId: link.id, tokenHash: link.tokenHash } });
   }
 
   /** Step 9, upstream half: consumes the round trip of `state` and returns who signed in, for which link. */

@@ -16,6 +16,7 @@ import type { BoundProfile, UpstreamIdentityRecord } from '../domain/records.ts'
 import type { Repositories, Store } from '../store/store.ts';
 import type { Upstream, UpstreamIdentity, UpstreamName } from '../upstream/upstream.ts';
 import type { Upstreams } from '../upstream/upstreams.ts';
+import { beginRoundTrip } from './upstreamRoundTrip.ts';
 
 export interface SignInMethodServiceDependencies {
   store: Store;
@@ -90,19 +91,9 @@ export class SignInMethodService {
    * browser and sends it to `url`.
    */
   async startAdding(accountId: string, upstreamId: string | undefined): Promise<{ url: URL; state: string }> {
-    const { store, clock } = this.#d;
     const upstream = upstreamId === undefined ? undefined : this.#d.upstreams.find(upstreamId);
     if (!upstream) throw invalidRequest('error.upstream_unknown', { detail: `no upstream ${String(upstreamId)}` });
-    const start = await upstream.startAuthorization({ redirectUri: this.#d.callbackUri, prompt: 'login' });
-    await store.upstreamTransactions.create({
-      state: start.state,
-      purpose: 'add_identity',
-      codeVerifier: start.codeVerifier,
-      nonce: start.nonce,
-      context: { accountId, upstreamId: upstream.id },
-      expiresAt: clock.now() + this.#d.upstreamTransactionTtl,
-    });
-    return { url: start.url, state: start.state };
+    return beginRoundTrip(this.#d, upstream, { redirectUri: this.#d.callbackUri, prompt: 'login' }, { purpose: 'add_identity', context: { accountId } });
   }
 
   /**

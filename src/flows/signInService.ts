@@ -16,6 +16,7 @@ import type { Upstream, UpstreamIdentity } from '../upstream/upstream.ts';
 import type { Upstreams } from '../upstream/upstreams.ts';
 import { sessionExpired } from '../errors.ts';
 import { offersProfileChoice, profileChoiceSituation, type ProfileChoiceSituation } from '../provider/profileChoice.ts';
+import { beginRoundTrip } from './upstreamRoundTrip.ts';
 
 export interface SignInServiceDependencies {
   store: Store;
@@ -100,25 +101,16 @@ export class SignInService {
    * and hints go along. The caller sends the browser to the URL.
    */
   async startUpstream(interactionUid: string, upstream: Upstream, request: UpstreamRequest): Promise<URL> {
-    const { store, clock } = this.#d;
     const { prompt, maxAge, loginHint, domainHint } = request;
-    const start = await upstream.startAuthorization({
+    const options = {
       redirectUri: this.#d.callbackUri,
       ...(prompt === undefined ? {} : { prompt }),
       ...(maxAge === undefined ? {} : { maxAge }),
       ...(loginHint === undefined ? {} : { loginHint }),
       ...(domainHint === undefined ? {} : { domainHint }),
-    });
-    await store.upstreamTransactions.create({
-      state: start.state,
-      purpose: 'sign_in',
-      interactionUid,
-      codeVerifier: start.codeVerifier,
-      nonce: start.nonce,
-      context: { upstreamId: upstream.id, ...(maxAge === undefined ? {} : { maxAge }) },
-      expiresAt: clock.now() + this.#d.upstreamTransactionTtl,
-    });
-    return start.url;
+    };
+    const trip = await beginRoundTrip(this.#d, upstream, options, { purpose: 'sign_in', interactionUid, context: maxAge === undefined ? {} : { maxAge } });
+    return trip.url;
   }
 
   /**

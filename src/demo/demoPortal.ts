@@ -13,6 +13,7 @@ import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { portalBranding } from '../directory/portals.ts';
 import type { Logger } from '../logging.ts';
+import { actionRefusedPage, escapeHtml, messagePage, profilesPage, welcomePage } from './demoPortalPages.ts';
 import type { Portal } from '../domain/records.ts';
 
 export interface DemoPortalOptions {
@@ -56,22 +57,6 @@ interface PendingSignIn {
 /** The broker's action parameter and value for "add a profile", as a portal sends them (README: adding a profile from a portal). */
 const associateProfile = 'associate_profile';
 
-/** What the demo says for each documented outcome of an "add a profile" request that did not add one. */
-const actionRefusals: Record<string, string> = {
-  access_denied: 'You cancelled adding a profile. Your profiles are unchanged.',
-  association_failed: 'No profile was added.',
-};
-
-const escapeHtml = (value: unknown): string =>
-  String(value ?? '').replace(/[&<>"']/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[character] ?? character);
-
-interface ProfileClaim {
-  id?: unknown;
-  organization?: unknown;
-  display_name?: unknown;
-  roles?: unknown;
-}
-
 async function readForm(ctx: Context): Promise<URLSearchParams> {
   let text = '';
   for await (const chunk of ctx.req) {
@@ -101,19 +86,6 @@ export function createDemoPortal(options: DemoPortalOptions): DemoPortal {
     return configuration;
   };
 
-  const page = (title: string, body: string): string => `<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)} · ${branding.name} (demo)</title>
-<style>body{margin:0;font:16px/1.5 "Segoe UI",system-ui,sans-serif;color:#1b1b1b;background:#f3f3f3}
-header{background:${branding.accent};color:#fff;padding:1rem 1.5rem;display:flex;gap:1rem;align-items:center}
-header strong{font-size:1.25rem}main{max-width:44rem;margin:2rem auto;background:#fff;padding:1.5rem 2rem;border-radius:4px}
-a{color:${branding.accent}}button,.button{display:inline-block;font:inherit;padding:.5rem 1.25rem;background:${branding.accent};color:#fff;border:0;border-radius:2px;cursor:pointer;text-decoration:none}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #ddd}
-:focus-visible{outline:3px solid #000;outline-offset:2px}.hint{color:#555;font-size:.9rem}
-@media (max-width:30rem){main{margin:0;padding:1rem;border-radius:0}}</style></head>
-<body><header><strong>${branding.name}</strong><span>Microsoft Dynamics demo portal</span></header>
-<main>${body}</main></body></html>`;
-
   function currentSession(ctx: Context): SignedInSession | undefined {
     const id = ctx.cookies.get(sessionCookie, { signed: true });
     return id ? sessions.get(id) : undefined;
@@ -122,41 +94,9 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5
   function home(ctx: Context): void {
     const session = currentSession(ctx);
     ctx.type = 'html';
-    if (!session) {
-      ctx.body = page(
-        'Welcome',
-        `<h1>Welcome to ${branding.name}</h1>
-<p>Sign in with your Microsoft account. On your first sign-in you associate it with your MBS profile through an email link.</p>
-<p><a class="button" id="portal-sign-in" href="/login">Sign in</a></p>
-<p class="hint">Demo: at the dev upstream type any account name; as the MBS email type <code>jane.doe@contoso.example</code>${
-          options.mailboxUrl ? `, then open the association links in the <a href="${escapeHtml(options.mailboxUrl)}">dev mailbox</a>` : ''
-        }.</p>`,
-      );
-      return;
-    }
-    const profiles = Array.isArray(session.claims.mbs_profiles) ? (session.claims.mbs_profiles as ProfileClaim[]) : [];
-    const picked = session.claims.mbs_profile as ProfileClaim | undefined;
-    const rows = profiles
-      .map((profile) => `<tr${picked?.id === profile.id ? ' aria-current="true"' : ''}><td>${escapeHtml(profile.id)}${picked?.id === profile.id ? ' <strong>(current)</strong>' : ''}</td><td>${escapeHtml(profile.organization)}</td><td>${escapeHtml(profile.display_name)}</td><td>${escapeHtml(Array.isArray(profile.roles) ? profile.roles.join(', ') : '')}</td></tr>`)
-      .join('');
-    ctx.body = page(
-      'Your profiles',
-      `<h1>Signed in to ${branding.name}</h1>
-<p>Signed in as <strong id="signed-in-name">${escapeHtml(session.claims.name ?? session.claims.sub)}</strong> (${escapeHtml(session.claims.email)}).</p>
-${
-      picked
-        ? `<section id="current-profile" aria-labelledby="current-profile-heading"><h2 id="current-profile-heading">Acting as</h2>
-<p><strong>${escapeHtml(picked.organization)}</strong> — ${escapeHtml(picked.display_name)} (profile ${escapeHtml(picked.id)}; roles: ${escapeHtml(Array.isArray(picked.roles) && picked.roles.length > 0 ? picked.roles.join(', ') : 'none')})</p>
-${profiles.length > 1 ? '<p><a class="button" id="switch-profile" href="/login?switch=profile">Switch profile</a></p>' : ''}</section>`
-        : ''
-    }
-<h2>Your ${branding.name} profiles</h2>
-<table id="profiles"><thead><tr><th scope="col">Profile</th><th scope="col">Organization</th><th scope="col">Name</th><th scope="col">Roles</th></tr></thead><tbody>${rows}</tbody></table>
-${ctx.query.outcome === 'bound' ? '<p id="action-outcome" role="status">Profile added: the list above is what the broker says now.</p>' : ''}
-<p><a class="button" id="portal-add-profile" href="/add-profile">Add a profile</a></p>
-${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go to ${escapeHtml(options.otherPortal.name)}</a></p>` : ''}
-<form method="post" action="/logout"><button type="submit" id="portal-sign-out">Sign out</button></form>`,
-    );
+    ctx.body = session
+      ? profilesPage(branding, { claims: session.claims, added: ctx.query.outcome === 'bound', otherPortal: options.otherPortal })
+      : welcomePage(branding, options.mailboxUrl);
   }
 
   async function startSignIn(ctx: Context, action?: typeof associateProfile): Promise<void> {
@@ -185,20 +125,17 @@ ${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go 
     const pending = raw ? (JSON.parse(raw) as PendingSignIn) : undefined;
     if (pending?.action && typeof ctx.query.error === 'string') {
       // The person stays signed in here; the broker said why no profile was added.
-      const refusal = actionRefusals[ctx.query.error] ?? 'The broker refused the request.';
       ctx.type = 'html';
-      ctx.body = page(
-        'No profile added',
-        `<h1>No profile added</h1><p id="action-outcome" role="status" data-error="${escapeHtml(ctx.query.error)}">${escapeHtml(refusal)}</p><p class="hint">The broker answered <code>${escapeHtml(ctx.query.error)}</code>: ${escapeHtml(ctx.query.error_description ?? '')}</p><p><a class="button" href="/">Back to ${branding.name}</a></p>`,
-      );
+      ctx.body = actionRefusedPage(branding, ctx.query.error, typeof ctx.query.error_description === 'string' ? ctx.query.error_description : undefined);
       return;
     }
     if (!pending || ctx.query.error) {
       ctx.status = ctx.query.error ? 200 : 400;
       ctx.type = 'html';
-      ctx.body = page(
+      ctx.body = messagePage(
+        branding,
         'Not signed in',
-        `<h1>Not signed in</h1><p>${ctx.query.error ? `The broker answered: ${escapeHtml(ctx.query.error_description ?? ctx.query.error)}` : 'This sign-in was not started here, or it took too long.'}</p><p><a class="button" href="/">Back to ${branding.name}</a></p>`,
+        `<p>${ctx.query.error ? `The broker answered: ${escapeHtml(ctx.query.error_description ?? ctx.query.error)}` : 'This sign-in was not started here, or it took too long.'}</p>`,
       );
       return;
     }
@@ -275,7 +212,7 @@ ${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go 
       options.logger.warn({ err: error, portal: options.portal }, 'demo portal request failed');
       ctx.status = 502;
       ctx.type = 'html';
-      ctx.body = page('Sign-in failed', `<h1>Sign-in failed</h1><p>The broker could not be reached or refused the sign-in.</p><p><a class="button" href="/">Back to ${branding.name}</a></p>`);
+      ctx.body = messagePage(branding, 'Sign-in failed', '<p>The broker could not be reached or refused the sign-in.</p>');
     }
   });
   app.use(async (ctx) => {
@@ -287,7 +224,7 @@ ${options.otherPortal ? `<p><a href="${escapeHtml(options.otherPortal.url)}">Go 
     if (ctx.method === 'POST' && ctx.path === '/backchannel-logout') return backchannelLogout(ctx);
     ctx.status = 404;
     ctx.type = 'html';
-    ctx.body = page('Not found', `<h1>Not found</h1><p><a href="/">Back to ${branding.name}</a></p>`);
+    ctx.body = messagePage(branding, 'Not found', '');
   });
 
   let server: Server | undefined;

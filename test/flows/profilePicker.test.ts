@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import * as openid from 'openid-client';
 import type { Browser as Chromium } from 'playwright-core';
 import { startBroker, type RunningBroker } from '../support/broker.ts';
-import { chromiumAvailable, launchChromium, ScreenshotAlbum, seriousAccessibilityViolations } from '../support/chromium.ts';
+import { launchChromium, skipWithoutChromium, ScreenshotAlbum, seriousAccessibilityViolations } from '../support/chromium.ts';
 import { runCliJson } from '../support/cli.ts';
 import { buildProfile, uniqueName } from '../support/factories.ts';
 import { bindDevAccount, Person, redirectUri, registerPortal, type Portal } from '../support/journey.ts';
@@ -199,10 +199,7 @@ describe('the profile picker', function () {
   describe('in Chromium', () => {
     let chromium: Chromium;
     before(async function () {
-      if (!chromiumAvailable()) {
-        console.warn('    (skipped: no Chromium at /usr/bin/chromium; apt-get install chromium)');
-        this.skip();
-      }
+      skipWithoutChromium(this);
       chromium = await launchChromium();
     });
     after(() => chromium?.close());

@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import * as client from 'openid-client';
 import { formAction, hiddenField, type Page } from '../support/browser.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
-import { chromiumAvailable, launchChromium, seriousAccessibilityViolations } from '../support/chromium.ts';
+import { launchChromium, skipWithoutChromium, seriousAccessibilityViolations } from '../support/chromium.ts';
 import { serveDevUpstream, type ServedDevUpstream } from '../support/devUpstreams.ts';
 import { buildProfile, createAccountWithIdentity } from '../support/factories.ts';
 import { mailFor, Person, registerPortal, type Portal } from '../support/journey.ts';
@@ -214,10 +214,7 @@ describe('several sign-in methods per account', function () {
 
   describe('the account page in Chromium', () => {
     it('lists the sign-in methods with no serious accessibility violations in English, German and French', async function () {
-      if (!chromiumAvailable()) {
-        console.warn('    (skipped: no Chromium at /usr/bin/chromium; apt-get install chromium)');
-        this.skip();
-      }
+      skipWithoutChromium(this);
       const chromium = await launchChromium();
       try {
         await bind('axe-reader', northwind, [buildProfile({ portal: 'partnersource' })]);

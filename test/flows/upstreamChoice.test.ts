@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import type { Browser as Chromium, BrowserContext } from 'playwright-core';
 import { signInContinueLink, type Page } from '../support/browser.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
-import { chromiumAvailable, launchChromium, ScreenshotAlbum, seriousAccessibilityViolations } from '../support/chromium.ts';
+import { launchChromium, skipWithoutChromium, ScreenshotAlbum, seriousAccessibilityViolations } from '../support/chromium.ts';
 import { serveDevUpstream, type ServedDevUpstream } from '../support/devUpstreams.ts';
 import { buildProfile, createAccountWithIdentity } from '../support/factories.ts';
 import { Person, redirectUri, registerPortal, type Portal } from '../support/journey.ts';
@@ -71,10 +71,7 @@ describe('several upstreams: the choice on the sign-in page', function () {
   describe('in Chromium', () => {
     let chromium: Chromium;
     before(async function () {
-      if (!chromiumAvailable()) {
-        console.warn('    (skipped: no Chromium at /usr/bin/chromium; apt-get install chromium)');
-        this.skip();
-      }
+      skipWithoutChromium(this);
       chromium = await launchChromium();
     });
     after(() => chromium?.close());

@@ -20,13 +20,25 @@ export interface Portal {
   clientSecret: string;
 }
 
+/** What a test portal is registered with besides its portal (see registerPortal). */
+export interface PortalOptions {
+  public?: boolean;
+  profileSelection?: 'ask' | 'all';
+  subjectType?: 'public' | 'pairwise';
+  backchannelLogoutUri?: string;
+}
+
 /**
  * Registers a first-party portal through the CLI: confidential (client_secret_basic), or public (no secret, PKCE) with `public: true`;
- * `profileSelection` `all` gives it the list of profiles without the picker.
+ * `profileSelection` `all` gives it the list of profiles without the picker; `subjectType` `pairwise` one `sub` per portal.
  */
-export async function registerPortal(running: Pick<RunningBroker, 'issuer' | 'environment'>, portal: 'partnersource' | 'customersource', { public: isPublic = false, profileSelection = 'ask' }: { public?: boolean; profileSelection?: 'ask' | 'all' } = {}): Promise<Portal> {
+export async function registerPortal(running: Pick<RunningBroker, 'issuer' | 'environment'>, portal: 'partnersource' | 'customersource' | 'both', options: PortalOptions = {}): Promise<Portal> {
+  const { public: isPublic = false, profileSelection = 'ask', subjectType = 'public', backchannelLogoutUri } = options;
   const registered = await runCliJson<{ client_id: string; client_secret?: string }>(
-    ['clients', 'add', '--portal', portal, '--first-party', ...(isPublic ? ['--public'] : []), '--profile-selection', profileSelection, '--redirect-uri', redirectUri],
+    [
+      ...['clients', 'add', '--portal', portal, '--first-party', ...(isPublic ? ['--public'] : []), '--profile-selection', profileSelection, '--subject-type', subjectType],
+      ...['--redirect-uri', redirectUri, ...(backchannelLogoutUri ? ['--backchannel-logout-uri', backchannelLogoutUri] : [])],
+    ],
     running.environment,
   );
   const clientSecret = registered.client_secret ?? '';

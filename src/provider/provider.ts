@@ -125,6 +125,9 @@ export async function notifyBackchannelLogout(provider: Provider, sessions: Arra
         const logout = client as unknown as { backchannelLogoutUri?: string; backchannelLogout(sub: string, sid: string | undefined): Promise<unknown> } | undefined;
         if (!logout?.backchannelLogoutUri) return;
         try {
+          // The account id, as oidc-provider's own end_session passes it: the
+          // logout token's claims turn it into the pairwise sub of a pairwise
+          // client (pairwiseSubjects.ts); passing that sub here would hash it twice.
           await logout.backchannelLogout(session.accountId, authorization.sid);
           sent += 1;
         } catch (error) {

@@ -9,7 +9,7 @@ import { createHmac, hkdfSync } from 'node:crypto';
 import { expect } from 'chai';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
-import { hiddenField } from '../support/browser.ts';
+import { formAction, hiddenField } from '../support/browser.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 import { runCliJson } from '../support/cli.ts';
 import { createPostgresDatabase } from '../support/databases.ts';
@@ -170,6 +170,59 @@ for (const kind of databases) {
       await second.person.browser.post(`${running.issuer}/account/sign-out-everywhere`, { csrf: hiddenField(page!.body, 'csrf')! });
       expect((await verifiedLogoutToken('/partnersource-a', portals.partnerSourceA.clientId)).sub).to.equal(documentedPairwiseSubject('partnersource', second.accountId));
       expect((await verifiedLogoutToken('/customersource', portals.customerSource.clientId)).sub).to.equal(documentedPairwiseSubject('customersource', second.accountId));
+    });
+
+    const registerDynamically = async (portal: 'partnersource' | 'customersource', metadata: Record<string, unknown>) => {
+      const { initial_access_token: token } = await runCliJson<{ initial_access_token: string }>(['clients', 'initial-access-token', '--portal', portal], running.environment);
+      return fetch(`${running.issuer}/reg`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ redirect_uris: [redirectUri], token_endpoint_auth_method: 'client_secret_basic', ...metadata }),
+      });
+    };
+
+    it('registers a pairwise client dynamically, redirect URIs on two hosts and no sector_identifier_uri, with the portal’s sub', async () => {
+      const answer = await registerDynamically('partnersource', { subject_type: 'pairwise', client_name: 'Contoso Planner', redirect_uris: [redirectUri, 'https://planner.contoso.example/callback'] });
+      expect(answer.status, await answer.clone().text()).to.equal(201);
+      const registered = (await answer.json()) as { client_id: string; client_secret: string; subject_type: string };
+      expect(registered.subject_type).to.equal('pairwise');
+      const configuration = await client.discovery(new URL(running.issuer), registered.client_id, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(registered.client_secret), {
+        execute: [client.allowInsecureRequests],
+      });
+      const { person, accountId } = await boundPerson('pairwise-registered');
+      // A registered client is third party: the person allows it first.
+      const signIn = await person.startSignIn({ configuration, clientId: registered.client_id, clientSecret: registered.client_secret });
+      expect(signIn.page?.body).to.contain('Contoso Planner');
+      const allowed = await person.browser.post(new URL(formAction(signIn.page!.body), signIn.page!.url).href, { csrf: hiddenField(signIn.page!.body, 'csrf')!, decision: 'allow' });
+      const { location } = await person.follow(new URL(allowed.headers.get('location')!, allowed.url).href);
+      expect(subjectOf(await signIn.tokens(location!))).to.equal(documentedPairwiseSubject('partnersource', accountId));
+    });
+
+    it('refuses a sector_identifier_uri and an unknown subject type with invalid_client_metadata', async () => {
+      const withSector = await registerDynamically('partnersource', { subject_type: 'pairwise', sector_identifier_uri: 'https://sector.contoso.example/uris.json' });
+      expect(withSector.status).to.equal(400);
+      expect(await withSector.json()).to.include({ error: 'invalid_client_metadata', error_description: 'sector_identifier_uri is not supported: the sector of a pairwise client is its portal' });
+      const unknownType = await registerDynamically('customersource', { subject_type: 'anonymous' });
+      expect(unknownType.status).to.equal(400);
+      expect(((await unknownType.json()) as { error: string }).error).to.equal('invalid_client_metadata');
+    });
+
+    it('gives a client of both portals a sector of its own, and lets an admin switch a client to pairwise', async () => {
+      const { person, accountId } = await boundPerson('pairwise-both');
+      const both = await registerPortal(running, 'both', { subjectType: 'pairwise', profileSelection: 'all' });
+      const atBoth = subjectOf(await signIn(person, both));
+      expect(atBoth).to.equal(documentedPairwiseSubject('both', accountId));
+      expect(atBoth).to.not.be.oneOf([documentedPairwiseSubject('partnersource', accountId), documentedPairwiseSubject('customersource', accountId)]);
+
+      const switched = await registerPortal(running, 'customersource');
+      expect(subjectOf(await signIn(person, switched))).to.equal(accountId);
+      const patch = (body: unknown) =>
+        fetch(`${running.issuer}/admin/api/clients/${switched.clientId}`, { method: 'PATCH', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect((await patch({ subjectType: 'anonymous' })).status).to.equal(400);
+      const answer = await patch({ subjectType: 'pairwise' });
+      expect(answer.status).to.equal(200);
+      expect(await answer.json()).to.include({ subject_type: 'pairwise' });
+      expect(subjectOf(await signIn(person, switched)), 'after the switch').to.equal(documentedPairwiseSubject('customersource', accountId));
     });
   });
 }

@@ -9,7 +9,7 @@ import { createHmac, hkdfSync } from 'node:crypto';
 import { expect } from 'chai';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
-import { formAction, hiddenField } from '../support/browser.ts';
+import { hiddenField } from '../support/browser.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
 import { runCliJson } from '../support/cli.ts';
 import { createPostgresDatabase } from '../support/databases.ts';
@@ -193,8 +193,7 @@ for (const kind of databases) {
       // A registered client is third party: the person allows it first.
       const signIn = await person.startSignIn({ configuration, clientId: registered.client_id, clientSecret: registered.client_secret });
       expect(signIn.page?.body).to.contain('Contoso Planner');
-      const allowed = await person.browser.post(new URL(formAction(signIn.page!.body), signIn.page!.url).href, { csrf: hiddenField(signIn.page!.body, 'csrf')!, decision: 'allow' });
-      const { location } = await person.follow(new URL(allowed.headers.get('location')!, allowed.url).href);
+      const { location } = await person.allow(signIn.page!);
       expect(subjectOf(await signIn.tokens(location!))).to.equal(documentedPairwiseSubject('partnersource', accountId));
     });
 

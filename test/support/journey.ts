@@ -92,7 +92,14 @@ export class Person {
       ...extra,
     });
     const reached = await this.follow(url.href);
-    return { ...reached, tokens: (location: URL) => client.authorizationCodeGrant(portal.configuration, location, { pkceCodeVerifier: codeVerifier, expectedState: state }) };
+    // The callback as the portal received it: a URL, or the POST of response_mode=form_post.
+    return { ...reached, tokens: (callback: URL | Request) => client.authorizationCodeGrant(portal.configuration, callback, { pkceCodeVerifier: codeVerifier, expectedState: state }) };
+  }
+
+  /** Allows a third-party client on the consent page and follows on to where it stops. */
+  async allow(consent: Page): Promise<{ page: Page | undefined; location: URL | undefined }> {
+    const allowed = await this.browser.post(new URL(formAction(consent.body), consent.url).href, { csrf: hiddenField(consent.body, 'csrf')!, decision: 'allow' });
+    return this.follow(new URL(allowed.headers.get('location')!, allowed.url).href);
   }
 
   /** RP-initiated logout: end_session with the ID token, the broker's confirmation, "Yes, sign me out". */

@@ -200,14 +200,16 @@ for (const kind of databases) {
     });
 
     for (const alg of capabilities.id_token_signing_alg_values_supported as string[]) {
-      it(`signs ID tokens with ${alg} for a client registered for it, verified by openid-client`, async () => {
+      it(`signs ID tokens with ${alg} for a client registered for it, verified by openid-client, with iss and auth_time`, async () => {
         const algClient = await registered({ redirect_uris: [redirectUri], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: alg }, client.ClientSecretBasic);
         const person = new Person('capabilities');
-        const signIn = await person.startSignIn(algClient);
+        const signIn = await person.startSignIn(algClient, { max_age: '600' });
         const { location } = await person.allow(signIn.page!);
         const tokens = await signIn.tokens(location!);
         expect(decodeProtectedHeader(tokens.id_token!).alg).to.equal(alg);
-        expect(tokens.claims()!.sub).to.be.a('string');
+        const claims = tokens.claims()!;
+        expect(claims).to.include({ iss: running.issuer });
+        expect(claims.auth_time).to.be.a('number');
       });
     }
   });

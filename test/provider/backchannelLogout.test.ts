@@ -10,7 +10,7 @@ import { startBroker, type RunningBroker } from '../support/broker.ts';
 import { LogoutEndpoint } from '../support/logoutEndpoint.ts';
 import { runCliJson } from '../support/cli.ts';
 import { buildProfile } from '../support/factories.ts';
-import { Person, redirectUri, type Portal } from '../support/journey.ts';
+import { confidentialPortal, Person, redirectUri, type Portal } from '../support/journey.ts';
 
 describe('back-channel logout', function () {
   this.timeout(60_000);
@@ -25,10 +25,7 @@ describe('back-channel logout', function () {
       ['clients', 'add', '--portal', kind, '--first-party', '--redirect-uri', redirectUri, '--post-logout-redirect-uri', postLogoutRedirectUri, '--backchannel-logout-uri', endpoint.url(`/${kind}`)],
       running.environment,
     );
-    const configuration = await client.discovery(new URL(running.issuer), registered.client_id, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(registered.client_secret), {
-      execute: [client.allowInsecureRequests],
-    });
-    return { configuration, clientId: registered.client_id, clientSecret: registered.client_secret };
+    return confidentialPortal(running.issuer, registered.client_id, registered.client_secret);
   }
 
   before(async () => {

@@ -16,7 +16,7 @@ import { startBroker, type RunningBroker } from '../support/broker.ts';
 import { runCliJson } from '../support/cli.ts';
 import { createPostgresDatabase } from '../support/databases.ts';
 import { buildProfile } from '../support/factories.ts';
-import { bindDevAccount, Person, redirectUri, registerPortal, type Portal } from '../support/journey.ts';
+import { authorizationRequest, bindDevAccount, Person, redirectUri, registerPortal, type Portal } from '../support/journey.ts';
 
 const databases = process.env.TEST_POSTGRES_URL ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
 
@@ -128,23 +128,14 @@ for (const kind of databases) {
         // Signed in, the authorization endpoint answers at once: with the form
         // the browser would post to the portal (test/support/browser.ts posts
         // such forms itself, so the page is read here before it would).
-        const codeVerifier = client.randomPKCECodeVerifier();
-        const state = client.randomState();
-        const authorization = client.buildAuthorizationUrl(portal.configuration, {
-          redirect_uri: redirectUri,
-          scope: 'openid',
-          state,
-          response_mode: 'form_post',
-          code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
-          code_challenge_method: 'S256',
-        });
-        const page = await person.browser.get(authorization.href);
+        const request = await authorizationRequest(portal, { scope: 'openid', response_mode: 'form_post' });
+        const page = await person.browser.get(request.url.href);
         expect(page.status).to.equal(200);
         expect(page.body).to.contain(`action="${redirectUri}"`).and.contain('method="post"');
         const fields = Object.fromEntries(['code', 'state', 'iss'].map((name) => [name, hiddenField(page.body, name) ?? '']));
         expect(fields.iss).to.equal(running.issuer);
         const callback = new Request(redirectUri, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
-        const tokens = await client.authorizationCodeGrant(portal.configuration, callback, { pkceCodeVerifier: codeVerifier, expectedState: state });
+        const tokens = await request.tokens(callback);
         expect(tokens.id_token).to.be.a('string');
       });
 

@@ -14,7 +14,7 @@ import { freePort, startBroker, type RunningBroker } from '../support/broker.ts'
 import { runCliJson } from '../support/cli.ts';
 import { createPostgresDatabase } from '../support/databases.ts';
 import { buildProfile } from '../support/factories.ts';
-import { bindDevAccount, Person, redirectUri, registerPortal, type Portal } from '../support/journey.ts';
+import { bindDevAccount, confidentialPortal, Person, redirectUri, registerPortal, type Portal } from '../support/journey.ts';
 import { LogoutEndpoint } from '../support/logoutEndpoint.ts';
 
 const databases = process.env.TEST_POSTGRES_URL ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
@@ -49,10 +49,7 @@ for (const kind of databases) {
       expect(answer.status, await answer.clone().text()).to.equal(201);
       const registered = (await answer.json()) as { client_id: string; client_secret: string; subject_type: string };
       expect(registered.subject_type).to.equal('pairwise');
-      const configuration = await client.discovery(new URL(running.issuer), registered.client_id, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(registered.client_secret), {
-        execute: [client.allowInsecureRequests],
-      });
-      return { configuration, clientId: registered.client_id, clientSecret: registered.client_secret };
+      return confidentialPortal(running.issuer, registered.client_id, registered.client_secret);
     }
 
     before(async () => {
@@ -186,12 +183,9 @@ for (const kind of databases) {
       expect(answer.status, await answer.clone().text()).to.equal(201);
       const registered = (await answer.json()) as { client_id: string; client_secret: string; subject_type: string };
       expect(registered.subject_type).to.equal('pairwise');
-      const configuration = await client.discovery(new URL(running.issuer), registered.client_id, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(registered.client_secret), {
-        execute: [client.allowInsecureRequests],
-      });
       const { person, accountId } = await boundPerson('pairwise-registered');
       // A registered client is third party: the person allows it first.
-      const signIn = await person.startSignIn({ configuration, clientId: registered.client_id, clientSecret: registered.client_secret });
+      const signIn = await person.startSignIn(await confidentialPortal(running.issuer, registered.client_id, registered.client_secret));
       expect(signIn.page?.body).to.contain('Contoso Planner');
       const { location } = await person.allow(signIn.page!);
       expect(subjectOf(await signIn.tokens(location!))).to.equal(documentedPairwiseSubject('partnersource', accountId));

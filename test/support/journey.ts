@@ -57,6 +57,32 @@ export async function bindDevAccount(running: Pick<RunningBroker, 'environment'>
   for (const profile of profiles) await runCliJson(['bindings', 'add', '--profile', profile.id, '--issuer', issuer, '--subject', subject], running.environment);
 }
 
+/**
+ * An authorization request of `portal` with state and PKCE (S256), the
+ * parameters of a sign-in with the profiles unless `extra` replaces them;
+ * `tokens` redeems the code of its callback.
+ */
+export async function authorizationRequest(portal: Portal, extra: Record<string, string> = {}) {
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(portal.configuration, {
+    redirect_uri: redirectUri,
+    scope: 'openid email profile mbs_profiles',
+    state,
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    ...extra,
+  });
+  // The callback as the portal received it: a URL, or the POST of response_mode=form_post.
+  return { url, tokens: (callback: URL | Request) => client.authorizationCodeGrant(portal.configuration, callback, { pkceCodeVerifier: codeVerifier, expectedState: state }) };
+}
+
+/** A confidential client (client_secret_basic) registered some other way than registerPortal, as openid-client sees it. */
+export async function confidentialPortal(issuer: string, clientId: string, clientSecret: string): Promise<Portal> {
+  const configuration = await client.discovery(new URL(issuer), clientId, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(clientSecret), { execute: [client.allowInsecureRequests] });
+  return { configuration, clientId, clientSecret };
+}
+
 /** A person at a browser, driving the pages as they come. */
 export class Person {
   readonly browser: Browser;
@@ -81,19 +107,8 @@ export class Person {
 
   /** Starts a sign-in at the portal; `extra` adds or replaces authorization parameters (scope, prompt, …). */
   async startSignIn(portal: Portal, extra: Record<string, string> = {}) {
-    const codeVerifier = client.randomPKCECodeVerifier();
-    const state = client.randomState();
-    const url = client.buildAuthorizationUrl(portal.configuration, {
-      redirect_uri: redirectUri,
-      scope: 'openid email profile mbs_profiles',
-      state,
-      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
-      code_challenge_method: 'S256',
-      ...extra,
-    });
-    const reached = await this.follow(url.href);
-    // The callback as the portal received it: a URL, or the POST of response_mode=form_post.
-    return { ...reached, tokens: (callback: URL | Request) => client.authorizationCodeGrant(portal.configuration, callback, { pkceCodeVerifier: codeVerifier, expectedState: state }) };
+    const request = await authorizationRequest(portal, extra);
+    return { ...(await this.follow(request.url.href)), tokens: request.tokens };
   }
 
   /** Allows a third-party client on the consent page and follows on to where it stops. */

@@ -37,6 +37,14 @@ function derivedKey(secret: string | Buffer, purpose: string): Buffer {
 }
 
 /**
+ * A secret of its own for a purpose other than sealing, derived from
+ * KEY_ENCRYPTION_KEY as the sealing keys are: every instance holds the same
+ * key-encryption key, so every instance derives the same secret, and none is
+ * ever stored or logged. `pairwise-subject`: the HMAC key of pairwise subjects.
+ */
+export const derivedSecret = (keyEncryptionKey: string, purpose: 'pairwise-subject'): Buffer => derivedKey(keyEncryptionKey, purpose);
+
+/**
  * A sealer for `purpose` under `secret` (KEY_ENCRYPTION_KEY, or for an
  * upstream transaction the state only its browser holds).
  */

@@ -80,6 +80,7 @@ const clientBody = z
     grantTypes: z.array(z.enum(grantTypes)).optional(),
     backchannelLogoutUri: z.string().optional().describe('where the client hears of sign-outs (back-channel logout)'),
     profileSelection: z.enum(['ask', 'all']).optional().describe('ask (default): a person with several profiles of the portal picks one, carried in mbs_profile; all: the list alone'),
+    subjectType: z.enum(['public', 'pairwise']).optional().describe('public (default): sub is the broker account id; pairwise: one sub per portal (OpenID Connect Core §8.1)'),
   })
   .strict();
 
@@ -92,6 +93,7 @@ const clientChanges = z
     backchannelLogoutUri: z.string().optional(),
     grantTypes: z.array(z.enum(grantTypes)).optional(),
     profileSelection: z.enum(['ask', 'all']).optional(),
+    subjectType: z.enum(['public', 'pairwise']).optional(),
   })
   .strict();
 
@@ -166,7 +168,7 @@ function declareRoutes(): RouteDeclaration[] {
       query: z.object({ search: z.string().max(200).optional().describe('text to look for, letter case ignored') }),
       handle: async ({ query, services }) => ({ items: (await services.clients.search(query.search ?? '')).map(clientJson) }) }),
     { method: 'get', path: '/clients/:clientId', tag: 'clients', summary: 'Show a client', handle: async ({ params, services }) => clientJson(await services.clients.show(params.clientId!)) },
-    route({ method: 'patch', path: '/clients/:clientId', tag: 'clients', summary: 'Change name, portal, redirect and logout URIs or grant types', body: clientChanges,
+    route({ method: 'patch', path: '/clients/:clientId', tag: 'clients', summary: 'Change name, portal, redirect and logout URIs, grant types, profile selection or subject type', body: clientChanges,
       handle: async ({ params, body, services }) => clientJson(await services.clients.update(params.clientId!, body)) }),
     { method: 'post', path: '/clients/:clientId/rotate-secret', tag: 'clients', summary: 'Replace the secret; the new one is returned once',
       handle: async ({ params, services }) => {

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { clientExists, clientNotFound, errorMessage, invalidInput, invalidRequest, type BrokerError } from '../errors.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
-import { clientPortals, profileSelections, type ClientPortal, type ClientRecord } from '../domain/records.ts';
+import { clientPortals, profileSelections, subjectTypes, type ClientPortal, type ClientRecord } from '../domain/records.ts';
 import type { AuditEventRepository, ClientRepository } from '../store/store.ts';
 import { isLoopbackHost } from '../loopback.ts';
 
@@ -37,6 +37,8 @@ const newClientSchema = z.object({
   firstParty: z.boolean().default(false),
   /** `ask` (the default): a person with several profiles of the portal picks one; `all`: the list alone. */
   profileSelection: z.enum(profileSelections as ['ask', 'all'], { message: 'profile selection must be ask or all' }).optional(),
+  /** `pairwise`: the client sees one `sub` per portal instead of the account id (README, "Pairwise subjects"). */
+  subjectType: z.enum(subjectTypes as ['public', 'pairwise'], { message: 'subject type must be public or pairwise' }).optional(),
   grantTypes: z.array(z.enum(grantTypes)).default(['authorization_code', 'refresh_token']),
   /** Where the portal hears of sign-outs (OpenID Connect Back-Channel Logout). */
   backchannelLogoutUri: redirectUri.optional(),
@@ -63,6 +65,7 @@ function clientMetadataOf(request: z.output<typeof newClientSchema>): Record<str
     token_endpoint_auth_method: request.public ? 'none' : 'client_secret_basic',
     ...(request.backchannelLogoutUri ? { backchannel_logout_uri: request.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     ...(request.profileSelection ? { profile_selection: request.profileSelection } : {}),
+    ...(request.subjectType ? { subject_type: request.subjectType } : {}),
   };
 }
 
@@ -75,6 +78,7 @@ const clientChangesSchema = z
     backchannelLogoutUri: redirectUri.optional(),
     grantTypes: z.array(z.enum(grantTypes)).min(1, 'at least one grant type is required').optional(),
     profileSelection: newClientSchema.shape.profileSelection,
+    subjectType: newClientSchema.shape.subjectType,
   })
   .strict();
 
@@ -107,6 +111,7 @@ export class ClientAdministration {
     if (changes.redirectUris) metadata.redirect_uris = changes.redirectUris;
     if (changes.postLogoutRedirectUris) metadata.post_logout_redirect_uris = changes.postLogoutRedirectUris;
     if (changes.profileSelection) metadata.profile_selection = changes.profileSelection;
+    if (changes.subjectType) metadata.subject_type = changes.subjectType;
     if (changes.backchannelLogoutUri) {
       metadata.backchannel_logout_uri = changes.backchannelLogoutUri;
       metadata.backchannel_logout_session_required = true;

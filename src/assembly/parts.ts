@@ -14,6 +14,7 @@ import { consoleClientId } from '../console/consoleRoutes.ts';
 import type { Database } from '../store/database.ts';
 import { createStore, type StoreObserver } from '../store/knexStore.ts';
 import { migrateToLatest } from '../store/migrations.ts';
+import { derivedSecret } from '../sealing.ts';
 import { createOidcAdapter } from '../store/oidcAdapter.ts';
 import type { Store } from '../store/store.ts';
 
@@ -52,8 +53,9 @@ export async function openStorage(config: Config, database: Database, options: {
 export const issuerOf = (config: Config): string => config.issuer.replace(/\/$/, '');
 
 /** Builds the broker's oidc-provider for a set of signing and cookie keys (the live provider rebuilds it when they change). */
-export function providerBuilder(config: Config, parts: { database: Database; store: Store; pages: PageRenderer }): (jwks: { keys: JWK[] }, cookieKeys: string[]) => Provider {
+export function providerBuilder(config: Config, parts: { database: Database; store: Store; pages: PageRenderer; keyEncryptionKey: string }): (jwks: { keys: JWK[] }, cookieKeys: string[]) => Provider {
   const adapter = createOidcAdapter(parts.database, { clients: parts.store.clients, clientMetadata });
+  const pairwiseSubjectSecret = derivedSecret(parts.keyEncryptionKey, 'pairwise-subject');
   return (jwks, cookieKeys) =>
     createProvider({
       issuer: issuerOf(config),
@@ -75,5 +77,6 @@ export function providerBuilder(config: Config, parts: { database: Database; sto
       trustProxy: config.trustProxy,
       allowLoopbackRequests: config.nodeEnv !== 'production',
       clientsWithoutProfiles: [consoleClientId],
+      pairwiseSubjectSecret,
     });
 }

@@ -5,7 +5,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { grantTypes, type GrantType } from '../admin/clientAdministration.ts';
 import { clientJson } from '../admin/recordJson.ts';
 import { loadConfig } from '../config/config.ts';
-import { profileSelections, type ClientPortal, type ClientRecord, type ProfileSelection } from '../domain/records.ts';
+import { profileSelections, subjectTypes, type ClientPortal, type ClientRecord, type ProfileSelection, type SubjectType } from '../domain/records.ts';
 import { administer, collect, integer, outputFor } from './context.ts';
 
 const portalOption = (description: string) => new Option('--portal <portal>', description).choices(['partnersource', 'customersource', 'both']).makeOptionMandatory();
@@ -21,6 +21,7 @@ interface AddOptions {
   firstParty?: boolean;
   backchannelLogoutUri?: string;
   profileSelection?: ProfileSelection;
+  subjectType?: SubjectType;
 }
 
 function describeClient(client: ClientRecord): string {
@@ -37,6 +38,7 @@ function describeClient(client: ClientRecord): string {
     `grant types:               ${list(metadata.grant_types)}`,
     `back-channel logout URI:   ${typeof metadata.backchannel_logout_uri === 'string' ? metadata.backchannel_logout_uri : '—'}`,
     `profile selection:         ${metadata.profile_selection === 'all' ? 'all' : 'ask'}`,
+    `subject type:              ${metadata.subject_type === 'pairwise' ? 'pairwise (one sub per portal)' : 'public'}`,
   ].join('\n');
 }
 
@@ -92,6 +94,7 @@ function registerAdd(clients: Command): void {
     .option('--first-party', 'first-party client (no consent screen)')
     .option('--backchannel-logout-uri <uri>', 'where the client hears of sign-outs (OpenID Connect Back-Channel Logout)')
     .addOption(new Option('--profile-selection <selection>', 'ask: a person with several profiles of the portal picks one (mbs_profile); all: the list alone').choices([...profileSelections]).default('ask'))
+    .addOption(new Option('--subject-type <type>', 'public: sub is the broker account id; pairwise: one sub per portal (OpenID Connect Core §8.1)').choices([...subjectTypes]).default('public'))
     .action(async (options: AddOptions, command: Command) => {
       const { client, clientSecret } = await administer((services) =>
         services.clients.register({
@@ -105,6 +108,7 @@ function registerAdd(clients: Command): void {
           firstParty: options.firstParty ?? false,
           ...(options.backchannelLogoutUri ? { backchannelLogoutUri: options.backchannelLogoutUri } : {}),
           ...(options.profileSelection ? { profileSelection: options.profileSelection } : {}),
+          ...(options.subjectType ? { subjectType: options.subjectType } : {}),
         }),
       );
       outputFor(command)({ ...clientJson(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>

@@ -182,7 +182,7 @@ export const settings = {
   keyEncryptionKey: {
     env: 'KEY_ENCRYPTION_KEY',
     schema: z.string().min(32, 'must be at least 32 characters').optional(),
-    description: 'Secret under which the broker seals what it keeps at rest and must read back: queued emails’ bodies, private signing keys, cookie keys (AES-256-GCM, one HKDF-derived key per purpose). Required in production; unset elsewhere, a development key is generated (see [Secrets at rest](#secrets-at-rest)).',
+    description: 'Secret under which the broker seals what it keeps at rest and must read back: queued emails’ bodies, private signing keys, cookie keys (AES-256-GCM, one HKDF-derived key per purpose); the secret of [pairwise subjects](#pairwise-subjects) is derived from it too, so changing it changes them. Required in production; unset elsewhere, a development key is generated (see [Secrets at rest](#secrets-at-rest)).',
     secret: true,
   },
   accessTokenTtl: {

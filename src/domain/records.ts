@@ -90,6 +90,14 @@ export interface ProfileChoiceRecord {
 export type ProfileSelection = 'ask' | 'all';
 export const profileSelections: readonly ProfileSelection[] = ['ask', 'all'];
 
+/**
+ * Per client (OpenID Connect Core §8): `public` (the default) gives every
+ * client the broker account id as `sub`; `pairwise` gives one `sub` per
+ * portal, so clients of different portals cannot correlate a person.
+ */
+export type SubjectType = 'public' | 'pairwise';
+export const subjectTypes: readonly SubjectType[] = ['public', 'pairwise'];
+
 export type AuditOutcome = 'success' | 'failure';
 
 export interface AuditEventInput {

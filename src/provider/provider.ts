@@ -22,6 +22,7 @@ import {
   profileObject,
   type ProfileChoiceStores,
 } from './profileChoice.ts';
+import { makePortalsTheSectors, pairwiseSubjectConfiguration } from './pairwiseSubjects.ts';
 
 /** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */
 export const supportedScopes = ['openid', 'offline_access', 'email', 'profile', 'mbs_profiles'] as const;
@@ -63,6 +64,8 @@ export interface ProviderOptions {
   allowLoopbackRequests?: boolean;
   /** The broker's own clients whose sign-ins need no profile (the admin console, which checks roles). */
   clientsWithoutProfiles?: readonly string[];
+  /** The HMAC key of pairwise subjects, the same on every instance (see pairwiseSubjects.ts). */
+  pairwiseSubjectSecret: Buffer;
 }
 
 /** What the provider's Client adapter returns for a stored client. */
@@ -122,6 +125,9 @@ export async function notifyBackchannelLogout(provider: Provider, sessions: Arra
         const logout = client as unknown as { backchannelLogoutUri?: string; backchannelLogout(sub: string, sid: string | undefined): Promise<unknown> } | undefined;
         if (!logout?.backchannelLogoutUri) return;
         try {
+          // The account id, as oidc-provider's own end_session passes it: the
+          // logout token's claims turn it into the pairwise sub of a pairwise
+          // client (pairwiseSubjects.ts); passing that sub here would hash it twice.
           await logout.backchannelLogout(session.accountId, authorization.sid);
           sent += 1;
         } catch (error) {
@@ -305,6 +311,7 @@ export function createProvider(options: ProviderOptions): Provider {
       Interaction: options.ttl.interaction,
     },
     scopes: [...supportedScopes],
+    ...pairwiseSubjectConfiguration(options.pairwiseSubjectSecret),
     discovery: { ui_locales_supported: [...locales] },
     fetch: (input: string | URL | Request, init?: RequestInit) => {
       const target = new URL(input instanceof Request ? input.url : input);
@@ -466,6 +473,7 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
+  makePortalsTheSectors(provider);
 
   // A revocation answers 200 with nothing in it (RFC 7009); oidc-provider's
   // empty string would go out as text/plain, which oidc-client-ts (its

@@ -2,43 +2,15 @@
 // the broker posts a valid logout token (OpenID Connect Back-Channel Logout)
 // to every portal of that session — here, CustomerSource's endpoint. "Sign
 // out everywhere" on the account page does the same for every session.
-import { createServer, type Server } from 'node:http';
 import { expect } from 'chai';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { formAction, hiddenField } from '../support/browser.ts';
-import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
+import { startBroker, type RunningBroker } from '../support/broker.ts';
+import { LogoutEndpoint } from '../support/logoutEndpoint.ts';
 import { runCliJson } from '../support/cli.ts';
 import { buildProfile } from '../support/factories.ts';
-import { Person, redirectUri, type Portal } from '../support/journey.ts';
-
-/** A portal's back-channel endpoint: records each logout token it receives. */
-class LogoutEndpoint {
-  readonly received: Array<{ path: string; logoutToken: string }> = [];
-  #server: Server | undefined;
-  port = 0;
-
-  async start(): Promise<void> {
-    this.port = await freePort();
-    this.#server = createServer((request, response) => {
-      let body = '';
-      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      request.on('end', () => {
-        this.received.push({ path: request.url ?? '', logoutToken: new URLSearchParams(body).get('logout_token') ?? '' });
-        response.writeHead(200, { 'cache-control': 'no-store' }).end();
-      });
-    });
-    await new Promise<void>((resolve) => this.#server!.listen(this.port, '127.0.0.1', resolve));
-  }
-
-  url(path: string): string {
-    return `http://127.0.0.1:${this.port}${path}`;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => this.#server!.close(() => resolve()));
-  }
-}
+import { confidentialPortal, Person, redirectUri, type Portal } from '../support/journey.ts';
 
 describe('back-channel logout', function () {
   this.timeout(60_000);
@@ -53,10 +25,7 @@ describe('back-channel logout', function () {
       ['clients', 'add', '--portal', kind, '--first-party', '--redirect-uri', redirectUri, '--post-logout-redirect-uri', postLogoutRedirectUri, '--backchannel-logout-uri', endpoint.url(`/${kind}`)],
       running.environment,
     );
-    const configuration = await client.discovery(new URL(running.issuer), registered.client_id, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(registered.client_secret), {
-      execute: [client.allowInsecureRequests],
-    });
-    return { configuration, clientId: registered.client_id, clientSecret: registered.client_secret };
+    return confidentialPortal(running.issuer, registered.client_id, registered.client_secret);
   }
 
   before(async () => {

@@ -4,7 +4,6 @@
 // secret, and completes a sign-in.
 import { expect } from 'chai';
 import * as client from 'openid-client';
-import { formAction, hiddenField } from '../support/browser.ts';
 import { startBroker, type RunningBroker } from '../support/broker.ts';
 import { runCliJson } from '../support/cli.ts';
 import { buildProfile } from '../support/factories.ts';
@@ -70,8 +69,7 @@ describe('dynamic client registration', function () {
     const person = new Person('registered-user');
     const signIn = await person.startSignIn(portal);
     expect(signIn.page?.body).to.contain('Fabrikam Reports').and.to.contain('Allow');
-    const allowed = await person.browser.post(new URL(formAction(signIn.page!.body), signIn.page!.url).href, { csrf: hiddenField(signIn.page!.body, 'csrf')!, decision: 'allow' });
-    const { location } = await person.follow(new URL(allowed.headers.get('location')!, allowed.url).href);
+    const { location } = await person.allow(signIn.page!);
     const tokens = await signIn.tokens(location!);
     const userinfo = await client.fetchUserInfo(configuration, tokens.access_token, client.skipSubjectCheck);
     expect((userinfo.mbs_profiles as Array<{ id: string }>).map((entry) => entry.id)).to.deep.equal([profile.id]);

@@ -20,13 +20,25 @@ export interface Portal {
   clientSecret: string;
 }
 
+/** What a test portal is registered with besides its portal (see registerPortal). */
+export interface PortalOptions {
+  public?: boolean;
+  profileSelection?: 'ask' | 'all';
+  subjectType?: 'public' | 'pairwise';
+  backchannelLogoutUri?: string;
+}
+
 /**
  * Registers a first-party portal through the CLI: confidential (client_secret_basic), or public (no secret, PKCE) with `public: true`;
- * `profileSelection` `all` gives it the list of profiles without the picker.
+ * `profileSelection` `all` gives it the list of profiles without the picker; `subjectType` `pairwise` one `sub` per portal.
  */
-export async function registerPortal(running: Pick<RunningBroker, 'issuer' | 'environment'>, portal: 'partnersource' | 'customersource', { public: isPublic = false, profileSelection = 'ask' }: { public?: boolean; profileSelection?: 'ask' | 'all' } = {}): Promise<Portal> {
+export async function registerPortal(running: Pick<RunningBroker, 'issuer' | 'environment'>, portal: 'partnersource' | 'customersource' | 'both', options: PortalOptions = {}): Promise<Portal> {
+  const { public: isPublic = false, profileSelection = 'ask', subjectType = 'public', backchannelLogoutUri } = options;
   const registered = await runCliJson<{ client_id: string; client_secret?: string }>(
-    ['clients', 'add', '--portal', portal, '--first-party', ...(isPublic ? ['--public'] : []), '--profile-selection', profileSelection, '--redirect-uri', redirectUri],
+    [
+      ...['clients', 'add', '--portal', portal, '--first-party', ...(isPublic ? ['--public'] : []), '--profile-selection', profileSelection, '--subject-type', subjectType],
+      ...['--redirect-uri', redirectUri, ...(backchannelLogoutUri ? ['--backchannel-logout-uri', backchannelLogoutUri] : [])],
+    ],
     running.environment,
   );
   const clientSecret = registered.client_secret ?? '';
@@ -43,6 +55,32 @@ export async function bindDevAccount(running: Pick<RunningBroker, 'environment'>
   for (const profile of profiles) await store.profiles.upsert(profile);
   const { issuer, subject } = await runCliJson<{ issuer: string; subject: string }>(['dev-subject', accountName], running.environment);
   for (const profile of profiles) await runCliJson(['bindings', 'add', '--profile', profile.id, '--issuer', issuer, '--subject', subject], running.environment);
+}
+
+/**
+ * An authorization request of `portal` with state and PKCE (S256), the
+ * parameters of a sign-in with the profiles unless `extra` replaces them;
+ * `tokens` redeems the code of its callback.
+ */
+export async function authorizationRequest(portal: Portal, extra: Record<string, string> = {}) {
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(portal.configuration, {
+    redirect_uri: redirectUri,
+    scope: 'openid email profile mbs_profiles',
+    state,
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    ...extra,
+  });
+  // The callback as the portal received it: a URL, or the POST of response_mode=form_post.
+  return { url, tokens: (callback: URL | Request) => client.authorizationCodeGrant(portal.configuration, callback, { pkceCodeVerifier: codeVerifier, expectedState: state }) };
+}
+
+/** A confidential client (client_secret_basic) registered some other way than registerPortal, as openid-client sees it. */
+export async function confidentialPortal(issuer: string, clientId: string, clientSecret: string): Promise<Portal> {
+  const configuration = await client.discovery(new URL(issuer), clientId, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(clientSecret), { execute: [client.allowInsecureRequests] });
+  return { configuration, clientId, clientSecret };
 }
 
 /** A person at a browser, driving the pages as they come. */
@@ -69,18 +107,14 @@ export class Person {
 
   /** Starts a sign-in at the portal; `extra` adds or replaces authorization parameters (scope, prompt, …). */
   async startSignIn(portal: Portal, extra: Record<string, string> = {}) {
-    const codeVerifier = client.randomPKCECodeVerifier();
-    const state = client.randomState();
-    const url = client.buildAuthorizationUrl(portal.configuration, {
-      redirect_uri: redirectUri,
-      scope: 'openid email profile mbs_profiles',
-      state,
-      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
-      code_challenge_method: 'S256',
-      ...extra,
-    });
-    const reached = await this.follow(url.href);
-    return { ...reached, tokens: (location: URL) => client.authorizationCodeGrant(portal.configuration, location, { pkceCodeVerifier: codeVerifier, expectedState: state }) };
+    const request = await authorizationRequest(portal, extra);
+    return { ...(await this.follow(request.url.href)), tokens: request.tokens };
+  }
+
+  /** Allows a third-party client on the consent page and follows on to where it stops. */
+  async allow(consent: Page): Promise<{ page: Page | undefined; location: URL | undefined }> {
+    const allowed = await this.browser.post(new URL(formAction(consent.body), consent.url).href, { csrf: hiddenField(consent.body, 'csrf')!, decision: 'allow' });
+    return this.follow(new URL(allowed.headers.get('location')!, allowed.url).href);
   }
 
   /** RP-initiated logout: end_session with the ID token, the broker's confirmation, "Yes, sign me out". */

@@ -23,7 +23,7 @@ import {
   type ProfileChoiceStores,
 } from './profileChoice.ts';
 import { accessTokenLifetime, completeFapiMetadata, fapiAuthorizationCodeLifetimeSeconds, fapiFeature, fapiProfileMetadata, pkceRequired } from './fapi.ts';
-import { pushedAuthorizationFeature } from './pushedAuthorization.ts';
+import { keepPushedRequestsToTheirClient, pushedAuthorizationFeature } from './pushedAuthorization.ts';
 
 /** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */
 export const supportedScopes = ['openid', 'offline_access', 'email', 'profile', 'mbs_profiles'] as const;
@@ -469,6 +469,7 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
+  keepPushedRequestsToTheirClient(provider);
 
   // A revocation answers 200 with nothing in it (RFC 7009); oidc-provider's
   // empty string would go out as text/plain, which oidc-client-ts (its

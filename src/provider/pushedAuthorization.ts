@@ -5,7 +5,8 @@
 // at one broker instance and used at another; it is consumed when the
 // authorization answers with a code or an error, and expires after
 // `pushedAuthorizationRequestLifetimeSeconds`.
-import type { Configuration } from 'oidc-provider';
+import Provider, { type Configuration } from 'oidc-provider';
+import { decodeJwt } from 'jose';
 
 /**
  * How long a request_uri lives: oidc-provider's fixed 60 seconds, the value
@@ -25,3 +26,35 @@ export const pushedAuthorizationFeature: NonNullable<NonNullable<Configuration['
   requirePushedAuthorizationRequests: false,
   allowUnregisteredRedirectUris: false,
 };
+
+/** The client a pushed request came from: its request object's client_id (or issuer, which oidc-provider sets to it). */
+function pushingClient(request: unknown): string | undefined {
+  if (typeof request !== 'string') return undefined;
+  try {
+    const claims = decodeJwt(request);
+    return typeof claims.client_id === 'string' ? claims.client_id : claims.iss;
+  } catch {
+    return undefined;
+  }
+}
+
+interface PushedRequestModel {
+  find(id: string, options?: object): Promise<{ request?: unknown } | undefined>;
+}
+
+/**
+ * A request_uri belongs to the client that pushed it: presented by another
+ * client it is as unknown as an invented one, invalid_request_uri (RFC 9101
+ * §7, "contains invalid data") instead of oidc-provider's
+ * invalid_request_object, whose redirect would tell the other client the
+ * request exists.
+ */
+export function keepPushedRequestsToTheirClient(provider: Provider): void {
+  const model = provider.PushedAuthorizationRequest as unknown as PushedRequestModel;
+  const find = model.find.bind(model);
+  model.find = async (id, options) => {
+    const found = await find(id, options);
+    const asking = (Provider.ctx as { oidc?: { client?: { clientId: string } } } | undefined)?.oidc?.client?.clientId;
+    return found && asking && pushingClient(found.request) !== asking ? undefined : found;
+  };
+}

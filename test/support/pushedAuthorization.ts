@@ -3,7 +3,7 @@
 // short authorization URL through the dev upstream; and how an authorization
 // request ended when it did not reach the portal with a code.
 import * as client from 'openid-client';
-import type { Page } from './browser.ts';
+import { formAction, hiddenField, type Page } from './browser.ts';
 import { redirectUri, type Person } from './journey.ts';
 
 export const pushedRequestUriPrefix = 'urn:ietf:params:oauth:request_uri:';
@@ -32,7 +32,12 @@ export async function signInWithPushedRequest(person: Person, configuration: cli
     },
     options.DPoP ? { DPoP: options.DPoP } : {},
   );
-  const { page, location } = await person.follow(url.href);
+  let { page, location } = await person.follow(url.href);
+  // A third-party client (dynamically registered) asks for consent: the person allows.
+  if (!location && page?.body.includes('name="decision"')) {
+    const allowed = await person.browser.post(new URL(formAction(page.body), page.url).href, { csrf: hiddenField(page.body, 'csrf') ?? '', decision: 'allow' });
+    ({ page, location } = await person.follow(new URL(allowed.headers.get('location')!, allowed.url).href));
+  }
   return {
     url,
     page,

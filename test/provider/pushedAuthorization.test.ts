@@ -78,7 +78,8 @@ for (const kind of databases) {
       const signIn = await signInWithPushedRequest(person, portal.configuration);
       await signIn.tokens();
       const again = await authorizationRefusal(person, signIn.url.href);
-      expect(again.error).to.equal('invalid_request_uri');
+      // The client's one registered redirect URI gets the error, with the issuer (RFC 9207).
+      expect(again).to.deep.equal({ error: 'invalid_request_uri', delivery: 'redirect', issuer: running.issuer });
     });
 
     it('refuses an expired request_uri with invalid_request_uri', async () => {
@@ -86,8 +87,7 @@ for (const kind of databases) {
       // The store's notion of the request_uri's end, moved to the past as 60 seconds would.
       await running.broker.database('oidc_payloads').where({ type: 'PushedAuthorizationRequest', id: pushed.request_uri.slice(pushedRequestUriPrefix.length) }).update({ expires_at: Date.now() - 1000 });
       const refusal = await authorizationRefusal(new Person('par-user'), `${running.issuer}/auth?${new URLSearchParams({ client_id: portal.clientId, request_uri: pushed.request_uri })}`);
-      expect(refusal.error).to.equal('invalid_request_uri');
-      expect(refusal.status ?? 400).to.be.below(500);
+      expect(refusal).to.deep.equal({ error: 'invalid_request_uri', delivery: 'redirect', issuer: running.issuer });
     });
 
     it('refuses a request_uri pushed by another client, and one that was never pushed, with invalid_request_uri', async () => {
@@ -98,7 +98,13 @@ for (const kind of databases) {
       expect(stolen.error).to.equal('invalid_request_uri');
       const invented = await authorizationRefusal(person, `${running.issuer}/auth?${new URLSearchParams({ client_id: portal.clientId, request_uri: `${pushedRequestUriPrefix}made-up` })}`);
       expect(invented.error).to.equal('invalid_request_uri');
-      for (const refusal of [stolen, invented]) expect(refusal.status ?? 400).to.be.below(500);
+      for (const refusal of [stolen, invented]) expect(refusal).to.include({ delivery: 'redirect', issuer: running.issuer });
+    });
+
+    it('shows its error page (400) for a bad request_uri when the client has several redirect URIs to choose from', async () => {
+      const registered = await runCliJson<{ client_id: string }>(['clients', 'add', '--portal', 'partnersource', '--redirect-uri', redirectUri, '--redirect-uri', `${redirectUri}/other`], running.environment);
+      const refusal = await authorizationRefusal(new Person('par-user'), `${running.issuer}/auth?${new URLSearchParams({ client_id: registered.client_id, request_uri: `${pushedRequestUriPrefix}made-up` })}`);
+      expect(refusal).to.deep.equal({ error: 'invalid_request_uri', delivery: 'page', status: 400 });
     });
 
     it('refuses a plain authorization request from a client registered with the CLI as requiring PAR, and accepts its pushed one', async () => {

@@ -132,6 +132,17 @@ for (const kind of databases) {
       expect(refused).to.include({ status: 401 });
     });
 
+    it('refuses a client assertion whose audience is not the issuer alone (FAPI 2.0 §5.3.2.1), with invalid_client', async () => {
+      const elsewhere = await client.discovery(new URL(running.issuer), clientId, { token_endpoint_auth_method: 'private_key_jwt' }, client.PrivateKeyJwt({ key: keys.privateKey, kid: 'fapi-client-key' }, {
+        [client.modifyAssertion]: (_header, payload) => {
+          payload.aud = [running.issuer, `${running.issuer}/request`];
+        },
+      }), { execute: [client.allowInsecureRequests] });
+      const refused = await client.buildAuthorizationUrlWithPAR(elsewhere, { redirect_uri: redirectUri, scope: 'openid', code_challenge: pkceChallenge, code_challenge_method: 'S256' }).catch((error: unknown) => error);
+      expect(refused).to.be.instanceOf(client.ResponseBodyError);
+      expect(refused).to.include({ error: 'invalid_client', status: 401 });
+    });
+
     it('refuses to register a FAPI client with any authentication but private_key_jwt, with invalid_client_metadata', async () => {
       for (const method of ['client_secret_basic', 'client_secret_post', 'none']) {
         const refused = await registerDynamically(running, { token_endpoint_auth_method: method });

@@ -299,6 +299,7 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     ttl: {
       AccessToken: accessTokenLifetime(options.ttl.accessToken),
+      // Every client's codes live 60 s, FAPI 2.0's maximum.
       AuthorizationCode: fapiAuthorizationCodeLifetimeSeconds,
       ClientCredentials: accessTokenLifetime(options.ttl.accessToken),
       IdToken: options.ttl.idToken,

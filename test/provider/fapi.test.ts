@@ -105,10 +105,14 @@ for (const kind of databases) {
       expect(refusal).to.include({ error: 'invalid_request', delivery: 'redirect', issuer: running.issuer });
     });
 
-    it('refuses a pushed request without PKCE with invalid_request', async () => {
-      const pushed = await client.buildAuthorizationUrlWithPAR(fapi, { redirect_uri: redirectUri, scope: 'openid' }).catch((error: unknown) => error);
-      expect(pushed).to.be.instanceOf(client.ResponseBodyError);
-      expect(pushed).to.include({ error: 'invalid_request', status: 400 });
+    it('refuses a pushed request without PKCE, or without its redirect_uri, with invalid_request', async () => {
+      const withoutPkce = await client.buildAuthorizationUrlWithPAR(fapi, { redirect_uri: redirectUri, scope: 'openid' }).catch((error: unknown) => error);
+      expect(withoutPkce).to.be.instanceOf(client.ResponseBodyError);
+      expect(withoutPkce).to.include({ error: 'invalid_request', status: 400 });
+      // One registered redirect URI may be left out for other clients, never for a FAPI 2.0 one.
+      const withoutRedirect = await client.buildAuthorizationUrlWithPAR(fapi, { scope: 'openid', code_challenge: pkceChallenge, code_challenge_method: 'S256' }).catch((error: unknown) => error);
+      expect(withoutRedirect).to.be.instanceOf(client.ResponseBodyError);
+      expect(withoutRedirect).to.include({ error: 'invalid_request', status: 400 });
     });
 
     it('refuses the code without a DPoP proof, or with a proof of another key than the pushed one, with invalid_grant', async () => {

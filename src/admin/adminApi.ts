@@ -81,6 +81,10 @@ const clientBody = z
     backchannelLogoutUri: z.string().optional().describe('where the client hears of sign-outs (back-channel logout)'),
     profileSelection: z.enum(['ask', 'all']).optional().describe('ask (default): a person with several profiles of the portal picks one, carried in mbs_profile; all: the list alone'),
     subjectType: z.enum(['public', 'pairwise']).optional().describe('public (default): sub is the broker account id; pairwise: one sub per portal (OpenID Connect Core §8.1)'),
+    requirePushedAuthorizationRequests: z.boolean().optional().describe('refuse plain authorization requests: only pushed ones (RFC 9126)'),
+    fapiProfile: z.enum(['2.0']).optional().describe('hold the client to the FAPI 2.0 Security Profile: PAR, PKCE, DPoP-bound tokens, private_key_jwt (needs jwks or jwksUri)'),
+    jwks: z.object({ keys: z.array(z.looseObject({ kty: z.string() })) }).optional().describe('the client’s public keys (JWK Set): it authenticates with private_key_jwt and gets no secret'),
+    jwksUri: z.string().optional().describe('where the client publishes its public keys (instead of jwks)'),
   })
   .strict();
 
@@ -94,6 +98,7 @@ const clientChanges = z
     grantTypes: z.array(z.enum(grantTypes)).optional(),
     profileSelection: z.enum(['ask', 'all']).optional(),
     subjectType: z.enum(['public', 'pairwise']).optional(),
+    requirePushedAuthorizationRequests: z.boolean().optional(),
   })
   .strict();
 

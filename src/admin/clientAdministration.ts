@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { clientExists, clientNotFound, errorMessage, invalidInput, invalidRequest, type BrokerError } from '../errors.ts';
 import { generateSecret, secretHash } from '../secrets.ts';
-import { clientPortals, profileSelections, subjectTypes, type ClientPortal, type ClientRecord } from '../domain/records.ts';
+import { clientPortals, fapiProfiles, profileSelections, subjectTypes, type ClientPortal, type ClientRecord } from '../domain/records.ts';
 import type { AuditEventRepository, ClientRepository } from '../store/store.ts';
 import { isLoopbackHost } from '../loopback.ts';
 
@@ -22,6 +22,17 @@ const redirectUri = z.string().superRefine((value, context) => {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
     context.addIssue({ code: 'custom', message: `"${value}" must use https (http only on localhost)` });
   }
+});
+
+/** JWK parameters of private or symmetric keys, which a client's public key set never carries. */
+const privateKeyParameters = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
+
+/** A client's public keys (RFC 7517 JWK Set), for private_key_jwt client authentication. */
+const publicKeySet = z.object({
+  keys: z
+    .array(z.looseObject({ kty: z.string() }))
+    .min(1, 'a key set needs at least one key')
+    .refine((keys) => keys.every((key) => privateKeyParameters.every((parameter) => !(parameter in key))), 'a client key set must hold public keys only'),
 });
 
 export const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
@@ -42,7 +53,32 @@ const newClientSchema = z.object({
   grantTypes: z.array(z.enum(grantTypes)).default(['authorization_code', 'refresh_token']),
   /** Where the portal hears of sign-outs (OpenID Connect Back-Channel Logout). */
   backchannelLogoutUri: redirectUri.optional(),
+  /** Refuse plain authorization requests: only pushed ones (RFC 9126). */
+  requirePushedAuthorizationRequests: z.boolean().optional(),
+  /** Hold the client to the FAPI 2.0 Security Profile (README, "FAPI 2.0 clients"); needs a key set. */
+  fapiProfile: z.enum(fapiProfiles as ['2.0'], { message: 'FAPI profile must be 2.0' }).optional(),
+  /** The client's public keys, inline or at a URL: it then authenticates with private_key_jwt and gets no secret. */
+  jwks: publicKeySet.optional(),
+  jwksUri: redirectUri.optional(),
+}).superRefine((request, context) => {
+  // Registrations that contradict themselves: two key sets, a public client with keys, a FAPI client without keys.
+  const withKeys = Boolean(request.jwks || request.jwksUri);
+  if (request.jwks && request.jwksUri) context.addIssue({ code: 'custom', path: ['jwks'], message: 'give jwks or jwksUri, not both' });
+  if (request.public && withKeys) context.addIssue({ code: 'custom', path: ['jwks'], message: 'a public client has no keys' });
+  if (request.fapiProfile && !withKeys) context.addIssue({ code: 'custom', path: ['fapiProfile'], message: 'a FAPI 2.0 client authenticates with private_key_jwt: give jwks or jwksUri' });
 });
+
+/** How a client authenticates at the token endpoint, from what it registered. */
+function tokenEndpointAuthMethod(request: Pick<z.output<typeof newClientSchema>, 'public' | 'jwks' | 'jwksUri'>): string {
+  if (request.public) return 'none';
+  return request.jwks || request.jwksUri ? 'private_key_jwt' : 'client_secret_basic';
+}
+
+/** A secret, shown once, for a client that authenticates with one. */
+const newSecretFor = (request: z.output<typeof newClientSchema>): string | undefined => (tokenEndpointAuthMethod(request) === 'client_secret_basic' ? generateSecret(32) : undefined);
+
+/** A public client (no secret, no keys): it proves nothing at the token endpoint. */
+export const isPublicClient = (client: ClientRecord): boolean => !client.secretHash && client.metadata.token_endpoint_auth_method !== 'private_key_jwt';
 
 export type NewClient = z.input<typeof newClientSchema>;
 
@@ -62,7 +98,11 @@ function clientMetadataOf(request: z.output<typeof newClientSchema>): Record<str
     post_logout_redirect_uris: request.postLogoutRedirectUris,
     grant_types: request.grantTypes,
     response_types: request.grantTypes.includes('authorization_code') ? ['code'] : [],
-    token_endpoint_auth_method: request.public ? 'none' : 'client_secret_basic',
+    token_endpoint_auth_method: tokenEndpointAuthMethod(request),
+    ...(request.jwks ? { jwks: request.jwks } : {}),
+    ...(request.jwksUri ? { jwks_uri: request.jwksUri } : {}),
+    ...(request.requirePushedAuthorizationRequests !== undefined ? { require_pushed_authorization_requests: request.requirePushedAuthorizationRequests } : {}),
+    ...(request.fapiProfile ? { fapi_profile: request.fapiProfile, require_pushed_authorization_requests: true, dpop_bound_access_tokens: true, id_token_signed_response_alg: 'ES256' } : {}),
     ...(request.backchannelLogoutUri ? { backchannel_logout_uri: request.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     ...(request.profileSelection ? { profile_selection: request.profileSelection } : {}),
     ...(request.subjectType ? { subject_type: request.subjectType } : {}),
@@ -79,6 +119,7 @@ const clientChangesSchema = z
     grantTypes: z.array(z.enum(grantTypes)).min(1, 'at least one grant type is required').optional(),
     profileSelection: newClientSchema.shape.profileSelection,
     subjectType: newClientSchema.shape.subjectType,
+    requirePushedAuthorizationRequests: z.boolean().optional(),
   })
   .strict();
 
@@ -112,12 +153,14 @@ export class ClientAdministration {
     if (changes.postLogoutRedirectUris) metadata.post_logout_redirect_uris = changes.postLogoutRedirectUris;
     if (changes.profileSelection) metadata.profile_selection = changes.profileSelection;
     if (changes.subjectType) metadata.subject_type = changes.subjectType;
+    // A FAPI client keeps PAR required: the provider re-imposes it on every load.
+    if (changes.requirePushedAuthorizationRequests !== undefined) metadata.require_pushed_authorization_requests = changes.requirePushedAuthorizationRequests || metadata.fapi_profile !== undefined;
     if (changes.backchannelLogoutUri) {
       metadata.backchannel_logout_uri = changes.backchannelLogoutUri;
       metadata.backchannel_logout_session_required = true;
     }
     if (changes.grantTypes) {
-      if (!client.secretHash && changes.grantTypes.includes('client_credentials')) {
+      if (isPublicClient(client) && changes.grantTypes.includes('client_credentials')) {
         throw invalidRequest('error.client_credentials_public', { fields: { grantTypes: 'client_credentials needs a confidential client' } });
       }
       metadata.grant_types = changes.grantTypes;
@@ -147,7 +190,7 @@ export class ClientAdministration {
     }
     const id = request.id ?? randomUUID();
     if (await this.#clients.find(id)) throw clientExists(id);
-    const clientSecret = request.public ? undefined : generateSecret(32);
+    const clientSecret = newSecretFor(request);
     const metadata = clientMetadataOf(request);
     const client = await this.#clients.create({
       id,
@@ -170,7 +213,7 @@ export class ClientAdministration {
     const parsed = newClientSchema.safeParse(input);
     if (!parsed.success) throw validationError(parsed.error);
     const request = parsed.data;
-    const clientSecret = request.public ? undefined : generateSecret(32);
+    const clientSecret = newSecretFor(request);
     const client = await this.#clients.update(input.id, {
       metadata: clientMetadataOf(request),
       portal: request.portal,

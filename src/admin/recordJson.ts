@@ -4,6 +4,7 @@ import type { OutboxSummary } from '../mail/outbox.ts';
 import type { AdminInvitationRecord, AdminTokenRecord, AuditEventRecord, BoundProfile, ClientRecord, LinkRequestRecord, ProfileRecord, SigningKeyRecord, UpstreamIdentityRecord } from '../domain/records.ts';
 import type { AdminListing } from './adminAccess.ts';
 import type { Dashboard } from './dashboardStatistics.ts';
+import { isPublicClient } from './clientAdministration.ts';
 import type { AddressReport } from './emailAdministration.ts';
 import type { PeopleFound, Person, PersonDetails } from './peopleAdministration.ts';
 
@@ -11,7 +12,7 @@ export const clientJson = (client: ClientRecord) => ({
   client_id: client.id,
   portal: client.portal,
   first_party: client.firstParty,
-  public: !client.secretHash,
+  public: isPublicClient(client),
   disabled: client.disabledAt !== undefined,
   ...client.metadata,
   created_at: new Date(client.createdAt).toISOString(),

@@ -1,12 +1,13 @@
 // `mbs-broker clients …`: registering and managing relying parties, through
 // the client administration service the admin API uses; --json prints the
 // admin API's client shape.
+import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { grantTypes, type GrantType } from '../admin/clientAdministration.ts';
+import { grantTypes, isPublicClient, type GrantType, type NewClient } from '../admin/clientAdministration.ts';
 import { clientJson } from '../admin/recordJson.ts';
 import { loadConfig } from '../config/config.ts';
-import { profileSelections, subjectTypes, type ClientPortal, type ClientRecord, type ProfileSelection, type SubjectType } from '../domain/records.ts';
-import { administer, collect, integer, outputFor } from './context.ts';
+import { fapiProfiles, profileSelections, subjectTypes, type ClientPortal, type ClientRecord, type FapiProfile, type ProfileSelection, type SubjectType } from '../domain/records.ts';
+import { administer, CliError, collect, integer, outputFor } from './context.ts';
 
 const portalOption = (description: string) => new Option('--portal <portal>', description).choices(['partnersource', 'customersource', 'both']).makeOptionMandatory();
 
@@ -22,6 +23,35 @@ interface AddOptions {
   backchannelLogoutUri?: string;
   profileSelection?: ProfileSelection;
   subjectType?: SubjectType;
+  requirePushedAuthorizationRequests?: boolean;
+  fapiProfile?: FapiProfile;
+  jwks?: string;
+  jwksUri?: string;
+}
+
+/** How the client authenticates, for `clients show`. */
+function clientType(client: ClientRecord): string {
+  if (isPublicClient(client)) return 'public (PKCE)';
+  return client.secretHash ? 'confidential (client_secret_basic)' : 'confidential (private_key_jwt)';
+}
+
+/** The public JWK Set in the file `--jwks` names. */
+function readKeySet(file: string): NewClient['jwks'] {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as NewClient['jwks'];
+  } catch {
+    throw new CliError('error.cli.file_unreadable', { file });
+  }
+}
+
+/** The registration options of `clients add` beyond the basics: PAR, FAPI 2.0 and the client's keys. */
+function protocolOptions(options: AddOptions): Partial<NewClient> {
+  return {
+    ...(options.requirePushedAuthorizationRequests ? { requirePushedAuthorizationRequests: true } : {}),
+    ...(options.fapiProfile ? { fapiProfile: options.fapiProfile } : {}),
+    ...(options.jwks ? { jwks: readKeySet(options.jwks) } : {}),
+    ...(options.jwksUri ? { jwksUri: options.jwksUri } : {}),
+  };
 }
 
 function describeClient(client: ClientRecord): string {
@@ -32,13 +62,15 @@ function describeClient(client: ClientRecord): string {
     `name:                      ${typeof metadata.client_name === 'string' ? metadata.client_name : '—'}`,
     `portal:                    ${client.portal}`,
     `first party:               ${client.firstParty ? 'yes' : 'no'}`,
-    `type:                      ${client.secretHash ? 'confidential (client_secret_basic)' : 'public (PKCE)'}`,
+    `type:                      ${clientType(client)}`,
     `redirect URIs:             ${list(metadata.redirect_uris)}`,
     `post-logout redirect URIs: ${list(metadata.post_logout_redirect_uris)}`,
     `grant types:               ${list(metadata.grant_types)}`,
     `back-channel logout URI:   ${typeof metadata.backchannel_logout_uri === 'string' ? metadata.backchannel_logout_uri : '—'}`,
     `profile selection:         ${metadata.profile_selection === 'all' ? 'all' : 'ask'}`,
     `subject type:              ${metadata.subject_type === 'pairwise' ? 'pairwise (one sub per portal)' : 'public'}`,
+    `pushed authorization:      ${metadata.require_pushed_authorization_requests === true ? 'required' : 'optional'}`,
+    `FAPI profile:              ${typeof metadata.fapi_profile === 'string' ? metadata.fapi_profile : '—'}`,
   ].join('\n');
 }
 
@@ -53,7 +85,7 @@ export function registerClients(program: Command): void {
     .action(async (_options, command: Command) => {
       const list = await administer((services) => services.clients.list());
       outputFor(command)(list.map(clientJson), () =>
-        list.length === 0 ? 'no clients' : list.map((client) => `${client.id}\t${client.portal}\t${client.secretHash ? 'confidential' : 'public'}\t${String(client.metadata.client_name ?? '')}`).join('\n'),
+        list.length === 0 ? 'no clients' : list.map((client) => `${client.id}\t${client.portal}\t${isPublicClient(client) ? 'public' : 'confidential'}\t${String(client.metadata.client_name ?? '')}`).join('\n'),
       );
     });
   clients
@@ -95,6 +127,10 @@ function registerAdd(clients: Command): void {
     .option('--backchannel-logout-uri <uri>', 'where the client hears of sign-outs (OpenID Connect Back-Channel Logout)')
     .addOption(new Option('--profile-selection <selection>', 'ask: a person with several profiles of the portal picks one (mbs_profile); all: the list alone').choices([...profileSelections]).default('ask'))
     .addOption(new Option('--subject-type <type>', 'public: sub is the broker account id; pairwise: one sub per portal (OpenID Connect Core §8.1)').choices([...subjectTypes]).default('public'))
+    .option('--require-pushed-authorization-requests', 'refuse plain authorization requests: only pushed ones (RFC 9126)')
+    .addOption(new Option('--fapi-profile <profile>', 'hold the client to the FAPI 2.0 Security Profile (needs --jwks or --jwks-uri)').choices([...fapiProfiles]))
+    .option('--jwks <file>', 'a JSON file with the client’s public keys (JWK Set): it authenticates with private_key_jwt and gets no secret')
+    .option('--jwks-uri <uri>', 'where the client publishes its public keys (instead of --jwks)')
     .action(async (options: AddOptions, command: Command) => {
       const { client, clientSecret } = await administer((services) =>
         services.clients.register({
@@ -109,6 +145,7 @@ function registerAdd(clients: Command): void {
           ...(options.backchannelLogoutUri ? { backchannelLogoutUri: options.backchannelLogoutUri } : {}),
           ...(options.profileSelection ? { profileSelection: options.profileSelection } : {}),
           ...(options.subjectType ? { subjectType: options.subjectType } : {}),
+          ...protocolOptions(options),
         }),
       );
       outputFor(command)({ ...clientJson(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>

@@ -98,6 +98,13 @@ export const profileSelections: readonly ProfileSelection[] = ['ask', 'all'];
 export type SubjectType = 'public' | 'pairwise';
 export const subjectTypes: readonly SubjectType[] = ['public', 'pairwise'];
 
+/**
+ * The FAPI profile a client is held to (client metadata `fapi_profile`):
+ * `2.0`, the FAPI 2.0 Security Profile (README, "FAPI 2.0 clients").
+ */
+export type FapiProfile = '2.0';
+export const fapiProfiles: readonly FapiProfile[] = ['2.0'];
+
 export type AuditOutcome = 'success' | 'failure';
 
 export interface AuditEventInput {

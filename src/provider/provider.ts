@@ -23,6 +23,8 @@ import {
   type ProfileChoiceStores,
 } from './profileChoice.ts';
 import { makePortalsTheSectors, pairwiseSubjectConfiguration } from './pairwiseSubjects.ts';
+import { accessTokenLifetime, completeFapiMetadata, fapiAuthorizationCodeLifetimeSeconds, fapiFeature, fapiProfileMetadata, pkceRequired } from './fapi.ts';
+import { keepPushedRequestsToTheirClient, pushedAuthorizationFeature } from './pushedAuthorization.ts';
 
 /** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */
 export const supportedScopes = ['openid', 'offline_access', 'email', 'profile', 'mbs_profiles'] as const;
@@ -84,6 +86,7 @@ const explainedErrors = new Set([
   'invalid_request',
   'invalid_client',
   'invalid_redirect_uri',
+  'invalid_request_uri',
   'unauthorized_client',
   'access_denied',
   'invalid_scope',
@@ -301,9 +304,10 @@ export function createProvider(options: ProviderOptions): Provider {
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     ttl: {
-      AccessToken: options.ttl.accessToken,
-      AuthorizationCode: 60,
-      ClientCredentials: options.ttl.accessToken,
+      AccessToken: accessTokenLifetime(options.ttl.accessToken),
+      // Every client's codes live 60 s, FAPI 2.0's maximum.
+      AuthorizationCode: fapiAuthorizationCodeLifetimeSeconds,
+      ClientCredentials: accessTokenLifetime(options.ttl.accessToken),
       IdToken: options.ttl.idToken,
       RefreshToken: options.ttl.refreshToken,
       Session: options.ttl.session,
@@ -344,10 +348,7 @@ export function createProvider(options: ProviderOptions): Provider {
     responseTypes: ['code'],
     clientBasedCORS: (ctx, origin, client) => corsOriginAllowed(ctx.oidc.route, origin, client),
     issueRefreshToken: async (_ctx, client, source) => shouldIssueRefreshToken(client, source.scopes),
-    pkce: {
-      // Public clients cannot keep a secret, so the code must be bound to them.
-      required: (_ctx, client) => client.clientAuthMethod === 'none',
-    },
+    pkce: { required: pkceRequired },
     clientDefaults: {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
@@ -362,8 +363,9 @@ export function createProvider(options: ProviderOptions): Provider {
       authorizationSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
     },
     extraClientMetadata: {
-      properties: ['portal', 'first_party', 'profile_selection'],
-      validator(_ctx, key, value) {
+      properties: ['portal', 'first_party', 'profile_selection', fapiProfileMetadata],
+      validator(_ctx, key, value, metadata) {
+        if (key === fapiProfileMetadata) completeFapiMetadata(value, metadata as Record<string, unknown>);
         if (key === 'portal' && value !== undefined && !clientPortals.includes(value as ClientPortal)) {
           throw new errors.InvalidClientMetadata('portal must be partnersource, customersource or both');
         }
@@ -396,6 +398,8 @@ export function createProvider(options: ProviderOptions): Provider {
       // Single logout: every portal of the session hears of a sign-out.
       backchannelLogout: { enabled: true },
       devInteractions: { enabled: false },
+      pushedAuthorizationRequests: pushedAuthorizationFeature,
+      fapi: fapiFeature,
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
       introspection: {
@@ -474,6 +478,7 @@ export function createProvider(options: ProviderOptions): Provider {
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
   makePortalsTheSectors(provider);
+  keepPushedRequestsToTheirClient(provider);
 
   // A revocation answers 200 with nothing in it (RFC 7009); oidc-provider's
   // empty string would go out as text/plain, which oidc-client-ts (its

@@ -80,6 +80,7 @@ const clientBody = z
     grantTypes: z.array(z.enum(grantTypes)).optional(),
     backchannelLogoutUri: z.string().optional().describe('where the client hears of sign-outs (back-channel logout)'),
     profileSelection: z.enum(['ask', 'all']).optional().describe('ask (default): a person with several profiles of the portal picks one, carried in mbs_profile; all: the list alone'),
+    dpopBoundAccessTokens: z.boolean().optional().describe('every token request must carry a DPoP proof (RFC 9449 dpop_bound_access_tokens)'),
   })
   .strict();
 
@@ -92,6 +93,7 @@ const clientChanges = z
     backchannelLogoutUri: z.string().optional(),
     grantTypes: z.array(z.enum(grantTypes)).optional(),
     profileSelection: z.enum(['ask', 'all']).optional(),
+    dpopBoundAccessTokens: z.boolean().optional(),
   })
   .strict();
 

@@ -38,6 +38,8 @@ const newClientSchema = z.object({
   /** `ask` (the default): a person with several profiles of the portal picks one; `all`: the list alone. */
   profileSelection: z.enum(profileSelections as ['ask', 'all'], { message: 'profile selection must be ask or all' }).optional(),
   grantTypes: z.array(z.enum(grantTypes)).default(['authorization_code', 'refresh_token']),
+  /** Every token request must carry a DPoP proof, and the tokens are bound to its key (RFC 9449 §5.2, `dpop_bound_access_tokens`). */
+  dpopBoundAccessTokens: z.boolean().optional(),
   /** Where the portal hears of sign-outs (OpenID Connect Back-Channel Logout). */
   backchannelLogoutUri: redirectUri.optional(),
 });
@@ -63,6 +65,7 @@ function clientMetadataOf(request: z.output<typeof newClientSchema>): Record<str
     token_endpoint_auth_method: request.public ? 'none' : 'client_secret_basic',
     ...(request.backchannelLogoutUri ? { backchannel_logout_uri: request.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     ...(request.profileSelection ? { profile_selection: request.profileSelection } : {}),
+    ...(request.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
   };
 }
 
@@ -75,6 +78,7 @@ const clientChangesSchema = z
     backchannelLogoutUri: redirectUri.optional(),
     grantTypes: z.array(z.enum(grantTypes)).min(1, 'at least one grant type is required').optional(),
     profileSelection: newClientSchema.shape.profileSelection,
+    dpopBoundAccessTokens: newClientSchema.shape.dpopBoundAccessTokens,
   })
   .strict();
 
@@ -107,6 +111,7 @@ export class ClientAdministration {
     if (changes.redirectUris) metadata.redirect_uris = changes.redirectUris;
     if (changes.postLogoutRedirectUris) metadata.post_logout_redirect_uris = changes.postLogoutRedirectUris;
     if (changes.profileSelection) metadata.profile_selection = changes.profileSelection;
+    if (changes.dpopBoundAccessTokens !== undefined) metadata.dpop_bound_access_tokens = changes.dpopBoundAccessTokens;
     if (changes.backchannelLogoutUri) {
       metadata.backchannel_logout_uri = changes.backchannelLogoutUri;
       metadata.backchannel_logout_session_required = true;

@@ -54,7 +54,7 @@ function cliServices(config: Config, database: Database, { store, keys, keyEncry
       },
       async issueInitialAccessToken(portal, expiresInSeconds) {
         await keys.ensureKeys();
-        const build = providerBuilder(config, { database, store, pages: createPageRenderer({ cache: true, supportEmail: config.supportEmail }) });
+        const build = providerBuilder(config, { database, store, keyEncryptionKey, pages: createPageRenderer({ cache: true, supportEmail: config.supportEmail }) });
         return issueInitialAccessToken(build(await keys.privateJwks(), await keys.cookieKeys()), portal, expiresInSeconds);
       },
     },

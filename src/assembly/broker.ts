@@ -186,7 +186,7 @@ async function prepareStartup(database: Database, { keys, store }: Storage, issu
 /** The provider, rebuilt whenever the keys in force change, with its events logged and sign-outs audited. */
 async function startLiveProvider(config: Config, parts: { database: Database; storage: Storage; pages: PageRenderer; logger: Logger }): Promise<{ live: LiveProvider; signingKeyCount: () => number }> {
   const { storage, logger } = parts;
-  const build = providerBuilder(config, { database: parts.database, store: storage.store, pages: parts.pages });
+  const build = providerBuilder(config, { database: parts.database, store: storage.store, pages: parts.pages, keyEncryptionKey: storage.keyEncryptionKey });
   let signingKeyCount = 0;
   const live = await LiveProvider.create({
     keys: storage.keys,

@@ -21,6 +21,7 @@ interface AddOptions {
   firstParty?: boolean;
   backchannelLogoutUri?: string;
   profileSelection?: ProfileSelection;
+  dpopBoundAccessTokens?: boolean;
 }
 
 function describeClient(client: ClientRecord): string {
@@ -37,6 +38,7 @@ function describeClient(client: ClientRecord): string {
     `grant types:               ${list(metadata.grant_types)}`,
     `back-channel logout URI:   ${typeof metadata.backchannel_logout_uri === 'string' ? metadata.backchannel_logout_uri : '—'}`,
     `profile selection:         ${metadata.profile_selection === 'all' ? 'all' : 'ask'}`,
+    `DPoP required:             ${metadata.dpop_bound_access_tokens === true ? 'yes' : 'no'}`,
   ].join('\n');
 }
 
@@ -92,6 +94,7 @@ function registerAdd(clients: Command): void {
     .option('--first-party', 'first-party client (no consent screen)')
     .option('--backchannel-logout-uri <uri>', 'where the client hears of sign-outs (OpenID Connect Back-Channel Logout)')
     .addOption(new Option('--profile-selection <selection>', 'ask: a person with several profiles of the portal picks one (mbs_profile); all: the list alone').choices([...profileSelections]).default('ask'))
+    .option('--dpop-bound-access-tokens', 'every token request must carry a DPoP proof; tokens bound to its key (RFC 9449)')
     .action(async (options: AddOptions, command: Command) => {
       const { client, clientSecret } = await administer((services) =>
         services.clients.register({
@@ -105,6 +108,7 @@ function registerAdd(clients: Command): void {
           firstParty: options.firstParty ?? false,
           ...(options.backchannelLogoutUri ? { backchannelLogoutUri: options.backchannelLogoutUri } : {}),
           ...(options.profileSelection ? { profileSelection: options.profileSelection } : {}),
+          ...(options.dpopBoundAccessTokens ? { dpopBoundAccessTokens: true } : {}),
         }),
       );
       outputFor(command)({ ...clientJson(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>

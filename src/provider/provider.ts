@@ -22,6 +22,7 @@ import {
   profileObject,
   type ProfileChoiceStores,
 } from './profileChoice.ts';
+import { dpopFeature, dpopSigningAlgorithms, useAtomicReplayDetection } from './dpop.ts';
 
 /** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */
 export const supportedScopes = ['openid', 'offline_access', 'email', 'profile', 'mbs_profiles'] as const;
@@ -41,6 +42,8 @@ export interface ProviderOptions {
   adapter: AdapterConstructor;
   jwks: { keys: JWK[] };
   cookieKeys: string[];
+  /** The DPoP nonces' secret, the same on every instance (dpopNonceSecret). */
+  dpopNonceSecret: Buffer;
   ttl: ProviderTtls;
   accounts: AccountRepository;
   profileBindings: ProfileBindingRepository;
@@ -353,6 +356,7 @@ export function createProvider(options: ProviderOptions): Provider {
       userinfoSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
       introspectionSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
       authorizationSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      dPoPSigningAlgValues: [...dpopSigningAlgorithms],
     },
     extraClientMetadata: {
       properties: ['portal', 'first_party', 'profile_selection'],
@@ -389,6 +393,7 @@ export function createProvider(options: ProviderOptions): Provider {
       // Single logout: every portal of the session hears of a sign-out.
       backchannelLogout: { enabled: true },
       devInteractions: { enabled: false },
+      dPoP: dpopFeature(options.dpopNonceSecret),
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
       introspection: {
@@ -466,6 +471,7 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
+  useAtomicReplayDetection(provider, options.adapter);
 
   // A revocation answers 200 with nothing in it (RFC 7009); oidc-provider's
   // empty string would go out as text/plain, which oidc-client-ts (its

@@ -3,7 +3,8 @@
 // instance issued is accepted by every other; nonces required, so a proof
 // cannot be made ahead of time; and the replay detection of proofs (and of
 // client assertions) through the adapter's atomic insert, so that one proof
-// sent to two instances at once is accepted once.
+// sent to two instances at once is accepted once. A token request without a
+// proof from a client that requires DPoP is refused as invalid_dpop_proof.
 import { createHash } from 'node:crypto';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import { decodeJwt } from 'jose';
@@ -48,7 +49,7 @@ function isJtiOfDpopProof(jti: string): boolean {
  * `invalid_dpop_proof` (RFC 9449 §11.1) at every endpoint; a replayed client
  * assertion stays oidc-provider's `invalid_client`.
  */
-export function useAtomicReplayDetection(provider: Provider, Adapter: AdapterConstructor): void {
+function useAtomicReplayDetection(provider: Provider, Adapter: AdapterConstructor): void {
   const adapter = 'prototype' in Adapter ? new (Adapter as new (model: string) => object)('ReplayDetection') : (Adapter as (model: string) => object)('ReplayDetection');
   if (!canInsertUnique(adapter)) return;
   const replayDetection = provider.ReplayDetection as unknown as { unique(iss: string, jti: string, exp: number): Promise<boolean> };
@@ -59,4 +60,29 @@ export function useAtomicReplayDetection(provider: Provider, Adapter: AdapterCon
     if (!inserted && isJtiOfDpopProof(jti)) throw new errors.InvalidDpopProof('DPoP proof JWT Replay detected');
     return inserted;
   };
+}
+
+/** oidc-provider's detail of a token request without a proof from a client with `dpop_bound_access_tokens`. */
+const missingProofDetail = 'DPoP proof JWT not provided';
+
+/**
+ * oidc-provider refuses that request as invalid_grant ("grant request is
+ * invalid"), although the grant is sound: the proof is what is wrong, so the
+ * answer is invalid_dpop_proof (RFC 9449 §5), as for a malformed one. Its
+ * error handler sets the JSON answer, then emits grant.error with the error
+ * (the detail is only there), so the listener corrects the answer in place.
+ */
+function refuseMissingProofAsInvalidProof(provider: Provider): void {
+  provider.on('grant.error', (ctx: { body?: unknown }, error: { error_detail?: string }) => {
+    const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
+    if (error.error_detail !== missingProofDetail || body?.error !== 'invalid_grant') return;
+    body.error = 'invalid_dpop_proof';
+    body.error_description = missingProofDetail;
+  });
+}
+
+/** What the broker adds to oidc-provider's DPoP: the atomic replay detection, and invalid_dpop_proof for a missing proof. */
+export function completeDpop(provider: Provider, adapter: AdapterConstructor): void {
+  useAtomicReplayDetection(provider, adapter);
+  refuseMissingProofAsInvalidProof(provider);
 }

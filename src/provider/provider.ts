@@ -22,7 +22,7 @@ import {
   profileObject,
   type ProfileChoiceStores,
 } from './profileChoice.ts';
-import { dpopFeature, dpopSigningAlgorithms, useAtomicReplayDetection } from './dpop.ts';
+import { completeDpop, dpopFeature, dpopSigningAlgorithms } from './dpop.ts';
 
 /** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */
 export const supportedScopes = ['openid', 'offline_access', 'email', 'profile', 'mbs_profiles'] as const;
@@ -471,7 +471,7 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
-  useAtomicReplayDetection(provider, options.adapter);
+  completeDpop(provider, options.adapter);
 
   // A revocation answers 200 with nothing in it (RFC 7009); oidc-provider's
   // empty string would go out as text/plain, which oidc-client-ts (its

@@ -15,6 +15,8 @@ import { createPostgresDatabase, testDatabases } from '../support/databases.ts';
 import { buildProfile } from '../support/factories.ts';
 import { bindDevAccount, Person, redirectUri, registerPortal, type Portal } from '../support/journey.ts';
 
+const adminToken = 'dpop-admin-token-for-tests';
+
 type Instance = (path: string, init?: { method?: string; headers?: Record<string, string>; body?: URLSearchParams }) => Promise<Response>;
 
 interface ProofKey {
@@ -88,7 +90,7 @@ for (const testDatabase of testDatabases()) {
     before(async () => {
       const postgres = testDatabase.name === 'postgres' ? await createPostgresDatabase(process.env.TEST_POSTGRES_URL!) : undefined;
       dropDatabase = postgres?.drop;
-      const shared = { KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'), TRUST_PROXY: 'true', ...(postgres ? { DATABASE_URL: postgres.url } : {}) };
+      const shared = { KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'), TRUST_PROXY: 'true', ADMIN_TOKEN: adminToken, ...(postgres ? { DATABASE_URL: postgres.url } : {}) };
       first = await startBroker(shared);
       origin = first.issuer;
       second = await startBroker({ ...shared, DATABASE_URL: first.environment.DATABASE_URL!, ISSUER: origin });
@@ -180,6 +182,93 @@ for (const testDatabase of testDatabases()) {
         const answers = await Promise.all([atFirst, atSecond].map((instance) => instance('/me', { headers: { authorization: `DPoP ${accessToken}`, dpop: replayed } })));
         expect(answers.map((answer) => answer.status).sort(), `round ${round}`).to.deep.equal([200, 401]);
         expect(challenge(answers.find((answer) => answer.status === 401)!)).to.deep.equal({ scheme: 'DPoP', error: 'invalid_dpop_proof' });
+      }
+    });
+
+    /** A confidential client_credentials client (its secret) as openid-client sees it. */
+    const serviceClient = (clientId: string, clientSecret: string) =>
+      client.discovery(new URL(origin), clientId, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(clientSecret), { execute: [client.allowInsecureRequests] });
+
+    /** A token request without a proof is refused; with one it gets a DPoP-bound token. */
+    async function expectDpopRequired(configuration: client.Configuration, label: string): Promise<void> {
+      const refused = await client.clientCredentialsGrant(configuration).then(() => undefined, (error: unknown) => error);
+      expect(refused, `${label}: without a proof`).to.have.property('error', 'invalid_dpop_proof');
+      expect(refused).to.have.nested.property('response.status', 400);
+      const granted = await client.clientCredentialsGrant(configuration, undefined, { DPoP: client.getDPoPHandle(configuration, await client.randomDPoPKeyPair('ES256')) });
+      expect(granted.token_type.toLowerCase(), label).to.equal('dpop');
+    }
+
+    it('refuse a token request without a proof from a client registered as requiring DPoP: by the CLI, the admin API or dynamic registration', async () => {
+      const common = ['clients', 'add', '--portal', 'customersource', '--grant-type', 'client_credentials', '--redirect-uri', redirectUri];
+      const byCli = await runCliJson<{ client_id: string; client_secret: string; dpop_bound_access_tokens?: boolean }>([...common, '--dpop-bound-access-tokens'], first.environment);
+      expect(byCli.dpop_bound_access_tokens).to.equal(true);
+      await expectDpopRequired(await serviceClient(byCli.client_id, byCli.client_secret), 'CLI');
+      const plain = await runCliJson<{ client_id: string; client_secret: string }>(common, first.environment);
+      const bearer = await client.clientCredentialsGrant(await serviceClient(plain.client_id, plain.client_secret));
+      expect(bearer.token_type.toLowerCase(), 'a client not requiring DPoP').to.equal('bearer');
+
+      const admin = (method: string, path: string, body: unknown) =>
+        fetch(`${origin}/admin/api${path}`, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const updated = await admin('PATCH', `/clients/${plain.client_id}`, { dpopBoundAccessTokens: true });
+      expect(updated.status).to.equal(200);
+      expect(await updated.json()).to.have.property('dpop_bound_access_tokens', true);
+      await expectDpopRequired(await serviceClient(plain.client_id, plain.client_secret), 'admin API update');
+      const created = await admin('POST', '/clients', { portal: 'customersource', redirectUris: [redirectUri], grantTypes: ['client_credentials'], dpopBoundAccessTokens: true });
+      expect(created.status).to.equal(201);
+      const createdClient = (await created.json()) as { client_id: string; client_secret: string };
+      await expectDpopRequired(await serviceClient(createdClient.client_id, createdClient.client_secret), 'admin API');
+
+      const { initial_access_token: initialAccessToken } = await runCliJson<{ initial_access_token: string }>(['clients', 'initial-access-token', '--portal', 'customersource'], first.environment);
+      const registration = await atSecond('/reg', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${initialAccessToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: [redirectUri], grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'client_secret_basic', dpop_bound_access_tokens: true }) as unknown as URLSearchParams,
+      });
+      expect(registration.status, await registration.clone().text()).to.equal(201);
+      const registered = (await registration.json()) as { client_id: string; client_secret: string; dpop_bound_access_tokens: boolean };
+      expect(registered.dpop_bound_access_tokens).to.equal(true);
+      await expectDpopRequired(await serviceClient(registered.client_id, registered.client_secret), 'dynamic registration');
+    });
+
+    it('answer each malformed proof with RFC 9449’s error, never a 5xx', async () => {
+      const { key, accessToken } = await boundToken();
+      const nonce = await nonceFrom(atFirst, key, accessToken);
+      const userinfo = async (dpop: string | undefined, scheme = 'DPoP') =>
+        atSecond('/me', { headers: { authorization: `${scheme} ${accessToken}`, ...(dpop === undefined ? {} : { dpop }) } });
+      const valid: ProofClaims = { htm: 'GET', htu: `${origin}/me`, accessToken, nonce };
+      const reused = await proof(key, valid);
+      expect((await userinfo(reused)).status, 'the proof first used').to.equal(200);
+      const rsaKey = await proofKey('RS256');
+      const cases: Array<[string, Promise<Response>, string]> = [
+        ['wrong htu', userinfo(await proof(key, { ...valid, htu: `${origin}/token` })), 'invalid_dpop_proof'],
+        ['wrong htm', userinfo(await proof(key, { ...valid, htm: 'POST' })), 'invalid_dpop_proof'],
+        ['reused jti', userinfo(reused), 'invalid_dpop_proof'],
+        ['an algorithm not allowed (RS256)', userinfo(await proof(rsaKey, valid)), 'invalid_dpop_proof'],
+        ['another key than the token’s', userinfo(await proof(await proofKey(), valid)), 'invalid_token'],
+        ['not a JWT', userinfo('not-a-jwt'), 'invalid_dpop_proof'],
+        ['a nonce the broker never issued', userinfo(await proof(key, { ...valid, nonce: 'made-up' })), 'use_dpop_nonce'],
+        ['no nonce', userinfo(await proof(key, { ...valid, nonce: undefined })), 'use_dpop_nonce'],
+        ['a stale iat and no nonce', userinfo(await proof(key, { ...valid, nonce: undefined, iat: Math.floor(Date.now() / 1000) - 3600 })), 'use_dpop_nonce'],
+        ['the bound token as a Bearer token', userinfo(undefined, 'Bearer'), 'invalid_token'],
+      ];
+      for (const [label, answering, error] of cases) {
+        const answer = await answering;
+        expect(answer.status, label).to.equal(401);
+        expect(challenge(answer), label).to.deep.equal({ scheme: 'DPoP', error });
+        if (error === 'use_dpop_nonce') expect(answer.headers.get('dpop-nonce'), label).to.be.a('string');
+      }
+
+      const tokenRequest = async (dpop: string) =>
+        atSecond('/token', { method: 'POST', headers: { dpop }, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'unknown', client_id: spa.clientId }) });
+      const atToken: ProofClaims = { htm: 'POST', htu: `${origin}/token`, nonce };
+      for (const [label, dpop] of [
+        ['wrong htu', await proof(key, { ...atToken, htu: `${origin}/me` })],
+        ['wrong htm', await proof(key, { ...atToken, htm: 'GET' })],
+        ['an algorithm not allowed (RS256)', await proof(rsaKey, atToken)],
+      ] as const) {
+        const answer = await tokenRequest(dpop);
+        expect(answer.status, `token endpoint: ${label}`).to.equal(400);
+        expect(await answer.json(), `token endpoint: ${label}`).to.have.property('error', 'invalid_dpop_proof');
       }
     });
   });

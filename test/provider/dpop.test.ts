@@ -17,7 +17,7 @@ import { bindDevAccount, Person, redirectUri, registerPortal, type Portal } from
 
 const adminToken = 'dpop-admin-token-for-tests';
 
-type Instance = (path: string, init?: { method?: string; headers?: Record<string, string>; body?: URLSearchParams }) => Promise<Response>;
+type Instance = (path: string, init?: { method?: string; headers?: Record<string, string>; body?: URLSearchParams | string }) => Promise<Response>;
 
 interface ProofKey {
   privateKey: CryptoKey;
@@ -222,7 +222,7 @@ for (const testDatabase of testDatabases()) {
       const registration = await atSecond('/reg', {
         method: 'POST',
         headers: { authorization: `Bearer ${initialAccessToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ redirect_uris: [redirectUri], grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'client_secret_basic', dpop_bound_access_tokens: true }) as unknown as URLSearchParams,
+        body: JSON.stringify({ redirect_uris: [redirectUri], grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'client_secret_basic', dpop_bound_access_tokens: true }),
       });
       expect(registration.status, await registration.clone().text()).to.equal(201);
       const registered = (await registration.json()) as { client_id: string; client_secret: string; dpop_bound_access_tokens: boolean };

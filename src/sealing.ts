@@ -32,7 +32,8 @@ export interface Sealer {
 
 export const isSealed = (value: string): boolean => value.startsWith(sealedPrefix);
 
-function derivedKey(secret: string | Buffer, purpose: string): Buffer {
+/** The 32-byte key of `purpose` under `secret`: each purpose its own (sealing, and the DPoP nonces). */
+export function derivedKey(secret: string | Buffer, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', secret, hkdfSalt, `mbs-broker ${purpose}`, 32));
 }
 

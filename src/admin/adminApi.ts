@@ -85,6 +85,7 @@ const clientBody = z
     fapiProfile: z.enum(['2.0']).optional().describe('hold the client to the FAPI 2.0 Security Profile: PAR, PKCE, DPoP-bound tokens, private_key_jwt (needs jwks or jwksUri)'),
     jwks: z.object({ keys: z.array(z.looseObject({ kty: z.string() })) }).optional().describe('the client’s public keys (JWK Set): it authenticates with private_key_jwt and gets no secret'),
     jwksUri: z.string().optional().describe('where the client publishes its public keys (instead of jwks)'),
+    dpopBoundAccessTokens: z.boolean().optional().describe('every token request must carry a DPoP proof (RFC 9449 dpop_bound_access_tokens)'),
   })
   .strict();
 
@@ -99,6 +100,7 @@ const clientChanges = z
     profileSelection: z.enum(['ask', 'all']).optional(),
     subjectType: z.enum(['public', 'pairwise']).optional(),
     requirePushedAuthorizationRequests: z.boolean().optional(),
+    dpopBoundAccessTokens: z.boolean().optional(),
   })
   .strict();
 

@@ -51,6 +51,8 @@ const newClientSchema = z.object({
   /** `pairwise`: the client sees one `sub` per portal instead of the account id (README, "Pairwise subjects"). */
   subjectType: z.enum(subjectTypes as ['public', 'pairwise'], { message: 'subject type must be public or pairwise' }).optional(),
   grantTypes: z.array(z.enum(grantTypes)).default(['authorization_code', 'refresh_token']),
+  /** Every token request must carry a DPoP proof, and the tokens are bound to its key (RFC 9449 §5.2, `dpop_bound_access_tokens`). */
+  dpopBoundAccessTokens: z.boolean().optional(),
   /** Where the portal hears of sign-outs (OpenID Connect Back-Channel Logout). */
   backchannelLogoutUri: redirectUri.optional(),
   /** Refuse plain authorization requests: only pushed ones (RFC 9126). */
@@ -106,6 +108,7 @@ function clientMetadataOf(request: z.output<typeof newClientSchema>): Record<str
     ...(request.backchannelLogoutUri ? { backchannel_logout_uri: request.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     ...(request.profileSelection ? { profile_selection: request.profileSelection } : {}),
     ...(request.subjectType ? { subject_type: request.subjectType } : {}),
+    ...(request.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
   };
 }
 
@@ -120,6 +123,7 @@ const clientChangesSchema = z
     profileSelection: newClientSchema.shape.profileSelection,
     subjectType: newClientSchema.shape.subjectType,
     requirePushedAuthorizationRequests: z.boolean().optional(),
+    dpopBoundAccessTokens: newClientSchema.shape.dpopBoundAccessTokens,
   })
   .strict();
 
@@ -155,6 +159,7 @@ export class ClientAdministration {
     if (changes.subjectType) metadata.subject_type = changes.subjectType;
     // A FAPI client keeps PAR required: the provider re-imposes it on every load.
     if (changes.requirePushedAuthorizationRequests !== undefined) metadata.require_pushed_authorization_requests = changes.requirePushedAuthorizationRequests || metadata.fapi_profile !== undefined;
+    if (changes.dpopBoundAccessTokens !== undefined) metadata.dpop_bound_access_tokens = changes.dpopBoundAccessTokens;
     if (changes.backchannelLogoutUri) {
       metadata.backchannel_logout_uri = changes.backchannelLogoutUri;
       metadata.backchannel_logout_session_required = true;

@@ -10,6 +10,7 @@ import type { PageRenderer } from '../web/pages.ts';
 import type { Logger } from '../logging.ts';
 import { KeyManager } from '../provider/keys.ts';
 import { clientMetadata, createProvider } from '../provider/provider.ts';
+import { dpopNonceSecret } from '../provider/dpop.ts';
 import { consoleClientId } from '../console/consoleRoutes.ts';
 import type { Database } from '../store/database.ts';
 import { createStore, type StoreObserver } from '../store/knexStore.ts';
@@ -56,12 +57,14 @@ export const issuerOf = (config: Config): string => config.issuer.replace(/\/$/,
 export function providerBuilder(config: Config, parts: { database: Database; store: Store; pages: PageRenderer; keyEncryptionKey: string }): (jwks: { keys: JWK[] }, cookieKeys: string[]) => Provider {
   const adapter = createOidcAdapter(parts.database, { clients: parts.store.clients, clientMetadata });
   const pairwiseSubjectSecret = derivedSecret(parts.keyEncryptionKey, 'pairwise-subject');
+  const nonceSecret = dpopNonceSecret(parts.keyEncryptionKey);
   return (jwks, cookieKeys) =>
     createProvider({
       issuer: issuerOf(config),
       adapter,
       jwks,
       cookieKeys,
+      dpopNonceSecret: nonceSecret,
       ttl: {
         accessToken: config.accessTokenTtl,
         idToken: config.idTokenTtl,

@@ -22,6 +22,7 @@ interface AddOptions {
   firstParty?: boolean;
   backchannelLogoutUri?: string;
   profileSelection?: ProfileSelection;
+  dpopBoundAccessTokens?: boolean;
   subjectType?: SubjectType;
   requirePushedAuthorizationRequests?: boolean;
   fapiProfile?: FapiProfile;
@@ -71,6 +72,7 @@ function describeClient(client: ClientRecord): string {
     `subject type:              ${metadata.subject_type === 'pairwise' ? 'pairwise (one sub per portal)' : 'public'}`,
     `pushed authorization:      ${metadata.require_pushed_authorization_requests === true ? 'required' : 'optional'}`,
     `FAPI profile:              ${typeof metadata.fapi_profile === 'string' ? metadata.fapi_profile : '—'}`,
+    `DPoP required:             ${metadata.dpop_bound_access_tokens === true ? 'yes' : 'no'}`,
   ].join('\n');
 }
 
@@ -131,6 +133,7 @@ function registerAdd(clients: Command): void {
     .addOption(new Option('--fapi-profile <profile>', 'hold the client to the FAPI 2.0 Security Profile (needs --jwks or --jwks-uri)').choices([...fapiProfiles]))
     .option('--jwks <file>', 'a JSON file with the client’s public keys (JWK Set): it authenticates with private_key_jwt and gets no secret')
     .option('--jwks-uri <uri>', 'where the client publishes its public keys (instead of --jwks)')
+    .option('--dpop-bound-access-tokens', 'every token request must carry a DPoP proof; tokens bound to its key (RFC 9449)')
     .action(async (options: AddOptions, command: Command) => {
       const { client, clientSecret } = await administer((services) =>
         services.clients.register({
@@ -146,6 +149,7 @@ function registerAdd(clients: Command): void {
           ...(options.profileSelection ? { profileSelection: options.profileSelection } : {}),
           ...(options.subjectType ? { subjectType: options.subjectType } : {}),
           ...protocolOptions(options),
+          ...(options.dpopBoundAccessTokens ? { dpopBoundAccessTokens: true } : {}),
         }),
       );
       outputFor(command)({ ...clientJson(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>

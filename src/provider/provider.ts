@@ -25,6 +25,7 @@ import {
 import { makePortalsTheSectors, pairwiseSubjectConfiguration } from './pairwiseSubjects.ts';
 import { accessTokenLifetime, completeFapiMetadata, fapiAuthorizationCodeLifetimeSeconds, fapiFeature, fapiProfileMetadata, pkceRequired } from './fapi.ts';
 import { keepPushedRequestsToTheirClient, pushedAuthorizationFeature } from './pushedAuthorization.ts';
+import { completeDpop, dpopFeature, dpopSigningAlgorithms } from './dpop.ts';
 
 /** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */
 export const supportedScopes = ['openid', 'offline_access', 'email', 'profile', 'mbs_profiles'] as const;
@@ -44,6 +45,8 @@ export interface ProviderOptions {
   adapter: AdapterConstructor;
   jwks: { keys: JWK[] };
   cookieKeys: string[];
+  /** The DPoP nonces' secret, the same on every instance (dpopNonceSecret). */
+  dpopNonceSecret: Buffer;
   ttl: ProviderTtls;
   accounts: AccountRepository;
   profileBindings: ProfileBindingRepository;
@@ -361,6 +364,7 @@ export function createProvider(options: ProviderOptions): Provider {
       userinfoSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
       introspectionSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
       authorizationSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      dPoPSigningAlgValues: [...dpopSigningAlgorithms],
     },
     extraClientMetadata: {
       properties: ['portal', 'first_party', 'profile_selection', fapiProfileMetadata],
@@ -400,6 +404,7 @@ export function createProvider(options: ProviderOptions): Provider {
       devInteractions: { enabled: false },
       pushedAuthorizationRequests: pushedAuthorizationFeature,
       fapi: fapiFeature,
+      dPoP: dpopFeature(options.dpopNonceSecret),
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
       introspection: {
@@ -479,6 +484,7 @@ export function createProvider(options: ProviderOptions): Provider {
   provider.proxy = options.trustProxy;
   makePortalsTheSectors(provider);
   keepPushedRequestsToTheirClient(provider);
+  completeDpop(provider, options.adapter);
 
   // A revocation answers 200 with nothing in it (RFC 7009); oidc-provider's
   // empty string would go out as text/plain, which oidc-client-ts (its

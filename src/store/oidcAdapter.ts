@@ -110,6 +110,12 @@ const findSql = `select id, payload, expires_at, consumed_at from ${table} where
 const findByUidSql = `select id, payload, expires_at, consumed_at from ${table} where type = ? and uid = ? limit 1`;
 const findByUserCodeSql = `select id, payload, expires_at, consumed_at from ${table} where type = ? and user_code = ? limit 1`;
 const consumeSql = `update ${table} set consumed_at = ? where type = ? and id = ? and consumed_at is null`;
+// Inserts a row unless a live one with its key exists: an expired row (not yet
+// swept) is taken over. One statement, so of instances racing for one key
+// exactly one counts a changed row.
+const insertUniqueSql = `insert into ${table} (type, id, payload, expires_at) values (?, ?, ?, ?)
+  on conflict (type, id) do update set payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = null
+  where ${table}.expires_at is not null and ${table}.expires_at <= ?`;
 const destroySql = `delete from ${table} where type = ? and id = ?`;
 const revokeByGrantIdSql = `delete from ${table} where type = ? and grant_id = ?`;
 
@@ -133,11 +139,25 @@ export function rethrowForProvider(error: unknown): never {
   throw error;
 }
 
-const adapterMethods = ['upsert', 'find', 'findByUid', 'findByUserCode', 'consume', 'destroy', 'revokeByGrantId'] as const;
+const adapterMethods = ['upsert', 'insertUnique', 'find', 'findByUid', 'findByUserCode', 'consume', 'destroy', 'revokeByGrantId'] as const;
+
+/**
+ * The adapter's one addition to oidc-provider's interface: a record saved
+ * only when no live record has its id, for the replay detection of DPoP
+ * proofs and client assertions (their `jti`s), which oidc-provider does as
+ * find-then-save, a race between instances.
+ */
+export interface UniqueInsertAdapter {
+  /** Saves the record unless a live one has `id`; resolves whether it was saved. */
+  insertUnique(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean>;
+}
+
+/** Whether an adapter (from createOidcAdapter) can insert atomically; oidc-provider's in-memory one cannot. */
+export const canInsertUnique = (adapter: object): adapter is UniqueInsertAdapter => typeof (adapter as Partial<UniqueInsertAdapter>).insertUnique === 'function';
 
 export function createOidcAdapter(database: Database, options: OidcAdapterOptions) {
   const statements = hotStatements(database);
-  const KnexAdapter = class KnexAdapter implements Adapter {
+  const KnexAdapter = class KnexAdapter implements Adapter, UniqueInsertAdapter {
     readonly #model: string;
     readonly #hashedId: boolean;
     readonly #clients: { repository: ClientRepository; metadata: NonNullable<OidcAdapterOptions['clientMetadata']> } | undefined;
@@ -179,6 +199,12 @@ export function createOidcAdapter(database: Database, options: OidcAdapterOption
         expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
       };
       await statements.run(upsertSql, [row.type, row.id, row.payload, row.grant_id, row.uid, row.user_code, row.account_id, row.expires_at]);
+    }
+
+    async insertUnique(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean> {
+      const now = Date.now();
+      const inserted = await statements.run(insertUniqueSql, [this.#model, this.#key(id), this.#seal(id, payload), now + expiresIn * 1000, now]);
+      return inserted > 0;
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {

@@ -52,7 +52,7 @@ const capabilities: Record<string, unknown> = {
   token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
   token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'],
   request_uri_parameter_supported: false,
-  dpop_signing_alg_values_supported: ['ES256', 'Ed25519', 'EdDSA'],
+  dpop_signing_alg_values_supported: ['ES256', 'EdDSA'],
   backchannel_logout_supported: true,
   backchannel_logout_session_supported: true,
   ui_locales_supported: ['en', 'de', 'fr'],

@@ -115,12 +115,12 @@ for (const kind of databases) {
       expect(withoutRedirect).to.include({ error: 'invalid_request', status: 400 });
     });
 
-    it('refuses the code without a DPoP proof, or with a proof of another key than the pushed one, with invalid_grant', async () => {
+    it('refuses the code without a DPoP proof (invalid_dpop_proof), or with a proof of another key than the pushed one (invalid_grant)', async () => {
       const DPoP = client.getDPoPHandle(fapi, await client.randomDPoPKeyPair());
       const withoutProof = await signInWithPushedRequest(new Person('fapi-user'), fapi, { DPoP });
       const refused = await withoutProof.tokens({}).catch((error: unknown) => error);
       expect(refused).to.be.instanceOf(client.ResponseBodyError);
-      expect(refused).to.include({ error: 'invalid_grant', status: 400 });
+      expect(refused).to.include({ error: 'invalid_dpop_proof', status: 400 });
 
       const otherKey = await signInWithPushedRequest(new Person('fapi-user'), fapi, { DPoP });
       const mismatch = await otherKey.tokens({ DPoP: client.getDPoPHandle(fapi, await client.randomDPoPKeyPair()) }).catch((error: unknown) => error);

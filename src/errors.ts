@@ -157,6 +157,10 @@ export const clientNotFound = (id: string): BrokerError => notFound('error.clien
 
 export const clientExists = (id: string, cause?: unknown): BrokerError => conflict('error.client_exists', { messageValues: { id }, detail: id, cause });
 
+export const resourceServerNotFound = (identifier: string): BrokerError => notFound('error.resource_server_not_found', { messageValues: { identifier } });
+
+export const resourceServerExists = (identifier: string, cause?: unknown): BrokerError => conflict('error.resource_server_exists', { messageValues: { identifier }, detail: identifier, cause });
+
 export const profileNotFound = (id: string): BrokerError => notFound('error.profile_not_found', { messageValues: { id } });
 
 /** The admin API without a valid bearer token: `configured` says whether any admin token is set at all. */

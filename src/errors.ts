@@ -103,10 +103,11 @@ export interface InputIssue {
 }
 
 /** What a schema refused, each with its own headline ("Invalid client: …"). */
-export type InputSubject = 'client' | 'profile' | 'binding' | 'query' | 'body';
+export type InputSubject = 'client' | 'api' | 'profile' | 'binding' | 'query' | 'body';
 
 const invalidInputKeys: Record<InputSubject, ErrorMessageKey> = {
   client: 'error.invalid_input.client',
+  api: 'error.invalid_input.api',
   profile: 'error.invalid_input.profile',
   binding: 'error.invalid_input.binding',
   query: 'error.invalid_input.query',

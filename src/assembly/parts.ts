@@ -75,5 +75,6 @@ export function providerBuilder(config: Config, parts: { database: Database; sto
       trustProxy: config.trustProxy,
       allowLoopbackRequests: config.nodeEnv !== 'production',
       clientsWithoutProfiles: [consoleClientId],
+      resourceServers: parts.store.resourceServers,
     });
 }

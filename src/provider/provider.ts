@@ -22,6 +22,8 @@ import {
   profileObject,
   type ProfileChoiceStores,
 } from './profileChoice.ts';
+import { accessTokenLifetime, apiTokenClaims, keepJwtAccessTokens, resourceIndicators, type ResourceServerRegistry } from './resourceServers.ts';
+import { actorClaims, registerTokenExchange } from './tokenExchange.ts';
 
 /** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */
 export const supportedScopes = ['openid', 'offline_access', 'email', 'profile', 'mbs_profiles'] as const;
@@ -63,6 +65,8 @@ export interface ProviderOptions {
   allowLoopbackRequests?: boolean;
   /** The broker's own clients whose sign-ins need no profile (the admin console, which checks roles). */
   clientsWithoutProfiles?: readonly string[];
+  /** The registered APIs (resource servers): `resource` values, JWT access tokens, token exchange. */
+  resourceServers: ResourceServerRegistry;
 }
 
 /** What the provider's Client adapter returns for a stored client. */
@@ -295,9 +299,9 @@ export function createProvider(options: ProviderOptions): Provider {
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     ttl: {
-      AccessToken: options.ttl.accessToken,
+      AccessToken: accessTokenLifetime(options.ttl.accessToken),
       AuthorizationCode: 60,
-      ClientCredentials: options.ttl.accessToken,
+      ClientCredentials: accessTokenLifetime(options.ttl.accessToken),
       IdToken: options.ttl.idToken,
       RefreshToken: options.ttl.refreshToken,
       Session: options.ttl.session,
@@ -334,6 +338,8 @@ export function createProvider(options: ProviderOptions): Provider {
     // flow): relying parties that read the ID token alone, such as
     // express-openid-connect's `req.oidc.user`, see the email and profiles too.
     conformIdTokenClaims: false,
+    // Tokens for a registered API carry the person's profiles; exchanged ones their actor (see resourceServers.ts, tokenExchange.ts).
+    extraTokenClaims: async (ctx, token) => ({ ...(await apiTokenClaims({ profileBindings, profileChoices }, profileClaimsOf)(ctx, token)), ...actorClaims(token) }),
     responseTypes: ['code'],
     clientBasedCORS: (ctx, origin, client) => corsOriginAllowed(ctx.oidc.route, origin, client),
     issueRefreshToken: async (_ctx, client, source) => shouldIssueRefreshToken(client, source.scopes),
@@ -390,6 +396,7 @@ export function createProvider(options: ProviderOptions): Provider {
       backchannelLogout: { enabled: true },
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      resourceIndicators: resourceIndicators(options.resourceServers),
       userinfo: { enabled: true },
       introspection: {
         enabled: true,
@@ -466,6 +473,8 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
+  keepJwtAccessTokens(provider, options.jwks);
+  registerTokenExchange(provider, options.resourceServers);
 
   // A revocation answers 200 with nothing in it (RFC 7009); oidc-provider's
   // empty string would go out as text/plain, which oidc-client-ts (its

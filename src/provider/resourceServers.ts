@@ -45,14 +45,17 @@ export function resourceServerInfo(api: ResourceServerRecord): ResourceServer {
  * code, refresh token) may name any registered API: the person consents to
  * its scopes (first-party portals consent for them). Without a person,
  * by client credentials, only the API's allowed clients get tokens for it.
- * A grant made for one API gives that API's token at the token endpoint
- * without `resource` again; a grant for several must say which.
+ * At the token endpoint the portal names the API again with `resource`
+ * (RFC 8707 §2.2) to get its token; without it, a grant with `openid` gives
+ * the userinfo token as before (oidc-provider's `useGrantedResource`
+ * default), so one sign-in serves both, and a grant without `openid` gives
+ * the token of its only API. A grant for several APIs must say which.
  */
 export function resourceIndicators(registry: ResourceServerRegistry): ResourceIndicators {
   return {
     enabled: true,
     defaultResource: async (_ctx, _client, oneOf) => (oneOf?.length === 1 ? oneOf[0] : oneOf),
-    useGrantedResource: async () => true,
+    useGrantedResource: async () => false,
     async getResourceServerInfo(ctx, identifier, client) {
       const api = await registeredApi(registry, identifier);
       const withoutPerson = ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';

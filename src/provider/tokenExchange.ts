@@ -43,7 +43,8 @@ async function exchangeToken(ctx: ExchangeContext, registry: ResourceServerRegis
   const { params, client, provider } = ctx.oidc;
   const target = exchangeTarget(params);
   const api = await registeredApi(registry, target);
-  if (!api.allowedClients.includes(client.clientId)) throw new errors.UnauthorizedClient('the client may not exchange tokens for this API');
+  // A public client proves nothing about itself: the actor of a delegation must authenticate.
+  if (client.clientAuthMethod === 'none' || !api.allowedClients.includes(client.clientId)) throw new errors.UnauthorizedClient('the client may not exchange tokens for this API');
   const { subject, grant } = await activeSubjectToken(ctx, params.subject_token!);
   const scope = exchangedScope(params.scope, api, subject, grant);
   // No grantId: the token is the exchanging client's, while the grant may be another client's of the portal.

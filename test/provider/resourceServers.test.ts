@@ -50,10 +50,11 @@ for (const kind of databases) {
     const profile = buildProfile({ id: `PS-API-${kind}`, portal: 'partnersource', roles: ['orders-admin'] });
 
     const verify = (token: string, audience = ordersApi) => jwtVerify(token, keys, { issuer: running.issuer, audience, typ: 'at+jwt' });
+    /** A sign-in at the portal; the token request names the API again when the authorization did. */
     const signIn = async (extra: Record<string, string>) => {
       const started = await new Person('api-caller').startSignIn(portal, extra);
       expect(started.location, started.page?.body).to.not.equal(undefined);
-      return started.tokens(started.location!);
+      return started.tokens(started.location!, extra.resource ? { resource: extra.resource } : undefined);
     };
 
     before(async () => {
@@ -103,6 +104,19 @@ for (const kind of databases) {
       }
     });
 
+    it('gives the userinfo token when the token request does not name the API again, and the API’s token on refresh with it', async () => {
+      const started = await new Person('api-caller').startSignIn(portal, { resource: ordersApi, scope: 'openid email offline_access orders:read', prompt: 'consent' });
+      const tokens = await started.tokens(started.location!);
+      expect(tokens.access_token.split('.')).to.have.length(1);
+      expect((await client.fetchUserInfo(portal.configuration, tokens.access_token, client.skipSubjectCheck)).email).to.be.a('string');
+      const forApi = await client.refreshTokenGrant(portal.configuration, tokens.refresh_token!, { resource: ordersApi });
+      expect((await verify(forApi.access_token)).payload).to.include({ aud: ordersApi, scope: 'orders:read' });
+      // The userinfo endpoint refuses a token meant for an API.
+      const refused = await fetch(`${running.issuer}/me`, { headers: { authorization: `Bearer ${forApi.access_token}` } });
+      expect(refused.status).to.equal(401);
+      expect(refused.headers.get('www-authenticate')).to.contain('invalid_token');
+    });
+
     it('answers introspection for its JWTs (active, aud, scope, sub) until they are revoked', async () => {
       const tokens = await signIn({ resource: ordersApi, scope: 'openid orders:read' });
       const active = await client.tokenIntrospection(portal.configuration, tokens.access_token);
@@ -113,7 +127,7 @@ for (const kind of databases) {
 
     it('gives the API’s token again on refresh, and opaque tokens with their audience for an opaque API', async () => {
       const tokens = await signIn({ resource: ordersApi, scope: 'openid offline_access orders:read orders:write', prompt: 'consent' });
-      const refreshed = await client.refreshTokenGrant(portal.configuration, tokens.refresh_token!);
+      const refreshed = await client.refreshTokenGrant(portal.configuration, tokens.refresh_token!, { resource: ordersApi });
       const { payload } = await verify(refreshed.access_token);
       expect(payload).to.include({ aud: ordersApi, scope: 'orders:read orders:write' });
       expect(payload.jti).to.not.equal((await verify(tokens.access_token)).payload.jti);

@@ -80,7 +80,9 @@ export class Person {
       ...extra,
     });
     const reached = await this.follow(url.href);
-    return { ...reached, tokens: (location: URL) => client.authorizationCodeGrant(portal.configuration, location, { pkceCodeVerifier: codeVerifier, expectedState: state }) };
+    // `parameters`: more of the token request (a `resource`, RFC 8707).
+    const tokens = (location: URL, parameters?: Record<string, string>) => client.authorizationCodeGrant(portal.configuration, location, { pkceCodeVerifier: codeVerifier, expectedState: state }, parameters);
+    return { ...reached, tokens };
   }
 
   /** RP-initiated logout: end_session with the ID token, the broker's confirmation, "Yes, sign me out". */

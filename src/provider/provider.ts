@@ -289,6 +289,7 @@ function signInPolicy(stores: ProfileChoiceStores, severalUpstreams: boolean, cl
 
 export function createProvider(options: ProviderOptions): Provider {
   const { accounts, profileBindings, profileChoices, pages } = options;
+  const apiClaims = apiTokenClaims({ profileBindings, profileChoices }, profileClaimsOf);
 
   const configuration: Configuration = {
     adapter: options.adapter,
@@ -339,7 +340,7 @@ export function createProvider(options: ProviderOptions): Provider {
     // express-openid-connect's `req.oidc.user`, see the email and profiles too.
     conformIdTokenClaims: false,
     // Tokens for a registered API carry the person's profiles; exchanged ones their actor (see resourceServers.ts, tokenExchange.ts).
-    extraTokenClaims: async (ctx, token) => ({ ...(await apiTokenClaims({ profileBindings, profileChoices }, profileClaimsOf)(ctx, token)), ...actorClaims(token) }),
+    extraTokenClaims: async (ctx, token) => ({ ...(await apiClaims(ctx, token)), ...actorClaims(token) }),
     responseTypes: ['code'],
     clientBasedCORS: (ctx, origin, client) => corsOriginAllowed(ctx.oidc.route, origin, client),
     issueRefreshToken: async (_ctx, client, source) => shouldIssueRefreshToken(client, source.scopes),

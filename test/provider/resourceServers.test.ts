@@ -111,10 +111,10 @@ for (const kind of databases) {
       expect((await client.fetchUserInfo(portal.configuration, tokens.access_token, client.skipSubjectCheck)).email).to.be.a('string');
       const forApi = await client.refreshTokenGrant(portal.configuration, tokens.refresh_token!, { resource: ordersApi });
       expect((await verify(forApi.access_token)).payload).to.include({ aud: ordersApi, scope: 'orders:read' });
-      // The userinfo endpoint refuses a token meant for an API.
+      // The userinfo endpoint refuses a token meant for an API (it carries the API's scopes only, never openid).
       const refused = await fetch(`${running.issuer}/me`, { headers: { authorization: `Bearer ${forApi.access_token}` } });
-      expect(refused.status).to.equal(401);
-      expect(refused.headers.get('www-authenticate')).to.contain('invalid_token');
+      expect(refused.status).to.equal(403);
+      expect(refused.headers.get('www-authenticate')).to.contain('insufficient_scope');
     });
 
     it('answers introspection for its JWTs (active, aud, scope, sub) until they are revoked', async () => {

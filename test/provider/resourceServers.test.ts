@@ -15,27 +15,15 @@ import { startBroker, type RunningBroker } from '../support/broker.ts';
 import { runCli, runCliJson } from '../support/cli.ts';
 import { createPostgresDatabase } from '../support/databases.ts';
 import { buildProfile } from '../support/factories.ts';
-import { bindDevAccount, Person, redirectUri, registerPortal, type Portal } from '../support/journey.ts';
+import { bindDevAccount, Person, registerPortal, type Portal } from '../support/journey.ts';
+import { registerTokenClient, tokenEndpoint } from '../support/tokenClients.ts';
 
 const databases = process.env.TEST_POSTGRES_URL ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
 const ordersApi = 'https://orders.partnersource.example/api';
 const reportsApi = 'https://reports.partnersource.example/';
 
-/** A confidential client for machine-to-machine calls (client credentials), as openid-client sees it. */
-async function registerService(running: RunningBroker, id: string): Promise<client.Configuration> {
-  const registered = await runCliJson<{ client_id: string; client_secret: string }>(['clients', 'add', '--id', id, '--portal', 'partnersource', '--redirect-uri', redirectUri, '--grant-type', 'client_credentials'], running.environment);
-  return client.discovery(new URL(running.issuer), registered.client_id, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(registered.client_secret), { execute: [client.allowInsecureRequests] });
-}
-
-/** The token endpoint's answer to a raw form (for what openid-client would refuse to send). */
-async function tokenRequest(running: RunningBroker, clientId: string, secret: string, form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${running.issuer}/token`, {
-    method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(form),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
+/** A confidential client for machine-to-machine calls (client credentials). */
+const registerService = async (running: RunningBroker, id: string) => (await registerTokenClient(running, id, 'partnersource', 'client_credentials')).configuration;
 
 for (const kind of databases) {
   describe(`APIs as resource servers on ${kind}`, function () {
@@ -150,9 +138,9 @@ for (const kind of databases) {
     });
 
     it('refuses a resource that is not a registered API as invalid_target at both endpoints, never a 5xx', async () => {
-      const service = await runCliJson<{ client_id: string; client_secret: string }>(['clients', 'add', '--portal', 'partnersource', '--redirect-uri', redirectUri, '--grant-type', 'client_credentials'], running.environment);
+      const service = await registerTokenClient(running, 'targets-unknown', 'partnersource', 'client_credentials');
       for (const resource of ['https://unknown.example/api', 'not a uri', 'https://orders.partnersource.example/api#fragment']) {
-        const answer = await tokenRequest(running, service.client_id, service.client_secret, { grant_type: 'client_credentials', resource });
+        const answer = await tokenEndpoint(running, service, { grant_type: 'client_credentials', resource });
         expect(answer.status, resource).to.equal(400);
         expect(answer.body.error, resource).to.equal('invalid_target');
       }

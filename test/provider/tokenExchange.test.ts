@@ -11,35 +11,19 @@ import { startBroker, type RunningBroker } from '../support/broker.ts';
 import { runCliJson } from '../support/cli.ts';
 import { createPostgresDatabase } from '../support/databases.ts';
 import { buildProfile } from '../support/factories.ts';
-import { bindDevAccount, Person, redirectUri, registerPortal, type Portal } from '../support/journey.ts';
+import { bindDevAccount, Person, registerPortal, type Portal } from '../support/journey.ts';
+import { registerTokenClient, tokenEndpoint, type TokenClient } from '../support/tokenClients.ts';
 
 const databases = process.env.TEST_POSTGRES_URL ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
 const exchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const accessTokenType = 'urn:ietf:params:oauth:token-type:access_token';
 const ordersApi = 'https://orders.partnersource.example/api';
 
-interface Backend {
-  clientId: string;
-  secret: string;
-  configuration: client.Configuration;
-}
+/** The token endpoint's answer to a token-exchange form from `backend`. */
+const exchange = (running: RunningBroker, backend: Pick<TokenClient, 'clientId' | 'secret'>, form: Record<string, string>) => tokenEndpoint(running, backend, { grant_type: exchangeGrant, ...form });
 
 /** A portal's backend: a confidential client of `portal` with the token-exchange grant. */
-async function registerBackend(running: RunningBroker, id: string, portal: 'partnersource' | 'customersource'): Promise<Backend> {
-  const registered = await runCliJson<{ client_id: string; client_secret: string }>(['clients', 'add', '--id', id, '--portal', portal, '--redirect-uri', redirectUri, '--grant-type', exchangeGrant], running.environment);
-  const configuration = await client.discovery(new URL(running.issuer), id, { token_endpoint_auth_method: 'client_secret_basic' }, client.ClientSecretBasic(registered.client_secret), { execute: [client.allowInsecureRequests] });
-  return { clientId: id, secret: registered.client_secret, configuration };
-}
-
-/** The token endpoint's answer to a raw form from `backend` (also for what openid-client would refuse to send). */
-async function exchange(running: RunningBroker, backend: Backend, form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${running.issuer}/token`, {
-    method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${backend.clientId}:${backend.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: exchangeGrant, ...form }),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
+const registerBackend = (running: RunningBroker, id: string, portal: 'partnersource' | 'customersource') => registerTokenClient(running, id, portal, exchangeGrant);
 
 /** A broker on `kind`'s database; `overrides` add to its environment. */
 async function brokerOn(kind: 'sqlite' | 'postgres', overrides: Record<string, string> = {}): Promise<{ running: RunningBroker; stop(): Promise<void> }> {
@@ -54,7 +38,7 @@ for (const kind of databases) {
     let broker: { running: RunningBroker; stop(): Promise<void> };
     let running: RunningBroker;
     let portal: Portal;
-    let backend: Backend;
+    let backend: TokenClient;
     let keys: ReturnType<typeof createRemoteJWKSet>;
     const profile = buildProfile({ id: `PS-EXCHANGE-${kind}`, portal: 'partnersource', roles: ['buyer'] });
 

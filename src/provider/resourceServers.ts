@@ -3,8 +3,8 @@
 // API or is refused as invalid_target; a token for it is audience-restricted
 // and, by default, a JWT access token (RFC 9068) signed with the broker's
 // keys, carrying the person's profiles of the asking portal. JWT access
-// tokens are also found by their value, so introspection and revocation
-// answer for them as for opaque ones.
+// tokens are recorded as opaque ones are and found by their value, so
+// introspection, revocation and token exchange answer for them too.
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type Provider from 'oidc-provider';

@@ -11,6 +11,7 @@ import { registerAdmins } from './cli/admins.ts';
 import { registerAudit } from './cli/audit.ts';
 import { registerBindings } from './cli/bindings.ts';
 import { registerClients } from './cli/clients.ts';
+import { registerApis } from './cli/apis.ts';
 import { registerConfiguration } from './cli/configuration.ts';
 import { CliError, type GlobalOptions } from './cli/context.ts';
 import { registerDevSubject } from './cli/devSubject.ts';
@@ -24,7 +25,7 @@ export function buildProgram(): Command {
     .description('MBS identity broker: OpenID Connect in front of PartnerSource and CustomerSource')
     .option('--json', 'machine-readable output')
     .showHelpAfterError();
-  for (const register of [registerServe, registerConfiguration, registerClients, registerProfiles, registerBindings, registerKeys, registerAdmins, registerAudit, registerOutbox, registerDevSubject]) {
+  for (const register of [registerServe, registerConfiguration, registerClients, registerApis, registerProfiles, registerBindings, registerKeys, registerAdmins, registerAudit, registerOutbox, registerDevSubject]) {
     register(program);
   }
   return program;

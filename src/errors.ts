@@ -103,10 +103,11 @@ export interface InputIssue {
 }
 
 /** What a schema refused, each with its own headline ("Invalid client: …"). */
-export type InputSubject = 'client' | 'profile' | 'binding' | 'query' | 'body';
+export type InputSubject = 'client' | 'api' | 'profile' | 'binding' | 'query' | 'body';
 
 const invalidInputKeys: Record<InputSubject, ErrorMessageKey> = {
   client: 'error.invalid_input.client',
+  api: 'error.invalid_input.api',
   profile: 'error.invalid_input.profile',
   binding: 'error.invalid_input.binding',
   query: 'error.invalid_input.query',
@@ -156,6 +157,10 @@ export const conflict = (messageKey: ErrorMessageKey, options?: BrokerErrorOptio
 export const clientNotFound = (id: string): BrokerError => notFound('error.client_not_found', { messageValues: { id } });
 
 export const clientExists = (id: string, cause?: unknown): BrokerError => conflict('error.client_exists', { messageValues: { id }, detail: id, cause });
+
+export const resourceServerNotFound = (identifier: string): BrokerError => notFound('error.resource_server_not_found', { messageValues: { identifier } });
+
+export const resourceServerExists = (identifier: string, cause?: unknown): BrokerError => conflict('error.resource_server_exists', { messageValues: { identifier }, detail: identifier, cause });
 
 export const profileNotFound = (id: string): BrokerError => notFound('error.profile_not_found', { messageValues: { id } });
 

@@ -20,7 +20,7 @@ import type { Acting } from './acting.ts';
 import type { AdminServices } from './adminServices.ts';
 import { roleAdmits } from './roles.ts';
 import { grantTypes } from './clientAdministration.ts';
-import { addressReportJson, auditJson, clientJson, dashboardJson, linkJson, outboxJson, peopleFoundJson, personDetailsJson, profileJson, signingKeyJson } from './recordJson.ts';
+import { addressReportJson, apiJson, auditJson, clientJson, dashboardJson, linkJson, outboxJson, peopleFoundJson, personDetailsJson, profileJson, signingKeyJson } from './recordJson.ts';
 
 export const adminApiPrefix = '/admin/api';
 
@@ -103,6 +103,20 @@ const clientChanges = z
     dpopBoundAccessTokens: z.boolean().optional(),
   })
   .strict();
+
+const apiFields = {
+  name: z.string(),
+  scopes: z.array(z.string()).min(1).describe('the scopes the API accepts'),
+  tokenFormat: z.enum(['jwt', 'opaque']).describe('jwt (RFC 9068, the default) or opaque (introspected)'),
+  accessTokenTtl: z.number().int().describe('seconds (30–86400; default 300)'),
+  allowedClients: z.array(z.string()).describe('clients that may get tokens for it by client credentials or token exchange'),
+};
+
+const apiBody = z
+  .object({ identifier: z.string().describe('absolute https URI without a fragment'), ...apiFields, tokenFormat: apiFields.tokenFormat.optional(), accessTokenTtl: apiFields.accessTokenTtl.optional(), allowedClients: apiFields.allowedClients.optional() })
+  .strict();
+
+const apiChanges = z.object(apiFields).partial().strict();
 
 const profileBody = z
   .object({
@@ -188,6 +202,19 @@ function declareRoutes(): RouteDeclaration[] {
     { method: 'delete', path: '/clients/:clientId', tag: 'clients', summary: 'Delete a client', status: 204,
       handle: async ({ params, services }) => {
         await services.clients.remove(params.clientId!);
+        return undefined;
+      } },
+
+    // APIs (resource servers, RFC 8707); the identifier in a path is URL-encoded.
+    route({ method: 'post', path: '/apis', tag: 'apis', summary: 'Register an API as a resource server: its identifier is the `resource` value and the tokens’ `aud`', body: apiBody, status: 201,
+      handle: async ({ body, services }) => apiJson(await services.apis.register(body)) }),
+    { method: 'get', path: '/apis', tag: 'apis', summary: 'List registered APIs', handle: async ({ services }) => ({ items: (await services.apis.list()).map(apiJson) }) },
+    { method: 'get', path: '/apis/:identifier', tag: 'apis', summary: 'Show an API (its identifier URL-encoded)', handle: async ({ params, services }) => apiJson(await services.apis.show(params.identifier!)) },
+    route({ method: 'patch', path: '/apis/:identifier', tag: 'apis', summary: 'Change name, scopes, token format, lifetime or allowed clients (lists replace the stored ones)', body: apiChanges,
+      handle: async ({ params, body, services }) => apiJson(await services.apis.update(params.identifier!, body)) }),
+    { method: 'delete', path: '/apis/:identifier', tag: 'apis', summary: 'Remove an API; tokens issued for it live until they expire', status: 204,
+      handle: async ({ params, services }) => {
+        await services.apis.remove(params.identifier!);
         return undefined;
       } },
 

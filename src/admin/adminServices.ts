@@ -8,6 +8,7 @@ import type { EmailRenderer } from '../mail/render.ts';
 import type { Store } from '../store/store.ts';
 import { storeActingAs, type Acting } from './acting.ts';
 import { AdminAccess } from './adminAccess.ts';
+import { ApiAdministration } from './apiAdministration.ts';
 import { ClientAdministration } from './clientAdministration.ts';
 import { DirectoryAdministration } from './directoryAdministration.ts';
 import { DashboardStatistics } from './dashboardStatistics.ts';
@@ -19,6 +20,8 @@ import { ProfileImportJobs } from './profileImportJobs.ts';
 
 export interface AdminServices {
   clients: ClientAdministration;
+  /** The portals' APIs as resource servers (RFC 8707). */
+  apis: ApiAdministration;
   directory: DirectoryAdministration;
   initialAccessTokens: InitialAccessTokens;
   keys: KeyAdministration;
@@ -63,6 +66,7 @@ export function adminServices(parts: AdminServiceParts, actor: string | Acting):
   const store = storeActingAs(parts.store, acting);
   return {
     clients: new ClientAdministration(store.clients, store.auditEvents, acting.surface),
+    apis: new ApiAdministration({ apis: store.resourceServers, clients: store.clients, audit: store.auditEvents }, acting.surface),
     directory: new DirectoryAdministration(store),
     initialAccessTokens: initialAccessTokens(parts.issueInitialAccessToken, store.auditEvents, acting.surface),
     keys: keyAdministration(parts.keys, store.auditEvents, acting.surface),

@@ -35,7 +35,8 @@ const publicKeySet = z.object({
     .refine((keys) => keys.every((key) => privateKeyParameters.every((parameter) => !(parameter in key))), 'a client key set must hold public keys only'),
 });
 
-export const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** The last one is token exchange (RFC 8693): a portal's backend trades a person's token for one to an API. */
+export const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;
 export type GrantType = (typeof grantTypes)[number];
 
 const newClientSchema = z.object({

@@ -1,7 +1,7 @@
 // The one JSON shape of each administered record, shared by the admin API
 // and the CLI's --json output (snake_case fields, ISO 8601 times).
 import type { OutboxSummary } from '../mail/outbox.ts';
-import type { AdminInvitationRecord, AdminTokenRecord, AuditEventRecord, BoundProfile, ClientRecord, LinkRequestRecord, ProfileRecord, SigningKeyRecord, UpstreamIdentityRecord } from '../domain/records.ts';
+import type { AdminInvitationRecord, AdminTokenRecord, AuditEventRecord, BoundProfile, ClientRecord, LinkRequestRecord, ProfileRecord, ResourceServerRecord, SigningKeyRecord, UpstreamIdentityRecord } from '../domain/records.ts';
 import type { AdminListing } from './adminAccess.ts';
 import type { Dashboard } from './dashboardStatistics.ts';
 import { isPublicClient } from './clientAdministration.ts';
@@ -17,6 +17,18 @@ export const clientJson = (client: ClientRecord) => ({
   ...client.metadata,
   created_at: new Date(client.createdAt).toISOString(),
   updated_at: new Date(client.updatedAt).toISOString(),
+});
+
+/** A registered API (resource server); `identifier` is the `resource` value and the tokens' `aud`. */
+export const apiJson = (api: ResourceServerRecord) => ({
+  identifier: api.identifier,
+  name: api.name,
+  scopes: api.scopes,
+  token_format: api.tokenFormat,
+  access_token_ttl: api.accessTokenTtl,
+  allowed_clients: api.allowedClients,
+  created_at: new Date(api.createdAt).toISOString(),
+  updated_at: new Date(api.updatedAt).toISOString(),
 });
 
 export const linkJson = (link: LinkRequestRecord) => ({

@@ -81,5 +81,6 @@ export function providerBuilder(config: Config, parts: { database: Database; sto
       allowLoopbackRequests: config.nodeEnv !== 'production',
       clientsWithoutProfiles: [consoleClientId],
       pairwiseSubjectSecret,
+      resourceServers: parts.store.resourceServers,
     });
 }

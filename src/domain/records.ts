@@ -241,3 +241,26 @@ export interface AdminTokenRecord {
   createdAt: number;
   revokedAt: number | undefined;
 }
+
+/** How an API's access tokens look: a JWT it verifies itself (RFC 9068), or an opaque value it introspects. */
+export type AccessTokenFormat = 'jwt' | 'opaque';
+export const accessTokenFormats: readonly AccessTokenFormat[] = ['jwt', 'opaque'];
+
+/** An API registered as a resource server (RFC 8707): portals ask for tokens meant for it alone. */
+export interface ResourceServerRecord {
+  /** An absolute URI without a fragment: the `resource` value clients send and the tokens' `aud`. */
+  identifier: string;
+  name: string;
+  /** The scopes the API accepts; a token for it carries only these. */
+  scopes: string[];
+  tokenFormat: AccessTokenFormat;
+  /** Seconds an access token for the API lives. */
+  accessTokenTtl: number;
+  /**
+   * Clients that may get tokens for the API without a person's sign-in:
+   * client credentials, and exchanging a person's token (RFC 8693).
+   */
+  allowedClients: string[];
+  createdAt: number;
+  updatedAt: number;
+}

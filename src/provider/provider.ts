@@ -23,9 +23,11 @@ import {
   type ProfileChoiceStores,
 } from './profileChoice.ts';
 import { makePortalsTheSectors, pairwiseSubjectConfiguration } from './pairwiseSubjects.ts';
-import { accessTokenLifetime, completeFapiMetadata, fapiAuthorizationCodeLifetimeSeconds, fapiFeature, fapiProfileMetadata, pkceRequired } from './fapi.ts';
+import { accessTokenLifetime as fapiAccessTokenLifetime, completeFapiMetadata, fapiAuthorizationCodeLifetimeSeconds, fapiFeature, fapiProfileMetadata, pkceRequired } from './fapi.ts';
 import { keepPushedRequestsToTheirClient, pushedAuthorizationFeature } from './pushedAuthorization.ts';
 import { completeDpop, dpopFeature, dpopSigningAlgorithms } from './dpop.ts';
+import { accessTokenLifetime as apiAccessTokenLifetime, apiTokenClaims, keepJwtAccessTokens, resourceIndicators, type ResourceServerRegistry } from './resourceServers.ts';
+import { actorClaims, registerTokenExchange } from './tokenExchange.ts';
 
 /** Scopes the broker understands; `mbs_profiles` carries the bound MBS profiles. */
 export const supportedScopes = ['openid', 'offline_access', 'email', 'profile', 'mbs_profiles'] as const;
@@ -71,6 +73,8 @@ export interface ProviderOptions {
   clientsWithoutProfiles?: readonly string[];
   /** The HMAC key of pairwise subjects, the same on every instance (see pairwiseSubjects.ts). */
   pairwiseSubjectSecret: Buffer;
+  /** The registered APIs (resource servers): `resource` values, JWT access tokens, token exchange. */
+  resourceServers: ResourceServerRegistry;
 }
 
 /** What the provider's Client adapter returns for a stored client. */
@@ -295,8 +299,15 @@ function signInPolicy(stores: ProfileChoiceStores, severalUpstreams: boolean, cl
   return policy;
 }
 
+/** An access token's lifetime: the API's for a token meant for one, else the broker's; capped for FAPI clients either way. */
+const accessTokenLifetime =
+  (configuredSeconds: number) =>
+  (ctx: KoaContextWithOIDC, token: { resourceServer?: { accessTokenTTL?: number | undefined } | undefined }, client: unknown): number =>
+    fapiAccessTokenLifetime(apiAccessTokenLifetime(configuredSeconds)(ctx, token))(ctx, token, client);
+
 export function createProvider(options: ProviderOptions): Provider {
   const { accounts, profileBindings, profileChoices, pages } = options;
+  const apiClaims = apiTokenClaims({ profileBindings, profileChoices }, profileClaimsOf);
 
   const configuration: Configuration = {
     adapter: options.adapter,
@@ -348,6 +359,8 @@ export function createProvider(options: ProviderOptions): Provider {
     // flow): relying parties that read the ID token alone, such as
     // express-openid-connect's `req.oidc.user`, see the email and profiles too.
     conformIdTokenClaims: false,
+    // Tokens for a registered API carry the person's profiles; exchanged ones their actor (see resourceServers.ts, tokenExchange.ts).
+    extraTokenClaims: async (ctx, token) => ({ ...(await apiClaims(ctx, token)), ...actorClaims(token) }),
     responseTypes: ['code'],
     clientBasedCORS: (ctx, origin, client) => corsOriginAllowed(ctx.oidc.route, origin, client),
     issueRefreshToken: async (_ctx, client, source) => shouldIssueRefreshToken(client, source.scopes),
@@ -406,6 +419,7 @@ export function createProvider(options: ProviderOptions): Provider {
       fapi: fapiFeature,
       dPoP: dpopFeature(options.dpopNonceSecret),
       clientCredentials: { enabled: true },
+      resourceIndicators: resourceIndicators(options.resourceServers),
       userinfo: { enabled: true },
       introspection: {
         enabled: true,
@@ -485,6 +499,8 @@ export function createProvider(options: ProviderOptions): Provider {
   makePortalsTheSectors(provider);
   keepPushedRequestsToTheirClient(provider);
   completeDpop(provider, options.adapter);
+  keepJwtAccessTokens(provider, options.jwks);
+  registerTokenExchange(provider, options.resourceServers);
 
   // A revocation answers 200 with nothing in it (RFC 7009); oidc-provider's
   // empty string would go out as text/plain, which oidc-client-ts (its

@@ -18,6 +18,7 @@ import { profileBindingRepository } from './profileBindingRepository.ts';
 import { profileChoiceRepository } from './profileChoiceRepository.ts';
 import { profileRepository } from './profileRepository.ts';
 import { rateLimitRepository } from './rateLimitRepository.ts';
+import { resourceServerRepository } from './resourceServerRepository.ts';
 import type { AuditEventInput } from '../domain/records.ts';
 import type { Executor } from './rows.ts';
 import { signingKeyRepository } from './signingKeyRepository.ts';
@@ -37,6 +38,7 @@ function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventIn
     linkRequests: linkRequestRepository(db, clock),
     rateLimits: rateLimitRepository(db, clock),
     clients: clientRepository(db, clock),
+    resourceServers: resourceServerRepository(db, clock),
     profiles: profileRepository(db, clock),
     accounts: accountRepository(db, clock, prepared),
     identities: identityRepository(db, clock),

@@ -25,6 +25,7 @@ import type {
   ProfileChoiceRecord,
   ProfileInput,
   ProfileRecord,
+  ResourceServerRecord,
   SigningKeyRecord,
   SigningKeyStatus,
   UpstreamIdentityRecord,
@@ -40,6 +41,20 @@ export interface ClientRepository {
   update(id: string, changes: { metadata?: Record<string, unknown>; portal?: ClientPortal; firstParty?: boolean; secretHash?: string | undefined; disabledAt?: number | undefined }): Promise<ClientRecord | undefined>;
   /** Returns false when there was no such client. */
   remove(id: string): Promise<boolean>;
+}
+
+/** The fields of an API an admin may change (its identifier is its key). */
+export type ResourceServerChanges = Partial<Pick<ResourceServerRecord, 'name' | 'scopes' | 'tokenFormat' | 'accessTokenTtl' | 'allowedClients'>>;
+
+export interface ResourceServerRepository {
+  /** Throws BrokerError('conflict') when the identifier is taken, also by a registration committed meanwhile. */
+  create(server: Omit<ResourceServerRecord, 'createdAt' | 'updatedAt'>): Promise<ResourceServerRecord>;
+  find(identifier: string): Promise<ResourceServerRecord | undefined>;
+  /** Ordered by identifier. */
+  list(): Promise<ResourceServerRecord[]>;
+  update(identifier: string, changes: ResourceServerChanges): Promise<ResourceServerRecord | undefined>;
+  /** Returns false when there was no such API. */
+  remove(identifier: string): Promise<boolean>;
 }
 
 export type ProfileUpsertOutcome = 'created' | 'updated' | 'unchanged';
@@ -238,6 +253,7 @@ export interface Repositories {
   linkRequests: LinkRequestRepository;
   rateLimits: RateLimitRepository;
   clients: ClientRepository;
+  resourceServers: ResourceServerRepository;
   profiles: ProfileRepository;
   accounts: AccountRepository;
   identities: UpstreamIdentityRepository;

@@ -322,6 +322,7 @@ describe('admin API', function () {
       'POST /profiles/import/preview', 'GET /people', 'GET /people/{accountId}', 'POST /people/{accountId}/bindings',
       'DELETE /people/{accountId}/bindings/{profileId}', 'POST /people/{accountId}/revoke-sessions', 'GET /emails',
       'POST /link-requests/{linkId}/resend', 'GET /audit-events.csv', 'GET /dashboard',
+      'POST /apis', 'GET /apis', 'GET /apis/{identifier}', 'PATCH /apis/{identifier}', 'DELETE /apis/{identifier}',
     ]);
     // Every documented route answers (401 without a token, never 404).
     for (const entry of documented) {

@@ -74,7 +74,9 @@ export async function authorizationRequest(portal: Portal, extra: Record<string,
     ...extra,
   });
   // The callback as the portal received it: a URL, or the POST of response_mode=form_post.
-  return { url, tokens: (callback: URL | Request) => client.authorizationCodeGrant(portal.configuration, callback, { pkceCodeVerifier: codeVerifier, expectedState: state }) };
+  // `parameters`: more of the token request (a `resource`, RFC 8707).
+  const tokens = (callback: URL | Request, parameters?: Record<string, string>) => client.authorizationCodeGrant(portal.configuration, callback, { pkceCodeVerifier: codeVerifier, expectedState: state }, parameters);
+  return { url, tokens };
 }
 
 /** A confidential client (client_secret_basic) registered some other way than registerPortal, as openid-client sees it. */

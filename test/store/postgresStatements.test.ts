@@ -1,9 +1,10 @@
 // The PostgreSQL side of the hot statements: named prepared statements on
 // pipelined connections of their own, the writes of one turn committed in
-// one transaction, each caller told its own statement's outcome.
+// one transaction, each caller told its own statement's outcome; and the
+// indexes that keep oidc-provider's lookups off full scans without statistics.
 import { expect } from 'chai';
 import { openDatabase, preparedStatements, type Database } from '../../src/store/database.ts';
-import { createPostgresDatabase } from '../support/databases.ts';
+import { createPostgresDatabase, testDatabases } from '../support/databases.ts';
 
 const serverUrl = process.env.TEST_POSTGRES_URL;
 const insert = 'insert into things (id, count) values (?, ?)';
@@ -91,4 +92,34 @@ const writerOf = async (database: Database, id: string) => ((await database.raw(
       database = openDatabase({ url: fresh.url, poolMax: 6 });
     }
   });
+});
+
+(serverUrl ? describe : describe.skip)('oidc_payloads lookups on PostgreSQL after a bulk load, before ANALYZE', () => {
+  let database: Database;
+  const postgres = testDatabases().find((candidate) => candidate.name === 'postgres')!;
+
+  before(async () => {
+    database = await postgres.open();
+    // As the benchmark's memory scenario: 20,000 sessions, grants and refresh tokens, no statistics yet.
+    await database.raw(`insert into oidc_payloads (type, id, payload, grant_id, uid, account_id, expires_at)
+      select 'Session', 'session-' || i, '{}', null, 'uid-' || i, 'account-' || i, 4102444800000 from generate_series(1, 20000) i
+      union all select 'Grant', 'grant-' || i, '{}', null, null, 'account-' || i, 4102444800000 from generate_series(1, 20000) i
+      union all select 'RefreshToken', 'refresh-' || i, '{}', 'grant-' || i, null, 'account-' || i, 4102444800000 from generate_series(1, 20000) i`);
+  });
+  after(() => postgres.close(database));
+
+  /** The plan PostgreSQL chooses for `sql`, as text. */
+  const planOf = async (sql: string, values: string[]) => ((await database.raw(`explain ${sql}`, values)) as { rows: Array<{ 'QUERY PLAN': string }> }).rows.map((row) => row['QUERY PLAN']).join('\n');
+
+  for (const [lookup, sql, values, index] of [
+    ['a session by uid (every interaction step)', 'select id from oidc_payloads where type = ? and uid = ? limit 1', ['Session', 'uid-7'], 'oidc_payloads_type_uid_index'],
+    ["a grant's refresh tokens (revokeByGrantId)", 'delete from oidc_payloads where type = ? and grant_id = ?', ['RefreshToken', 'grant-7'], 'oidc_payloads_type_grant_id_index'],
+    ["an account's sessions (support desk, revocation)", 'select payload from oidc_payloads where type = ? and account_id = ?', ['Session', 'account-7'], 'oidc_payloads_type_account_id_index'],
+  ] as const) {
+    it(`finds ${lookup} through the (type, value) index, not every row of the type`, async () => {
+      const plan = await planOf(sql, [...values]);
+      expect(plan).to.contain(index);
+      expect(plan).to.not.contain('oidc_payloads_pkey');
+    });
+  }
 });

@@ -96,7 +96,7 @@ export const settings = {
     env: 'DATABASE_POOL_MAX',
     schema: positiveInteger,
     defaultValue: '10',
-    description: 'Largest number of PostgreSQL connections per instance (SQLite always uses one).',
+    description: 'Largest number of PostgreSQL connections per instance (SQLite always uses one): a third of them, at most 4, carry the pipelined token and session statements, the rest are the pool.',
   },
   upstream: {
     env: 'UPSTREAM',

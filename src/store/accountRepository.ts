@@ -1,5 +1,5 @@
 // Broker accounts: the subject of the tokens. `find` sits behind every
-// token's claims, so on SQLite outside transactions it runs as a statement
+// token's claims, so outside transactions it runs as a statement
 // prepared once.
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';

@@ -10,6 +10,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { invalidConfiguration, serverError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { NodeSqliteClient, checkpointFailureEvent, executeSql, insideTransaction, type CheckpointFailure } from './nodeSqliteClient.ts';
+import { postgresStatements } from './postgresStatements.ts';
 import { busyWait, isSqliteBusy, storageError } from './storageErrors.ts';
 
 export type Database = Knex;
@@ -36,6 +37,10 @@ function sqliteFilename(url: string): string {
   return filename;
 }
 
+/** How many of its connections a PostgreSQL database gives the hot statements (pipelined, each carries many). */
+const hotConnectionCount = new WeakMap<Database, number>();
+const hotConnectionsOf = (poolMax: number): number => Math.min(4, Math.max(1, Math.floor(poolMax / 3)));
+
 export function openDatabase({ url, poolMax = 10 }: DatabaseOptions): Database {
   if (url.startsWith('sqlite:')) {
     return knex({
@@ -48,7 +53,11 @@ export function openDatabase({ url, poolMax = 10 }: DatabaseOptions): Database {
     });
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
-    return knex({ client: 'pg', connection: url, pool: { min: 0, max: poolMax } });
+    // The pool shares DATABASE_POOL_MAX with the hot statements' connections.
+    const hot = hotConnectionsOf(poolMax);
+    const database = knex({ client: 'pg', connection: url, pool: { min: 0, max: Math.max(1, poolMax - hot) } });
+    hotConnectionCount.set(database, hot);
+    return database;
   }
   throw invalidConfiguration('error.configuration.database_url', {}, { detail: url });
 }
@@ -88,7 +97,8 @@ export async function withExclusiveLock<Result>(database: Database, name: string
  * While another process holds the write lock, the queue waits between tries
  * without holding the connection. Awaiting one of these inside a knex
  * transaction fails at once: the transaction holds the one connection.
- * Undefined on PostgreSQL, where knex goes on doing the work.
+ * On PostgreSQL: named prepared statements on pipelined connections, one
+ * transaction per turn's writes (postgresStatements.ts).
  */
 export interface PreparedStatements {
   get(sql: string, parameters: unknown[]): Promise<Record<string, unknown> | undefined>;
@@ -186,10 +196,10 @@ function runBatch(connection: DatabaseSync, batch: QueuedStatement[]): QueuedSta
 const heldConnectionDetail =
   'a prepared statement (preparedStatements) was awaited inside a knex transaction on SQLite: the transaction holds the single connection, so the statement would wait for it until knex\'s acquire timeout; use the transaction\'s repositories instead';
 
-export function preparedStatements(database: Database): PreparedStatements | undefined {
-  if (databaseClient(database) !== 'sqlite') return undefined;
+export function preparedStatements(database: Database): PreparedStatements {
   const existing = preparedByDatabase.get(database);
   if (existing) return existing;
+  if (databaseClient(database) === 'postgres') return postgresStatementsOf(database);
   const client = database.client as { config: object; acquireConnection(): Promise<DatabaseSync>; releaseConnection(connection: DatabaseSync): Promise<void> };
   const queue: QueuedStatement[] = [];
   let draining = false;
@@ -255,27 +265,31 @@ export function preparedStatements(database: Database): PreparedStatements | und
 /**
  * The hot statements of a database: each written once, as one SQL text with
  * `?` placeholders, and run on SQLite as a prepared statement (above) and on
- * PostgreSQL through knex.raw, which numbers the placeholders ($1, $2, …) —
- * so the two databases run the same statement and cannot drift apart. The
- * text must be SQL both understand (`on conflict … do update`, `limit`).
+ * PostgreSQL as a named prepared statement with the placeholders numbered
+ * ($1, $2, …) as knex numbers them — so the two databases run the same
+ * statement and cannot drift apart. The text must be SQL both understand
+ * (`on conflict … do update`, `limit`).
  */
 export function hotStatements(database: Database): PreparedStatements {
-  return preparedStatements(database) ?? rawStatements(database);
+  return preparedStatements(database);
 }
 
-/** PostgreSQL's result of a raw statement: its rows, and how many rows it changed. */
-interface RawResult {
-  rows: Array<Record<string, unknown>>;
-  rowCount: number | null;
-}
-
-function rawStatements(database: Database): PreparedStatements {
-  const raw = (sql: string, parameters: unknown[]) => database.raw<RawResult>(sql, parameters as Knex.RawBinding[]);
-  return {
-    get: async (sql, parameters) => (await raw(sql, parameters)).rows[0],
-    all: async (sql, parameters) => (await raw(sql, parameters)).rows,
-    run: async (sql, parameters) => (await raw(sql, parameters)).rowCount ?? 0,
+/** The PostgreSQL statements of a database, closed with it. */
+function postgresStatementsOf(database: Database): PreparedStatements {
+  const client = database.client as { config: { connection: string | pg.ClientConfig }; positionBindings(sql: string): string; destroy(callback?: unknown): Promise<void> };
+  const statements = postgresStatements({
+    connection: client.config.connection,
+    connections: hotConnectionCount.get(database) ?? 1,
+    numbered: (sql) => client.positionBindings(sql),
+  });
+  // database.destroy() ends knex's client: the statements' connections end with it.
+  const destroy = client.destroy.bind(client);
+  client.destroy = async (callback?: unknown) => {
+    await statements.end();
+    return destroy(callback);
   };
+  preparedByDatabase.set(database, statements);
+  return statements;
 }
 
 /** At most one log line per this many milliseconds about failed checkpoints (the worker tries ten times a second). */

@@ -27,9 +27,9 @@ import type { Repositories, Store } from './store.ts';
 import { upstreamTransactionRepository } from './upstreamTransactionRepository.ts';
 
 /**
- * `prepared` (SQLite, outside transactions): the lookups behind every token's
- * claims (the account, its profiles) as statements prepared once, compiled by
- * knex from the same query builders as the other paths.
+ * `prepared` (outside transactions): the lookups behind every token's claims
+ * (the account, its profiles) as statements prepared once, compiled by knex
+ * from the same query builders as the other paths.
  */
 function repositories(db: Executor, clock: Clock, recorded: (event: AuditEventInput) => void, prepared?: PreparedStatements): Repositories {
   return {

@@ -102,8 +102,8 @@ export async function revokeAccount(database: Database, accountId: string): Prom
   return database(table).where({ account_id: accountId }).whereIn('type', ['Session', 'Grant', 'AuthorizationCode', 'AccessToken', 'RefreshToken']).delete();
 }
 
-// Every statement of the adapter, once: SQLite runs them prepared, PostgreSQL
-// through knex.raw (see hotStatements).
+// Every statement of the adapter, once: both databases run them prepared
+// and commit the writes of one turn together (see hotStatements).
 const upsertSql = `insert into ${table} (type, id, payload, grant_id, uid, user_code, account_id, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?)
   on conflict (type, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code, account_id = excluded.account_id, expires_at = excluded.expires_at`;
 const findSql = `select id, payload, expires_at, consumed_at from ${table} where type = ? and id = ?`;

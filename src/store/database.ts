@@ -185,7 +185,7 @@ function endReadTransaction(connection: DatabaseSync): void {
  */
 function runBatch(connection: DatabaseSync, batch: QueuedStatement[]): QueuedStatement[] {
   const writes = batch.filter((queued) => queued.kind === 'run').length;
-  if (writes === 0 && batch.length > 1) return runReads(connection, batch);
+  if (writes === 0 && batch.length > 2) return runReads(connection, batch);
   // A lone write commits by itself (autocommit), its reads beside it too.
   if (writes < 2) return runEach(connection, batch);
   try {
@@ -225,7 +225,7 @@ export function preparedStatements(database: Database): PreparedStatements | und
   if (databaseClient(database) !== 'sqlite') return undefined;
   const existing = preparedByDatabase.get(database);
   if (existing) return existing;
-  const client = database.client as { config: object; acquireConnection(): Promise<DatabaseSync>; releaseConnection(connection: DatabaseSync): Promise<void> };
+  const client = database.client as { config: object; acquireConnection(): Promise<DatabaseSync>; releaseConnection(connection: DatabaseSync): Promise<void>; idleConnection(): DatabaseSync | undefined };
   const queue: QueuedStatement[] = [];
   let draining = false;
 
@@ -236,12 +236,15 @@ export function preparedStatements(database: Database): PreparedStatements | und
       let again: QueuedStatement[] = [];
       try {
         // The single SQLite connection, taken from knex's pool like any
-        // query, so statements never interleave with a knex transaction.
-        const connection = await client.acquireConnection();
+        // query, so statements never interleave with a knex transaction;
+        // used in place when the pool has it idle and nobody waits for it
+        // (runBatch is synchronous: nothing can take it meanwhile).
+        const idle = client.idleConnection();
+        const connection = idle ?? (await client.acquireConnection());
         try {
           again = runBatch(connection, batch);
         } finally {
-          await client.releaseConnection(connection);
+          if (!idle) await client.releaseConnection(connection);
         }
       } catch (error) {
         for (const queued of batch) queued.reject(storageError(error));

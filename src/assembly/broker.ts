@@ -4,7 +4,6 @@
 // start it; tests start it in-process. Behaviour lives in the rooms it wires.
 import type { Server } from 'node:http';
 import Koa from 'koa';
-import compose from 'koa-compose';
 import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 import type { Acting } from '../admin/acting.ts';
@@ -389,17 +388,20 @@ function composeApp(parts: Parts, mail: Mail, flows: FlowRoutes, devUpstream: Up
   // Answers anyone may cache: everything else is no-store (see src/web/securityHeaders.ts).
   const publicPaths = new Set(['/.well-known/openid-configuration', new URL(provider.urlFor('jwks')).pathname, `${devUpstreamPath}/.well-known/openid-configuration`, `${devUpstreamPath}/jwks`]);
   // The token, userinfo, introspection and other endpoints that relying parties
-  // call most go straight to the provider: none of the broker's own routes answers them.
-  const providerChain = compose([hideStoredClientSecrets, live.middleware()]);
+  // call most go straight to the provider, right after the middleware every
+  // answer needs: none of the broker's own routes (health and metrics
+  // included) answers them, and none of them is a registration (/reg, whose
+  // stored secrets hideStoredClientSecrets hides).
+  const providerChain = live.middleware();
   const providerPaths = new Set(directProviderRoutes.map((route) => new URL(provider.urlFor(route)).pathname));
   app.use(requestLogging(logger, metrics));
   app.use(securityHeaders({ isPublic: (path) => publicPaths.has(path) || path.startsWith('/static/'), mayBeFramed: (path) => path.startsWith(devUpstreamPath) }));
   app.use(adviseRetryWhenUnavailable());
   app.use(renderErrors(pages, logger, errorPageContext(provider)));
   app.use(refuseUnimplementedMethods);
+  app.use((ctx, next) => (providerPaths.has(ctx.path) ? providerChain(ctx, next) : next()));
   app.use(health(parts, mail));
   app.use(metricsRoute(metrics, config.metricsToken));
-  app.use((ctx, next) => (providerPaths.has(ctx.path) ? providerChain(ctx, next) : next()));
   app.use(stylesheetRoute(stylesheet()));
   app.use(consoleScriptRoute(consoleScript()));
   app.use(flows.account.routes());

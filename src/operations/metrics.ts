@@ -42,7 +42,9 @@ const knownRoutes = new Set([
 ]);
 
 export function routeOf(path: string): string {
-  if (path.startsWith('/dev/upstream/') || path === '/dev/upstream') return '/dev/upstream';
+  // Most requests (tokens, userinfo, introspection) are a route themselves.
+  if (knownRoutes.has(path)) return path;
+  if (path.startsWith('/dev/upstream/')) return '/dev/upstream';
   const route = path
     .replace(/^\/interaction\/[^/]+/, '/interaction/:uid')
     .replace(/^\/link\/(?!callback$)[^/]+$/, '/link/:token')
@@ -103,8 +105,8 @@ export class BrokerMetrics {
     });
   }
 
-  httpRequest(method: string, path: string, status: number, seconds: number): void {
-    const route = routeOf(path);
+  /** One request, by its route template (routeOf). */
+  httpRequest(method: string, route: string, status: number, seconds: number): void {
     this.#httpRequests.inc({ method, route, status: String(status) });
     this.#httpDuration.observe({ method, route }, seconds);
   }

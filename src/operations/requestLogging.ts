@@ -11,7 +11,8 @@ import { routeOf } from './metrics.ts';
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export interface RequestObserver {
-  httpRequest(method: string, path: string, status: number, seconds: number): void;
+  /** `route` is the path's route template (routeOf). */
+  httpRequest(method: string, route: string, status: number, seconds: number): void;
 }
 
 /** Routes too frequent or too dull to log at info level. */
@@ -35,19 +36,22 @@ export function requestLogging(logger: Logger, observer?: RequestObserver) {
       await requestLogContext.run({ requestId: id, interaction }, next);
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      observer?.httpRequest(ctx.method, ctx.path, ctx.status, seconds);
-      const oidc = (ctx as { oidc?: { client?: { clientId?: string } } }).oidc;
-      const line = {
-        requestId: id,
-        ...(interaction ? { interaction } : {}),
-        method: ctx.method,
-        route,
-        status: ctx.status,
-        durationMs: Math.round(seconds * 10_000) / 10,
-        ...(oidc?.client?.clientId ? { clientId: oidc.client.clientId } : {}),
-      };
-      if (quietRoutes.has(route)) logger.debug(line, 'request');
-      else logger.info(line, 'request');
+      observer?.httpRequest(ctx.method, route, ctx.status, seconds);
+      // The line is only put together when its level is logged (every token request pays for it otherwise).
+      const level = quietRoutes.has(route) ? 'debug' : 'info';
+      if (logger.isLevelEnabled(level)) {
+        const oidc = (ctx as { oidc?: { client?: { clientId?: string } } }).oidc;
+        const line = {
+          requestId: id,
+          ...(interaction ? { interaction } : {}),
+          method: ctx.method,
+          route,
+          status: ctx.status,
+          durationMs: Math.round(seconds * 10_000) / 10,
+          ...(oidc?.client?.clientId ? { clientId: oidc.client.clientId } : {}),
+        };
+        logger[level](line, 'request');
+      }
     }
   };
 }

@@ -138,6 +138,48 @@ function execute(connection: DatabaseSync, queued: QueuedStatement): Outcome {
   }
 }
 
+const settle = (queued: QueuedStatement, outcome: Outcome): void => (outcome.ok ? queued.resolve(outcome.value) : queued.reject(storageError(outcome.error)));
+
+/**
+ * Each statement of the batch on its own, settled as it runs. A busy one
+ * changed nothing: it and those after it are returned, to run again later
+ * in their order.
+ */
+function runEach(connection: DatabaseSync, batch: QueuedStatement[]): QueuedStatement[] {
+  for (const [index, queued] of batch.entries()) {
+    const outcome = execute(connection, queued);
+    if (!outcome.ok && isSqliteBusy(outcome.error)) return batch.slice(index);
+    settle(queued, outcome);
+  }
+  return [];
+}
+
+/**
+ * Reads only: one read transaction around them all, so that SQLite takes
+ * its read lock on the log once for the batch rather than once per
+ * statement (measured: 3.9 µs a lookup on its own, 1.9 µs in a batch of 32).
+ * They read one snapshot, as of the batch's start; a read changes nothing,
+ * so ending the transaction cannot undo anything a caller was told.
+ */
+function runReads(connection: DatabaseSync, batch: QueuedStatement[]): QueuedStatement[] {
+  connection.exec('BEGIN');
+  try {
+    return runEach(connection, batch);
+  } finally {
+    endReadTransaction(connection);
+  }
+}
+
+/** Ends a read transaction; should its COMMIT fail, a ROLLBACK leaves the connection clean all the same. */
+function endReadTransaction(connection: DatabaseSync): void {
+  if (!connection.isTransaction) return;
+  try {
+    connection.exec('COMMIT');
+  } catch {
+    if (connection.isTransaction) connection.exec('ROLLBACK');
+  }
+}
+
 /**
  * Runs one batch on the connection and settles every statement whose outcome
  * is known; returns those that did not run, or ran and left nothing behind
@@ -152,17 +194,10 @@ function execute(connection: DatabaseSync, queued: QueuedStatement): Outcome {
  * seen the batch's own writes).
  */
 function runBatch(connection: DatabaseSync, batch: QueuedStatement[]): QueuedStatement[] {
-  const settle = (queued: QueuedStatement, outcome: Outcome): void => (outcome.ok ? queued.resolve(outcome.value) : queued.reject(storageError(outcome.error)));
-  if (batch.filter((queued) => queued.kind === 'run').length < 2) {
-    // Each statement on its own (autocommit). A busy one changed nothing: it
-    // and those after it run again later, still in their order.
-    for (const [index, queued] of batch.entries()) {
-      const outcome = execute(connection, queued);
-      if (!outcome.ok && isSqliteBusy(outcome.error)) return batch.slice(index);
-      settle(queued, outcome);
-    }
-    return [];
-  }
+  const writes = batch.filter((queued) => queued.kind === 'run').length;
+  if (writes === 0 && batch.length > 2) return runReads(connection, batch);
+  // A lone write commits by itself (autocommit), its reads beside it too.
+  if (writes < 2) return runEach(connection, batch);
   try {
     connection.exec('BEGIN IMMEDIATE');
   } catch (error) {
@@ -200,7 +235,7 @@ export function preparedStatements(database: Database): PreparedStatements {
   const existing = preparedByDatabase.get(database);
   if (existing) return existing;
   if (databaseClient(database) === 'postgres') return postgresStatementsOf(database);
-  const client = database.client as { config: object; acquireConnection(): Promise<DatabaseSync>; releaseConnection(connection: DatabaseSync): Promise<void> };
+  const client = database.client as { config: object; acquireConnection(): Promise<DatabaseSync>; releaseConnection(connection: DatabaseSync): Promise<void>; idleConnection(): DatabaseSync | undefined };
   const queue: QueuedStatement[] = [];
   let draining = false;
 
@@ -211,12 +246,15 @@ export function preparedStatements(database: Database): PreparedStatements {
       let again: QueuedStatement[] = [];
       try {
         // The single SQLite connection, taken from knex's pool like any
-        // query, so statements never interleave with a knex transaction.
-        const connection = await client.acquireConnection();
+        // query, so statements never interleave with a knex transaction;
+        // used in place when the pool has it idle and nobody waits for it
+        // (runBatch is synchronous: nothing can take it meanwhile).
+        const idle = client.idleConnection();
+        const connection = idle ?? (await client.acquireConnection());
         try {
           again = runBatch(connection, batch);
         } finally {
-          await client.releaseConnection(connection);
+          if (!idle) await client.releaseConnection(connection);
         }
       } catch (error) {
         for (const queued of batch) queued.reject(storageError(error));

@@ -83,6 +83,8 @@ interface QueryObject {
 }
 
 const statementCaches = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
+/** The connections opened and not yet closed, by the knex config of their database (the pool holds at most one). */
+const openConnections = new WeakMap<object, Set<DatabaseSync>>();
 const checkpointWorkers = new WeakMap<DatabaseSync, Worker>();
 
 /** The connection's prepared statement for `sql`, prepared once (least recently used ones are dropped). */
@@ -178,14 +180,40 @@ const commitStatement = /^COMMIT;?$/i;
 
 type TransactionContainer = (transaction: unknown) => unknown;
 
+/** What the client reads of knex's connection pool (tarn): how many connections are where. */
+interface PoolCounts {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+  numPendingCreates(): number;
+  numPendingValidations(): number;
+}
+
 export class NodeSqliteClient extends (BetterSqliteClient as unknown as new (config: Knex.Config) => {
   connectionSettings: { filename: string };
   config: object;
+  pool: PoolCounts | undefined;
   emit(event: string, ...values: unknown[]): boolean;
   transaction(container: unknown, config?: unknown, outerTransaction?: unknown): unknown;
 }) {
   _driver(): unknown {
     return { DatabaseSync };
+  }
+
+  /**
+   * The database's one connection when the pool has it idle: none in use,
+   * none being made or checked, nobody waiting for it. Whoever runs
+   * statements on it synchronously right away, without awaiting, cannot
+   * meet a knex query or transaction (those take it from the pool first),
+   * and skips the pool's acquire and release (a timer and several promises).
+   */
+  idleConnection(): DatabaseSync | undefined {
+    const pool = this.pool;
+    const open = openConnections.get(this.config);
+    if (!pool || open?.size !== 1 || pool.numFree() !== 1 || pool.numUsed() !== 0) return undefined;
+    if (pool.numPendingAcquires() + pool.numPendingCreates() + pool.numPendingValidations() !== 0) return undefined;
+    const [connection] = open;
+    return connection!.isOpen ? connection : undefined;
   }
 
   /** Runs the transaction's work knowing it holds the connection (see insideTransaction). */
@@ -225,10 +253,13 @@ export class NodeSqliteClient extends (BetterSqliteClient as unknown as new (con
       worker.on('error', (error: Error) => this.emit(checkpointFailureEvent, { errcode: undefined, message: `checkpoint worker failed: ${error.message}` } satisfies CheckpointFailure));
       checkpointWorkers.set(connection, worker);
     }
+    const open = openConnections.get(this.config) ?? new Set<DatabaseSync>();
+    openConnections.set(this.config, open.add(connection));
     return connection;
   }
 
   async destroyRawConnection(connection: DatabaseSync): Promise<void> {
+    openConnections.get(this.config)?.delete(connection);
     statementCaches.delete(connection);
     const worker = checkpointWorkers.get(connection);
     checkpointWorkers.delete(connection);

@@ -79,6 +79,26 @@ describe('SQLite on node:sqlite', () => {
     expect(await database('things').orderBy('id').pluck('id')).to.deep.equal(['a', 'b']);
   });
 
+  it('answers reads queued in one turn (one read transaction) each with its own rows, a failing one alone, and leaves the connection free for writes', async () => {
+    const prepared = preparedStatements(database)!;
+    await database('things').insert([
+      { id: 'a', count: 1 },
+      { id: 'b', count: 2 },
+    ]);
+    const outcomes = await Promise.allSettled([
+      prepared.get('select count from things where id = ?', ['a']),
+      prepared.get('select count from things where id = ?', ['b']),
+      prepared.get('select count from nothing where id = ?', ['c']),
+      prepared.all('select id from things order by id', []),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).to.deep.equal(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled').map((outcome) => outcome.value)).to.deep.equal([{ count: 1 }, { count: 2 }, [{ id: 'a' }, { id: 'b' }]]);
+    // The read transaction ended with the batch: a knex write and a batch of writes go through at once.
+    await database('things').insert({ id: 'c', count: 3 });
+    await Promise.all([prepared.run('update things set count = ? where id = ?', [10, 'a']), prepared.run('update things set count = ? where id = ?', [20, 'b'])]);
+    expect(await database('things').orderBy('id').pluck('count')).to.deep.equal([10, 20, 3]);
+  });
+
   it('makes statements queued by others wait for a knex transaction to end and stay out of it: a rollback there keeps the prepared write', async () => {
     const prepared = preparedStatements(database)!;
     let holding!: () => void;

@@ -8,6 +8,7 @@ import knex, { type Knex } from 'knex';
 import pg from 'pg';
 import type { DatabaseSync } from 'node:sqlite';
 import { invalidConfiguration, serverError } from '../errors.ts';
+import { inSpan } from '../spans.ts';
 import type { Logger } from '../logging.ts';
 import { NodeSqliteClient, checkpointFailureEvent, executeSql, insideTransaction, type CheckpointFailure } from './nodeSqliteClient.ts';
 import { busyWait, isSqliteBusy, storageError } from './storageErrors.ts';
@@ -204,7 +205,7 @@ export function preparedStatements(database: Database): PreparedStatements | und
         // query, so statements never interleave with a knex transaction.
         const connection = await client.acquireConnection();
         try {
-          again = runBatch(connection, batch);
+          again = inSpan('db.batch', { attributes: { 'db.system': 'sqlite', 'db.operation.batch.size': batch.length } }, () => runBatch(connection, batch));
         } finally {
           await client.releaseConnection(connection);
         }

@@ -8,7 +8,7 @@
 // statement count, an email's kind, a host), never a secret, a token, a
 // code, an email address or an SQL parameter. A failure is recorded by its
 // type only, never its message, which may quote any of those.
-import { SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 
 export { SpanKind, type Attributes, type Span };
 
@@ -34,14 +34,25 @@ export function recordFailure(span: Span, error: unknown): void {
 export interface SpanOptions {
   attributes?: Attributes;
   kind?: SpanKind;
+  /**
+   * Only as a child of a span in force (a request's, a delivery's): work
+   * that runs on its own every few seconds (the outbox worker polling the
+   * database) would otherwise make a trace of its own each time.
+   */
+  withinTrace?: boolean;
 }
+
+/** The span handed to work that runs outside any trace (withinTrace): records nothing. */
+const untraced = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 /**
  * Runs `work` in a span named `name`, a child of the span in force, ended
  * when `work` returns or, when it returns a promise, when that settles.
  */
 export function inSpan<Result>(name: string, options: SpanOptions, work: (span: Span) => Result): Result {
-  return brokerTracer().startActiveSpan(name, options, (span) => {
+  if (options.withinTrace && !trace.getActiveSpan()) return work(untraced);
+  const { attributes, kind } = options;
+  return brokerTracer().startActiveSpan(name, { attributes, kind }, (span) => {
     const failed = (error: unknown): never => {
       recordFailure(span, error);
       span.end();

@@ -205,7 +205,7 @@ export function preparedStatements(database: Database): PreparedStatements | und
         // query, so statements never interleave with a knex transaction.
         const connection = await client.acquireConnection();
         try {
-          again = inSpan('db.batch', { attributes: { 'db.system': 'sqlite', 'db.operation.batch.size': batch.length } }, () => runBatch(connection, batch));
+          again = inSpan('db.batch', { withinTrace: true, attributes: { 'db.system': 'sqlite', 'db.operation.batch.size': batch.length } }, () => runBatch(connection, batch));
         } finally {
           await client.releaseConnection(connection);
         }

@@ -66,7 +66,7 @@ export function createStore(database: Database, clock: Clock, observer: StoreObs
     async transaction(work) {
       // Events recorded in a transaction count only when it commits.
       const recorded: AuditEventInput[] = [];
-      const result = await inSpan('db.transaction', { attributes: { 'db.system': databaseClient(database) === 'postgres' ? 'postgresql' : 'sqlite' } }, () => database.transaction((trx) => work(repositories(trx, clock, (event) => recorded.push(event)))));
+      const result = await inSpan('db.transaction', { withinTrace: true, attributes: { 'db.system': databaseClient(database) === 'postgres' ? 'postgresql' : 'sqlite' } }, () => database.transaction((trx) => work(repositories(trx, clock, (event) => recorded.push(event)))));
       recorded.forEach(notify);
       return result;
     },

@@ -32,8 +32,9 @@ export function tracingStarted(): boolean {
   return running !== undefined;
 }
 
-/** Whether the environment asks for traces: an OTLP endpoint for them is set. */
+/** Whether the environment asks for traces: an OTLP endpoint for them is set, and OTEL_SDK_DISABLED is not `true`. */
 export function tracingRequested(environment: NodeJS.ProcessEnv = process.env): boolean {
+  if (environment.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
   return Boolean(environment.OTEL_EXPORTER_OTLP_ENDPOINT || environment.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { trace } from '@opentelemetry/api';
 import * as client from 'openid-client';
-import { startTracing, tracingStarted, type Tracing } from '../../src/operations/tracing.ts';
+import { startTracing, tracingRequested, tracingStarted, type Tracing } from '../../src/operations/tracing.ts';
 import { inSpan } from '../../src/spans.ts';
 import { Browser } from '../support/browser.ts';
 import { freePort, startBroker, type RunningBroker } from '../support/broker.ts';
@@ -98,6 +98,14 @@ function texts(receiver: OtlpReceiver): string[] {
 
 describe('OpenTelemetry traces off (no OTLP endpoint set)', function () {
   this.timeout(60_000);
+
+  it('asks for traces only when an OTLP endpoint is set and the SDK is not disabled', () => {
+    expect(tracingRequested({})).to.equal(false);
+    expect(tracingRequested({ OTEL_SERVICE_NAME: 'broker-eu', OTEL_TRACES_SAMPLER: 'always_on' })).to.equal(false);
+    expect(tracingRequested({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' })).to.equal(true);
+    expect(tracingRequested({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:4318/v1/traces' })).to.equal(true);
+    expect(tracingRequested({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_SDK_DISABLED: 'true' })).to.equal(false);
+  });
 
   it('loads no SDK and adds no request span to the broker', async () => {
     expect(process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).to.equal(undefined);

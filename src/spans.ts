@@ -64,11 +64,12 @@ export function inSpan<Result>(name: string, options: SpanOptions, work: (span: 
     } catch (error) {
       return failed(error);
     }
-    if (!(result instanceof Promise)) {
+    // Any thenable (knex's transactions among them) ends the span when it settles.
+    if (typeof (result as { then?: unknown } | null)?.then !== 'function') {
       span.end();
       return result;
     }
-    return result.then((value: unknown) => {
+    return Promise.resolve(result).then((value: unknown) => {
       span.end();
       return value;
     }, failed) as Result;

@@ -9,6 +9,7 @@
 // code, an email address or an SQL parameter. A failure is recorded by its
 // type only, never its message, which may quote any of those.
 import { INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
 
 export { SpanKind, type Attributes, type Span };
 
@@ -27,7 +28,7 @@ export function failureType(error: unknown): string {
 
 /** Marks `span` failed with the failure's type (see failureType). */
 export function recordFailure(span: Span, error: unknown): void {
-  span.setAttribute('error.type', failureType(error));
+  span.setAttribute(ATTR_ERROR_TYPE, failureType(error));
   span.setStatus({ code: SpanStatusCode.ERROR });
 }
 

@@ -11,6 +11,7 @@
 // `/interaction/:uid`): never the raw path or the query, which carry
 // interaction ids, link tokens, codes and state.
 import { context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_SERVICE_NAME, ATTR_URL_SCHEME } from '@opentelemetry/semantic-conventions';
 import type { Context, Next } from 'koa';
 import { brokerTracer, recordFailure, SpanKind, type Span } from '../spans.ts';
 import { routeOf } from './metrics.ts';
@@ -49,7 +50,7 @@ export async function startTracing(): Promise<Tracing | undefined> {
     import('@opentelemetry/resources'),
   ]);
   // The environment's resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) wins over the default name.
-  const resource = resources.resourceFromAttributes({ 'service.name': defaultServiceName }).merge(resources.detectResources({ detectors: [resources.envDetector] }));
+  const resource = resources.resourceFromAttributes({ [ATTR_SERVICE_NAME]: defaultServiceName }).merge(resources.detectResources({ detectors: [resources.envDetector] }));
   const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())] });
   // The AsyncLocalStorage context (child spans find their request) and the W3C propagator (or OTEL_PROPAGATORS).
   provider.register();
@@ -84,7 +85,7 @@ export function routeNameOf(ctx: Context): string {
 function finishRequestSpan(span: Span, ctx: Context): void {
   const route = routeNameOf(ctx);
   span.updateName(`${ctx.method} ${route}`);
-  span.setAttributes({ 'http.route': route, 'http.response.status_code': ctx.status });
+  span.setAttributes({ [ATTR_HTTP_ROUTE]: route, [ATTR_HTTP_RESPONSE_STATUS_CODE]: ctx.status });
   // The client is public (it is in every authorization URL); its secret never is.
   const clientId = (ctx as { oidc?: { client?: { clientId?: unknown } } }).oidc?.client?.clientId;
   if (typeof clientId === 'string') span.setAttribute('oauth.client_id', clientId);
@@ -95,7 +96,7 @@ function finishRequestSpan(span: Span, ctx: Context): void {
 export function traceRequests() {
   return async function traceRequest(ctx: Context, next: Next): Promise<void> {
     const parent = propagation.extract(ROOT_CONTEXT, ctx.headers);
-    const span = brokerTracer().startSpan(ctx.method, { kind: SpanKind.SERVER, attributes: { 'http.request.method': ctx.method, 'url.scheme': ctx.protocol } }, parent);
+    const span = brokerTracer().startSpan(ctx.method, { kind: SpanKind.SERVER, attributes: { [ATTR_HTTP_REQUEST_METHOD]: ctx.method, [ATTR_URL_SCHEME]: ctx.protocol } }, parent);
     try {
       await context.with(trace.setSpan(parent, span), next);
     } catch (error) {

@@ -5,6 +5,7 @@
 // the token request's body (code, verifier, client secret) and the answer
 // (tokens) never reach a span.
 import { context, propagation } from '@opentelemetry/api';
+import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_SERVER_ADDRESS } from '@opentelemetry/semantic-conventions';
 import type * as client from 'openid-client';
 import { inSpan, SpanKind } from '../spans.ts';
 
@@ -28,12 +29,12 @@ export function upstreamCallOf(url: URL, endpoints: KnownEndpoints): UpstreamCal
 export function tracedUpstreamFetch(upstreamId: string, endpoints: KnownEndpoints, fetch: client.CustomFetch = globalThis.fetch): client.CustomFetch {
   return (url, options) => {
     const target = new URL(url);
-    const attributes = { 'http.request.method': options.method, 'server.address': target.hostname, 'mbs.upstream.id': upstreamId };
+    const attributes = { [ATTR_HTTP_REQUEST_METHOD]: options.method, [ATTR_SERVER_ADDRESS]: target.hostname, 'mbs.upstream.id': upstreamId };
     return inSpan(`upstream ${upstreamCallOf(target, endpoints)}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
       // The span in force is this one: the upstream continues the trace under it.
       propagation.inject(context.active(), options.headers);
       const response = await fetch(url, options);
-      span.setAttribute('http.response.status_code', response.status);
+      span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, response.status);
       return response;
     });
   };

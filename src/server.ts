@@ -5,6 +5,8 @@
 import { createBroker } from './assembly/broker.ts';
 import { loadConfig } from './config/config.ts';
 import { serveUntilSignalled } from './operations/lifecycle.ts';
+import { startTracing } from './operations/tracing.ts';
 
 const config = loadConfig();
-await serveUntilSignalled(await createBroker({ config }), config);
+const tracing = await startTracing();
+await serveUntilSignalled(await createBroker({ config }), config, tracing);

@@ -36,6 +36,7 @@ import { drain, listenOn, startBackgroundWork } from '../operations/lifecycle.ts
 import { BrokerMetrics } from '../operations/metrics.ts';
 import { metricsRoute } from '../operations/metricsRoute.ts';
 import { requestLogging } from '../operations/requestLogging.ts';
+import { traceRequests, tracingStarted } from '../operations/tracing.ts';
 import type { KeyManager } from '../provider/keys.ts';
 import { LiveProvider } from '../provider/liveProvider.ts';
 import { issueInitialAccessToken, notifyBackchannelLogout } from '../provider/provider.ts';
@@ -394,6 +395,8 @@ function composeApp(parts: Parts, mail: Mail, flows: FlowRoutes, devUpstream: Up
   // stored secrets hideStoredClientSecrets hides).
   const providerChain = live.middleware();
   const providerPaths = new Set(directProviderRoutes.map((route) => new URL(provider.urlFor(route)).pathname));
+  // Only when the process exports traces: otherwise not even a no-op span per request.
+  if (tracingStarted()) app.use(traceRequests());
   app.use(requestLogging(logger, metrics));
   app.use(securityHeaders({ isPublic: (path) => publicPaths.has(path) || path.startsWith('/static/'), mayBeFramed: (path) => path.startsWith(devUpstreamPath) }));
   app.use(adviseRetryWhenUnavailable());

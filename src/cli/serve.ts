@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { createBroker } from '../assembly/broker.ts';
 import { loadConfig } from '../config/config.ts';
 import { serveUntilSignalled } from '../operations/lifecycle.ts';
+import { startTracing } from '../operations/tracing.ts';
 
 export function registerServe(program: Command): void {
   program
@@ -11,6 +12,8 @@ export function registerServe(program: Command): void {
     .description('run the broker (migrates the database first)')
     .action(async () => {
       const config = loadConfig();
-      await serveUntilSignalled(await createBroker({ config }), config);
+      // Before the broker: its request spans are added only when tracing runs.
+      const tracing = await startTracing();
+      await serveUntilSignalled(await createBroker({ config }), config, tracing);
     });
 }

@@ -6,6 +6,7 @@
 // logged.
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logging.ts';
+import { inSpan, SpanKind } from '../spans.ts';
 import type { Outbox, OutboxMessage } from './outbox.ts';
 import { failureSummary, isRecipientRefusal, type MailTransport } from './transport.ts';
 
@@ -142,7 +143,9 @@ export class OutboxWorker {
     const maximumAttempts = this.#options.maximumAttempts ?? defaultMaximumAttempts;
     let accepted = false;
     try {
-      const serverAnswer = await transport.send({ from, to: message.recipient, subject: message.subject, html: message.html, text: message.text, messageId: messageIdFor(message.id, from) });
+      // The span names the email's kind and attempt, never its recipient or body (the link).
+      const envelope = { from, to: message.recipient, subject: message.subject, html: message.html, text: message.text, messageId: messageIdFor(message.id, from) };
+      const serverAnswer = await inSpan('smtp send', { kind: SpanKind.CLIENT, attributes: { 'mbs.email.kind': message.kind, 'mbs.email.attempt': message.attempts + 1 } }, () => transport.send(envelope));
       accepted = true;
       // At once, before anything else: until this commits, a crash sends the message again.
       await outbox.markSent(message.id, serverAnswer);

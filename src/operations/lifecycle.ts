@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../logging.ts';
+import type { Tracing } from './tracing.ts';
 
 export interface BackgroundWork {
   config: Pick<Config, 'sweepInterval' | 'auditRetention' | 'keyRefreshInterval' | 'outboxInterval'>;
@@ -61,8 +62,11 @@ export async function drain(server: Server | undefined, finishing: Array<Promise
   clearTimeout(grace);
 }
 
-/** Runs `broker` until SIGTERM or SIGINT, then closes it gracefully and exits (1 when closing fails or hangs). */
-export async function serveUntilSignalled(broker: { listen(): Promise<{ port: number }>; close(): Promise<void>; logger: Logger }, config: Pick<Config, 'issuer' | 'shutdownGracePeriod'>): Promise<void> {
+/**
+ * Runs `broker` until SIGTERM or SIGINT, then closes it gracefully, exports
+ * the last spans (when tracing) and exits (1 when closing fails or hangs).
+ */
+export async function serveUntilSignalled(broker: { listen(): Promise<{ port: number }>; close(): Promise<void>; logger: Logger }, config: Pick<Config, 'issuer' | 'shutdownGracePeriod'>, tracing?: Pick<Tracing, 'shutdown'>): Promise<void> {
   const { port } = await broker.listen();
   broker.logger.info({ port, issuer: config.issuer }, `MBS identity broker listening on port ${port}`);
   const stop = (signal: string) => {
@@ -73,7 +77,8 @@ export async function serveUntilSignalled(broker: { listen(): Promise<{ port: nu
       process.exit(1);
     }, config.shutdownGracePeriod * 1000 + 5000).unref();
     broker.close().then(
-      () => {
+      async () => {
+        await tracing?.shutdown().catch((error: unknown) => broker.logger.warn({ err: error }, 'exporting the last spans failed'));
         broker.logger.info('stopped');
         process.exit(0);
       },

@@ -8,6 +8,7 @@ import knex, { type Knex } from 'knex';
 import pg from 'pg';
 import type { DatabaseSync } from 'node:sqlite';
 import { invalidConfiguration, serverError } from '../errors.ts';
+import { inSpan } from '../spans.ts';
 import type { Logger } from '../logging.ts';
 import { NodeSqliteClient, checkpointFailureEvent, executeSql, insideTransaction, type CheckpointFailure } from './nodeSqliteClient.ts';
 import { postgresStatements } from './postgresStatements.ts';
@@ -252,7 +253,7 @@ export function preparedStatements(database: Database): PreparedStatements {
         const idle = client.idleConnection();
         const connection = idle ?? (await client.acquireConnection());
         try {
-          again = runBatch(connection, batch);
+          again = inSpan('db.batch', { withinTrace: true, attributes: { 'db.system': 'sqlite', 'db.operation.batch.size': batch.length } }, () => runBatch(connection, batch));
         } finally {
           if (!idle) await client.releaseConnection(connection);
         }

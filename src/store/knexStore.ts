@@ -3,6 +3,7 @@
 // PostgreSQL: JSON as text, times as epoch ms, booleans normalised), and
 // runs transactions that hand out repositories bound to them.
 import type { Clock } from '../clock.ts';
+import { inSpan } from '../spans.ts';
 import { accountRepository } from './accountRepository.ts';
 import { adminInvitationRepository } from './adminInvitationRepository.ts';
 import { adminRoleRepository } from './adminRoleRepository.ts';
@@ -67,7 +68,7 @@ export function createStore(database: Database, clock: Clock, observer: StoreObs
     async transaction(work) {
       // Events recorded in a transaction count only when it commits.
       const recorded: AuditEventInput[] = [];
-      const result = await database.transaction((trx) => work(repositories(trx, clock, (event) => recorded.push(event))));
+      const result = await inSpan('db.transaction', { withinTrace: true, attributes: { 'db.system': databaseClient(database) === 'postgres' ? 'postgresql' : 'sqlite' } }, () => database.transaction((trx) => work(repositories(trx, clock, (event) => recorded.push(event)))));
       recorded.forEach(notify);
       return result;
     },

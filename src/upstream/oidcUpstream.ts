@@ -6,6 +6,7 @@ import * as client from 'openid-client';
 import { BrokerError, type ErrorMessageKey } from '../errors.ts';
 import type { Upstream, UpstreamAuthorizationOptions, UpstreamAuthorizationStart, UpstreamCallback, UpstreamIdentity, UpstreamKind, UpstreamName } from './upstream.ts';
 import { isLoopbackHost } from '../loopback.ts';
+import { tracedUpstreamFetch } from './upstreamSpans.ts';
 
 export type IdTokenClaims = Record<string, unknown> & { iss: string; sub: string };
 
@@ -61,6 +62,9 @@ export class OidcUpstream implements Upstream {
   readonly passwordResetUrl: string | undefined;
   readonly #options: OidcUpstreamOptions;
   #configuration: Promise<client.Configuration> | undefined;
+  /** Discovery's endpoints once known, naming the spans of the calls to them. */
+  #endpoints: client.ServerMetadata | undefined;
+  readonly #fetch: UpstreamFetch;
 
   constructor(options: OidcUpstreamOptions) {
     this.id = options.id ?? options.kind;
@@ -70,6 +74,7 @@ export class OidcUpstream implements Upstream {
     this.signUpUrl = options.signUpUrl;
     this.passwordResetUrl = options.passwordResetUrl;
     this.#options = options;
+    this.#fetch = tracedUpstreamFetch(this.id, () => this.#endpoints, options.fetch);
   }
 
   #configure(): Promise<client.Configuration> {
@@ -84,9 +89,13 @@ export class OidcUpstream implements Upstream {
           this.#options.clientSecret ? client.ClientSecretBasic(this.#options.clientSecret) : client.None(),
           {
             ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
-            ...(this.#options.fetch ? { [client.customFetch]: this.#options.fetch } : {}),
+            [client.customFetch]: this.#fetch,
           },
         )
+        .then((configuration) => {
+          this.#endpoints = configuration.serverMetadata();
+          return configuration;
+        })
         .catch((error: unknown) => {
           // Forget the failure so the next sign-in tries discovery again.
           this.#configuration = undefined;

@@ -9,6 +9,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const clockTicks = 100; // Linux USER_HZ
 const running = new Set<ChildProcess>();
+let signalled: NodeJS.Signals | undefined;
+
+/** Whether a signal is ending the benchmark: the errors of the scenario it cut short are its doing, and its handler sets the exit status. */
+export const endingOnSignal = (): boolean => signalled !== undefined;
 
 /** Starts `command` as the leader of a new process group and keeps it for `stopChildren`. */
 export function spawnChild(what: string, command: string, args: string[], options: SpawnOptions): ChildProcess {
@@ -46,11 +50,10 @@ export async function stopChildren(graceMilliseconds = 5000): Promise<void> {
  * lets the process exit) kills whatever is left, synchronously.
  */
 export function endChildrenOnExit(cleanUp: () => Promise<void> = async () => {}): void {
-  let stopping = false;
   const onSignal = (signal: NodeJS.Signals, status: number) => {
     process.stderr.write(`\nbenchmark: ${signal}, stopping ${running.size} child processes\n`);
-    if (stopping) return;
-    stopping = true;
+    if (signalled) return;
+    signalled = signal;
     void stopChildren()
       .then(cleanUp)
       .catch(() => undefined)

@@ -21,7 +21,7 @@ import { openDatabase } from '../src/store/database.ts';
 import { Browser, formAction, hiddenField, signInContinueLink, successContinueLink } from '../test/support/browser.ts';
 import { freePort } from '../test/support/broker.ts';
 import { prepareNginx } from '../test/support/cluster.ts';
-import { cpuSeconds, cpuSecondsOf, endChildrenOnExit, spawnChild, stopChildren } from './children.ts';
+import { cpuSeconds, cpuSecondsOf, endChildrenOnExit, endingOnSignal, spawnChild, stopChildren } from './children.ts';
 import { startBenchNginx } from './nginx.ts';
 import { expiredRowCounter, insertSessions } from './scale.ts';
 
@@ -779,6 +779,7 @@ async function importBesideBroker(brokerUrl: string, brokerEnvironment: Record<s
     cpuSecondsPer1000: during.operations ? Math.round(((cpuSeconds(pid) - cpuBefore) / during.operations) * 1000 * 100) / 100 : 0,
     loadCpuSecondsPer1000: 0,
     ...memory(pid),
+    loadAverage: round1(loadavg()[0]!),
     notes: {
       importExitCode: exitCode,
       importSeconds: round1(seconds),
@@ -859,6 +860,8 @@ function report(results: Measurement[], scale: Record<string, unknown> | undefin
 try {
   await main();
 } catch (error) {
+  // A scenario cut short by SIGINT or SIGTERM fails too: the signal's handler ends the children and exits.
+  if (endingOnSignal()) await new Promise(() => {});
   // The children and the database go too; the exit handler is the backstop.
   process.stderr.write(`benchmark failed: ${(error as Error).stack ?? String(error)}\n`);
   await stopChildren();

@@ -70,19 +70,28 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / clockTicks;
 }
 
-/** CPU seconds of every live process whose command name is `name` (PostgreSQL's backends), or in process group `group` (nginx's master and workers). */
-export function cpuSecondsOf(match: { name?: string; group?: number }): number {
-  let total = 0;
+/**
+ * CPU seconds so far of each live process whose command line matches
+ * `match.commandLine` (PostgreSQL's processes for one database) or that is in
+ * process group `match.group` (nginx's master and workers), by pid: a
+ * measurement subtracts per process, so that one that ends meanwhile (another
+ * job's database connection) does not count against it.
+ */
+export function processCpuSeconds(match: { commandLine?: RegExp; group?: number }): Map<number, number> {
+  const seconds = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      if ((match.name && name === match.name) || (match.group && Number(fields[2]) === match.group)) total += (Number(fields[11]) + Number(fields[12])) / clockTicks;
+      const inGroup = match.group !== undefined && Number(fields[2]) === match.group;
+      if (inGroup || (match.commandLine && match.commandLine.test(readFileSync(`/proc/${entry}/cmdline`, 'utf8')))) seconds.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / clockTicks);
     } catch {
       // The process ended while we read.
     }
   }
-  return total;
+  return seconds;
 }
+
+/** The CPU seconds the processes of `after` spent since `before`, each counted from zero if it started in between. */
+export const cpuSecondsBetween = (before: Map<number, number>, after: Map<number, number>): number => [...after].reduce((total, [pid, seconds]) => total + seconds - (before.get(pid) ?? 0), 0);

@@ -7,14 +7,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nginxArguments, nginxBinary, nginxConfiguration, type NginxSetup } from '../test/support/cluster.ts';
-import { cpuSecondsOf, spawnChild } from './children.ts';
+import { processCpuSeconds, spawnChild } from './children.ts';
 
 export interface BenchNginx {
   origin: string;
   /** Points nginx at the instances at `addresses` (`127.0.0.1:<port>`) and waits until it answers through them. */
   pointAt(addresses: string[]): Promise<void>;
-  /** CPU seconds of nginx's master and workers so far. */
-  cpuSeconds(): number;
+  /** CPU seconds so far of nginx's master and workers, by pid. */
+  cpuSeconds(): Map<number, number>;
 }
 
 async function answers(origin: string): Promise<boolean> {
@@ -40,6 +40,6 @@ export async function startBenchNginx(setup: NginxSetup, addresses: string[]): P
       await new Promise((resolve) => setTimeout(resolve, 1500));
       if (!(await answers(origin))) throw new Error('nginx does not answer after its reload');
     },
-    cpuSeconds: () => cpuSecondsOf({ group: child.pid! }),
+    cpuSeconds: () => processCpuSeconds({ group: child.pid! }),
   };
 }

@@ -21,7 +21,7 @@ import { openDatabase } from '../src/store/database.ts';
 import { Browser, formAction, hiddenField, signInContinueLink, successContinueLink } from '../test/support/browser.ts';
 import { freePort } from '../test/support/broker.ts';
 import { prepareNginx } from '../test/support/cluster.ts';
-import { cpuSeconds, cpuSecondsOf, endChildrenOnExit, endingOnSignal, spawnChild, stopChildren } from './children.ts';
+import { cpuSeconds, cpuSecondsBetween, processCpuSeconds, endChildrenOnExit, endingOnSignal, spawnChild, stopChildren } from './children.ts';
 import { startBenchNginx } from './nginx.ts';
 import { expiredRowCounter, insertSessions } from './scale.ts';
 
@@ -127,7 +127,7 @@ async function measure(
   target: Measurement['target'],
   pids: number | number[],
   runRound: (seconds: number) => Promise<{ operations: number; errors: number; latencies: number[]; notes?: Record<string, number> }>,
-  otherCpu: Record<string, () => number> = {},
+  otherCpu: Record<string, () => Map<number, number>> = {},
 ): Promise<Measurement> {
   const brokerPids = [pids].flat();
   const brokerCpu = () => brokerPids.reduce((total, pid) => total + cpuSeconds(pid), 0);
@@ -154,7 +154,7 @@ async function measure(
     for (const [name, value] of Object.entries(result.notes ?? {})) noteTotals[name] = (noteTotals[name] ?? 0) + value;
   }
   const cpu = brokerCpu() - cpuBefore;
-  const otherCpuUsed = Object.entries(otherCpu).map(([name, read]) => [name, read() - otherCpuBefore[name]!] as const);
+  const otherCpuUsed = Object.entries(otherCpu).map(([name, read]) => [name, cpuSecondsBetween(otherCpuBefore[name]!, read())] as const);
   const loadCpuUsage = process.cpuUsage(loadCpuBefore);
   const loadCpu = (loadCpuUsage.user + loadCpuUsage.system) / 1e6;
   const upstreamCpu = upstreamCpuBefore === undefined ? undefined : cpuSeconds(upstreamPid!) - upstreamCpuBefore;
@@ -441,7 +441,7 @@ async function startBroker(environment: Record<string, string>, port: number): P
 }
 
 /** The broker's side of the fixtures: the bench client, `people` profiles, one account bound to the dev upstream's bench-returning user. */
-async function registerFixtures(adminUrl: string, brokerEnvironment: Record<string, string>, upstreamIssuer: string): Promise<void> {
+async function registerFixtures(adminUrl: string, brokerEnvironment: Record<string, string>, upstreamIssuer: string, people: number): Promise<void> {
   const admin = (path: string, body: string, contentType: string) => fetch(`${adminUrl}/admin/api${path}`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': contentType }, body });
   const registered = await admin('/clients', JSON.stringify({ id: 'bench-portal', portal: 'partnersource', firstParty: true, redirectUris: [redirectUri], grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'] }), 'application/json');
   if (registered.status !== 201) throw new Error(`registering the bench client: ${registered.status} ${await registered.text()}`);
@@ -472,7 +472,7 @@ interface Target {
   pids: number[];
   tokens: { refresh: string[]; access: string[] };
   authorization: string;
-  otherCpu?: Record<string, () => number>;
+  otherCpu?: Record<string, () => Map<number, number>>;
   /** Runs before each of this target's measurements (`--instances 2`: points nginx at its instances). */
   prepare?: () => Promise<void>;
 }
@@ -534,7 +534,7 @@ async function runSingle(work: string, databaseUrl: string): Promise<{ results: 
   const broker = await startBroker(brokerEnvironment, brokerPort);
   const bare = spawnNode('bench/bareProvider.ts', [], { PORT: String(await freePort()), BENCH_CONNECTIONS: String(connections), BENCH_CLIENT_SECRET: clientSecret });
   const bareReady = await readyLine(bare, 'the bare provider');
-  await registerFixtures(brokerUrl, brokerEnvironment, upstream.issuer);
+  await registerFixtures(brokerUrl, brokerEnvironment, upstream.issuer, people);
   const brokerTokens = await signedInTokens(brokerUrl);
 
   const results: Measurement[] = [];
@@ -588,9 +588,13 @@ async function runInstances(databaseUrl: string): Promise<{ results: Measurement
   const brokers = [await startBroker(environment, ports[0]!), await startBroker(environment, ports[1]!)];
   const addresses = ports.map((port) => `127.0.0.1:${port}`);
   const nginx = await startBenchNginx(setup, addresses);
-  await registerFixtures(`http://${addresses[0]}`, { ...environment, PORT: String(ports[0]) }, upstream.issuer);
+  // No first logins here: no profiles to bind beyond the returning user's.
+  await registerFixtures(`http://${addresses[0]}`, { ...environment, PORT: String(ports[0]) }, upstream.issuer, 0);
   const tokens = await signedInTokens(publicUrl);
-  const otherCpu = { nginx: () => nginx.cpuSeconds(), postgres: () => cpuSecondsOf({ name: 'postgres' }) };
+  // PostgreSQL's processes: the backends of this database, and the server's own (WAL writer, checkpointer, …), which other jobs' databases use too.
+  const databaseName = new URL(databaseUrl).pathname.slice(1);
+  const postgresProcesses = new RegExp(`^postgres: .*(${databaseName}|checkpointer|background writer|walwriter)`);
+  const otherCpu = { nginx: () => nginx.cpuSeconds(), postgres: () => processCpuSeconds({ commandLine: postgresProcesses }) };
   const results: Measurement[] = [];
   process.stderr.write(`benchmark: ${connections} connections, warm-up ${warmup} s, ${rounds} rounds of ${duration} s, postgres, one instance and two behind nginx\n`);
   await measureTokenScenarios(

@@ -534,7 +534,7 @@ async function runSingle(work: string, databaseUrl: string): Promise<{ results: 
   const broker = await startBroker(brokerEnvironment, brokerPort);
   const bare = spawnNode('bench/bareProvider.ts', [], { PORT: String(await freePort()), BENCH_CONNECTIONS: String(connections), BENCH_CLIENT_SECRET: clientSecret });
   const bareReady = await readyLine(bare, 'the bare provider');
-  await registerFixtures(brokerUrl, brokerEnvironment, upstream.issuer, people);
+  await registerFixtures(brokerUrl, brokerEnvironment, upstream.issuer, want('first_login') ? people : 0);
   const brokerTokens = await signedInTokens(brokerUrl);
 
   const results: Measurement[] = [];

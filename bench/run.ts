@@ -657,6 +657,28 @@ function loadUntil(request: { url: string; bodies: string[]; connections: number
 
 const sorted = (values: number[]) => [...values].sort((left, right) => left - right);
 
+/** The broker under a steady load while something else happens (a sweep, an import): `load.latencies` are those of the requests answered meanwhile. */
+function measurementBeside(scenario: string, pid: number, cpuSecondsBefore: number, load: { operations: number; errors: number; seconds: number; latencies: number[] }, notes: Record<string, unknown>): Measurement {
+  const latencies = sorted(load.latencies);
+  return {
+    scenario,
+    target: 'broker',
+    operations: load.operations,
+    errors: load.errors,
+    seconds: round1(load.seconds),
+    perSecond: Math.round(load.operations / load.seconds),
+    roundsPerSecond: [Math.round(load.operations / load.seconds)],
+    p50: round1(percentile(latencies, 0.5)),
+    p95: round1(percentile(latencies, 0.95)),
+    p99: round1(percentile(latencies, 0.99)),
+    cpuSecondsPer1000: load.operations ? Math.round(((cpuSeconds(pid) - cpuSecondsBefore) / load.operations) * 1000 * 100) / 100 : 0,
+    loadCpuSecondsPer1000: 0,
+    ...memory(pid),
+    loadAverage: round1(loadavg()[0]!),
+    notes,
+  };
+}
+
 /**
  * `sessions` active users (a session, a grant and a refresh token each: 3
  * rows) written into the store beside the running broker, refresh measured
@@ -718,23 +740,8 @@ async function sweepUnderRefresh(databaseUrl: string, brokerUrl: string, pid: nu
   const inWindow = (at: number) => window.start !== undefined && window.end !== undefined && at >= window.start && at <= window.end;
   const during = sorted(load.samples.filter((sample) => inWindow(sample.at)).map((sample) => sample.latency));
   const outside = sorted(load.samples.filter((sample) => !inWindow(sample.at)).map((sample) => sample.latency));
-  const measurement: Measurement = {
-    scenario: 'sweep',
-    target: 'broker',
-    operations: during.length,
-    errors: load.errors,
-    seconds: round1(seconds),
-    perSecond: Math.round(load.operations / seconds),
-    roundsPerSecond: [Math.round(load.operations / seconds)],
-    p50: round1(percentile(during, 0.5)),
-    p95: round1(percentile(during, 0.95)),
-    p99: round1(percentile(during, 0.99)),
-    cpuSecondsPer1000: load.operations ? Math.round(((cpuSeconds(pid) - cpuBefore) / load.operations) * 1000 * 100) / 100 : 0,
-    loadCpuSecondsPer1000: 0,
-    ...memory(pid),
-    loadAverage: round1(loadavg()[0]!),
-    notes: { expiredRows: expiredUsers * 3, insertSeconds: round1(insertSeconds), sweepSeconds: window.end && window.start ? round1((window.end - window.start) / 1000) : 'not seen', requestsDuringSweep: during.length, maxDuringSweep: round1(during.at(-1) ?? 0), outsideP50: round1(percentile(outside, 0.5)), outsideP99: round1(percentile(outside, 0.99)), statuses: load.statuses },
-  };
+  const notes = { expiredRows: expiredUsers * 3, insertSeconds: round1(insertSeconds), sweepSeconds: window.end && window.start ? round1((window.end - window.start) / 1000) : 'not seen', requestsDuringSweep: during.length, maxDuringSweep: round1(during.at(-1) ?? 0), outsideP50: round1(percentile(outside, 0.5)), outsideP99: round1(percentile(outside, 0.99)), statuses: load.statuses };
+  const measurement = measurementBeside('sweep', pid, cpuBefore, { operations: load.operations, errors: load.errors, seconds, latencies: during }, notes);
   process.stderr.write(`  sweep: ${expiredUsers * 3} expired rows deleted in ${measurement.notes!.sweepSeconds} s under refresh load; p99 during ${measurement.p99} ms (max ${measurement.notes!.maxDuringSweep}), outside ${measurement.notes!.outsideP99} ms\n`);
   return measurement;
 }
@@ -766,35 +773,19 @@ async function importBesideBroker(brokerUrl: string, brokerEnvironment: Record<s
   const during = await load(exited);
   const exitCode = await exited;
   const seconds = (performance.now() - started) / 1000;
-  const latencies = sorted(during.latencies);
   const baselineLatencies = sorted(baseline.latencies);
   const report = exitCode === 0 ? (JSON.parse(importOutput) as { created: number; updated: number }) : undefined;
-  const measurement: Measurement = {
-    scenario: 'import_beside',
-    target: 'broker',
-    operations: during.operations,
-    errors: during.errors,
-    seconds: round1(seconds),
-    perSecond: Math.round(during.operations / seconds),
-    roundsPerSecond: [Math.round(during.operations / seconds)],
-    p50: round1(percentile(latencies, 0.5)),
-    p95: round1(percentile(latencies, 0.95)),
-    p99: round1(percentile(latencies, 0.99)),
-    cpuSecondsPer1000: during.operations ? Math.round(((cpuSeconds(pid) - cpuBefore) / during.operations) * 1000 * 100) / 100 : 0,
-    loadCpuSecondsPer1000: 0,
-    ...memory(pid),
-    loadAverage: round1(loadavg()[0]!),
-    notes: {
-      importExitCode: exitCode,
-      importSeconds: round1(seconds),
-      imported: report ? report.created + report.updated : 0,
-      statuses: during.statuses,
-      baselineP50: round1(percentile(baselineLatencies, 0.5)),
-      baselineP99: round1(percentile(baselineLatencies, 0.99)),
-      max: round1(latencies.at(-1) ?? 0),
-      over100ms: latencies.filter((latency) => latency > 100).length,
-    },
-  };
+  const latencies = sorted(during.latencies);
+  const measurement = measurementBeside('import_beside', pid, cpuBefore, { ...during, seconds }, {
+    importExitCode: exitCode,
+    importSeconds: round1(seconds),
+    imported: report ? report.created + report.updated : 0,
+    statuses: during.statuses,
+    baselineP50: round1(percentile(baselineLatencies, 0.5)),
+    baselineP99: round1(percentile(baselineLatencies, 0.99)),
+    max: round1(latencies.at(-1) ?? 0),
+    over100ms: latencies.filter((latency) => latency > 100).length,
+  });
   process.stderr.write(`  import_beside: import exit ${exitCode} in ${round1(seconds)} s; ${during.operations} requests at ${rate}/s, p50 ${measurement.p50} ms, p99 ${measurement.p99} ms max ${round1(latencies.at(-1) ?? 0)} ms, ${latencies.filter((latency) => latency > 100).length} over 100 ms (without the import: p99 ${measurement.notes!.baselineP99} ms), errors ${during.errors}\n`);
   return measurement;
 }

@@ -727,7 +727,7 @@ async function sweepUnderRefresh(databaseUrl: string, brokerUrl: string, pid: nu
     while (performance.now() < deadline && window.end === undefined) {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const left = await counter.count();
-      window.start ??= left < initial ? performance.now() - 200 : undefined;
+      window.start ??= left < initial || (await counter.deleting()) ? performance.now() - 200 : undefined;
       if (left <= initial - expiredUsers * 3) window.end = performance.now();
     }
     // The same load after the sweep, for comparison.

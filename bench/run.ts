@@ -23,7 +23,7 @@ import { freePort } from '../test/support/broker.ts';
 import { prepareNginx } from '../test/support/cluster.ts';
 import { cpuSeconds, cpuSecondsBetween, processCpuSeconds, endChildrenOnExit, endingOnSignal, spawnChild, stopChildren } from './children.ts';
 import { startBenchNginx } from './nginx.ts';
-import { expiredRowCounter, insertSessions } from './scale.ts';
+import { insertSessions, rowCounter } from './scale.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: options } = parseArgs({
@@ -702,33 +702,37 @@ async function storeAtScale(context: { databaseUrl: string; work: string; broker
         : ['', '-wal', '-shm'].map((suffix) => join(work, `broker.sqlite${suffix}`)).filter(existsSync).reduce((total, file) => total + statSync(file).size, 0);
     scale = { ...scale, rowsInserted: sessions * 3, insertSeconds: round1(insertSeconds), rowsPerSecond: Math.round((sessions * 3) / insertSeconds), refreshVsEmptyStore: Math.round((full.perSecond / emptyStore.perSecond) * 100) / 100, ...memory(pid), databaseMb: Math.round(databaseBytes / 1024 / 1024) };
   }
-  if (want('sweep')) results.push(await sweepUnderRefresh(databaseUrl, brokerUrl, pid, refresh));
+  // The insert's speed, measured above, says how long the sweep's rows take to write.
+  if (want('sweep')) results.push(await sweepUnderRefresh(databaseUrl, brokerUrl, pid, refresh, Number(scale.rowsPerSecond ?? 10_000)));
   process.stderr.write(`  store at scale: ${JSON.stringify(scale)}\n`);
   return scale;
 }
 
 /**
  * A day's expiries among `sessions` users (their sessions last 14 days: a
- * fourteenth of them, 3 rows each), written expired in one transaction, and
- * deleted by the broker's own sweeper (SWEEP_INTERVAL) while refresh runs at
- * full speed: the refresh latency while the expired rows disappear, against
- * the same load's before and after.
+ * fourteenth of them, 3 rows each), written in one transaction to expire a
+ * moment after it commits, and deleted by the broker's own sweeper
+ * (SWEEP_INTERVAL) while refresh runs at full speed: the refresh latency
+ * while the rows disappear, against the same load's before and after.
+ * Expiring after the insert rather than before keeps the sweeper from
+ * deleting them before the load starts.
  */
-async function sweepUnderRefresh(databaseUrl: string, brokerUrl: string, pid: number, refresh: string[]): Promise<Measurement> {
+async function sweepUnderRefresh(databaseUrl: string, brokerUrl: string, pid: number, refresh: string[], insertRowsPerSecond: number): Promise<Measurement> {
   const expiredUsers = Math.max(1, Math.round(sessions / 14));
-  const insertSeconds = await insertSessions(databaseUrl, { users: expiredUsers, prefix: 'expired', atomically: true, expiresAt: (index, now) => now - 1000 - Math.floor((index / expiredUsers) * 86_400_000) });
-  const counter = await expiredRowCounter(databaseUrl);
-  const initial = await counter.count();
+  const rows = expiredUsers * 3;
+  const expiresAt = Date.now() + Math.round(((rows / insertRowsPerSecond) * 2 + 2) * 1000);
+  const insertSeconds = await insertSessions(databaseUrl, { users: expiredUsers, prefix: 'expired', atomically: true, expiresAt: () => expiresAt });
+  const counter = await rowCounter(databaseUrl, expiresAt);
   const window: { start?: number; end?: number } = {};
   const cpuBefore = cpuSeconds(pid);
   const started = performance.now();
   const watched = (async () => {
-    const deadline = performance.now() + (3 * sweepInterval + 60) * 1000;
+    const deadline = performance.now() + (expiresAt - Date.now()) + (3 * sweepInterval + 60) * 1000;
     while (performance.now() < deadline && window.end === undefined) {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const left = await counter.count();
-      window.start ??= left < initial || (await counter.deleting()) ? performance.now() - 200 : undefined;
-      if (left <= initial - expiredUsers * 3) window.end = performance.now();
+      window.start ??= left < rows || (await counter.deleting()) ? performance.now() - 200 : undefined;
+      if (left === 0) window.end = performance.now();
     }
     // The same load after the sweep, for comparison.
     await new Promise((resolve) => setTimeout(resolve, 3000));
@@ -740,9 +744,9 @@ async function sweepUnderRefresh(databaseUrl: string, brokerUrl: string, pid: nu
   const inWindow = (at: number) => window.start !== undefined && window.end !== undefined && at >= window.start && at <= window.end;
   const during = sorted(load.samples.filter((sample) => inWindow(sample.at)).map((sample) => sample.latency));
   const outside = sorted(load.samples.filter((sample) => !inWindow(sample.at)).map((sample) => sample.latency));
-  const notes = { expiredRows: expiredUsers * 3, insertSeconds: round1(insertSeconds), sweepSeconds: window.end && window.start ? round1((window.end - window.start) / 1000) : 'not seen', requestsDuringSweep: during.length, maxDuringSweep: round1(during.at(-1) ?? 0), outsideP50: round1(percentile(outside, 0.5)), outsideP99: round1(percentile(outside, 0.99)), statuses: load.statuses };
+  const notes = { expiredRows: rows, insertSeconds: round1(insertSeconds), sweepSeconds: window.end && window.start ? round1((window.end - window.start) / 1000) : 'not seen', requestsDuringSweep: during.length, maxDuringSweep: round1(during.at(-1) ?? 0), outsideP50: round1(percentile(outside, 0.5)), outsideP99: round1(percentile(outside, 0.99)), statuses: load.statuses };
   const measurement = measurementBeside('sweep', pid, cpuBefore, { operations: load.operations, errors: load.errors, seconds, latencies: during }, notes);
-  process.stderr.write(`  sweep: ${expiredUsers * 3} expired rows deleted in ${measurement.notes!.sweepSeconds} s under refresh load; p99 during ${measurement.p99} ms (max ${measurement.notes!.maxDuringSweep}), outside ${measurement.notes!.outsideP99} ms\n`);
+  process.stderr.write(`  sweep: ${rows} expired rows deleted in ${measurement.notes!.sweepSeconds} s under refresh load; p99 during ${measurement.p99} ms (max ${measurement.notes!.maxDuringSweep}), outside ${measurement.notes!.outsideP99} ms\n`);
   return measurement;
 }
 

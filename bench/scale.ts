@@ -107,7 +107,8 @@ async function postgresWriter(url: string): Promise<Writer> {
   };
 }
 
-export interface ExpiredRowCounter {
+export interface RowCounter {
+  /** Rows of `oidc_payloads` that expire at exactly the counter's moment (one set's: no other row has that millisecond). */
   count(): Promise<number>;
   /**
    * Whether a DELETE on `oidc_payloads` is running. On PostgreSQL the
@@ -118,18 +119,18 @@ export interface ExpiredRowCounter {
   close(): Promise<void>;
 }
 
-/** Counts the rows of `oidc_payloads` expired before now, on a connection of its own, while the broker runs. */
-export async function expiredRowCounter(databaseUrl: string): Promise<ExpiredRowCounter> {
-  const query = 'select count(*) as count from oidc_payloads where expires_at < ?';
+/** Counts the rows of `oidc_payloads` expiring at `expiresAt` (through the index on expires_at), on a connection of its own, while the broker runs. */
+export async function rowCounter(databaseUrl: string, expiresAt: number): Promise<RowCounter> {
+  const query = 'select count(*) as count from oidc_payloads where expires_at = ?';
   if (databaseUrl.startsWith('sqlite:')) {
     const database = new DatabaseSync(databaseUrl.slice('sqlite:'.length), { timeout: 10_000, readOnly: true });
     const statement = database.prepare(query);
-    return { count: async () => Number((statement.get(Date.now()) as { count: number }).count), deleting: async () => false, close: async () => database.close() };
+    return { count: async () => Number((statement.get(expiresAt) as { count: number }).count), deleting: async () => false, close: async () => database.close() };
   }
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   return {
-    count: async () => Number(((await client.query(query.replace('?', '$1'), [Date.now()])) as { rows: Array<{ count: string }> }).rows[0]!.count),
+    count: async () => Number(((await client.query(query.replace('?', '$1'), [expiresAt])) as { rows: Array<{ count: string }> }).rows[0]!.count),
     deleting: async () => ((await client.query(`select 1 from pg_stat_activity where datname = current_database() and state = 'active' and query ilike 'delete from "oidc_payloads"%'`)) as { rowCount: number | null }).rowCount! > 0,
     close: () => client.end(),
   };

@@ -281,6 +281,18 @@ for (const testDatabase of testDatabases()) {
       });
     });
 
+    describe('the sweep', () => {
+      it('deletes every expired provider record, over several of its 1,000-row chunks, and keeps the live ones', async () => {
+        // oidc-provider's records expire by real time.
+        const expired = Array.from({ length: 2500 }, (_, index) => ({ type: 'AccessToken', id: `sweep-expired-${index}`, payload: '{}', expires_at: Date.now() - 1000 }));
+        await database.batchInsert('oidc_payloads', expired, 500);
+        await database('oidc_payloads').insert({ type: 'AccessToken', id: 'sweep-live', payload: '{}', expires_at: Date.now() + 3_600_000 });
+        expect(await store.sweepExpired()).to.be.at.least(2500);
+        expect(await database('oidc_payloads').where('id', 'like', 'sweep-expired-%').count({ total: '*' })).to.deep.equal([{ total: 0 }]);
+        expect(await database('oidc_payloads').where({ id: 'sweep-live' }).count({ total: '*' })).to.deep.equal([{ total: 1 }]);
+      });
+    });
+
     describe('transactions', () => {
       it('write nothing when the work throws', async () => {
         const profile = buildProfile();

@@ -99,26 +99,39 @@ export async function prepareNginx(): Promise<NginxSetup> {
   return { directory, port: await freePort(), certificate, untrust: () => setGlobalDispatcher(previous) };
 }
 
+/**
+ * The example configuration with only its addresses, ports and paths
+ * replaced, pointed at the instances at `addresses` (`127.0.0.1:<port>`);
+ * also used by the benchmark's two-instance mode (bench/instances.ts).
+ */
+export async function nginxConfiguration(setup: NginxSetup, addresses: string[]): Promise<string> {
+  const { directory, port } = setup;
+  return (
+    readFileSync(exampleConfigPath, 'utf8')
+      .replace(/^pid .*;$/m, `pid ${join(directory, 'nginx.pid')};`)
+      .replace(/^error_log (\S+)/m, `error_log ${join(directory, 'error.log')}`)
+      .replace(/access_log \S+/, `access_log ${join(directory, 'access.log')}`)
+      .replace(/(upstream mbs_broker \{\n)(?:\s*server .*\n)+/, (_match, opening: string) => opening + addresses.map((address) => `    server ${address} max_fails=1 fail_timeout=10s;\n`).join(''))
+      .replace('listen 443 ssl;', `listen 127.0.0.1:${port} ssl;`)
+      .replace(/ssl_certificate \S+;/, `ssl_certificate ${join(directory, 'fullchain.pem')};`)
+      .replace(/ssl_certificate_key \S+;/, `ssl_certificate_key ${join(directory, 'privkey.pem')};`)
+      .replace('listen 80;', `listen 127.0.0.1:${await freePort()};`)
+      // One worker: nginx keeps a round-robin position per worker.
+      .replace(/^worker_processes .*;$/m, 'worker_processes 1;')
+  );
+}
+
+/** nginx's command-line arguments for the configuration at `configPath`, in the foreground. */
+export const nginxArguments = (setup: NginxSetup, configPath: string): string[] => ['-p', setup.directory, '-e', join(setup.directory, 'error.log'), '-c', configPath, '-g', 'daemon off;'];
+
 /** Runs nginx with the example configuration, pointed at the given instances. */
 export async function startNginx(setup: NginxSetup, instances: BrokerProcess[]): Promise<RunningNginx> {
   if (!nginxBinary) throw new Error('nginx is not installed (apt-get install nginx)');
   const { directory, port } = setup;
   const accessLog = join(directory, 'access.log');
-  const example = readFileSync(exampleConfigPath, 'utf8');
-  const configuration = example
-    .replace(/^pid .*;$/m, `pid ${join(directory, 'nginx.pid')};`)
-    .replace(/^error_log (\S+)/m, `error_log ${join(directory, 'error.log')}`)
-    .replace(/access_log \S+/, `access_log ${accessLog}`)
-    .replace(/(upstream mbs_broker \{\n)(?:\s*server .*\n)+/, (_match, opening: string) => opening + instances.map((instance) => `    server ${instance.address} max_fails=1 fail_timeout=10s;\n`).join(''))
-    .replace('listen 443 ssl;', `listen 127.0.0.1:${port} ssl;`)
-    .replace(/ssl_certificate \S+;/, `ssl_certificate ${join(directory, 'fullchain.pem')};`)
-    .replace(/ssl_certificate_key \S+;/, `ssl_certificate_key ${join(directory, 'privkey.pem')};`)
-    .replace('listen 80;', `listen 127.0.0.1:${await freePort()};`)
-    // One worker: nginx keeps a round-robin position per worker.
-    .replace(/^worker_processes .*;$/m, 'worker_processes 1;');
   const configPath = join(directory, 'nginx.conf');
-  writeFileSync(configPath, configuration);
-  const child = spawn(nginxBinary, ['-p', directory, '-e', join(directory, 'error.log'), '-c', configPath, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  writeFileSync(configPath, await nginxConfiguration(setup, instances.map((instance) => instance.address)));
+  const child = spawn(nginxBinary, nginxArguments(setup, configPath), { stdio: ['ignore', 'ignore', 'pipe'] });
   let errors = '';
   child.stderr!.on('data', (chunk: Buffer) => (errors += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

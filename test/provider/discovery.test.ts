@@ -42,7 +42,7 @@ const capabilities: Record<string, unknown> = {
   claims_supported: ['sub', 'email', 'email_verified', 'name', 'mbs_profiles', 'mbs_profile_ids', 'mbs_roles', 'mbs_profile', 'mbs_profile_id', 'mbs_profile_roles', 'sid', 'auth_time', 'iss'],
   claim_types_supported: ['normal'],
   claims_parameter_supported: false,
-  grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+  grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
   response_types_supported: ['code'],
   response_modes_supported: ['query', 'fragment', 'form_post'],
   authorization_response_iss_parameter_supported: true,

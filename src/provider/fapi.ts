@@ -8,9 +8,10 @@
 // codes and access tokens. Other clients are untouched.
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { fapiProfiles, type FapiProfile } from '../domain/records.ts';
+import { brokerMetadataMember } from '../directory/portals.ts';
 
 /** The client metadata naming the profile. */
-export const fapiProfileMetadata = 'fapi_profile';
+export const fapiProfileMetadata = 'fapi_profile' as const;
 
 /** FAPI 2.0 Security Profile §5.3.2.1: "authorization codes with a maximum lifetime of 60 seconds". */
 export const fapiAuthorizationCodeLifetimeSeconds = 60;
@@ -30,14 +31,9 @@ export const fapiAccessTokenLifetimeSeconds = 300;
  */
 const fapiSigningAlgorithms = ['ES256', 'EdDSA'];
 
-interface ClientWithMetadata {
-  metadata(): Record<string, unknown>;
-}
-
 /** The FAPI profile of an oidc-provider Client, read duck-typed; undefined for other clients and none. */
 export function clientFapiProfile(client: unknown): FapiProfile | undefined {
-  if (typeof (client as ClientWithMetadata | undefined)?.metadata !== 'function') return undefined;
-  const profile = (client as ClientWithMetadata).metadata()[fapiProfileMetadata];
+  const profile = brokerMetadataMember(client, fapiProfileMetadata);
   return fapiProfiles.find((known) => known === profile);
 }
 

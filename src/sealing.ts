@@ -41,9 +41,10 @@ export function derivedKey(secret: string | Buffer, purpose: string): Buffer {
  * A secret of its own for a purpose other than sealing, derived from
  * KEY_ENCRYPTION_KEY as the sealing keys are: every instance holds the same
  * key-encryption key, so every instance derives the same secret, and none is
- * ever stored or logged. `pairwise-subject`: the HMAC key of pairwise subjects.
+ * ever stored or logged. `pairwise-subject`: the HMAC key of pairwise subjects;
+ * `dpop-nonce`: the DPoP nonce secret.
  */
-export const derivedSecret = (keyEncryptionKey: string, purpose: 'pairwise-subject'): Buffer => derivedKey(keyEncryptionKey, purpose);
+export const derivedSecret = (keyEncryptionKey: string, purpose: 'pairwise-subject' | 'dpop-nonce'): Buffer => derivedKey(keyEncryptionKey, purpose);
 
 /**
  * A sealer for `purpose` under `secret` (KEY_ENCRYPTION_KEY, or for an

@@ -8,14 +8,14 @@
 import { createHash } from 'node:crypto';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import { decodeJwt } from 'jose';
-import { derivedKey } from '../sealing.ts';
+import { derivedSecret } from '../sealing.ts';
 import { canInsertUnique } from '../store/oidcAdapter.ts';
 import type { AdapterConstructor } from './provider.ts';
 
 type DpopFeature = NonNullable<NonNullable<Configuration['features']>['dPoP']>;
 
 /** What the DPoP nonces are derived from: a key of its own, derived from KEY_ENCRYPTION_KEY, which every instance shares and no database holds. */
-export const dpopNonceSecret = (keyEncryptionKey: string): Buffer => derivedKey(keyEncryptionKey, 'dpop-nonce');
+export const dpopNonceSecret = (keyEncryptionKey: string): Buffer => derivedSecret(keyEncryptionKey, 'dpop-nonce');
 
 /**
  * oidc-provider's DPoP feature. Every DPoP request must carry a nonce the
